@@ -1,0 +1,1 @@
+"""anefarm agents: run on each Mac host and drive its devices (real or SIMULATED)."""

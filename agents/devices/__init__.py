@@ -1,0 +1,1 @@
+"""Devices an agent can drive, all behind the Device interface of ``base``."""

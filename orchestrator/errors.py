@@ -1,0 +1,129 @@
+"""The one error family of anefarm.
+
+Every error says what went wrong and what to do next, carries its data, and knows
+whether it is an *infrastructure* failure (retry elsewhere) or a *model* failure
+(final, recorded, never retried)::
+
+    AnefarmError
+    ├── UsageError            bad arguments, unknown device selector (CLI exit 2 family)
+    ├── ConfigError           settings that cannot work
+    ├── ModelError            bad, corrupt or unsupported model (final)
+    ├── ArtifactError         artifact store: missing, unsafe, too large, hash mismatch
+    ├── ProtocolError         a message that does not validate (kept raw for diagnosis)
+    ├── StoreError            database problems
+    ├── ServiceError          Redis, Celery or PostgreSQL could not be started/reached
+    └── DeviceError           infra: retry on another device of the class
+        ├── DeviceGone        unplugged, lost, connection dropped
+        ├── DeviceNotReady    with the reasons a person can act on
+        ├── RunnerCrashed     the runner app died
+        └── RunnerTimeout     no result within the time limit
+
+Third-party exceptions are translated where they enter (pymobiledevice3 in the iOS
+driver, SQLAlchemy in the store, coremltools in modelkit).
+"""
+
+from __future__ import annotations
+
+
+class AnefarmError(Exception):
+    """Root of every anefarm error. ``hint`` says what to do next."""
+
+    kind = "error"
+    infra = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and hint on one line, as the CLI prints it."""
+        text = self.message.replace("\n", " ")
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class UsageError(AnefarmError):
+    kind = "usage"
+
+
+class ConfigError(AnefarmError):
+    kind = "config"
+
+
+class ModelError(AnefarmError):
+    """The model itself is the problem: corrupt, unsupported, fails to compile/load."""
+
+    kind = "model"
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class ArtifactError(AnefarmError):
+    kind = "artifact"
+
+
+class ProtocolError(AnefarmError):
+    """A message or result that does not validate against ``orchestrator.protocol``."""
+
+    kind = "protocol"
+    infra = True
+
+
+class StoreError(AnefarmError):
+    kind = "store"
+
+
+class ServiceError(AnefarmError):
+    kind = "service"
+    infra = True
+
+
+class DeviceError(AnefarmError):
+    """Infrastructure failure on a device: the run is retried on another device."""
+
+    kind = "device"
+    infra = True
+
+    def __init__(self, message: str, *, udid: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.udid = udid
+
+
+class DeviceGone(DeviceError):
+    kind = "device_gone"
+
+
+class DeviceNotReady(DeviceError):
+    kind = "not_ready"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        udid: str | None = None,
+        reasons: list[str] | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message, udid=udid, hint=hint)
+        self.reasons = list(reasons or [])
+
+
+class RunnerCrashed(DeviceError):
+    kind = "runner_crash"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        udid: str | None = None,
+        diagnostics: list[str] | None = None,
+        hint: str | None = None,
+    ):
+        super().__init__(message, udid=udid, hint=hint)
+        self.diagnostics = list(diagnostics or [])
+
+
+class RunnerTimeout(DeviceError):
+    kind = "runner_timeout"

@@ -1,0 +1,85 @@
+"""One settings object for every anefarm process.
+
+Values come from CLI flags, then ``ANEFARM_*`` environment variables, then defaults.
+Nothing reads the environment at import time: call :func:`load_settings` once at the
+edge (CLI, worker start-up, test fixture) and pass the object down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3  # 2 GiB: Core ML models over ~1 GB are already off the ANE
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("anefarm", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """anefarm configuration (environment prefix ``ANEFARM_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ANEFARM_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=_default_home, description="Data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file anefarm.db in the home"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Redis URL; default: the embedded Redis anefarm starts itself"
+    )
+    artifact_dir: Path | None = Field(
+        default=None, description="Content-addressed model store; default: <home>/artifacts"
+    )
+    artifact_url: str | None = Field(
+        default=None,
+        description="Where agents fetch models: file:///dir or http(s)://coordinator:port",
+    )
+    artifact_token: str | None = Field(
+        default=None, description="Bearer token for the coordinator's artifact server"
+    )
+    agent_cache_dir: Path | None = Field(
+        default=None, description="Agent-side model cache; default: <home>/agent-cache"
+    )
+    max_model_bytes: int = Field(default=DEFAULT_MAX_MODEL_BYTES, gt=0)
+    # Longest batch we expect (seconds). The broker's visibility timeout is set above it,
+    # otherwise Redis hands a still-running task to a second worker (services.md).
+    run_timeout_s: float = Field(default=900.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_backoff_s: float = Field(default=1.0, ge=0)
+    quarantine_after: int = Field(default=3, ge=1, description="Infra failures in a row")
+    heartbeat_ttl_s: int = Field(default=30, ge=2)
+    redis_persist: bool = Field(default=False, description="Embedded Redis keeps an AOF file")
+
+    @field_validator("home", "artifact_dir", "agent_cache_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    # Resolved values: defaults that depend on ``home``.
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'anefarm.db'}"
+
+    @property
+    def resolved_artifact_dir(self) -> Path:
+        return self.artifact_dir or self.home / "artifacts"
+
+    @property
+    def resolved_agent_cache_dir(self) -> Path:
+        return self.agent_cache_dir or self.home / "agent-cache"
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        return self.artifact_url or self.resolved_artifact_dir.resolve().as_uri()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once; ``overrides`` (e.g. CLI flags) win when not None."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
