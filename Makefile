@@ -1,0 +1,73 @@
+# One command locally = CI.  `make test` sets everything up and runs every check;
+# `make demo` sets up and profiles the sample models on a simulated farm.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SWIFT := $(shell command -v swift 2>/dev/null || { test -x /opt/swift/usr/bin/swift && echo /opt/swift/usr/bin/swift; })
+APT_PACKAGES := redis-server postgresql
+
+.PHONY: help setup system-deps lint types contracts pytest swift-test test demo bench schema clean
+
+help:
+	@echo "make demo   - set up, then profile the sample models on a SIMULATED farm"
+	@echo "make test   - set up, then ruff, mypy, import-linter, pytest, swift test"
+	@echo "make bench  - print the benchmark figures"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,postgres,agent,embedded-redis]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Installs redis-server and PostgreSQL with apt when they are missing and we are root.
+# Without root, the tests that need them skip locally (and fail in CI).
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v postgres >/dev/null || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: missing$$missing (not root: tests needing them will skip)"; fi; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check orchestrator agents tests bench
+	$(BIN)/ruff format --check orchestrator agents tests bench
+
+types: setup
+	$(BIN)/mypy
+
+contracts: setup
+	$(BIN)/lint-imports
+
+pytest: setup system-deps
+	$(BIN)/pytest
+
+swift-test:
+	@if [ -n "$(SWIFT)" ]; then \
+	  cd ios-runner && $(SWIFT) build && $(SWIFT) test; \
+	elif [ "$$CI" = "true" ]; then \
+	  echo "error: no Swift toolchain (looked in PATH and /opt/swift/usr/bin); required in CI"; exit 1; \
+	else echo "skipping swift test: no Swift toolchain found (PATH, /opt/swift/usr/bin)"; fi
+
+test: lint types contracts pytest swift-test
+
+demo: setup system-deps
+	$(BIN)/anefarm demo
+
+bench: setup system-deps
+	$(BIN)/python bench/modelkit.py
+	$(BIN)/python bench/simulation.py
+	$(BIN)/python bench/pipeline.py
+
+schema: setup
+	$(BIN)/anefarm schema export ios-runner/Schema
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache ios-runner/.build
