@@ -210,8 +210,10 @@ def _split_terms(selector: str) -> list[str]:
         if not piece:
             continue
         # "iPhone11" followed by "8" (or "*") belongs together.
-        if terms and re.fullmatch(r"(iPhone|iPad|iPod)\d+\*?", terms[-1]) and re.fullmatch(
-            r"[\d*?]+", piece
+        if (
+            terms
+            and re.fullmatch(r"(iPhone|iPad|iPod)\d+\*?", terms[-1])
+            and re.fullmatch(r"[\d*?]+", piece)
         ):
             terms[-1] = f"{terms[-1]},{piece}"
         else:

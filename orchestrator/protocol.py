@@ -28,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 SCHEMA_VERSION = 1
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-ProductType = Annotated[str, StringConstraints(pattern=r"^(iPhone|iPad|iPod)[0-9]{1,3},[0-9]{1,3}$")]
+ProductType = Annotated[
+    str, StringConstraints(pattern=r"^(iPhone|iPad|iPod)[0-9]{1,3},[0-9]{1,3}$")
+]
 # UDIDs end up in queue names (device.<udid>) and file names: keep them plain.
 Udid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 BatchId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]

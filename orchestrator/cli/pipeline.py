@@ -1,11 +1,303 @@
-"""Pipeline commands: submit, agent, coordinator, status, report, cancel, profile, devices."""
+"""Pipeline commands: submit, agent, coordinator, status, report, cancel, profile, demo,
+devices list/release."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.errors import UsageError
+from orchestrator.protocol import ComputeUnits
+from orchestrator.settings import Settings, load_settings
 
 devices_app = typer.Typer(help="Device catalog and the devices of the farm.", no_args_is_help=True)
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
+DevicesOpt = Annotated[
+    str,
+    typer.Option(
+        "--devices",
+        help="Device classes: all, A12, iPhone11,8, iPad8,*, chip>=A14 (default: those live now)",
+    ),
+]
+UnitsOpt = Annotated[
+    str,
+    typer.Option(
+        "--compute-units", help="Comma-separated: all,cpuAndNeuralEngine,cpuAndGPU,cpuOnly"
+    ),
+]
+ALL_UNITS = ",".join(u.value for u in ComputeUnits)
+
+
+def _units(text: str) -> tuple[ComputeUnits, ...]:
+    units = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            units.append(ComputeUnits(part))
+        except ValueError:
+            raise UsageError(
+                f"unknown compute units {part!r}", hint=f"choose from {ALL_UNITS}"
+            ) from None
+    if not units:
+        raise UsageError("no compute units given")
+    return tuple(units)
+
+
+def _broker(settings: Settings) -> str:
+    if settings.broker_url:
+        return settings.broker_url
+    raise UsageError(
+        "no broker configured",
+        hint="set ANEFARM_BROKER_URL=redis://… (or use `anefarm profile` for one machine)",
+    )
+
+
+def _sessions(settings: Settings) -> Any:
+    from orchestrator.store.engine import make_engine, session_factory
+
+    return session_factory(make_engine(settings.resolved_database_url))
+
+
+def _options(devices: str, compute_units: str, iterations: int, warmup: int, timeout: float) -> Any:
+    from orchestrator.dispatch import SubmitOptions
+
+    return SubmitOptions(
+        selector=devices,
+        compute_units=_units(compute_units),
+        iterations=iterations,
+        warmup=warmup,
+        timeout_s=timeout,
+    )
+
+
+def submit_cmd(
+    models: Annotated[list[Path], typer.Argument(help=".mlmodel files or .mlpackage directories")],
+    devices: DevicesOpt = "live",
+    compute_units: UnitsOpt = ALL_UNITS,
+    iterations: Annotated[int, typer.Option(help="Timed predictions per setting")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up predictions per setting")] = 5,
+    timeout: Annotated[float, typer.Option(help="Seconds a batch may take on a device")] = 600.0,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until done, then the report")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Profile models on the farm: validate, store, and queue one batch per device class."""
+    from orchestrator import livestate
+    from orchestrator.celery_app import create_app
+    from orchestrator.dispatch import prepare, submit
+    from orchestrator.store.migrate import upgrade
+
+    settings = load_settings()
+    broker = _broker(settings)
+    options = _options(devices, compute_units, iterations, warmup, timeout)
+    prepared = prepare(models, options, livestate.connect(broker))
+    upgrade(settings.resolved_database_url)
+    sessions = _sessions(settings)
+    outcome = submit(prepared, settings=settings, sessions=sessions, app=create_app(settings))
+    err = Console(stderr=True)
+    for warning in outcome.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    if wait:
+        from orchestrator.local import _wait_for_job
+
+        _wait_for_job(sessions, str(outcome.job_id), 24 * 3600, [], err, settings.home / "logs")
+        _print_report(sessions, str(outcome.job_id), "json" if as_json else "table")
+        return
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "job": str(outcome.job_id),
+                    "runs": len(outcome.runs),
+                    "warnings": outcome.warnings,
+                }
+            )
+        )
+    else:
+        typer.echo(str(outcome.job_id))
+
+
+def _print_report(sessions: Any, job: str, form: str) -> None:
+    from orchestrator import render
+    from orchestrator.report import build_report
+
+    with sessions() as session:
+        report = build_report(session, job)
+    if form == "json":
+        typer.echo(render.as_json(report))
+    elif form == "csv":
+        sys.stdout.write(render.as_csv(report))
+    else:
+        render.print_table(report)
+
+
+def report_cmd(
+    job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")],
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
+) -> None:
+    """Per model × device class: verdict, ANE share, latencies, load times, ops off the ANE."""
+    if as_json and as_csv:
+        raise UsageError("choose one of --json and --csv")
+    _print_report(
+        _sessions(load_settings()), job, "json" if as_json else "csv" if as_csv else "table"
+    )
+
+
+def status_cmd(
+    job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """How far a job has got."""
+    from orchestrator.report import job_status
+
+    with _sessions(load_settings())() as session:
+        status = job_status(session, job)
+    if as_json:
+        typer.echo(json.dumps(status))
+        return
+    parts = ", ".join(f"{k}: {v}" for k, v in status["by_status"].items())
+    typer.echo(f"job {status['job']}: {status['status']} ({status['runs']} runs; {parts})")
+
+
+def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")]) -> None:
+    """Cancel a job's queued work (runs in progress finish)."""
+    from orchestrator import livestate
+    from orchestrator.dispatch import cancel
+    from orchestrator.report import find_job
+
+    settings = load_settings()
+    sessions = _sessions(settings)
+    with sessions() as session:
+        job_id = find_job(session, job).id
+    cancelled = cancel(job_id, sessions=sessions, client=livestate.connect(_broker(settings)))
+    typer.echo(f"job {job_id}: {cancelled} queued run(s) cancelled")
+
+
+def agent_cmd(
+    simulate: Annotated[
+        str | None,
+        typer.Option("--simulate", help="Simulated farm: iPhone11,8=2,iPad8,1=1 or a YAML file"),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Agent name (default: host name)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
+    time_mode: Annotated[str, typer.Option(help="Simulated time: instant or realtime")] = "instant",
+    speed: Annotated[float, typer.Option(help="Realtime speed factor")] = 1.0,
+    loglevel: Annotated[str, typer.Option(help="Log level of the workers")] = "WARNING",
+) -> None:
+    """Run an agent: one worker process per device of this host."""
+    from agents.supervisor import FarmPlan, run_agent
+
+    if not simulate:
+        raise UsageError(
+            "no devices to drive",
+            hint="use --simulate FARM (USB devices: --ios, see docs/real-devices.md)",
+        )
+    if time_mode not in {"instant", "realtime"}:
+        raise UsageError(f"unknown time mode {time_mode!r}", hint="instant or realtime")
+    settings = load_settings()
+    plan = FarmPlan(farm=simulate, seed=seed, time_mode=time_mode, speed=speed)
+    run_agent(settings, broker_url=_broker(settings), name=name, plan=plan, loglevel=loglevel)
+
+
+def coordinator_cmd(
+    serve_artifacts: Annotated[
+        str | None, typer.Option(help="Serve artifacts over HTTP at HOST:PORT")
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level")] = "WARNING",
+) -> None:
+    """Run the coordinator: ingest results, decide verdicts, retry infra failures."""
+    from orchestrator.coordinator import run_coordinator
+
+    settings = load_settings()
+    run_coordinator(
+        settings, broker_url=_broker(settings), serve_artifacts=serve_artifacts, loglevel=loglevel
+    )
+
+
+def profile_cmd(
+    models: Annotated[list[Path], typer.Argument(help=".mlmodel files or .mlpackage directories")],
+    simulate: Annotated[
+        str, typer.Option("--simulate", help="Simulated farm, e.g. iPhone11,8=2,iPhone13,2=1")
+    ],
+    devices: DevicesOpt = "live",
+    compute_units: UnitsOpt = ALL_UNITS,
+    iterations: Annotated[int, typer.Option(help="Timed predictions per setting")] = 50,
+    warmup: Annotated[int, typer.Option(help="Warm-up predictions per setting")] = 5,
+    timeout: Annotated[float, typer.Option(help="Seconds a batch may take")] = 600.0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Profile on this machine: embedded Redis, coordinator and agent, then the report."""
+    from orchestrator import render
+    from orchestrator.local import ProfileRequest, profile
+
+    request = ProfileRequest(
+        models=models,
+        farm=simulate,
+        options=_options(devices, compute_units, iterations, warmup, timeout),
+        seed=seed,
+    )
+    report = profile(load_settings(), request, err=Console(stderr=True))
+    if as_json:
+        typer.echo(render.as_json(report))
+    else:
+        render.print_table(report)
+
+
+def demo_cmd(
+    out: Annotated[Path | None, typer.Option(help="Where to write samples and the report")] = None,
+) -> None:
+    """Write the sample models and profile them on a simulated A12–A17 farm."""
+    from orchestrator.demo import run_demo
+
+    run_demo(load_settings(), out=out)
+
+
+def devices_list_cmd(as_json: JsonOpt = False) -> None:
+    """Agents' devices: state, readiness reasons, last seen (live, from Redis)."""
+    from orchestrator import livestate
+
+    settings = load_settings()
+    devices = livestate.live_devices(livestate.connect(_broker(settings)))
+    if as_json:
+        typer.echo(json.dumps([d.to_json() for d in devices], indent=2))
+        return
+    table = Table("udid", "ProductType", "chip", "OS", "agent", "state", "reasons", "kind")
+    for d in devices:
+        table.add_row(d.udid, d.product_type, d.chip, f"{d.os_version} ({d.os_build})", d.agent,
+                      d.state, "; ".join(d.reasons) or "–", "SIMULATED" if d.simulated else "USB")  # fmt: skip
+    Console().print(table)
+
+
+def devices_release_cmd(
+    udid: Annotated[str, typer.Argument(help="Device to take out of quarantine")],
+) -> None:
+    """Release a quarantined device (its agent restarts its worker)."""
+    from orchestrator import livestate
+
+    released = livestate.release(livestate.connect(_broker(load_settings())), udid)
+    typer.echo(f"{udid}: {'released' if released else 'was not quarantined'}")
+
 
 def register(app: typer.Typer) -> None:
+    app.command("submit")(submit_cmd)
+    app.command("status")(status_cmd)
+    app.command("report")(report_cmd)
+    app.command("cancel")(cancel_cmd)
+    app.command("profile")(profile_cmd)
+    app.command("demo")(demo_cmd)
+    app.command("agent")(agent_cmd)
+    app.command("coordinator")(coordinator_cmd)
+    devices_app.command("list")(devices_list_cmd)
+    devices_app.command("release")(devices_release_cmd)
     app.add_typer(devices_app, name="devices")

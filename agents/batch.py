@@ -1,0 +1,136 @@
+"""Run one RunBatch on one device and turn whatever happens into a RunBatchResult.
+
+This is the worker's logic without Celery around it, so tests can drive it directly.
+Classification (ARCHITECTURE "Infra failure ≠ model failure"):
+- the runner reports the model failed to compile/load, or every setting failed that way
+  → ``model_error``: final, recorded, never retried;
+- the device is gone or not ready, the runner crashed or hung, the result is malformed,
+  the model could not be fetched → ``infra_error``: the coordinator retries elsewhere;
+- otherwise ``ok``, even when single settings failed (each keeps its own error).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agents.devices.base import Device
+from orchestrator.errors import AnefarmError, DeviceNotReady, RunnerCrashed
+from orchestrator.protocol import (
+    BatchOutcome,
+    FailureInfo,
+    ManifestModel,
+    RunBatch,
+    RunBatchResult,
+    RunnerErrorKind,
+    RunnerManifest,
+    RunnerResult,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_ERROR_KINDS = {RunnerErrorKind.COMPILE, RunnerErrorKind.LOAD, RunnerErrorKind.UNSUPPORTED}
+# Time the runner may use of the batch timeout; the rest covers launch, push and pull.
+RUNNER_BUDGET_SHARE = 0.9
+
+
+def manifest_for(batch: RunBatch) -> RunnerManifest:
+    return RunnerManifest(
+        batch_id=batch.batch_id,
+        model=ManifestModel(
+            filename=batch.model.filename, sha256=batch.model.sha256, format=batch.model.format
+        ),
+        compute_units=list(batch.spec.compute_units),
+        iterations=batch.spec.iterations,
+        warmup=batch.spec.warmup,
+        time_budget_s=batch.spec.timeout_s * RUNNER_BUDGET_SHARE,
+        input_seed=batch.input_seed,
+        compute_plan=batch.spec.compute_plan,
+    )
+
+
+def classify(result: RunnerResult) -> tuple[BatchOutcome, FailureInfo | None]:
+    if result.error is not None:
+        infra = result.error.kind not in MODEL_ERROR_KINDS
+        return (
+            BatchOutcome.INFRA_ERROR if infra else BatchOutcome.MODEL_ERROR,
+            FailureInfo(kind=str(result.error.kind), message=result.error.message, infra=infra),
+        )
+    errors = [s.error for s in result.settings if s.error is not None]
+    if result.settings and len(errors) == len(result.settings):
+        if all(e.kind in MODEL_ERROR_KINDS for e in errors):
+            first = errors[0]
+            message = f"every compute-units setting failed; first: {first.message}"
+            return BatchOutcome.MODEL_ERROR, FailureInfo(
+                kind=str(first.kind), message=message, infra=False
+            )
+    return BatchOutcome.OK, None
+
+
+def execute(
+    batch: RunBatch,
+    device: Device,
+    *,
+    agent: str,
+    fetch_model: Callable[[RunBatch], Path],
+) -> RunBatchResult:
+    """Readiness → fetch → run → classify. Never raises for device or model trouble."""
+    started = datetime.now(UTC)
+    info = device.identity.to_info()
+
+    def failure(error: AnefarmError, diagnostics: list[str]) -> RunBatchResult:
+        return RunBatchResult(
+            run_id=batch.run_id,
+            attempt=batch.attempt,
+            job_id=batch.job_id,
+            agent=agent,
+            device=info,
+            outcome=BatchOutcome.INFRA_ERROR if error.infra else BatchOutcome.MODEL_ERROR,
+            failure=FailureInfo(
+                kind=error.kind,
+                message=error.one_line()[:4000],
+                infra=error.infra,
+                diagnostics=[d[:4000] for d in diagnostics[:500]],
+            ),
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+
+    readiness = device.readiness()
+    if not readiness.ready:
+        not_ready = DeviceNotReady(
+            "device not ready: " + "; ".join(readiness.reasons),
+            udid=info.udid,
+            reasons=readiness.reasons,
+        )
+        return failure(not_ready, readiness.reasons)
+    try:
+        model_path = fetch_model(batch)
+        result = device.run(manifest_for(batch), model_path, batch.spec.timeout_s)
+    except AnefarmError as error:
+        diagnostics = list(getattr(error, "diagnostics", []))
+        if error.infra:
+            try:
+                diagnostics += device.diagnostics().as_lines()
+            except AnefarmError as diag_error:  # a gone device cannot tell us more
+                diagnostics.append(f"diagnostics unavailable: {diag_error.one_line()}")
+        log.warning("batch %s on %s failed: %s", batch.batch_id, info.udid, error.one_line())
+        return failure(error, diagnostics)
+    if result.simulated != info.simulated:
+        crashed = RunnerCrashed("runner result disagrees about being simulated", udid=info.udid)
+        return failure(crashed, [])
+    outcome, failure_info = classify(result)
+    return RunBatchResult(
+        run_id=batch.run_id,
+        attempt=batch.attempt,
+        job_id=batch.job_id,
+        agent=agent,
+        device=info,
+        outcome=outcome,
+        runner_result=result,
+        failure=failure_info,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )

@@ -1,0 +1,168 @@
+"""The agent supervisor: one worker process per device, restarted when it dies.
+
+It discovers the devices of its host (a simulated farm today; USB devices through the
+iOS driver), starts ``python -m agents.worker`` for each, keeps the agent heartbeat in
+Redis, restarts a worker that dies (with backoff, never a quarantined device's), and
+on SIGTERM/SIGINT stops gracefully: each worker gets a warm shutdown, so a run in
+progress finishes (or, if it is killed, Celery hands the unacknowledged batch back).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from orchestrator import livestate
+from orchestrator.settings import Settings
+
+log = logging.getLogger("anefarm.agent")
+
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+STOP_GRACE_S = 30.0
+
+
+@dataclass
+class WorkerSlot:
+    udid: str
+    product_type: str
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    history: list[int] = field(default_factory=list)
+
+
+@dataclass
+class FarmPlan:
+    """What the supervisor runs: the simulated farm spec and/or real devices."""
+
+    farm: str | None = None
+    seed: int = 0
+    time_mode: str = "instant"
+    speed: float = 1.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        broker_url: str,
+        name: str | None = None,
+        plan: FarmPlan,
+        loglevel: str = "WARNING",
+    ) -> None:
+        self.settings = settings
+        self.broker_url = broker_url
+        self.name = name or socket.gethostname()
+        self.plan = plan
+        self.loglevel = loglevel
+        self.redis = livestate.connect(broker_url)
+        self.slots: dict[str, WorkerSlot] = {}
+        self._stopping = threading.Event()
+
+    def discover(self) -> list[WorkerSlot]:
+        slots = []
+        if self.plan.farm:
+            from agents.devices.simulated import build_farm
+
+            for device in build_farm(
+                self.plan.farm,
+                seed=self.plan.seed,
+                time_mode=self.plan.time_mode,
+                speed=self.plan.speed,
+            ):
+                ident = device.identity
+                slots.append(WorkerSlot(udid=ident.udid, product_type=ident.product_type))
+                device.close()
+        return slots
+
+    def _command(self, slot: WorkerSlot) -> list[str]:
+        cmd = [sys.executable, "-m", "agents.worker", "--udid", slot.udid, "--agent", self.name]
+        cmd += ["--broker-url", self.broker_url, "--loglevel", self.loglevel]
+        if self.plan.farm:
+            cmd += ["--farm", self.plan.farm, "--seed", str(self.plan.seed)]
+            cmd += ["--time-mode", self.plan.time_mode, "--speed", str(self.plan.speed)]
+        return cmd
+
+    def _start(self, slot: WorkerSlot) -> None:
+        slot.process = subprocess.Popen(self._command(slot), env=os.environ.copy())
+        log.info("worker for %s started (pid %s)", slot.udid, slot.process.pid)
+
+    def start(self) -> None:
+        for slot in self.discover():
+            self.slots[slot.udid] = slot
+            self._start(slot)
+        if not self.slots:
+            log.warning("agent %s has no devices", self.name)
+
+    def tick(self) -> None:
+        """One supervision step: heartbeat, restart dead workers."""
+        livestate.beat_agent(
+            self.redis,
+            self.name,
+            host=socket.gethostname(),
+            simulated=bool(self.plan.farm),
+            ttl_s=self.settings.heartbeat_ttl_s,
+        )
+        now = time.monotonic()
+        for slot in self.slots.values():
+            proc = slot.process
+            if proc is None:
+                if now >= slot.next_start and not self._stopping.is_set():
+                    if livestate.is_quarantined(self.redis, slot.udid):
+                        continue
+                    self._start(slot)
+                continue
+            code = proc.poll()
+            if code is None:
+                continue
+            slot.history.append(code)
+            slot.process = None
+            if livestate.is_quarantined(self.redis, slot.udid):
+                log.warning("%s is quarantined: its worker stays stopped", slot.udid)
+                continue
+            delay = RESTART_BACKOFF_S[min(slot.restarts, len(RESTART_BACKOFF_S) - 1)]
+            slot.restarts += 1
+            slot.next_start = now + delay
+            log.warning("worker for %s exited (%s); restarting in %.1fs", slot.udid, code, delay)
+
+    def run_forever(self, poll_s: float = 0.5) -> None:
+        self.start()
+        while not self._stopping.wait(poll_s):
+            self.tick()
+        self.shutdown()
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        self._stopping.set()
+
+    def shutdown(self, grace_s: float = STOP_GRACE_S) -> None:
+        procs = [s.process for s in self.slots.values() if s.process is not None]
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)  # Celery: warm shutdown, current run finishes
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()  # unacked batch goes back to the queue (acks_late)
+                proc.wait()
+        self.redis.delete(livestate.AGENT_KEY.format(name=self.name))
+
+
+def run_agent(
+    settings: Settings, *, broker_url: str, name: str | None, plan: FarmPlan, loglevel: str
+) -> None:
+    supervisor = Supervisor(
+        settings, broker_url=broker_url, name=name, plan=plan, loglevel=loglevel
+    )
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    supervisor.run_forever()

@@ -1,0 +1,196 @@
+"""One device worker process: a Celery worker bound to exactly one device.
+
+It consumes ``device.<ProductType>`` and ``device.<udid>`` with concurrency 1 and
+prefetch 1, so a free device pulls work and a busy one never hoards it, and it owns
+one device connection for its whole life (one event loop, one tunnel per process for
+pymobiledevice3). Started by the supervisor as ``python -m agents.worker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+
+from agents.batch import execute
+from agents.devices.base import Device
+from agents.fetch import ArtifactFetcher
+from agents.materialize import materialize
+from orchestrator import catalog, livestate
+from orchestrator.celery_app import (
+    INGEST_RESULT_TASK,
+    RESULTS_QUEUE,
+    RUN_BATCH_TASK,
+    create_app,
+    device_class_queue,
+    device_queue,
+    run_worker,
+)
+from orchestrator.errors import AnefarmError, ProtocolError
+from orchestrator.protocol import RunBatch
+from orchestrator.settings import Settings, load_settings
+
+log = logging.getLogger("anefarm.worker")
+
+
+class DeviceWorker:
+    """Glue between Celery, live state in Redis and one Device."""
+
+    def __init__(self, settings: Settings, device: Device, *, agent: str, broker_url: str):
+        self.settings = settings
+        self.device = device
+        self.agent = agent
+        self.identity = device.identity
+        self.redis = livestate.connect(broker_url)
+        self.fetcher = ArtifactFetcher(
+            settings.resolved_agent_cache_dir / "blobs",
+            base_url=settings.artifact_url,
+            token=settings.artifact_token,
+        )
+        self.models_dir = settings.resolved_agent_cache_dir / "models"
+        self.state = livestate.DeviceState.READY
+        self.reasons: list[str] = []
+        self.current_run: str | None = None
+        self._stop = threading.Event()
+
+    # live state -----------------------------------------------------------------
+    def publish_state(self) -> None:
+        ident = self.identity
+        status = livestate.DeviceStatus(
+            udid=ident.udid,
+            product_type=ident.product_type,
+            chip=ident.chip,
+            os_version=ident.os_version,
+            os_build=ident.os_build,
+            name=ident.name,
+            simulated=ident.simulated,
+            agent=self.agent,
+            state=self.state,
+            reasons=self.reasons,
+            current_run=self.current_run,
+        )
+        livestate.put_device(self.redis, status, ttl_s=self.settings.heartbeat_ttl_s)
+
+    def heartbeat_forever(self) -> None:
+        interval = max(1.0, self.settings.heartbeat_ttl_s / 3)
+        while not self._stop.wait(interval):
+            try:
+                if self.state != livestate.DeviceState.BUSY:
+                    readiness = self.device.readiness()
+                    self.reasons = readiness.reasons
+                    self.state = (
+                        livestate.DeviceState.READY
+                        if readiness.ready
+                        else livestate.DeviceState.NOT_READY
+                    )
+                self.publish_state()
+            except Exception:  # noqa: BLE001 — a heartbeat must never kill the worker
+                log.exception("heartbeat failed")
+
+    # the task ----------------------------------------------------------------------
+    def handle(self, app: Celery, payload: dict[str, Any]) -> None:
+        try:
+            batch = RunBatch.model_validate(payload)
+        except ValueError as error:
+            # Nothing to retry: report loudly and drop (the coordinator never sent this).
+            log.error("%s", ProtocolError(f"invalid RunBatch dropped: {error}").one_line())
+            return
+        if livestate.is_cancelled(self.redis, str(batch.job_id)):
+            log.info("run %s skipped: job cancelled", batch.run_id)
+            return
+        if livestate.is_quarantined(self.redis, self.identity.udid):
+            # Hand the work back to the class and stop consuming: a quarantined
+            # device takes no more work until a person releases it.
+            app.send_task(
+                RUN_BATCH_TASK, args=[payload], queue=device_class_queue(batch.device_class)
+            )
+            self.state = livestate.DeviceState.QUARANTINED
+            self.publish_state()
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        self.state, self.current_run = livestate.DeviceState.BUSY, str(batch.run_id)
+        self.publish_state()
+        try:
+            result = execute(batch, self.device, agent=self.agent, fetch_model=self.fetch_model)
+        finally:
+            self.state, self.current_run = livestate.DeviceState.READY, None
+            self.publish_state()
+        app.send_task(
+            INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
+        )
+
+    def fetch_model(self, batch: RunBatch) -> Path:
+        blob = self.fetcher.fetch(batch.model)
+        return materialize(blob, batch.model, self.models_dir)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def open_device(args: argparse.Namespace) -> Device:
+    if args.farm:
+        from agents.devices.simulated import build_farm
+
+        farm = build_farm(args.farm, seed=args.seed, time_mode=args.time_mode, speed=args.speed)
+        for candidate in farm:
+            if candidate.identity.udid == args.udid:
+                return candidate
+        raise AnefarmError(f"device {args.udid} is not in the simulated farm {args.farm!r}")
+    from agents.devices.ios import IOSDevice  # type: ignore[attr-defined,unused-ignore]
+
+    return IOSDevice(args.udid)  # type: ignore[no-any-return,unused-ignore]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="anefarm device worker (one per device)")
+    parser.add_argument("--udid", required=True)
+    parser.add_argument("--agent", default=socket.gethostname())
+    parser.add_argument("--farm", help="simulated farm spec the device belongs to")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-mode", default="instant", choices=["instant", "realtime"])
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--broker-url", required=True)
+    parser.add_argument("--loglevel", default="WARNING")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.loglevel, format="%(asctime)s %(name)s %(message)s")
+
+    settings = load_settings(broker_url=args.broker_url)
+    device = open_device(args)
+    worker = DeviceWorker(settings, device, agent=args.agent, broker_url=args.broker_url)
+    if livestate.is_quarantined(worker.redis, device.identity.udid):
+        worker.state = livestate.DeviceState.QUARANTINED
+        worker.publish_state()
+        log.warning("%s is quarantined; not consuming", device.identity.udid)
+        return
+    catalog.device(device.identity.product_type)  # refuse a device the catalog lacks
+    app = create_app(settings)
+
+    @app.task(name=RUN_BATCH_TASK, bind=True)  # type: ignore[untyped-decorator,unused-ignore]
+    def run_batch(task: Any, payload: dict[str, Any]) -> None:
+        worker.handle(app, payload)
+
+    worker.publish_state()
+    beat = threading.Thread(target=worker.heartbeat_forever, daemon=True)
+    beat.start()
+    queues = [
+        device_class_queue(device.identity.product_type),
+        device_queue(device.identity.udid),
+    ]
+    try:
+        run_worker(
+            app, queues, hostname=f"{device.identity.udid}@{args.agent}", loglevel=args.loglevel
+        )
+    finally:
+        worker.stop()
+        device.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The coordinator process: consumes the ``results`` queue and ingests each result.
+
+Runs as a Celery worker with concurrency 1 on ``results`` (ingest is cheap; one writer
+keeps SQLite happy and ordering simple). Optionally serves artifacts over HTTP for
+agents on other hosts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from orchestrator import livestate
+from orchestrator.artifact_server import ArtifactServer
+from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, create_app, run_worker
+from orchestrator.ingest import Ingestor
+from orchestrator.settings import Settings
+from orchestrator.store.engine import make_engine, session_factory
+from orchestrator.store.migrate import upgrade
+
+log = logging.getLogger("anefarm.coordinator")
+
+
+def run_coordinator(
+    settings: Settings,
+    *,
+    broker_url: str,
+    serve_artifacts: str | None = None,
+    loglevel: str = "WARNING",
+) -> None:
+    upgrade(settings.resolved_database_url)
+    sessions = session_factory(make_engine(settings.resolved_database_url))
+    worker_settings = settings.model_copy(update={"broker_url": broker_url})
+    app = create_app(worker_settings)
+    ingestor = Ingestor(
+        worker_settings, sessions=sessions, app=app, client=livestate.connect(broker_url)
+    )
+
+    @app.task(name=INGEST_RESULT_TASK)  # type: ignore[untyped-decorator,unused-ignore]
+    def ingest_result(payload: Any) -> str:
+        return str(ingestor.ingest(payload))
+
+    server = None
+    if serve_artifacts:
+        host, _, port = serve_artifacts.rpartition(":")
+        server = ArtifactServer(
+            settings.resolved_artifact_dir,
+            host=host or "127.0.0.1",
+            port=int(port),
+            token=settings.artifact_token,
+        ).start()
+        log.warning("serving artifacts at %s", server.url)
+    try:
+        run_worker(app, [RESULTS_QUEUE], hostname="coordinator@%h", loglevel=loglevel)
+    finally:
+        if server is not None:
+            server.stop()

@@ -1,0 +1,302 @@
+"""Submit: validate models and parameters, store the job and its runs, publish batches.
+
+Everything is checked before anything is written or enqueued: a corrupt model, an
+unknown device selector or nonsense parameters leave no trace. Then: artifacts into
+the content-addressed store, job and runs into the database (one transaction), and
+one ``RunBatch`` per (model, device class) onto ``device.<ProductType>`` — all
+compute-units settings of that model in one batch, so the runner launches once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import redis
+from celery import Celery
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator import catalog, livestate
+from orchestrator.artifacts import ArtifactStore
+from orchestrator.celery_app import RUN_BATCH_TASK, device_class_queue, device_queue
+from orchestrator.errors import ServiceError, UsageError
+from orchestrator.protocol import ComputeUnits, ModelFormat, ModelRef, RunBatch, RunPurpose, RunSpec
+from orchestrator.settings import Settings
+from orchestrator.store import models as db
+from orchestrator.store.engine import session_scope
+
+log = logging.getLogger(__name__)
+
+LIVE = "live"  # selector: the device classes that have a live device right now
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    selector: str = LIVE
+    compute_units: tuple[ComputeUnits, ...] = tuple(ComputeUnits)
+    iterations: int = 50
+    warmup: int = 5
+    timeout_s: float = 600.0
+    purpose: RunPurpose = RunPurpose.USER
+
+
+@dataclass
+class PreparedModel:
+    path: Path
+    inventory: Any  # orchestrator.modelkit.ModelInventory
+    lint: list[dict[str, Any]]
+
+
+@dataclass
+class Prepared:
+    spec: RunSpec
+    classes: list[catalog.DeviceModel]
+    models: list[PreparedModel]
+    selector: str
+    purpose: RunPurpose
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmittedRun:
+    run_id: UUID
+    model: str
+    device_class: str
+
+
+@dataclass
+class SubmitOutcome:
+    job_id: UUID
+    runs: list[SubmittedRun]
+    warnings: list[str]
+
+
+def make_spec(options: SubmitOptions) -> RunSpec:
+    try:
+        return RunSpec(
+            compute_units=list(options.compute_units),
+            iterations=options.iterations,
+            warmup=options.warmup,
+            timeout_s=options.timeout_s,
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in error.errors()
+        )
+        raise UsageError(f"invalid run parameters: {problems}") from error
+
+
+def resolve_classes(
+    selector: str, client: redis.Redis | None
+) -> tuple[list[catalog.DeviceModel], list[str]]:
+    """Device classes for a selector; warnings for classes with no live device."""
+    live_classes: set[str] = set()
+    if client is not None:
+        live_classes = {
+            d.product_type
+            for d in livestate.live_devices(client)
+            if d.state != livestate.DeviceState.QUARANTINED
+        }
+    if selector.strip().lower() == LIVE:
+        if not live_classes:
+            raise UsageError(
+                "no live devices: no agent is running",
+                hint="start `anefarm agent`, or choose classes with --devices (work then waits)",
+            )
+        return [catalog.device(pt) for pt in sorted(live_classes)], []
+    classes = catalog.select(selector)
+    idle = [c.product_type for c in classes if c.product_type not in live_classes]
+    warnings = []
+    if idle:
+        shown = ", ".join(idle[:8]) + (f" and {len(idle) - 8} more" if len(idle) > 8 else "")
+        warnings.append(f"no live device for {shown}: that work waits in its queue")
+    return classes, warnings
+
+
+def prepare(
+    model_paths: Sequence[Path], options: SubmitOptions, client: redis.Redis | None
+) -> Prepared:
+    """Validate everything; write nothing."""
+    from orchestrator import modelkit
+
+    if not model_paths:
+        raise UsageError("no model given")
+    spec = make_spec(options)
+    classes, warnings = resolve_classes(options.selector, client)
+    chips = sorted({c.chip for c in classes})
+    prepared = []
+    for path in model_paths:
+        inventory = modelkit.inspect_model(Path(path))
+        findings = modelkit.lint(inventory, chips=chips)
+        prepared.append(
+            PreparedModel(
+                path=Path(path), inventory=inventory, lint=[lint_to_json(f) for f in findings]
+            )
+        )
+    return Prepared(spec, classes, prepared, options.selector, options.purpose, warnings)
+
+
+def lint_to_json(finding: Any) -> dict[str, Any]:
+    keys = ("rule_id", "chip", "op_index", "op_name", "op_type", "expected_unit", "reason",
+            "source", "fix", "severity")  # fmt: skip
+    return {key: getattr(finding, key, None) for key in keys}
+
+
+def submit(
+    prepared: Prepared,
+    *,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    app: Celery,
+) -> SubmitOutcome:
+    """Store artifacts, job and runs, then publish one batch per (model, device class)."""
+    store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
+    stored = [store.add(m.path) for m in prepared.models]
+    job_id = uuid4()
+    batches: list[RunBatch] = []
+    now = datetime.now(UTC)
+    with session_scope(sessions) as session:
+        session.add(
+            db.Job(
+                id=job_id,
+                created_at=now,
+                status=db.JobStatus.QUEUED,
+                selector=prepared.selector,
+                spec=prepared.spec.model_dump(mode="json"),
+                purpose=prepared.purpose,
+            )
+        )
+        for model, artifact in zip(prepared.models, stored, strict=True):
+            _upsert_model(session, model, artifact)
+            ref = ModelRef(
+                sha256=artifact.sha256,
+                filename=artifact.filename,
+                format=ModelFormat(artifact.format),
+                size_bytes=artifact.size_bytes,
+                location=settings.resolved_artifact_url,
+            )
+            for device_class in prepared.classes:
+                run_id = uuid4()
+                session.add(
+                    db.Run(
+                        id=run_id,
+                        job_id=job_id,
+                        model_sha256=artifact.sha256,
+                        device_class=device_class.product_type,
+                        status=db.RunStatus.QUEUED,
+                        attempts=1,
+                        max_attempts=settings.max_attempts,
+                        created_at=now,
+                        purpose=prepared.purpose,
+                    )
+                )
+                batches.append(
+                    RunBatch(
+                        run_id=run_id,
+                        attempt=1,
+                        job_id=job_id,
+                        model=ref,
+                        device_class=device_class.product_type,
+                        spec=prepared.spec,
+                        purpose=prepared.purpose,
+                        input_seed=random.SystemRandom().randrange(2**31),
+                        created_at=now,
+                    )
+                )
+    for batch in batches:
+        publish(app, batch)
+    runs = [SubmittedRun(b.run_id, b.model.filename, b.device_class) for b in batches]
+    return SubmitOutcome(job_id=job_id, runs=runs, warnings=prepared.warnings)
+
+
+def publish(app: Celery, batch: RunBatch, *, countdown: float | None = None) -> None:
+    queue = (
+        device_queue(batch.pinned_udid)
+        if batch.pinned_udid
+        else device_class_queue(batch.device_class)
+    )
+    try:
+        app.send_task(
+            RUN_BATCH_TASK,
+            args=[batch.model_dump(mode="json")],
+            queue=queue,
+            task_id=batch.batch_id,
+            countdown=countdown,
+        )
+    except Exception as error:  # kombu raises many kinds; all mean "broker unreachable"
+        raise ServiceError(
+            f"cannot publish run {batch.run_id} to {queue}: {error}",
+            hint="is the broker (ANEFARM_BROKER_URL) running?",
+        ) from error
+
+
+def _upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
+    inventory = model.inventory
+    existing = session.get(db.Model, artifact.sha256)
+    inspect_json = {"inventory": inventory.to_json(), "lint": model.lint}
+    if existing is not None:
+        # Lint for other chips may have been computed before: merge, newest wins.
+        previous = (existing.inspect_json or {}).get("lint", [])
+        seen = {(f["rule_id"], f["chip"], f["op_index"]) for f in model.lint}
+        kept = [f for f in previous if (f["rule_id"], f["chip"], f["op_index"]) not in seen]
+        existing.inspect_json = {"inventory": inventory.to_json(), "lint": kept + model.lint}
+        return
+    session.add(
+        db.Model(
+            sha256=artifact.sha256,
+            filename=artifact.filename,
+            format=artifact.format,
+            size_bytes=artifact.size_bytes,
+            created_at=datetime.now(UTC),
+            inspect_json=inspect_json,
+        )
+    )
+    for op in inventory.ops:
+        session.add(
+            db.ModelOp(
+                model_sha256=artifact.sha256,
+                index=op.index,
+                name=op.name[:512],
+                op_type=op.type,
+                kind=op.kind,
+                params=_jsonable(op.params),
+                input_shapes=[t.shape for t in op.inputs],
+                output_shapes=[t.shape for t in op.outputs],
+                flops=op.flops,
+                weight_bytes=op.weight_bytes,
+            )
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def cancel(job_id: UUID, *, sessions: sessionmaker[Session], client: redis.Redis) -> int:
+    """Cancel queued runs of a job; running ones finish. Returns how many were cancelled."""
+    livestate.mark_cancelled(client, str(job_id))
+    with session_scope(sessions) as session:
+        job = session.get(db.Job, job_id)
+        if job is None:
+            raise UsageError(f"no job {job_id}")
+        cancelled = 0
+        for run in session.query(db.Run).filter(db.Run.job_id == job_id):
+            if run.status == db.RunStatus.QUEUED:
+                run.status = db.RunStatus.CANCELLED
+                run.finished_at = datetime.now(UTC)
+                cancelled += 1
+        job.status = db.JobStatus.CANCELLED
+    return cancelled

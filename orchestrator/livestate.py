@@ -1,0 +1,110 @@
+"""Live farm state in Redis: agent heartbeats, device states, quarantine flags.
+
+Liveness is a key with a TTL: an agent or device that stops refreshing simply vanishes.
+Agents write here (they hold no database credentials); the coordinator reads it to warn
+about classes with no live device, to pick a different device for a retry, and for
+``anefarm devices list``. Quarantine is decided by the coordinator and read by workers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+
+AGENT_KEY = "anefarm:agent:{name}"
+DEVICE_KEY = "anefarm:device:{udid}"
+QUARANTINE_KEY = "anefarm:quarantine:{udid}"
+CANCEL_KEY = "anefarm:cancelled:{job_id}"
+CANCEL_TTL_S = 7 * 24 * 3600
+
+
+class DeviceState:
+    READY = "ready"
+    BUSY = "busy"
+    NOT_READY = "not_ready"
+    QUARANTINED = "quarantined"
+    OFFLINE = "offline"
+
+
+@dataclass
+class DeviceStatus:
+    udid: str
+    product_type: str
+    chip: str
+    os_version: str
+    os_build: str
+    name: str
+    simulated: bool
+    agent: str
+    state: str
+    reasons: list[str] = field(default_factory=list)
+    last_seen: float = 0.0
+    current_run: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def connect(url: str) -> redis.Redis:
+    # decode_responses: every value we keep is JSON text.
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+
+
+def beat_agent(client: redis.Redis, name: str, *, host: str, simulated: bool, ttl_s: int) -> None:
+    body = {"name": name, "host": host, "simulated": simulated, "last_seen": time.time()}
+    client.set(AGENT_KEY.format(name=name), json.dumps(body), ex=ttl_s)
+
+
+def put_device(client: redis.Redis, status: DeviceStatus, *, ttl_s: int) -> None:
+    status.last_seen = time.time()
+    client.set(DEVICE_KEY.format(udid=status.udid), json.dumps(status.to_json()), ex=ttl_s)
+
+
+def live_agents(client: redis.Redis) -> list[dict[str, Any]]:
+    return [json.loads(v) for v in _values(client, AGENT_KEY.format(name="*")) if v]
+
+
+def live_devices(client: redis.Redis) -> list[DeviceStatus]:
+    devices = []
+    for value in _values(client, DEVICE_KEY.format(udid="*")):
+        if value:
+            devices.append(DeviceStatus(**json.loads(value)))
+    quarantined = set(quarantined_udids(client))
+    for status in devices:
+        if status.udid in quarantined:
+            status.state = DeviceState.QUARANTINED
+    return sorted(devices, key=lambda d: (d.product_type, d.udid))
+
+
+def _values(client: redis.Redis, pattern: str) -> list[str]:
+    keys = sorted(client.scan_iter(match=pattern, count=500))
+    return list(client.mget(keys)) if keys else []
+
+
+def quarantine(client: redis.Redis, udid: str, reason: str) -> None:
+    client.set(QUARANTINE_KEY.format(udid=udid), json.dumps({"reason": reason, "at": time.time()}))
+
+
+def release(client: redis.Redis, udid: str) -> bool:
+    return bool(client.delete(QUARANTINE_KEY.format(udid=udid)))
+
+
+def is_quarantined(client: redis.Redis, udid: str) -> bool:
+    return bool(client.exists(QUARANTINE_KEY.format(udid=udid)))
+
+
+def quarantined_udids(client: redis.Redis) -> list[str]:
+    prefix = QUARANTINE_KEY.format(udid="")
+    return [k[len(prefix) :] for k in client.scan_iter(match=prefix + "*", count=500)]
+
+
+def mark_cancelled(client: redis.Redis, job_id: str) -> None:
+    client.set(CANCEL_KEY.format(job_id=job_id), "1", ex=CANCEL_TTL_S)
+
+
+def is_cancelled(client: redis.Redis, job_id: str) -> bool:
+    return bool(client.exists(CANCEL_KEY.format(job_id=job_id)))

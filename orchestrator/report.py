@@ -1,0 +1,128 @@
+"""Job status and reports, built from the database as plain dicts.
+
+``build_report`` is the one source for the table, CSV and JSON forms (``render``) and for
+``anefarm profile --json``, so every form says the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+
+from orchestrator import catalog
+from orchestrator.errors import UsageError
+from orchestrator.store import models as db
+
+SETTINGS = ("all", "cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly")
+
+
+def find_job(session: Session, job_ref: str) -> Any:
+    """A job by full id or unique prefix."""
+    try:
+        job = session.get(db.Job, UUID(job_ref))
+    except ValueError:
+        matches = [j for j in session.query(db.Job) if str(j.id).startswith(job_ref.lower())]
+        if len(matches) > 1:
+            raise UsageError(f"job prefix {job_ref!r} is ambiguous") from None
+        job = matches[0] if matches else None
+    if job is None:
+        raise UsageError(f"no job {job_ref!r}", hint="`anefarm jobs` lists recent jobs")
+    return job
+
+
+def job_status(session: Session, job_ref: str) -> dict[str, Any]:
+    job = find_job(session, job_ref)
+    runs = session.query(db.Run).filter_by(job_id=job.id).all()
+    counts = Counter(str(r.status) for r in runs)
+    return {
+        "job": str(job.id),
+        "status": str(job.status),
+        "created_at": job.created_at.isoformat(),
+        "runs": len(runs),
+        "by_status": dict(sorted(counts.items())),
+        "retried": sum(1 for r in runs if r.attempts > 1),
+        "done": all(str(r.status) in {"succeeded", "failed", "cancelled"} for r in runs),
+    }
+
+
+def build_report(session: Session, job_ref: str) -> dict[str, Any]:
+    job = find_job(session, job_ref)
+    runs = (
+        session.query(db.Run)
+        .filter_by(job_id=job.id)
+        .order_by(db.Run.model_sha256, db.Run.device_class)
+        .all()
+    )
+    rows = [_row(session, run) for run in runs]
+    rows.sort(key=lambda r: (r["model"], r["chip"], r["device_class"]))
+    return {
+        "job": str(job.id),
+        "status": str(job.status),
+        "created_at": job.created_at.isoformat(),
+        "simulated": any(r["simulated"] for r in rows),
+        "rows": rows,
+    }
+
+
+def _row(session: Session, run: Any) -> dict[str, Any]:
+    model = session.get(db.Model, run.model_sha256)
+    measurements = {
+        str(m.compute_units): m for m in session.query(db.Measurement).filter_by(run_id=run.id)
+    }
+    verdict = session.query(db.Verdict).filter_by(run_id=run.id).one_or_none()
+    payload = verdict.payload if verdict is not None else {}
+    latency: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for setting in SETTINGS:
+        m = measurements.get(setting)
+        if m is None:
+            continue
+        if m.error_kind:
+            errors[setting] = f"{m.error_kind}: {m.error_message}"
+        if m.p50 is not None:
+            latency[setting] = {
+                "p50": m.p50, "p90": m.p90, "p99": m.p99, "mean": m.mean, "std": m.std,
+                "min": m.min, "max": m.max, "count": m.count,
+                "first_prediction_ms": m.first_prediction_ms,
+            }  # fmt: skip
+    speedup = None
+    if "all" in latency and "cpuOnly" in latency and latency["all"]["p50"]:
+        speedup = latency["cpuOnly"]["p50"] / latency["all"]["p50"]
+    load = measurements.get("all") or next(iter(measurements.values()), None)
+    device = catalog.DEVICES.get(run.device_class)
+    # A run that has not reported yet says nothing about being simulated: fall back to
+    # what its verdict says, and never call it real without evidence.
+    simulated = bool(run.simulated) if run.simulated is not None else None
+    return {
+        "run": str(run.id),
+        "model": model.filename if model else run.model_sha256[:12],
+        "sha256": run.model_sha256,
+        "device_class": run.device_class,
+        "device_name": device.name if device else None,
+        "chip": device.chip if device else "unknown",
+        "os_version": run.os_version,
+        "os_build": run.os_build,
+        "udid": run.udid,
+        "simulated": simulated,
+        "status": str(run.status),
+        "attempts": run.attempts,
+        "verdict": str(verdict.verdict) if verdict is not None else None,
+        "ane_share": verdict.ane_share if verdict is not None else None,
+        "plan_available": payload.get("plan_available"),
+        "plan_timing_disagree": payload.get("plan_timing_disagree", False),
+        "reasons": payload.get("reasons", []),
+        "timing": payload.get("timing", []),
+        "latency_ms": latency,
+        "setting_errors": errors,
+        "speedup_all_vs_cpu_only": speedup,
+        "cold_load_ms": load.cold_load_ms if load else None,
+        "warm_load_ms": load.warm_load_ms if load else None,
+        "ops_off_ane": [
+            {k: op.get(k) for k in ("name", "type", "unit", "reason", "fix", "source")}
+            for op in payload.get("ops_off_ane", [])
+        ],
+        "error": (f"{run.error_kind}: {run.error_message}" if run.error_kind and str(run.status) == "failed" else None),
+    }  # fmt: skip
