@@ -243,7 +243,10 @@ def _select_term(term: str) -> list[DeviceModel]:
         matches = [d for d in DEVICES.values() if fnmatch.fnmatchcase(d.product_type, term)]
         if matches:
             return matches
-        raise UsageError(f"device selector {term!r} matches no device in the catalog")
+        raise UsageError(
+            f"device selector {term!r} matches no device in the catalog",
+            hint=_suggest(term, list(DEVICES)),
+        )
     if any(term.strip().lower() == c.lower() for c in CHIPS):
         return devices_with_chip(term)
     raise UsageError(
