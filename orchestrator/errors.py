@@ -61,7 +61,11 @@ class ModelError(AnefarmError):
 
 
 class ArtifactError(AnefarmError):
+    """Missing, unsafe, oversize or corrupt artifact. On an agent this is infra: the
+    model was fine at submit time, so the download or the store is to blame."""
+
     kind = "artifact"
+    infra = True
 
 
 class ProtocolError(AnefarmError):
