@@ -75,6 +75,7 @@ class DeviceWorker:
             state=self.state,
             reasons=self.reasons,
             current_run=self.current_run,
+            pid=os.getpid(),
         )
         livestate.put_device(self.redis, status, ttl_s=self.settings.heartbeat_ttl_s)
 

@@ -44,6 +44,7 @@ class DeviceStatus:
     reasons: list[str] = field(default_factory=list)
     last_seen: float = 0.0
     current_run: str | None = None
+    pid: int | None = None  # the device worker's process, for operators and tests
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,128 @@
+"""A whole anefarm on this machine for pipeline tests: real Redis (from the service
+fixtures), a real coordinator process and a real agent with one Celery worker process
+per simulated device, all started through the ``anefarm`` CLI as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator import livestate
+from orchestrator.report import build_report, job_status
+from orchestrator.settings import Settings, load_settings
+from orchestrator.store.engine import make_engine, session_factory
+from orchestrator.store.migrate import upgrade
+
+
+@dataclass
+class Farm:
+    home: Path
+    broker_url: str
+    database_url: str
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "ANEFARM_HOME": str(self.home),
+            "ANEFARM_BROKER_URL": self.broker_url,
+            "ANEFARM_DATABASE_URL": self.database_url,
+            "ANEFARM_RETRY_BACKOFF_S": "0.2",
+            "ANEFARM_HEARTBEAT_TTL_S": "6",
+        }
+
+    def settings(self) -> Settings:
+        return load_settings(
+            home=self.home, broker_url=self.broker_url, database_url=self.database_url,
+            retry_backoff_s=0.2, heartbeat_ttl_s=6,
+        )
+
+    def sessions(self) -> Any:
+        upgrade(self.database_url)
+        return session_factory(make_engine(self.database_url))
+
+    def redis(self) -> Any:
+        return livestate.connect(self.broker_url)
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+        if check and out.returncode != 0:
+            raise AssertionError(f"anefarm {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
+        return out
+
+    def _spawn(self, name: str, *args: str) -> None:
+        log = (self.home / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", *args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: teardown reaches the workers too
+        )
+
+    def start_coordinator(self) -> None:
+        self._spawn("coordinator", "coordinator")
+
+    def start_agent(self, farm: str, *, name: str = "agent-1", time_mode: str = "instant",
+                    speed: float = 1.0, wait_for: int | None = None) -> None:
+        self._spawn(name, "agent", "--simulate", farm, "--name", name, "--time-mode", time_mode,
+                    "--speed", str(speed))
+        if wait_for:
+            self.wait_devices(wait_for)
+
+    def wait_devices(self, count: int, timeout: float = 60) -> list[livestate.DeviceStatus]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = livestate.live_devices(self.redis())
+            if len(live) >= count and all(d.pid for d in live):
+                return live
+            self._check()
+            time.sleep(0.2)
+        raise AssertionError(f"only {len(livestate.live_devices(self.redis()))} of {count} devices came up\n{self.logs()}")
+
+    def wait_job(self, job: str, timeout: float = 120) -> dict[str, Any]:
+        sessions = self.sessions()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                status = job_status(session, job)
+            if status["done"]:
+                with sessions() as session:
+                    return build_report(session, job)
+            self._check()
+            time.sleep(0.2)
+        raise AssertionError(f"job {job} not done: {status}\n{self.logs()}")
+
+    def _check(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.home.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            try:  # leftovers of the group (a worker whose supervisor died first)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.procs.clear()
