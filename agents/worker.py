@@ -48,7 +48,9 @@ class DeviceWorker:
         self.device = device
         self.agent = agent
         self.identity = device.identity
-        self.redis = livestate.connect(broker_url)
+        self.broker_url = broker_url
+        self._redis: Any = None
+        self._redis_pid = 0
         self.fetcher = ArtifactFetcher(
             settings.resolved_agent_cache_dir / "blobs",
             base_url=settings.artifact_url,
@@ -59,6 +61,14 @@ class DeviceWorker:
         self.reasons: list[str] = []
         self.current_run: str | None = None
         self._stop = threading.Event()
+
+    @property
+    def redis(self) -> Any:
+        # One client per process: the batch runs in a forked pool child, which must not
+        # share the parent's sockets.
+        if self._redis is None or self._redis_pid != os.getpid():
+            self._redis, self._redis_pid = livestate.connect(self.broker_url), os.getpid()
+        return self._redis
 
     # live state -----------------------------------------------------------------
     def publish_state(self) -> None:
@@ -83,7 +93,14 @@ class DeviceWorker:
         interval = max(1.0, self.settings.heartbeat_ttl_s / 3)
         while not self._stop.wait(interval):
             try:
-                if self.state != livestate.DeviceState.BUSY:
+                if livestate.is_quarantined(self.redis, self.identity.udid):
+                    # Quarantined by the coordinator: stop consuming (warm shutdown);
+                    # the supervisor will not restart us until a person releases it.
+                    self.state = livestate.DeviceState.QUARANTINED
+                    self.publish_state()
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                if self.state not in (livestate.DeviceState.BUSY, livestate.DeviceState.QUARANTINED):
                     readiness = self.device.readiness()
                     self.reasons = readiness.reasons
                     self.state = (
@@ -112,17 +129,16 @@ class DeviceWorker:
             app.send_task(
                 RUN_BATCH_TASK, args=[payload], queue=device_class_queue(batch.device_class)
             )
-            self.state = livestate.DeviceState.QUARANTINED
-            self.publish_state()
-            os.kill(os.getpid(), signal.SIGTERM)
+            # The batch runs in the pool child: stop the parent, which stops consuming.
+            os.kill(os.getppid(), signal.SIGTERM)
             return
-        self.state, self.current_run = livestate.DeviceState.BUSY, str(batch.run_id)
-        self.publish_state()
+        udid = self.identity.udid
+        ttl = int(batch.spec.timeout_s) + 60
+        livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(), ttl_s=ttl)
         try:
             result = execute(batch, self.device, agent=self.agent, fetch_model=self.fetch_model)
         finally:
-            self.state, self.current_run = livestate.DeviceState.READY, None
-            self.publish_state()
+            livestate.clear_busy(self.redis, udid)
         app.send_task(
             INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
         )

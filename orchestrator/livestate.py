@@ -18,6 +18,7 @@ import redis
 AGENT_KEY = "anefarm:agent:{name}"
 DEVICE_KEY = "anefarm:device:{udid}"
 QUARANTINE_KEY = "anefarm:quarantine:{udid}"
+BUSY_KEY = "anefarm:busy:{udid}"
 CANCEL_KEY = "anefarm:cancelled:{job_id}"
 CANCEL_TTL_S = 7 * 24 * 3600
 
@@ -52,7 +53,9 @@ class DeviceStatus:
 
 def connect(url: str) -> redis.Redis:
     # decode_responses: every value we keep is JSON text.
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+    from orchestrator.broker.embedded import client_url
+
+    return redis.Redis.from_url(client_url(url), decode_responses=True, socket_timeout=10)
 
 
 def beat_agent(client: redis.Redis, name: str, *, host: str, simulated: bool, ttl_s: int) -> None:
@@ -63,6 +66,17 @@ def beat_agent(client: redis.Redis, name: str, *, host: str, simulated: bool, tt
 def put_device(client: redis.Redis, status: DeviceStatus, *, ttl_s: int) -> None:
     status.last_seen = time.time()
     client.set(DEVICE_KEY.format(udid=status.udid), json.dumps(status.to_json()), ex=ttl_s)
+
+
+def set_busy(client: redis.Redis, udid: str, *, run_id: str, pid: int, ttl_s: int) -> None:
+    """Written by the process running a batch (the worker's pool child), apart from the
+    heartbeat, which its parent process keeps."""
+    body = {"run": run_id, "pid": pid, "since": time.time()}
+    client.set(BUSY_KEY.format(udid=udid), json.dumps(body), ex=max(1, ttl_s))
+
+
+def clear_busy(client: redis.Redis, udid: str) -> None:
+    client.delete(BUSY_KEY.format(udid=udid))
 
 
 def live_agents(client: redis.Redis) -> list[dict[str, Any]]:
@@ -76,6 +90,10 @@ def live_devices(client: redis.Redis) -> list[DeviceStatus]:
             devices.append(DeviceStatus(**json.loads(value)))
     quarantined = set(quarantined_udids(client))
     for status in devices:
+        busy = client.get(BUSY_KEY.format(udid=status.udid))
+        if busy:
+            info = json.loads(busy)
+            status.state, status.current_run, status.pid = DeviceState.BUSY, info["run"], info["pid"]
         if status.udid in quarantined:
             status.state = DeviceState.QUARANTINED
     return sorted(devices, key=lambda d: (d.product_type, d.udid))

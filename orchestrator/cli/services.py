@@ -1,9 +1,39 @@
-"""Placeholder: filled in by its own work item."""
+"""``anefarm redis``: run the embedded Redis in the foreground."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from orchestrator.settings import load_settings
+
+
+def redis_cmd(
+    port: Annotated[int | None, typer.Option(help="TCP port on 127.0.0.1 (default: a free one)")] = None,
+    unix_socket: Annotated[Path | None, typer.Option(help="Listen on a unix socket instead")] = None,
+    persist: Annotated[bool, typer.Option(help="Keep an append-only file under the home")] = False,
+) -> None:
+    """Start a private Redis (loopback only) and print its URL; Ctrl-C stops it."""
+    from orchestrator.broker.embedded import EmbeddedRedis
+
+    settings = load_settings()
+    server = EmbeddedRedis(settings.home, port=port, unix_socket=unix_socket, persist=persist)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with server:
+        typer.echo(server.url, color=False)
+        typer.echo(f"export ANEFARM_BROKER_URL={server.url}   # Ctrl-C stops it", err=True)
+        try:
+            while not stop.wait(0.5):
+                if server.process is None or server.process.poll() is not None:
+                    raise typer.Exit(1)
+        except KeyboardInterrupt:
+            pass
 
 
 def register(app: typer.Typer) -> None:
-    """Add this family's commands to `app`."""
+    app.command("redis")(redis_cmd)

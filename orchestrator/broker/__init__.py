@@ -1,0 +1,1 @@
+"""The message broker: the embedded Redis anefarm starts itself on one machine."""
