@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import sys
 
-import click
 import typer
 
 from orchestrator.errors import AnefarmError, UsageError
+
+# Typer vendors its own copy of click; take its exception base from the public API.
+ClickException: type[Exception] = typer.BadParameter.__mro__[2]
 
 app = typer.Typer(
     name="anefarm",
@@ -52,12 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     except AnefarmError as error:
         report_error(error, as_json=as_json)
         sys.exit(1)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("anefarm: interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as error:
-        error.show()
+    except typer.Exit as error:
         sys.exit(error.exit_code)
+    except ClickException as error:
+        error.show()  # type: ignore[attr-defined]
+        sys.exit(error.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         typer.echo("anefarm: interrupted", err=True)
         sys.exit(130)

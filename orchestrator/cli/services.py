@@ -13,8 +13,12 @@ from orchestrator.settings import load_settings
 
 
 def redis_cmd(
-    port: Annotated[int | None, typer.Option(help="TCP port on 127.0.0.1 (default: a free one)")] = None,
-    unix_socket: Annotated[Path | None, typer.Option(help="Listen on a unix socket instead")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port on 127.0.0.1 (default: a free one)")
+    ] = None,
+    unix_socket: Annotated[
+        Path | None, typer.Option(help="Listen on a unix socket instead")
+    ] = None,
     persist: Annotated[bool, typer.Option(help="Keep an append-only file under the home")] = False,
 ) -> None:
     """Start a private Redis (loopback only) and print its URL; Ctrl-C stops it."""

@@ -50,7 +50,9 @@ def start_worker(redis_url: str) -> Iterator[WorkerStarter]:
     procs: list[subprocess.Popen[bytes]] = []
     client = redis.Redis.from_url(redis_url)
 
-    def start(queues: list[str], *, name: str = "w1", run_timeout: float = 900) -> subprocess.Popen[bytes]:
+    def start(
+        queues: list[str], *, name: str = "w1", run_timeout: float = 900
+    ) -> subprocess.Popen[bytes]:
         env = {**os.environ, "TEST_BROKER": redis_url, "TEST_WORKER_NAME": name,
                "TEST_RUN_TIMEOUT": str(run_timeout)}  # fmt: skip
         proc = subprocess.Popen([sys.executable, "-c", WORKER_SOURCE, "|".join(queues)], env=env)

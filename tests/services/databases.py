@@ -1,1 +1,101 @@
-"""Placeholder: filled in by its own work item."""
+"""Databases for tests: a temp SQLite file, and a throwaway PostgreSQL cluster run as
+the ``postgres`` user (initdb and postgres refuse to run as root; services.md)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services.common import free_port, missing_service
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
+    if not initdb or not postgres:
+        missing_service("PostgreSQL binaries not found (apt-get install postgresql)")
+    try:
+        pg_user = pwd.getpwnam("postgres")
+    except KeyError:
+        missing_service("no 'postgres' system user (apt-get install postgresql)")
+    as_root = os.getuid() == 0
+    # Not under pytest's tmp dir: that one is 0700 root and the postgres user must enter.
+    base = Path(tempfile.mkdtemp(prefix="anefarm-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if as_root:
+        os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
+        os.chown(sock, pg_user.pw_uid, pg_user.pw_gid)
+    run_as = {"user": "postgres", "group": "postgres", "extra_groups": []} if as_root else {}
+    subprocess.run(
+        [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+        **run_as,
+    )  # type: ignore[arg-type]
+    port = free_port()
+    proc = subprocess.Popen(
+        [postgres, "-D", str(data), "-p", str(port), "-k", str(sock),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+         "-c", "full_page_writes=off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as,  # type: ignore[arg-type]
+    )  # fmt: skip
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres").close()
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("PostgreSQL did not start")
+            time.sleep(0.1)
+    yield url
+    proc.send_signal(2)  # SIGINT: fast shutdown
+    proc.wait(timeout=30)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database for this test."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    dsn = pg_server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'anefarm.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Runs a test once on SQLite and once on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(fixture))

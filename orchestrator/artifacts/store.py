@@ -1,0 +1,153 @@
+"""Models stored by the sha256 of their bytes, under ``<root>/<sha[:2]>/<sha>``.
+
+``.mlmodel`` files are stored as they are. ``.mlpackage`` directories are stored as a
+deterministic tar (sorted entries; mtime, owner and modes normalised), so the same
+package always has the same sha256. Symlinks, special files, path traversal and
+anything over the size limit are refused; hashing streams; a blob appears only by an
+atomic rename, so a failure never leaves a partial file behind. Reads verify the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from orchestrator.errors import ArtifactError
+
+CHUNK = 1024 * 1024
+FORMATS = {".mlmodel": "mlmodel", ".mlpackage": "mlpackage"}
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    sha256: str
+    filename: str
+    format: str
+    size_bytes: int
+    path: Path
+
+
+class _HashingWriter(io.RawIOBase):
+    """A file wrapper that hashes and counts what passes through, with a size cap."""
+
+    def __init__(self, out: IO[bytes], limit: int, label: str) -> None:
+        self.out, self.limit, self.label = out, limit, label
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.size += len(data)
+        if self.size > self.limit:
+            raise ArtifactError(
+                f"{self.label} is larger than the limit of {self.limit} bytes",
+                hint="raise ANEFARM_MAX_MODEL_BYTES if this is intended",
+            )
+        self.digest.update(data)
+        self.out.write(data)
+        return len(data)
+
+
+class ArtifactStore:
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path_of(sha256).is_file()
+
+    def add(self, path: Path) -> StoredArtifact:
+        path = Path(path)
+        fmt = FORMATS.get(path.suffix.lower())
+        if not path.exists() and not path.is_symlink():
+            raise ArtifactError(f"{path}: no such file or directory")
+        if path.is_symlink():
+            raise ArtifactError(f"{path}: is a symbolic link; pass the real model")
+        if fmt is None:
+            raise ArtifactError(f"{path}: not a .mlmodel file or .mlpackage directory")
+        if fmt == "mlmodel" and not path.is_file():
+            raise ArtifactError(f"{path}: a .mlmodel must be a file")
+        if fmt == "mlpackage" and not path.is_dir():
+            raise ArtifactError(f"{path}: a .mlpackage must be a directory")
+        members = _package_members(path) if fmt == "mlpackage" else []
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                writer = _HashingWriter(raw, self.max_bytes, path.name)
+                if fmt == "mlmodel":
+                    with path.open("rb") as src:
+                        while chunk := src.read(CHUNK):
+                            writer.write(chunk)
+                else:
+                    _write_archive(path, members, writer)
+            sha = writer.digest.hexdigest()
+            target = self.path_of(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        sidecar = target.with_suffix(".json")
+        meta = {"filename": path.name, "format": fmt, "size_bytes": writer.size}
+        if not sidecar.exists():
+            sidecar.write_text(json.dumps(meta), encoding="utf-8")
+        return StoredArtifact(sha, path.name, fmt, writer.size, target)
+
+    def verify(self, sha256: str) -> Path:
+        blob = self.path_of(sha256)
+        if not blob.is_file():
+            raise ArtifactError(f"no artifact {sha256[:12]} in {self.root}")
+        digest = hashlib.sha256()
+        with blob.open("rb") as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise ArtifactError(
+                f"artifact {sha256[:12]} is corrupt (hash mismatch)", hint="add the model again"
+            )
+        return blob
+
+
+def _package_members(root: Path) -> list[Path]:
+    """Every file of a package, sorted; refuses links and special files."""
+    members = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in [*dirnames, *sorted(filenames)]:
+            full = Path(dirpath) / name
+            if full.is_symlink():
+                raise ArtifactError(f"{full}: symbolic links are not allowed inside a model")
+            if not (full.is_dir() or full.is_file()):
+                raise ArtifactError(f"{full}: not a regular file")
+            members.append(full)
+    if not any(m.is_file() for m in members):
+        raise ArtifactError(f"{root}: an empty .mlpackage")
+    return sorted(members)
+
+
+def _write_archive(root: Path, members: list[Path], out: io.RawIOBase) -> None:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        for member in members:
+            rel = member.relative_to(root).as_posix()
+            info = tarfile.TarInfo(rel)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if member.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = member.stat().st_size, 0o644
+                with member.open("rb") as src:
+                    tar.addfile(info, src)

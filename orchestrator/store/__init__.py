@@ -1,0 +1,1 @@
+"""The database: SQLAlchemy 2 typed ORM, engine set-up, Alembic migrations."""
