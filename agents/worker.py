@@ -100,7 +100,10 @@ class DeviceWorker:
                     self.publish_state()
                     os.kill(os.getpid(), signal.SIGTERM)
                     return
-                if self.state not in (livestate.DeviceState.BUSY, livestate.DeviceState.QUARANTINED):
+                if self.state not in (
+                    livestate.DeviceState.BUSY,
+                    livestate.DeviceState.QUARANTINED,
+                ):
                     readiness = self.device.readiness()
                     self.reasons = readiness.reasons
                     self.state = (

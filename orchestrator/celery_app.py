@@ -5,26 +5,35 @@ acks late + reject on worker lost, so a batch whose worker dies goes back to the
 prefetch 1, so a busy device never hoards work; no result backend — results travel as
 messages on the ``results`` queue; a visibility timeout well above the longest run (else
 Redis hands a still-running batch to a second worker) and fast restore of unacked
-messages (~5 s instead of kombu's default ~100 s).
+messages (seconds instead of kombu's default ~100 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 
+from orchestrator.errors import ConfigError, ServiceError
 from orchestrator.settings import Settings
 
 RUN_BATCH_TASK = "anefarm.run_batch"
 INGEST_RESULT_TASK = "anefarm.ingest_result"
 RESULTS_QUEUE = "results"
 DEVICE_QUEUE_PREFIX = "device."
+# kombu's Redis transport spellings; redis+socket:// is a unix socket (EmbeddedRedis).
+BROKER_SCHEMES = ("redis", "rediss", "redis+socket", "sentinel")
+# How often (s) each consuming worker looks for unacked messages whose visibility
+# timeout has passed. kombu's default (10 s, throttled to 10 s) makes a lost batch wait
+# ~100 s after the timeout; 2 s keeps that wait short at the cost of one ZRANGE per 2 s.
+UNACKED_RESTORE_INTERVAL_S = 2
 
 
 def device_class_queue(product_type: str) -> str:
-    """Queue of a device class. ProductTypes contain a comma, which Redis and kombu
-    accept in list names (tested end to end)."""
+    """Queue of a device class, e.g. ``device.iPhone11,8``. The comma is fine: Redis list
+    names are binary-safe and kombu routes by exact name (tested end to end)."""
     return f"{DEVICE_QUEUE_PREFIX}{product_type}"
 
 
@@ -34,15 +43,35 @@ def device_queue(udid: str) -> str:
 
 
 def visibility_timeout_s(settings: Settings) -> int:
-    # Twice the longest run plus a margin: a batch must never be handed out twice
-    # while it still runs.
-    return int(settings.run_timeout_s * 2 + 60)
+    """Seconds a delivered, unacknowledged batch stays invisible to other workers.
+
+    Twice the longest run plus a margin: a batch must never be handed out twice while
+    it still runs. The margin is capped by the run time itself so short test timeouts
+    stay short; with the default 900 s runs this is 1860 s.
+    """
+    run = settings.run_timeout_s
+    return int(run * 2 + min(60.0, run)) + 1
+
+
+def _checked_broker_url(settings: Settings) -> str:
+    url = settings.broker_url
+    if not url:
+        raise ConfigError(
+            "no broker URL to build the Celery app from",
+            hint="set ANEFARM_BROKER_URL, or start the embedded one with resolve_broker()",
+        )
+    scheme = urlsplit(url).scheme
+    if scheme not in BROKER_SCHEMES:
+        raise ConfigError(
+            f"broker URL scheme {scheme or '(none)'!r} is not Redis",
+            hint="use redis://[:password@]host:port/db or rediss://… (TLS)",
+        )
+    return url
 
 
 def create_app(settings: Settings, *, name: str = "anefarm") -> Celery:
-    if not settings.broker_url:
-        raise ValueError("create_app needs a broker URL; resolve the embedded Redis first")
-    app = Celery(name, broker=settings.broker_url, set_as_current=False)
+    """A configured Celery app; tasks are registered on it by the caller."""
+    app = Celery(name, broker=_checked_broker_url(settings), set_as_current=False)
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -54,20 +83,55 @@ def create_app(settings: Settings, *, name: str = "anefarm") -> Celery:
         worker_concurrency=1,
         task_ignore_result=True,
         result_backend=None,
+        # Anything published without a queue goes where the coordinator listens, never
+        # to a "celery" queue nobody consumes.
         task_default_queue=RESULTS_QUEUE,
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
+        # Kept on: `celery inspect ping` / app.control.ping is how tests and supervisors
+        # know a worker is consuming.
         worker_enable_remote_control=True,
         broker_transport_options={
             "visibility_timeout": visibility_timeout_s(settings),
-            "unacked_restore_interval": 2,
+            "unacked_restore_interval": UNACKED_RESTORE_INTERVAL_S,
             "unacked_restore_throttle": 1,
         },
     )
     return app
+
+
+def publish(
+    app: Celery,
+    task_name: str,
+    payload: Mapping[str, Any],
+    queue: str,
+    *,
+    task_id: str | None = None,
+    countdown: float | None = None,
+) -> str:
+    """Send ``payload`` (JSON) as the single argument of ``task_name`` to ``queue``.
+
+    Returns the task id; pass ``task_id`` to make redeliveries recognisable (e.g. the
+    batch id). A broker that cannot be reached is a ServiceError.
+    """
+    try:
+        result = app.send_task(
+            task_name,
+            args=[dict(payload)],
+            queue=queue,
+            task_id=task_id,
+            countdown=countdown,
+            serializer="json",
+        )
+    except Exception as error:  # kombu/redis raise many kinds; all mean "not published"
+        raise ServiceError(
+            f"cannot publish {task_name} to {queue}: {error}",
+            hint="is the broker (ANEFARM_BROKER_URL) running and reachable?",
+        ) from error
+    return str(result.id)
 
 
 def run_worker(
@@ -78,14 +142,17 @@ def run_worker(
     loglevel: str = "WARNING",
     pool: str = "prefork",
 ) -> None:
-    """Run a worker in this process until it is told to stop (SIGTERM: warm shutdown).
+    """Run a worker in this process, consuming ``queues``, until SIGTERM (warm shutdown).
 
     ``prefork`` with ONE child on purpose: the batch runs in the child, so when the
     process running a batch dies (crash, OOM, SIGKILL) the parent survives and, with
-    ``task_reject_on_worker_lost``, hands the batch back to its queue at once (~0.1 s,
-    services.md). Only if the parent itself dies does the batch wait for the broker's
-    visibility timeout, which must stay above the longest run.
+    ``task_reject_on_worker_lost``, hands the batch back to its queue at once (measured
+    ~0.15 s). With ``solo``, or when the parent itself dies, the batch comes back only
+    after the visibility timeout (plus up to ``UNACKED_RESTORE_INTERVAL_S``), restored by
+    any other worker still consuming on the same Redis.
     """
+    if pool not in ("prefork", "solo"):
+        raise ConfigError(f"worker pool {pool!r} not supported", hint="use prefork or solo")
     worker = app.Worker(
         queues=list(queues),
         hostname=hostname,
@@ -93,6 +160,8 @@ def run_worker(
         concurrency=1,
         prefetch_multiplier=1,
         loglevel=loglevel,
+        # Gossip and mingle cost start-up time and broadcast traffic for nothing: a
+        # device worker needs no knowledge of its peers.
         without_gossip=True,
         without_mingle=True,
         without_heartbeat=True,

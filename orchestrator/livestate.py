@@ -93,7 +93,11 @@ def live_devices(client: redis.Redis) -> list[DeviceStatus]:
         busy = client.get(BUSY_KEY.format(udid=status.udid))
         if busy:
             info = json.loads(busy)
-            status.state, status.current_run, status.pid = DeviceState.BUSY, info["run"], info["pid"]
+            status.state, status.current_run, status.pid = (
+                DeviceState.BUSY,
+                info["run"],
+                info["pid"],
+            )
         if status.udid in quarantined:
             status.state = DeviceState.QUARANTINED
     return sorted(devices, key=lambda d: (d.product_type, d.udid))

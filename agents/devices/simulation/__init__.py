@@ -1,0 +1,1 @@
+"""The behaviour model behind SIMULATED devices (documented in docs/simulation.md)."""

@@ -1,0 +1,43 @@
+"""Core ML models on any OS through coremltools: inspect, fingerprint, lint, samples.
+
+Importing this package is cheap: coremltools (~2.5 s, noisy on Linux) is imported only
+inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator.modelkit.inventory import LintFinding, ModelInventory, OpInfo, TensorInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "LintFinding",
+    "ModelInventory",
+    "OpInfo",
+    "TensorInfo",
+    "inspect_model",
+    "lint",
+    "write_samples",
+]
+
+
+def inspect_model(path: Path) -> ModelInventory:
+    from orchestrator.modelkit.loading import inspect_model as _inspect
+
+    return _inspect(Path(path))
+
+
+def lint(inventory: ModelInventory, chips: Sequence[str] | None = None) -> list[LintFinding]:
+    from orchestrator.modelkit.lint import lint as _lint
+
+    return _lint(inventory, chips)
+
+
+def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:
+    from orchestrator.modelkit.samples import write_samples as _write
+
+    return _write(Path(outdir), small=small)

@@ -1,0 +1,150 @@
+"""Load .mlmodel / .mlpackage specs and build the op inventory; bad input → ModelError.
+
+Fingerprint (``ModelInventory.sha256``): sha256 over the spec's protobuf bytes and, for an
+ML program, the bytes of every weight file, in path order. Manifest.json is left out on
+purpose: coremltools writes random item identifiers into it, so the same model saved twice
+would otherwise get two fingerprints; any weight change still changes the fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ModelError
+from orchestrator.modelkit import quiet
+from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory
+from orchestrator.modelkit.mlprogram import program_ops
+from orchestrator.modelkit.neuralnet import network_ops
+
+TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6: "iOS15",
+           7: "iOS16", 8: "iOS17", 9: "iOS18", 10: "iOS26"}  # fmt: skip
+
+
+def _spec_path(path: Path) -> tuple[Path, list[Path]]:
+    """The spec file and the weight files of a model path."""
+    if not path.exists():
+        raise ModelError(f"{path}: no such file or directory", path=str(path))
+    if path.suffix == ".mlpackage" or path.is_dir():
+        manifest = path / "Manifest.json"
+        if not path.is_dir() or not manifest.is_file():
+            raise ModelError(f"{path}: not an .mlpackage (no Manifest.json)", path=str(path))
+        try:
+            info = json.loads(manifest.read_text())
+            root = info["itemInfoEntries"][info["rootModelIdentifier"]]["path"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelError(
+                f"{path}: Manifest.json is malformed ({error})", path=str(path)
+            ) from error
+        spec = path / "Data" / root
+        if not spec.is_file():
+            raise ModelError(f"{path}: the model spec {root} is missing", path=str(path))
+        weights = sorted(p for p in (spec.parent / "weights").rglob("*") if p.is_file())
+        return spec, weights
+    if not path.is_file():
+        raise ModelError(f"{path}: not a file", path=str(path))
+    return path, []
+
+
+def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
+    spec_file, weights = _spec_path(path)
+    try:
+        data = spec_file.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read ({error.strerror})", path=str(path)) from error
+    with quiet.silenced():
+        from coremltools.proto import Model_pb2  # type: ignore[import-untyped]
+    spec = Model_pb2.Model()
+    try:
+        spec.ParseFromString(data)
+    except Exception as error:  # protobuf's DecodeError and friends
+        raise ModelError(
+            f"{path}: not a Core ML model (the protobuf does not parse: {error})", path=str(path)
+        ) from error
+    if spec.specificationVersion == 0 or spec.WhichOneof("Type") is None:
+        raise ModelError(f"{path}: not a Core ML model (empty specification)", path=str(path))
+    return spec, spec_file, weights
+
+
+def fingerprint(spec_file: Path, weights: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for part in [spec_file, *weights]:
+        with part.open("rb") as src:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _features(features: Any) -> list[FeatureInfo]:
+    found = []
+    for feature in features:
+        kind = feature.type.WhichOneof("Type") or "unknown"
+        shape: list[int] | None = None
+        dtype = None
+        flexible = "none"
+        if kind == "multiArrayType":
+            array = feature.type.multiArrayType
+            shape = [int(d) for d in array.shape] or None
+            dtype = str(array.dataType)
+            flex = array.WhichOneof("ShapeFlexibility")
+            flexible = {"enumeratedShapes": "enumerated", "shapeRange": "range"}.get(
+                flex or "", "none"
+            )
+        elif kind == "imageType":
+            image = feature.type.imageType
+            channels = 1 if image.colorSpace == 10 else 3  # GRAYSCALE = 10
+            shape = [1, channels, int(image.height), int(image.width)]
+            dtype = "image"
+            flex = image.WhichOneof("SizeFlexibility")
+            flexible = {"enumeratedSizes": "enumerated", "imageSizeRange": "range"}.get(
+                flex or "", "none"
+            )
+        found.append(FeatureInfo(feature.name, kind.replace("Type", ""), shape, dtype, flexible))
+    return found
+
+
+def inspect_model(path: Path) -> ModelInventory:
+    spec, spec_file, weights = load_spec(path)
+    model_type = spec.WhichOneof("Type")
+    inputs = _features(spec.description.input)
+    notes: list[str] = []
+    if model_type == "mlProgram":
+        ops, consts, precision = program_ops(spec, path)
+        kind = "mlProgram"
+    elif model_type in {"neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"}:
+        ops, consts, precision = network_ops(getattr(spec, model_type), inputs)
+        kind = "neuralNetwork"
+    elif model_type == "pipeline" or model_type.startswith("pipeline"):
+        ops, consts, precision, kind = [], 0, None, "pipeline"
+        for index, sub in enumerate(getattr(spec, model_type).pipeline.models):
+            sub_type = sub.WhichOneof("Type")
+            if sub_type in {"neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"}:
+                sub_ops, sub_consts, precision = network_ops(
+                    getattr(sub, sub_type), _features(sub.description.input)
+                )
+                offset = len(ops)
+                ops += [
+                    op.__class__(**{**op.__dict__, "index": op.index + offset}) for op in sub_ops
+                ]
+                consts += sub_consts
+            else:
+                notes.append(f"pipeline stage {index} is a {sub_type}: not analysed")
+    else:
+        raise ModelError(
+            f"{path}: a {model_type} model has no neural-network ops to run on the ANE",
+            path=str(path),
+            hint="anefarm analyses neural networks and ML programs",
+        )
+    if not ops:
+        raise ModelError(f"{path}: the model has no compute ops", path=str(path))
+    size = sum(p.stat().st_size for p in [spec_file, *weights])
+    return ModelInventory(
+        path=path, sha256=fingerprint(spec_file, weights),
+        format="mlpackage" if path.suffix == ".mlpackage" or path.is_dir() else "mlmodel",
+        model_type=kind, spec_version=int(spec.specificationVersion),
+        min_deployment_target=TARGETS.get(int(spec.specificationVersion), "unknown"),
+        inputs=inputs, outputs=_features(spec.description.output), ops=ops, const_count=consts,
+        size_bytes=size, compute_precision=precision, notes=notes,
+    )  # fmt: skip

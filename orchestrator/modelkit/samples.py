@@ -1,0 +1,206 @@
+"""Deterministic sample models for the demo and the tests (seeded weights).
+
+The pair of the original ANE write-up (a 10-filter 10×10 convolution on a 500×500×3
+input, and the same with dilation 4), a MobileNetV2-style block, an LSTM, a transformer
+block in ANE-friendly (channels-first, 1×1 conv) and unfriendly (linear + transposes)
+layouts, max-pool with kernel 15 and 4× upsampling — as ML programs, and the ones the
+neural-network builder expresses simply as .mlmodel too. ``small=True`` shrinks inputs
+(64×64) so tests stay fast; the ops and parameters are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orchestrator.modelkit import quiet
+
+SEED = 20181204
+
+
+def _w(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return (rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+
+def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Generator], Any]]]:
+    from coremltools.converters.mil import Builder as mb  # type: ignore[import-untyped]
+
+    image = [mb.TensorSpec(shape=(1, 3, size, size))]
+    seq = 16
+
+    def conv(dilation: int) -> Callable[[Any, np.random.Generator], Any]:
+        def build(_: Any, rng: np.random.Generator) -> Any:
+            @mb.program(input_specs=image)
+            def prog(x: Any) -> Any:
+                return mb.conv(
+                    x=x, weight=_w(rng, 10, 3, 10, 10), dilations=[dilation, dilation], name="conv"
+                )
+
+            return prog
+
+        return build
+
+    def mobilenet(_: Any, rng: np.random.Generator) -> Any:
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 16, size // 2, size // 2))])
+        def prog(x: Any) -> Any:
+            h = mb.conv(x=x, weight=_w(rng, 96, 16, 1, 1), name="expand")
+            h = mb.clip(x=h, alpha=0.0, beta=6.0, name="expand_relu6")
+            h = mb.conv(
+                x=h, weight=_w(rng, 96, 1, 3, 3), groups=96, pad_type="same", name="depthwise"
+            )
+            h = mb.clip(x=h, alpha=0.0, beta=6.0, name="depthwise_relu6")
+            h = mb.conv(x=h, weight=_w(rng, 16, 96, 1, 1), name="project")
+            return mb.add(x=x, y=h, name="residual")
+
+        return prog
+
+    def lstm(_: Any, rng: np.random.Generator) -> Any:
+        @mb.program(input_specs=[mb.TensorSpec(shape=(seq, 1, 32))])
+        def prog(x: Any) -> Any:
+            zeros = np.zeros((1, 64), dtype=np.float32)
+            out, _h, _c = mb.lstm(x=x, initial_h=zeros, initial_c=zeros, weight_ih=_w(rng, 4 * 64, 32),
+                                  weight_hh=_w(rng, 4 * 64, 64), direction="forward",
+                                  output_sequence=True, name="lstm")  # fmt: skip
+            return out
+
+        return prog
+
+    def attention_friendly(_: Any, rng: np.random.Generator) -> Any:
+        # (B, C, 1, S): projections as 1×1 convolutions, as apple/ml-ane-transformers advises.
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 64, 1, seq))])
+        def prog(x: Any) -> Any:
+            q = mb.conv(x=x, weight=_w(rng, 64, 64, 1, 1), name="q_proj")
+            k = mb.conv(x=x, weight=_w(rng, 64, 64, 1, 1), name="k_proj")
+            v = mb.conv(x=x, weight=_w(rng, 64, 64, 1, 1), name="v_proj")
+            # Scores stay 4D channels-first: no transposes, no reshapes. (A simplified
+            # gating form of attention; the layout, not the maths, is what matters here.)
+            scores = mb.mul(x=q, y=k, name="scores")
+            weights = mb.softmax(x=scores, axis=3, name="attn_softmax")
+            ctx = mb.mul(x=weights, y=v, name="context")
+            return mb.conv(x=ctx, weight=_w(rng, 64, 64, 1, 1), name="out_proj")
+
+        return prog
+
+    def attention_unfriendly(_: Any, rng: np.random.Generator) -> Any:
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, seq, 64))])
+        def prog(x: Any) -> Any:
+            q = mb.linear(x=x, weight=_w(rng, 64, 64), name="q_linear")
+            k = mb.linear(x=x, weight=_w(rng, 64, 64), name="k_linear")
+            v = mb.linear(x=x, weight=_w(rng, 64, 64), name="v_linear")
+            kt = mb.transpose(x=k, perm=[0, 2, 1], name="k_transpose")
+            scores = mb.matmul(x=q, y=kt, name="scores")
+            weights = mb.softmax(x=scores, axis=-1, name="attn_softmax")
+            ctx = mb.matmul(x=weights, y=v, name="context")
+            ctx = mb.transpose(
+                x=mb.transpose(x=ctx, perm=[0, 2, 1], name="ctx_t"), perm=[0, 2, 1], name="ctx_tt"
+            )
+            return mb.linear(x=ctx, weight=_w(rng, 64, 64), name="out_linear")
+
+        return prog
+
+    def maxpool(_: Any, rng: np.random.Generator) -> Any:
+        @mb.program(input_specs=image)
+        def prog(x: Any) -> Any:
+            h = mb.conv(x=x, weight=_w(rng, 8, 3, 3, 3), name="conv")
+            return mb.max_pool(
+                x=h, kernel_sizes=[15, 15], strides=[1, 1], pad_type="valid", name="maxpool15"
+            )
+
+        return prog
+
+    def upsample(_: Any, rng: np.random.Generator) -> Any:
+        @mb.program(input_specs=image)
+        def prog(x: Any) -> Any:
+            h = mb.conv(x=x, weight=_w(rng, 8, 3, 3, 3), name="conv")
+            return mb.upsample_nearest_neighbor(
+                x=h, scale_factor_height=4, scale_factor_width=4, name="upsample4x"
+            )
+
+        return prog
+
+    return {
+        "conv10x10": ("10-filter 10×10 convolution (the write-up's ANE-friendly model)", conv(1)),
+        "conv10x10_dilated4": (
+            "the same convolution with dilation 4 (falls off the ANE on A12)",
+            conv(4),
+        ),
+        "mobilenetv2_block": (
+            "MobileNetV2 inverted residual: 1×1 expand, 3×3 depthwise, 1×1 project",
+            mobilenet,
+        ),
+        "lstm": ("a one-layer LSTM over 16 steps (expect CPU)", lstm),
+        "attention_ane": (
+            "attention block, channels-first (B,C,1,S) with 1×1 convolutions",
+            attention_friendly,
+        ),
+        "attention_linear": (
+            "attention block with linear layers and transposes",
+            attention_unfriendly,
+        ),
+        "maxpool15": ("max-pool with a 15×15 kernel (kernel > 13)", maxpool),
+        "upsample4x": ("nearest-neighbour 4× upsampling (more than 2×)", upsample),
+    }
+
+
+def _networks(size: int) -> dict[str, tuple[str, Callable[[np.random.Generator], Any]]]:
+    from coremltools.models import datatypes  # type: ignore[import-untyped]
+    from coremltools.models.neural_network import NeuralNetworkBuilder  # type: ignore[import-untyped]
+
+    def conv(dilation: int) -> Callable[[np.random.Generator], Any]:
+        def build(rng: np.random.Generator) -> Any:
+            out = (size - ((10 - 1) * dilation + 1)) + 1
+            builder = NeuralNetworkBuilder([("x", datatypes.Array(3, size, size))],
+                                           [("y", datatypes.Array(10, out, out))])  # fmt: skip
+            weights = _w(rng, 10, 10, 3, 10).transpose(0, 1, 2, 3)  # (kH, kW, C_in, C_out)
+            builder.add_convolution(name="conv", kernel_channels=3, output_channels=10, height=10, width=10,
+                                    stride_height=1, stride_width=1, border_mode="valid", groups=1,
+                                    W=weights, b=None, has_bias=False, input_name="x", output_name="y",
+                                    dilation_factors=[dilation, dilation])  # fmt: skip
+            return builder.spec
+
+        return build
+
+    def lstm(rng: np.random.Generator) -> Any:
+        builder = NeuralNetworkBuilder([("x", datatypes.Array(32))], [("y", datatypes.Array(64))])
+        w_x = [_w(rng, 64, 32) for _ in range(4)]
+        w_h = [_w(rng, 64, 64) for _ in range(4)]
+        builder.add_unilstm(name="lstm", W_h=w_h, W_x=w_x, b=None, hidden_size=64, input_size=32,
+                            input_names=["x"], output_names=["y"])  # fmt: skip
+        return builder.spec
+
+    return {
+        "conv10x10_nn": ("the write-up's 10×10 convolution as a neural network", conv(1)),
+        "conv10x10_dilated4_nn": ("the dilated convolution as a neural network", conv(4)),
+        "lstm_nn": ("an LSTM layer as a neural network", lstm),
+    }
+
+
+def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:
+    with quiet.silenced():
+        import coremltools as ct  # type: ignore[import-untyped]
+    size = 64 if small else 500
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    index: list[dict[str, str]] = []
+    for offset, (name, (about, build)) in enumerate(_programs(size).items()):
+        rng = np.random.default_rng(SEED + offset)
+        model = ct.convert(build(None, rng), convert_to="mlprogram",
+                           minimum_deployment_target=ct.target.iOS16)  # fmt: skip
+        path = outdir / f"{name}.mlpackage"
+        shutil.rmtree(path, ignore_errors=True)
+        model.save(str(path))
+        written.append(path)
+        index.append({"file": path.name, "format": "mlpackage", "about": about})
+    for offset, (name, (about, build)) in enumerate(_networks(size).items()):
+        spec = build(np.random.default_rng(SEED + 100 + offset))
+        path = outdir / f"{name}.mlmodel"
+        ct.utils.save_spec(spec, str(path))
+        written.append(path)
+        index.append({"file": path.name, "format": "mlmodel", "about": about})
+    (outdir / "samples.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return written
