@@ -55,12 +55,24 @@ def test_a_pickled_message_is_refused(redis_url, start_worker):
     start_worker([queue])
     # Forge a pickle-serialized task message with kombu directly, as an attacker might.
     with Connection(redis_url) as conn:
-        producer = Producer(conn, exchange=Exchange(queue, type="direct"), routing_key=queue,
-                            serializer="pickle")
+        producer = Producer(
+            conn, exchange=Exchange(queue, type="direct"), routing_key=queue, serializer="pickle"
+        )
         producer.publish(
-            [[{"evil": True}], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
-            headers={"lang": "py", "task": "test.echo", "id": "pickled-1", "retries": 0,
-                     "argsrepr": "", "kwargsrepr": "", "origin": "test"},
+            [
+                [{"evil": True}],
+                {},
+                {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+            ],
+            headers={
+                "lang": "py",
+                "task": "test.echo",
+                "id": "pickled-1",
+                "retries": 0,
+                "argsrepr": "",
+                "kwargsrepr": "",
+                "origin": "test",
+            },
             declare=[],
         )
     # A JSON message behind it still gets through: the worker survived and moved on.

@@ -57,7 +57,9 @@ def test_cli_prints_url_and_stops_on_sigterm(tmp_path):
         pytest.skip("redis-server not on PATH")
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "redis"],
-        env={**os.environ, "ANEFARM_HOME": str(tmp_path)}, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "ANEFARM_HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        text=True,
     )
     url = proc.stdout.readline().strip()
     assert redis.Redis.from_url(url).ping()

@@ -25,7 +25,9 @@ TYPES = {
 
 def message_type(path: Path) -> str:
     # Longest prefix first: "run-batch-result-…" is not a "run-batch".
-    return next(name for name in sorted(TYPES, key=len, reverse=True) if path.stem.startswith(name + "-"))
+    return next(
+        name for name in sorted(TYPES, key=len, reverse=True) if path.stem.startswith(name + "-")
+    )
 
 
 def test_schema_export_reproduces_committed_schemas_byte_for_byte(tmp_path):

@@ -23,7 +23,10 @@ FACTS = [
     *[(f"iPhone15,{i}", "A16", 16, 17.0) for i in range(2, 6)],
     ("iPhone16,1", "A17 Pro", 16, 35.0),
     ("iPhone16,2", "A17 Pro", 16, 35.0),
-    *[(f"iPhone17,{i}", c, 16, None) for i, c in [(1, "A18 Pro"), (2, "A18 Pro"), (3, "A18"), (4, "A18"), (5, "A18")]],
+    *[
+        (f"iPhone17,{i}", c, 16, None)
+        for i, c in [(1, "A18 Pro"), (2, "A18 Pro"), (3, "A18"), (4, "A18"), (5, "A18")]
+    ],
     *[(f"iPad13,{i}", "M1", 16, 11.0) for i in range(4, 12)],
     *[(f"iPad16,{i}", "M4", 16, 38.0) for i in range(3, 7)],
 ]
@@ -85,7 +88,9 @@ def test_close_matches_are_suggested():
 def test_cli_catalog_json_lists_every_device():
     out = subprocess.run(
         [sys.executable, "-m", "orchestrator", "devices", "catalog", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows = json.loads(out.stdout)
     assert {r["product_type"] for r in rows} == set(catalog.DEVICES)
@@ -96,7 +101,8 @@ def test_cli_catalog_json_lists_every_device():
 def test_cli_unknown_selector_exits_2_with_one_line():
     out = subprocess.run(
         [sys.executable, "-m", "orchestrator", "devices", "catalog", "--devices", "A21"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0

@@ -66,7 +66,9 @@ def test_valid_result_round_trips_through_json():
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
 def test_timings_must_be_finite_and_non_negative(bad):
     with pytest.raises(ValidationError):
-        SettingResult(compute_units="all", latencies_ms=[bad], stats=LatencyStats(**summarize([1.0])))
+        SettingResult(
+            compute_units="all", latencies_ms=[bad], stats=LatencyStats(**summarize([1.0]))
+        )
 
 
 def test_unknown_fields_are_refused():
@@ -111,8 +113,11 @@ def test_duplicate_settings_and_time_travel_are_refused():
 
 def test_sample_lists_are_bounded():
     with pytest.raises(ValidationError):
-        SettingResult(compute_units="all", latencies_ms=[1.0] * 100_001,
-                      stats=LatencyStats(**summarize([1.0])))
+        SettingResult(
+            compute_units="all",
+            latencies_ms=[1.0] * 100_001,
+            stats=LatencyStats(**summarize([1.0])),
+        )
 
 
 def test_run_spec_refuses_nonsense():
@@ -128,35 +133,62 @@ def test_run_spec_refuses_nonsense():
 
 def test_batch_ids_and_queues_friendly_identifiers():
     batch = RunBatch(
-        run_id=uuid4(), attempt=2, job_id=uuid4(),
-        model=ModelRef(sha256=SHA, filename="m.mlpackage", format=ModelFormat.MLPACKAGE, size_bytes=10),
-        device_class="iPhone11,8", spec=RunSpec(compute_units=["all"]), created_at=NOW,
+        run_id=uuid4(),
+        attempt=2,
+        job_id=uuid4(),
+        model=ModelRef(
+            sha256=SHA, filename="m.mlpackage", format=ModelFormat.MLPACKAGE, size_bytes=10
+        ),
+        device_class="iPhone11,8",
+        spec=RunSpec(compute_units=["all"]),
+        created_at=NOW,
     )
     assert batch.batch_id.endswith("-a2")
     RunnerManifest(
-        batch_id=batch.batch_id, model={"filename": "m.mlpackage", "sha256": SHA, "format": "mlpackage"},
-        compute_units=["all"], iterations=1, warmup=0, time_budget_s=10,
+        batch_id=batch.batch_id,
+        model={"filename": "m.mlpackage", "sha256": SHA, "format": "mlpackage"},
+        compute_units=["all"],
+        iterations=1,
+        warmup=0,
+        time_budget_s=10,
     )
     with pytest.raises(ValidationError):
-        DeviceInfo(udid="bad,udid", product_type="iPhone11,8", os_version="18.7", os_build="x", simulated=True)
+        DeviceInfo(
+            udid="bad,udid",
+            product_type="iPhone11,8",
+            os_version="18.7",
+            os_build="x",
+            simulated=True,
+        )
     with pytest.raises(ValidationError):
         ModelRef(sha256="A" * 64, filename="m", format="mlmodel", size_bytes=1)
 
 
 def test_batch_result_outcome_must_match_its_content():
-    device = DeviceInfo(udid="SIM-1", product_type="iPhone11,8", os_version="18.7", os_build="22H20", simulated=True)
-    common = dict(run_id=uuid4(), attempt=1, job_id=uuid4(), agent="a", device=device,
-                  started_at=NOW, finished_at=NOW)
+    device = DeviceInfo(
+        udid="SIM-1", product_type="iPhone11,8", os_version="18.7", os_build="22H20", simulated=True
+    )
+    common = dict(
+        run_id=uuid4(),
+        attempt=1,
+        job_id=uuid4(),
+        agent="a",
+        device=device,
+        started_at=NOW,
+        finished_at=NOW,
+    )
     with pytest.raises(ValidationError, match="needs a runner_result"):
         RunBatchResult(outcome=BatchOutcome.OK, **common)
     with pytest.raises(ValidationError, match="needs a failure"):
         RunBatchResult(outcome=BatchOutcome.INFRA_ERROR, **common)
     real = device.model_copy(update={"simulated": False})
     with pytest.raises(ValidationError, match="simulated"):
-        RunBatchResult(outcome=BatchOutcome.OK, runner_result=runner_result(),
-                       **{**common, "device": real})
+        RunBatchResult(
+            outcome=BatchOutcome.OK, runner_result=runner_result(), **{**common, "device": real}
+        )
     failed = RunBatchResult(
         outcome=BatchOutcome.INFRA_ERROR,
-        failure=FailureInfo(kind="device_gone", message="unplugged", infra=True), **common,
+        failure=FailureInfo(kind="device_gone", message="unplugged", infra=True),
+        **common,
     )
     assert failed.failure.infra

@@ -40,8 +40,11 @@ class Farm:
 
     def settings(self) -> Settings:
         return load_settings(
-            home=self.home, broker_url=self.broker_url, database_url=self.database_url,
-            retry_backoff_s=0.2, heartbeat_ttl_s=6,
+            home=self.home,
+            broker_url=self.broker_url,
+            database_url=self.database_url,
+            retry_backoff_s=0.2,
+            heartbeat_ttl_s=6,
         )
 
     def sessions(self) -> Any:
@@ -51,30 +54,57 @@ class Farm:
     def redis(self) -> Any:
         return livestate.connect(self.broker_url)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(
             [sys.executable, "-m", "orchestrator", *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and out.returncode != 0:
-            raise AssertionError(f"anefarm {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
+            raise AssertionError(
+                f"anefarm {' '.join(args)} failed ({out.returncode}):\n{out.stderr}"
+            )
         return out
 
     def _spawn(self, name: str, *args: str) -> None:
         log = (self.home / f"{name}.log").open("ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", *args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: teardown reaches the workers too
         )
 
     def start_coordinator(self) -> None:
         self._spawn("coordinator", "coordinator")
 
-    def start_agent(self, farm: str, *, name: str = "agent-1", time_mode: str = "instant",
-                    speed: float = 1.0, wait_for: int | None = None) -> None:
-        self._spawn(name, "agent", "--simulate", farm, "--name", name, "--time-mode", time_mode,
-                    "--speed", str(speed))
+    def start_agent(
+        self,
+        farm: str,
+        *,
+        name: str = "agent-1",
+        time_mode: str = "instant",
+        speed: float = 1.0,
+        wait_for: int | None = None,
+    ) -> None:
+        self._spawn(
+            name,
+            "agent",
+            "--simulate",
+            farm,
+            "--name",
+            name,
+            "--time-mode",
+            time_mode,
+            "--speed",
+            str(speed),
+        )
         if wait_for:
             self.wait_devices(wait_for)
 
@@ -86,7 +116,9 @@ class Farm:
                 return live
             self._check()
             time.sleep(0.2)
-        raise AssertionError(f"only {len(livestate.live_devices(self.redis()))} of {count} devices came up\n{self.logs()}")
+        raise AssertionError(
+            f"only {len(livestate.live_devices(self.redis()))} of {count} devices came up\n{self.logs()}"
+        )
 
     def wait_job(self, job: str, timeout: float = 120) -> dict[str, Any]:
         sessions = self.sessions()
@@ -108,7 +140,8 @@ class Farm:
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.home.glob("*.log"))
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}"
+            for p in sorted(self.home.glob("*.log"))
         )
 
     def stop(self) -> None:

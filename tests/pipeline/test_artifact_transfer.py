@@ -23,7 +23,9 @@ def put_blob(root, data: bytes) -> str:
 
 
 def ref_for(sha, data, *, filename="m.mlmodel", fmt=ModelFormat.MLMODEL, location=None):
-    return ModelRef(sha256=sha, filename=filename, format=fmt, size_bytes=len(data), location=location)
+    return ModelRef(
+        sha256=sha, filename=filename, format=fmt, size_bytes=len(data), location=location
+    )
 
 
 @pytest.fixture
@@ -58,13 +60,19 @@ def test_http_with_bearer_token(store, tmp_path):
     sha = put_blob(store, data)
     server = ArtifactServer(store, token="s3cret").start()
     try:
-        ok = ArtifactFetcher(tmp_path / "c1", token="s3cret").fetch(ref_for(sha, data, location=server.url))
+        ok = ArtifactFetcher(tmp_path / "c1", token="s3cret").fetch(
+            ref_for(sha, data, location=server.url)
+        )
         assert ok.read_bytes() == data
         with pytest.raises(ArtifactError, match="401"):
-            ArtifactFetcher(tmp_path / "c2", token="wrong").fetch(ref_for(sha, data, location=server.url))
+            ArtifactFetcher(tmp_path / "c2", token="wrong").fetch(
+                ref_for(sha, data, location=server.url)
+            )
         missing = "b" * 64
         with pytest.raises(ArtifactError, match="404"):
-            ArtifactFetcher(tmp_path / "c3", token="s3cret").fetch(ref_for(missing, data, location=server.url))
+            ArtifactFetcher(tmp_path / "c3", token="s3cret").fetch(
+                ref_for(missing, data, location=server.url)
+            )
     finally:
         server.stop()
 
@@ -108,7 +116,9 @@ def test_materialize_refuses_traversal(tmp_path):
     data = _archive({"../evil": b"x"})
     blob = tmp_path / "blob"
     blob.write_bytes(data)
-    ref = ref_for(hashlib.sha256(data).hexdigest(), data, filename="e.mlpackage", fmt=ModelFormat.MLPACKAGE)
+    ref = ref_for(
+        hashlib.sha256(data).hexdigest(), data, filename="e.mlpackage", fmt=ModelFormat.MLPACKAGE
+    )
     with pytest.raises(ArtifactError):
         materialize(blob, ref, tmp_path / "models")
     assert not (tmp_path / "evil").exists()

@@ -56,9 +56,12 @@ class ScriptedDevice:
 
 def batch():
     return RunBatch(
-        run_id=uuid4(), attempt=1, job_id=uuid4(),
+        run_id=uuid4(),
+        attempt=1,
+        job_id=uuid4(),
         model=ModelRef(sha256=SHA, filename="m.mlmodel", format="mlmodel", size_bytes=1),
-        device_class="iPhone11,8", spec=RunSpec(compute_units=["all", "cpuOnly"], timeout_s=100),
+        device_class="iPhone11,8",
+        spec=RunSpec(compute_units=["all", "cpuOnly"], timeout_s=100),
         created_at=datetime.now(UTC),
     )
 
@@ -66,19 +69,30 @@ def batch():
 def result(settings=None, error=None, simulated=True):
     now = datetime.now(UTC)
     return RunnerResult(
-        batch_id="b", runner_version="t", simulated=simulated,
+        batch_id="b",
+        runner_version="t",
+        simulated=simulated,
         device=DeviceFacts(product_type="iPhone11,8", os_version="18.7", os_build="22H20"),
-        model_sha256=SHA, thermal_before="nominal", thermal_after="nominal",
-        settings=settings or [], error=error, started_at=now, finished_at=now,
+        model_sha256=SHA,
+        thermal_before="nominal",
+        thermal_after="nominal",
+        settings=settings or [],
+        error=error,
+        started_at=now,
+        finished_at=now,
     )
 
 
 def ok_setting(units):
-    return SettingResult(compute_units=units, latencies_ms=[1.0, 2.0], stats=LatencyStats(**summarize([1.0, 2.0])))
+    return SettingResult(
+        compute_units=units, latencies_ms=[1.0, 2.0], stats=LatencyStats(**summarize([1.0, 2.0]))
+    )
 
 
 def failed_setting(units, kind):
-    return SettingResult(compute_units=units, error=RunnerError(kind=kind, message=f"{kind} failed"))
+    return SettingResult(
+        compute_units=units, error=RunnerError(kind=kind, message=f"{kind} failed")
+    )
 
 
 def fetch(_batch):

@@ -41,8 +41,18 @@ def farm(tmp_path, redis_url) -> Farm:
 
 
 def submit(farm: Farm, *models: Path, devices: str = A12, extra: tuple[str, ...] = ()) -> str:
-    out = farm.cli("submit", *map(str, models), "--devices", devices, "--iterations", "20",
-                   "--warmup", "2", "--json", *extra)
+    out = farm.cli(
+        "submit",
+        *map(str, models),
+        "--devices",
+        devices,
+        "--iterations",
+        "20",
+        "--warmup",
+        "2",
+        "--json",
+        *extra,
+    )
     return json.loads(out.stdout)["job"]
 
 
@@ -74,12 +84,26 @@ def test_original_writeup_pair_on_a12(farm, samples):
 def test_bad_input_is_refused_before_anything_is_stored(farm, samples, tmp_path):
     corrupt = tmp_path / "corrupt.mlmodel"
     corrupt.write_bytes(b"\x08\x07garbage")
-    before = list((farm.home / "artifacts").rglob("*")) if (farm.home / "artifacts").exists() else []
-    out = farm.cli("submit", str(samples["conv10x10.mlpackage"]), str(corrupt), "--devices", A12, check=False)
+    before = (
+        list((farm.home / "artifacts").rglob("*")) if (farm.home / "artifacts").exists() else []
+    )
+    out = farm.cli(
+        "submit", str(samples["conv10x10.mlpackage"]), str(corrupt), "--devices", A12, check=False
+    )
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    out = farm.cli("submit", str(samples["conv10x10.mlpackage"]), "--devices", "iPhone99,1", check=False)
+    out = farm.cli(
+        "submit", str(samples["conv10x10.mlpackage"]), "--devices", "iPhone99,1", check=False
+    )
     assert out.returncode == 2 and "iPhone" in out.stderr
-    out = farm.cli("submit", str(samples["conv10x10.mlpackage"]), "--devices", A12, "--iterations", "0", check=False)
+    out = farm.cli(
+        "submit",
+        str(samples["conv10x10.mlpackage"]),
+        "--devices",
+        A12,
+        "--iterations",
+        "0",
+        check=False,
+    )
     assert out.returncode == 2
     after = list((farm.home / "artifacts").rglob("*")) if (farm.home / "artifacts").exists() else []
     assert after == before
@@ -105,7 +129,9 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
         with app.connection_for_read() as conn:
             queue = conn.SimpleQueue(RESULTS_QUEUE)
             message = queue.get(timeout=60)
-            args = message.payload[0] if isinstance(message.payload, list) else message.payload["args"]
+            args = (
+                message.payload[0] if isinstance(message.payload, list) else message.payload["args"]
+            )
             payload = args[0]
             message.ack()
             queue.close()
@@ -135,7 +161,11 @@ def test_invalid_result_is_kept_raw_and_fails_its_run(farm, samples):
     from orchestrator.celery_app import RESULTS_QUEUE, INGEST_RESULT_TASK, create_app
 
     app = create_app(farm.settings())
-    app.send_task(INGEST_RESULT_TASK, args=[{"run_id": "not-a-uuid", "latency": float("nan")}], queue=RESULTS_QUEUE)
+    app.send_task(
+        INGEST_RESULT_TASK,
+        args=[{"run_id": "not-a-uuid", "latency": float("nan")}],
+        queue=RESULTS_QUEUE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and count(farm, db.RawResult) == 0:
         time.sleep(0.2)
