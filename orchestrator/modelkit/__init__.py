@@ -32,7 +32,7 @@ def inspect_model(path: Path) -> ModelInventory:
 
 
 def lint(inventory: ModelInventory, chips: Sequence[str] | None = None) -> list[LintFinding]:
-    from orchestrator.modelkit.lint import lint as _lint
+    from orchestrator.modelkit.rules import lint as _lint
 
     return _lint(inventory, chips)
 

@@ -17,6 +17,8 @@ def silenced() -> Iterator[None]:
     if "coremltools" in sys.modules:
         yield
         return
+    # Its warnings go through logging: lower the level before the import emits them.
+    logging.getLogger("coremltools").setLevel(logging.ERROR)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         import coremltools  # type: ignore[import-untyped]  # noqa: F401

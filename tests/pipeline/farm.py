@@ -71,15 +71,15 @@ class Farm:
         return out
 
     def _spawn(self, name: str, *args: str) -> None:
-        log = (self.home / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: teardown reaches the workers too
-        )
+        with (self.home / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: teardown reaches the workers
+            )
 
     def start_coordinator(self) -> None:
         self._spawn("coordinator", "coordinator")

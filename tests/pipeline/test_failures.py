@@ -1,0 +1,92 @@
+"""Failure policy end to end: infra failures retry on another device of the class, then
+give up and quarantine; model failures are final after one attempt."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from orchestrator import livestate
+from orchestrator.store import models as db
+from tests.pipeline.farm import Farm
+from tests.pipeline.test_pipeline import A12, count, samples, submit  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
+
+
+@pytest.fixture
+def farm(tmp_path, redis_url):
+    home = tmp_path / "home"
+    home.mkdir()
+    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    farm.start_coordinator()
+    yield farm
+    farm.stop()
+
+
+def attempts_of(farm: Farm, run_id: str) -> list[db.RunAttempt]:
+    with farm.sessions()() as session:
+        query = select(db.RunAttempt).where(db.RunAttempt.run_id == uuid.UUID(run_id))
+        return list(session.execute(query.order_by(db.RunAttempt.attempt)).scalars())
+
+
+@pytest.mark.parametrize("fault", ["crash", "hang", "disconnect", "malformed"])
+def test_infra_failure_is_retried_on_another_device_of_the_class(farm, samples, fault):
+    # Device 0 always fails this way; device 1 of the same class is healthy.
+    farm.start_agent(f"{A12}=1!{fault},{A12}=1", wait_for=2)
+    job = submit(farm, samples["conv10x10.mlpackage"], samples["mobilenetv2_block.mlpackage"])
+    report = farm.wait_job(job, timeout=120)
+    assert [row["status"] for row in report["rows"]] == ["succeeded", "succeeded"]
+    for row in report["rows"]:
+        tries = attempts_of(farm, row["run"])
+        assert tries[-1].outcome == "ok" and tries[-1].udid == "SIM-iPhone11-8-1"
+        assert all(t.outcome == "infra_error" and t.udid == "SIM-iPhone11-8-0" for t in tries[:-1])
+        assert count(farm, db.Measurement, run_id=uuid.UUID(row["run"])) == 4  # one result per run
+
+
+def test_only_device_failing_gives_up_as_infra_and_is_quarantined(farm, samples):
+    farm.start_agent(f"{A12}=1!crash", wait_for=1)
+    job = submit(farm, samples["conv10x10.mlpackage"])
+    report = farm.wait_job(job, timeout=120)
+    row = report["rows"][0]
+    assert row["status"] == "failed" and row["error"].startswith("runner_crash")
+    assert len(attempts_of(farm, row["run"])) == 3  # the retry budget (ANEFARM_MAX_ATTEMPTS)
+    assert livestate.is_quarantined(farm.redis(), "SIM-iPhone11-8-0")
+    with farm.sessions()() as session:
+        assert session.get(db.Device, "SIM-iPhone11-8-0").state == "quarantined"
+        run = session.get(db.Run, uuid.UUID(row["run"]))
+        assert run.infra_failure
+    listing = json.loads(farm.cli("devices", "list", "--json").stdout)
+    assert [d["state"] for d in listing if d["udid"] == "SIM-iPhone11-8-0"] in (["quarantined"], [])
+
+
+def test_model_failure_is_final_after_one_attempt(farm, samples):
+    farm.start_agent(f"{A12}=1!compilefail", wait_for=1)
+    job = submit(farm, samples["conv10x10.mlpackage"], samples["lstm.mlpackage"])
+    report = farm.wait_job(job, timeout=120)
+    assert [row["status"] for row in report["rows"]] == ["failed", "failed"]
+    for row in report["rows"]:
+        assert row["error"].startswith("compile")
+        tries = attempts_of(farm, row["run"])
+        assert [t.outcome for t in tries] == ["model_error"]  # never retried
+    with farm.sessions()() as session:
+        assert not session.get(db.Run, uuid.UUID(report["rows"][0]["run"])).infra_failure
+    assert not livestate.is_quarantined(farm.redis(), "SIM-iPhone11-8-0")
+
+
+def test_cancel_stops_queued_work(farm, samples):
+    # No agent: the work waits in its queue, then is cancelled.
+    job = submit(farm, samples["conv10x10.mlpackage"])
+    out = farm.cli("cancel", job)
+    assert "1 queued run(s) cancelled" in out.stdout
+    status = json.loads(farm.cli("status", job, "--json").stdout)
+    assert status["status"] == "cancelled" and status["by_status"] == {"cancelled": 1}
+    farm.start_agent(f"{A12}=1", wait_for=1)
+    import time
+
+    time.sleep(2)
+    with farm.sessions()() as session:
+        assert session.execute(select(db.RunAttempt)).first() is None  # the agent skipped it
