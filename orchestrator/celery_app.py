@@ -147,7 +147,8 @@ def run_worker(
     ``prefork`` with ONE child on purpose: the batch runs in the child, so when the
     process running a batch dies (crash, OOM, SIGKILL) the parent survives and, with
     ``task_reject_on_worker_lost``, hands the batch back to its queue at once (measured
-    ~0.15 s). With ``solo``, or when the parent itself dies, the batch comes back only
+    0.15-0.2 s; sometimes 4-5 s, when the pool's 5 s maintenance timer rather than the
+    child's exit event notices the death). With ``solo``, or when the parent itself dies, the batch comes back only
     after the visibility timeout (plus up to ``UNACKED_RESTORE_INTERVAL_S``), restored by
     any other worker still consuming on the same Redis.
     """

@@ -130,8 +130,8 @@ def test_sigkill_of_the_process_running_a_batch_requeues_it_at_once(
     queue = device_class_queue("iPad8,1")
     start_worker(TASKS, [queue], name="first")
     publish(celery_app_factory(), HOLD_TASK, {"marker": "m1", "seconds": 1.5}, queue)
-    assert wait_for(lambda: redis_client.llen("test:started:m1") == 1)
-    os.kill(int(redis_client.get("test:pid:m1") or 0), signal.SIGKILL)  # the pool child
+    assert wait_for(lambda: redis_client.exists("test:pid:m1") == 1)
+    os.kill(int(redis_client.get("test:pid:m1") or -1), signal.SIGKILL)  # the pool child
     killed_at = time.monotonic()
     assert wait_for(lambda: redis_client.llen("test:started:m1") == 2, timeout=10)
     requeued_after = time.monotonic() - killed_at
@@ -139,7 +139,8 @@ def test_sigkill_of_the_process_running_a_batch_requeues_it_at_once(
     time.sleep(0.3)
     assert redis_client.llen("test:finished:m1") == 1  # ran to the end exactly once
     print(f"\nredelivery after SIGKILL of the pool child: {requeued_after:.2f} s")
-    assert requeued_after < 5
+    # Usually ~0.2 s; up to ~5 s when the pool's 5 s maintenance timer notices the death.
+    assert requeued_after < 8
 
 
 @pytest.mark.slow
