@@ -60,7 +60,7 @@ swift-test:
 test: lint types contracts swift-test pytest
 
 demo: setup system-deps
-	$(BIN)/anefarm demo
+	ANEFARM_HOME=$${ANEFARM_HOME:-$(CURDIR)/.anefarm-demo} $(BIN)/anefarm demo
 
 bench: setup system-deps
 	$(BIN)/python bench/modelkit.py

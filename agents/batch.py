@@ -59,13 +59,13 @@ def classify(result: RunnerResult) -> tuple[BatchOutcome, FailureInfo | None]:
             FailureInfo(kind=str(result.error.kind), message=result.error.message, infra=infra),
         )
     errors = [s.error for s in result.settings if s.error is not None]
-    if result.settings and len(errors) == len(result.settings):
-        if all(e.kind in MODEL_ERROR_KINDS for e in errors):
-            first = errors[0]
-            message = f"every compute-units setting failed; first: {first.message}"
-            return BatchOutcome.MODEL_ERROR, FailureInfo(
-                kind=str(first.kind), message=message, infra=False
-            )
+    every_setting_failed = bool(result.settings) and len(errors) == len(result.settings)
+    if every_setting_failed and all(e.kind in MODEL_ERROR_KINDS for e in errors):
+        first = errors[0]
+        message = f"every compute-units setting failed; first: {first.message}"
+        return BatchOutcome.MODEL_ERROR, FailureInfo(
+            kind=str(first.kind), message=message, infra=False
+        )
     return BatchOutcome.OK, None
 
 

@@ -112,7 +112,7 @@ class DeviceWorker:
                         else livestate.DeviceState.NOT_READY
                     )
                 self.publish_state()
-            except Exception:  # noqa: BLE001 — a heartbeat must never kill the worker
+            except Exception:
                 log.exception("heartbeat failed")
 
     # the task ----------------------------------------------------------------------

@@ -69,7 +69,7 @@ def _make_handler(root: Path, token: str | None) -> type[BaseHTTPRequestHandler]
                 while chunk := src.read(CHUNK):
                     self.wfile.write(chunk)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return  # quiet: the coordinator logs what matters
 
     return Handler

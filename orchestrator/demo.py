@@ -35,7 +35,7 @@ def run_demo(settings: Settings, *, out: Path | None = None) -> dict[str, object
     )
     err.print(f"profiling {len(samples)} models on the SIMULATED farm {DEMO_FARM}")
     report = profile(settings, request, err=err)
-    render.print_table(report, Console())
+    render.print_table(report)
     report_path = out / "report.json"
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     err.print(f"\nreport:   {report_path}")

@@ -105,7 +105,7 @@ def live_devices(client: redis.Redis) -> list[DeviceStatus]:
 
 def _values(client: redis.Redis, pattern: str) -> list[str]:
     keys = sorted(client.scan_iter(match=pattern, count=500))
-    return list(client.mget(keys)) if keys else []
+    return [str(v) for v in client.mget(keys) if v is not None] if keys else []
 
 
 def quarantine(client: redis.Redis, udid: str, reason: str) -> None:

@@ -182,7 +182,7 @@ def _wait_for_job(
             with sessions() as session:
                 status = job_status(session, job_id)
             finished = sum(
-                v for k, v in status["by_status"].items() if k != "queued" and k != "running"
+                v for k, v in status["by_status"].items() if k not in {"queued", "running"}
             )
             progress.update(
                 task,

@@ -16,6 +16,7 @@ lists are bounded so a malformed result cannot exhaust memory; every message car
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +26,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ProductType = Annotated[
@@ -163,7 +164,7 @@ class LatencyStats(Message):
     @model_validator(mode="after")
     def _ordered(self) -> LatencyStats:
         chain = [self.min, self.p50, self.p90, self.p99, self.max]
-        if any(a > b + 1e-9 for a, b in zip(chain, chain[1:], strict=False)):
+        if any(a > b + 1e-9 for a, b in itertools.pairwise(chain)):
             raise ValueError("statistics out of order (need min ≤ p50 ≤ p90 ≤ p99 ≤ max)")
         if not self.min - 1e-9 <= self.mean <= self.max + 1e-9:
             raise ValueError("mean outside [min, max]")

@@ -54,44 +54,59 @@ def as_csv(report: dict[str, Any]) -> str:
 
 
 def print_table(report: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    """A compact table (fits 100 columns), then the ops off the ANE with reasons and fixes."""
+    if console is None:
+        width = Console().width
+        console = Console(width=max(width, 130))  # a pipe reports 80 columns; rows need more
     title = f"anefarm report — job {report['job']} ({report['status']})"
-    table = Table(title=title, show_lines=True)
-    for column in ("model", "device", "verdict", "ANE share"):
-        table.add_column(column)
-    for setting in SETTINGS_ORDER:
-        table.add_column(f"{SHORT[setting]} p50/p90 ms", justify="right")
-    table.add_column("all vs cpu", justify="right")
-    table.add_column("load cold/warm ms", justify="right")
-    table.add_column("off the ANE (prediction/evidence)")
+    table = Table(title=title, show_lines=False, pad_edge=False)
+    for column, justify in (("model", "left"), ("device", "left"), ("OS", "left"), ("verdict", "left"),
+                            ("ANE", "right"), ("all p50", "right"), ("cpu p50", "right"),
+                            ("all vs cpu", "right"), ("load cold/warm", "right")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    details: list[str] = []
     any_simulated = False
     for row in report["rows"]:
-        any_simulated |= row["simulated"]
-        device = f"{row['device_class']} {row['chip']}\niOS {row['os_version'] or '?'}"
+        any_simulated |= bool(row["simulated"])
+        device = f"{row['device_class']} {row['chip']}"
         if row["simulated"]:
-            device += "\n[magenta]SIMULATED[/magenta]"
+            device += " [magenta]SIM[/magenta]"
         verdict = row["verdict"] or row["status"]
         if row.get("error"):
-            verdict += f"\n[red]{row['error'][:80]}[/red]"
-        share = "–" if row["ane_share"] is None else f"{row['ane_share']:.0%}"
-        cells = [row["model"], device, verdict, share]
-        for setting in SETTINGS_ORDER:
-            lat = row["latency_ms"].get(setting)
-            cells.append(f"{_ms(lat['p50'])} / {_ms(lat['p90'])}" if lat else "–")
-        speedup = row["speedup_all_vs_cpu_only"]
-        cells.append("–" if speedup is None else f"{speedup:.1f}×")
-        cells.append(f"{_ms(row['cold_load_ms'])} / {_ms(row['warm_load_ms'])}")
-        cells.append(
-            "\n".join(
-                f"{op['name']} ({op['type']}) → {op['unit']}: {op['reason']} Fix: {op['fix']}"
-                for op in row["ops_off_ane"][:6]
+            verdict = f"[red]{row['status']}[/red]"
+            details.append(
+                f"{row['model']} on {row['device_class']}: [red]{row['error'][:200]}[/red]"
             )
-            or "–"
-        )
-        table.add_row(*cells)
+        share = "–" if row["ane_share"] is None else f"{row['ane_share']:.0%}"
+        lat = row["latency_ms"]
+        speedup = row["speedup_all_vs_cpu_only"]
+        table.add_row(
+            row["model"], device, row["os_version"] or "?", verdict, share,
+            _ms(lat["all"]["p50"]) if "all" in lat else "–",
+            _ms(lat["cpuOnly"]["p50"]) if "cpuOnly" in lat else "–",
+            "–" if speedup is None else f"{speedup:.1f}×",
+            f"{_ms(row['cold_load_ms'])} / {_ms(row['warm_load_ms'])}",
+        )  # fmt: skip
+        for op in row["ops_off_ane"][:5]:
+            details.append(
+                f"{row['model']} on {row['device_class']} ({row['chip']}): {op['name']} ({op['type']}) "
+                f"→ {op['unit']} (by {op['source']}): {op['reason']}. Fix: {op['fix']}"
+            )
     console.print(table)
+    console.print(
+        "latencies in ms; p90 and every compute-units setting: `anefarm report JOB --json`"
+    )
+    if details:
+        console.print(
+            "\n[bold]Off the ANE[/bold] (reason and fix from lint when a rule explains it):"
+        )
+        seen: set[str] = set()
+        for line in details:
+            if line not in seen:
+                seen.add(line)
+                console.print(" • " + line, highlight=False)
     if any_simulated:
         console.print(
-            "[magenta]SIMULATED[/magenta] rows come from the behaviour model of "
-            "docs/simulation.md, not from real devices; they never enter real baselines."
+            "\n[magenta]SIM[/magenta] = SIMULATED: rows from the behaviour model of docs/simulation.md, "
+            "not from real devices; they never enter real baselines."
         )

@@ -38,7 +38,7 @@ READY_REASONS = {
 def os_build(product_type: str, os_version: str) -> str:
     """A plausible, deterministic build string (simulated: not a real Apple build)."""
     digest = hashlib.sha256(f"{product_type}@{os_version}".encode()).hexdigest()
-    major = int(os_version.split(".")[0])
+    major = int(os_version.split(".", maxsplit=1)[0])
     return f"{major + 4}{chr(ord('A') + int(digest[0], 16) % 8)}{int(digest[1:4], 16) % 400}"
 
 

@@ -139,7 +139,7 @@ def _package_members(root: Path) -> list[Path]:
 
 
 def _write_archive(root: Path, members: list[Path], out: io.RawIOBase) -> None:
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for member in members:
             rel = member.relative_to(root).as_posix()
             info = tarfile.TarInfo(rel)

@@ -25,12 +25,12 @@ KINDS: dict[str, str] = {
     # Neural network layer kinds
     "convolution": "conv", "pooling": "pool", "activation": "activation",
     "batchnorm": "batchnorm", "innerProduct": "linear", "batchedMatmul": "matmul",
-    "add": "elementwise", "multiply": "elementwise", "unary": "elementwise",
+    "multiply": "elementwise", "unary": "elementwise",
     "addBroadcastable": "elementwise", "multiplyBroadcastable": "elementwise",
-    "concat": "concat", "reshape": "reshape", "flatten": "reshape", "reshapeStatic": "reshape",
-    "permute": "transpose", "transpose": "transpose", "softmax": "softmax", "softmaxND": "softmax",
+    "flatten": "reshape", "reshapeStatic": "reshape",
+    "permute": "transpose", "softmaxND": "softmax",
     "upsample": "upsample", "uniDirectionalLSTM": "rnn", "biDirectionalLSTM": "rnn",
-    "gru": "rnn", "simpleRecurrent": "rnn", "gather": "gather", "embedding": "embedding",
+    "simpleRecurrent": "rnn", "embedding": "embedding",
     "embeddingND": "embedding", "reduce": "reduce", "padding": "pad", "slice": "slice",
     "custom": "custom", "mvn": "normalization", "l2normalize": "normalization",
 }  # fmt: skip

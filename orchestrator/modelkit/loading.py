@@ -55,7 +55,7 @@ def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror})", path=str(path)) from error
     with quiet.silenced():
-        from coremltools.proto import Model_pb2  # type: ignore[import-untyped]
+        from coremltools.proto import Model_pb2
     spec = Model_pb2.Model()
     try:
         spec.ParseFromString(data)

@@ -21,6 +21,6 @@ def silenced() -> Iterator[None]:
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        import coremltools  # type: ignore[import-untyped]  # noqa: F401
+        import coremltools  # noqa: F401
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     yield

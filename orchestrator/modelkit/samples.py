@@ -28,7 +28,7 @@ def _w(rng: np.random.Generator, *shape: int) -> np.ndarray:
 
 
 def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Generator], Any]]]:
-    from coremltools.converters.mil import Builder as mb  # type: ignore[import-untyped]
+    from coremltools.converters.mil import Builder as mb
 
     image = [mb.TensorSpec(shape=(1, 3, size, size))]
     seq = 16
@@ -148,8 +148,8 @@ def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Genera
 
 
 def _networks(size: int) -> dict[str, tuple[str, Callable[[np.random.Generator], Any]]]:
-    from coremltools.models import datatypes  # type: ignore[import-untyped]
-    from coremltools.models.neural_network import NeuralNetworkBuilder  # type: ignore[import-untyped]
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
 
     def conv(dilation: int) -> Callable[[np.random.Generator], Any]:
         def build(rng: np.random.Generator) -> Any:
@@ -182,7 +182,7 @@ def _networks(size: int) -> dict[str, tuple[str, Callable[[np.random.Generator],
 
 def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:
     with quiet.silenced():
-        import coremltools as ct  # type: ignore[import-untyped]
+        import coremltools as ct
     size = 64 if small else 500
     outdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -196,8 +196,8 @@ def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:
         model.save(str(path))
         written.append(path)
         index.append({"file": path.name, "format": "mlpackage", "about": about})
-    for offset, (name, (about, build)) in enumerate(_networks(size).items()):
-        spec = build(np.random.default_rng(SEED + 100 + offset))
+    for offset, (name, (about, build_spec)) in enumerate(_networks(size).items()):
+        spec = build_spec(np.random.default_rng(SEED + 100 + offset))
         path = outdir / f"{name}.mlmodel"
         ct.utils.save_spec(spec, str(path))
         written.append(path)

@@ -4,6 +4,7 @@ per simulated device, all started through the ``anefarm`` CLI as a user would.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -154,8 +155,7 @@ class Farm:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            try:  # leftovers of the group (a worker whose supervisor died first)
+            # Leftovers of the group (a worker whose supervisor died first).
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.procs.clear()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from orchestrator import livestate
 from orchestrator.store import models as db
 from tests.pipeline.farm import Farm
-from tests.pipeline.test_pipeline import A12, count, samples, submit  # noqa: F401  (fixture)
+from tests.pipeline.test_pipeline import A12, count, submit
 
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 

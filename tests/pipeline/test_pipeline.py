@@ -21,15 +21,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 A12 = "iPhone11,8"
 
 
-@pytest.fixture(scope="session")
-def samples(tmp_path_factory) -> dict[str, Path]:
-    from orchestrator import modelkit
-
-    out = tmp_path_factory.mktemp("samples")
-    paths = modelkit.write_samples(out, small=True)
-    return {p.name: p for p in paths}
-
-
 @pytest.fixture
 def farm(tmp_path, redis_url) -> Farm:
     home = tmp_path / "home"
@@ -121,7 +112,7 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
         farm.start_agent(f"{A12}=1", wait_for=1)
         job = submit(farm, samples["conv10x10.mlpackage"])
         from orchestrator.celery_app import RESULTS_QUEUE, create_app
-        from orchestrator.ingest import IngestOutcome, Ingestor
+        from orchestrator.ingest import Ingestor, IngestOutcome
 
         settings = farm.settings()
         app = create_app(settings)
@@ -158,7 +149,7 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
 
 
 def test_invalid_result_is_kept_raw_and_fails_its_run(farm, samples):
-    from orchestrator.celery_app import RESULTS_QUEUE, INGEST_RESULT_TASK, create_app
+    from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, create_app
 
     app = create_app(farm.settings())
     app.send_task(

@@ -66,7 +66,7 @@ def _job_and_run(session):
 
 def test_round_trip_with_uuid_json_and_timestamps(sessions):
     with session_scope(sessions) as session:
-        job, run = _job_and_run(session)
+        _job, run = _job_and_run(session)
         session.add(
             db.Measurement(
                 run_id=run.id, compute_units="all", samples_ms=[1.5, 2.5], count=2, p50=2.0

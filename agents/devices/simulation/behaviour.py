@@ -116,7 +116,7 @@ def place(ops: list[OpInfo], chip: str, setting: ComputeUnits) -> list[ComputeUn
         ComputeUnits.CPU_AND_NE: [ANE, CPU],
         ComputeUnits.ALL: [ANE, GPU, CPU],
     }[setting]
-    units = [next(u for u in supported_units(op, chip) + [CPU] if u in allowed) for op in ops]
+    units = [next(u for u in [*supported_units(op, chip), CPU] if u in allowed) for op in ops]
     if setting is ComputeUnits.ALL:
         units = _merge_segments(ops, units, chip, model)
     return units
