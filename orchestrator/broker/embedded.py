@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,7 @@ STOP_GRACE_S = 5.0
 PORT_ATTEMPTS = 5
 # sockaddr_un.sun_path is 108 bytes on Linux, 104 on macOS (including the NUL).
 MAX_UNIX_SOCKET_PATH = 103
+_LOG_PREFIX = re.compile(r"^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [#*.-] ")
 
 # Runs in its own session so Ctrl-C in a terminal reaches only us, and we stop the
 # server in order. Blocks on stdin; EOF means the parent is gone (or let it go).
@@ -191,10 +193,13 @@ class EmbeddedRedis:
                 if self.process is None or self.process.poll() is not None:
                     return False
                 try:
-                    if client.ping():
+                    # Answering is not enough: on a taken port another server answers
+                    # while ours fails to bind and exits (caught above, log kept).
+                    if client.info("server").get("process_id") == self.process.pid:
                         return True
                 except redis.exceptions.ConnectionError:
-                    time.sleep(0.02)
+                    pass
+                time.sleep(0.02)
             return False
         finally:
             client.close()
@@ -224,7 +229,9 @@ class EmbeddedRedis:
             lines = self.log_path.read_text(errors="replace").strip().splitlines()
         except OSError:
             return "no log"
-        return lines[-1].strip() if lines else "empty log"
+        # "1234:M 25 Nov 2026 08:25:01.223 # message": keep the messages of the last lines.
+        messages = [_LOG_PREFIX.sub("", line).strip() for line in lines[-3:]]
+        return "; ".join(m for m in messages if m) or "empty log"
 
     def stop(self) -> None:
         """Terminate and wait; kill after a grace period. Safe to call twice."""
