@@ -23,6 +23,7 @@ from orchestrator.errors import (
     RunnerCrashed,
     RunnerTimeout,
 )
+from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import DeviceFacts, RunnerManifest, RunnerResult
 
 LAUNCH_S = 1.5  # launching the runner app (assumption)
@@ -60,7 +61,7 @@ class SimulatedDevice:
         self.runs = 0
         self.last_truth: Truth | None = None
         self._last_log: list[str] = []
-        self._inventories: dict[Path, object] = {}
+        self._inventories: dict[Path, ModelInventory] = {}
         self._rng = random.Random(f"faults:{seed}:{spec.udid}")
 
     @property
@@ -94,7 +95,10 @@ class SimulatedDevice:
         self._last_log = [f"runner: batch {manifest.batch_id} launched"]
         from orchestrator.modelkit import inspect_model
 
-        inventory = inspect_model(model_path)
+        # Inspecting costs milliseconds per call; a worker sees the same models again and again.
+        inventory = self._inventories.get(model_path)
+        if inventory is None:
+            inventory = self._inventories[model_path] = inspect_model(model_path)
         push_s = inventory.size_bytes / (USB2_MBS * 1e6)
         facts = DeviceFacts(product_type=self.identity.product_type, os_version=self.identity.os_version,
                             os_build=self.identity.os_build)  # fmt: skip
