@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -216,3 +217,13 @@ def test_the_tasks_module_registers_on_a_fresh_app():
     app = create_app(load_settings(broker_url="redis://127.0.0.1:1/0"))
     register(app)
     assert {ECHO_TASK, HOLD_TASK} <= set(app.tasks)
+
+
+def test_start_worker_also_runs_a_full_command_line(celery_app_factory, start_worker, redis_client):
+    """How the lead's processes (agent worker, coordinator) are started in tests."""
+    queue = device_queue("00008030-001A")
+    argv = [sys.executable, "-m", "tests.services.celery", "--tasks", TASKS]
+    argv += ["--queue", queue, "--hostname", "cli@test", "--pool", "solo"]
+    start_worker(argv, hostname="cli@test", name="cli")
+    publish(celery_app_factory(), ECHO_TASK, {"marker": "cli"}, queue)
+    assert wait_for(lambda: redis_client.lrange("test:delivered", 0, -1) == [b"cli"])
