@@ -27,6 +27,7 @@ class Farm:
     broker_url: str
     database_url: str
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -37,6 +38,7 @@ class Farm:
             "ANEFARM_DATABASE_URL": self.database_url,
             "ANEFARM_RETRY_BACKOFF_S": "0.2",
             "ANEFARM_HEARTBEAT_TTL_S": "6",
+            **self.extra_env,
         }
 
     def settings(self) -> Settings:
@@ -82,8 +84,8 @@ class Farm:
                 start_new_session=True,  # its own process group: teardown reaches the workers
             )
 
-    def start_coordinator(self) -> None:
-        self._spawn("coordinator", "coordinator")
+    def start_coordinator(self, *args: str) -> None:
+        self._spawn("coordinator", "coordinator", *args)
 
     def start_agent(
         self,
