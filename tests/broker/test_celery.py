@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 from kombu import Connection, Exchange, Producer
 
@@ -227,3 +228,22 @@ def test_start_worker_also_runs_a_full_command_line(celery_app_factory, start_wo
     start_worker(argv, hostname="cli@test", name="cli")
     publish(celery_app_factory(), ECHO_TASK, {"marker": "cli"}, queue)
     assert wait_for(lambda: redis_client.lrange("test:delivered", 0, -1) == [b"cli"])
+
+
+def test_a_password_protected_redis_works_through_the_url(tmp_path):
+    from orchestrator.broker.embedded import EmbeddedRedis
+
+    with EmbeddedRedis(tmp_path) as server:
+        redis.Redis.from_url(server.url).config_set("requirepass", "s3cret/+x")
+        url = f"redis://:s3cret%2F%2Bx@127.0.0.1:{server.port}/3"
+        app = create_app(load_settings(broker_url=url, home=tmp_path))
+        queue = device_class_queue("iPhone15,2")
+        publish(app, ECHO_TASK, {"marker": "pw"}, queue)
+        with app.connection_for_read() as conn:
+            message = conn.SimpleQueue(queue).get(timeout=5)
+            message.ack()
+        assert message.payload[0] == [{"marker": "pw"}]
+        wrong = create_app(load_settings(broker_url=url.replace("s3cret", "wrong"), home=tmp_path))
+        wrong.conf.task_publish_retry = False
+        with pytest.raises(ServiceError):
+            publish(wrong, ECHO_TASK, {"marker": "nope"}, queue)
