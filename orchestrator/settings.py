@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     quarantine_after: int = Field(default=3, ge=1, description="Infra failures in a row")
     heartbeat_ttl_s: int = Field(default=30, ge=2)
     redis_persist: bool = Field(default=False, description="Embedded Redis keeps an AOF file")
+    # Real iOS devices (agents/devices/ios): the runner app and the health gates.
+    ios_runner_bundle_id: str = Field(default="org.anefarm.runner", min_length=1)
+    ios_runner_version: str | None = Field(default=None, description="Expected CFBundleVersion")
+    ios_runner_ipa: Path | None = Field(default=None, description="Runner .ipa to install/upgrade")
+    ios_min_battery_percent: float = Field(default=20.0, ge=0, le=100)
+    ios_max_temperature_c: float = Field(default=40.0, gt=0, le=100)
 
     @field_validator("home", "artifact_dir", "agent_cache_dir", mode="after")
     @classmethod

@@ -1,0 +1,186 @@
+"""``IOSDevice``: a real USB iPhone or iPad behind the synchronous Device interface.
+
+pymobiledevice3 is asyncio throughout and a connection belongs to the loop that opened
+it, so the driver owns exactly one event loop for its whole life and runs every coroutine
+on it (``run_until_complete``). The worker that holds an ``IOSDevice`` is a single-threaded
+Celery process with concurrency 1 (one per device), so blocking calls are the right shape,
+and keeping one loop lets connections and the iOS 17.4+ userspace tunnel survive between
+batches instead of being rebuilt for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
+from agents.devices.ios import readiness as ready
+from agents.devices.ios.connection import DeviceLink
+from agents.devices.ios.errors import translating
+from agents.devices.ios.readiness import HealthLimits, RunnerConfig
+from agents.devices.ios.runner import RunLog, run_batch
+from agents.devices.ios.services import DeveloperServices, Pmd3DeveloperServices
+from orchestrator import catalog
+from orchestrator.errors import AnefarmError, DeviceError, DeviceGone
+from orchestrator.protocol import RunnerManifest, RunnerResult
+from orchestrator.settings import Settings
+
+T = TypeVar("T")
+REBOOT_TIMEOUT_S = 300.0  # an iPhone XS takes ~60 s to boot; old iPads and updates longer
+
+
+class IOSDevice:
+    """One real device. Results it returns are never simulated (``simulated=False`` on the
+    identity); the runner on the device writes ``simulated`` into its own result."""
+
+    def __init__(
+        self,
+        udid: str,
+        *,
+        runner: RunnerConfig | None = None,
+        limits: HealthLimits | None = None,
+        services: DeveloperServices | None = None,
+        usbmux_address: str | None = None,
+        pair_records_dir: Path | None = None,
+        reboot_timeout_s: float = REBOOT_TIMEOUT_S,
+    ) -> None:
+        self.runner = runner or RunnerConfig()
+        self.limits = limits or HealthLimits()
+        self.reboot_timeout_s = reboot_timeout_s
+        self._loop = asyncio.new_event_loop()
+        self._link = DeviceLink(
+            udid,
+            services or Pmd3DeveloperServices(),
+            usbmux_address=usbmux_address,
+            pair_records_dir=pair_records_dir,
+        )
+        self._log = RunLog()
+        try:
+            self._identity = self._call(self._read_identity())
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_settings(cls, udid: str, settings: Settings, **overrides: Any) -> IOSDevice:
+        runner = RunnerConfig(
+            bundle_id=settings.ios_runner_bundle_id,
+            expected_version=settings.ios_runner_version,
+            ipa_path=settings.ios_runner_ipa,
+        )
+        limits = HealthLimits(
+            min_battery_percent=settings.ios_min_battery_percent,
+            max_temperature_c=settings.ios_max_temperature_c,
+        )
+        overrides.setdefault("runner", runner)
+        overrides.setdefault("limits", limits)
+        return cls(udid, **overrides)
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._loop.is_closed():
+            coroutine.close()
+            raise DeviceError("this IOSDevice is closed", udid=self._link.udid)
+        return self._loop.run_until_complete(coroutine)
+
+    async def _read_identity(self) -> DeviceIdentity:
+        facts = await self._link.facts()
+        try:
+            chip = catalog.device(facts.product_type).chip
+        except AnefarmError:
+            chip = "unknown"  # a device newer than the catalog still lists; dispatch skips it
+        return DeviceIdentity(
+            udid=facts.udid,
+            product_type=facts.product_type,
+            chip=chip,
+            os_version=facts.os_version,
+            os_build=facts.os_build,
+            name=facts.name,
+            simulated=False,
+        )
+
+    @property
+    def identity(self) -> DeviceIdentity:
+        return self._identity
+
+    def readiness(self) -> Readiness:
+        try:
+            return self._call(
+                ready.check(self._link, self._identity.os_version, self.runner, self.limits)
+            )
+        except DeviceGone as error:
+            self._call(self._link.drop())
+            return Readiness(reasons=[f"not reachable: {error.message}"])
+        except DeviceError as error:
+            self._call(self._link.drop())
+            return Readiness(reasons=[error.one_line()])
+
+    def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:
+        self._log = RunLog()
+        state = self.readiness()
+        ready.require_ready(state, self._identity.udid)
+        try:
+            return self._call(self._run(manifest, model_path, timeout_s))
+        except DeviceError:
+            # Whatever broke, the next call starts from fresh connections (and a fresh tunnel).
+            self._call(self._link.drop())
+            raise
+
+    async def _run(
+        self, manifest: RunnerManifest, model_path: Path, timeout_s: float
+    ) -> RunnerResult:
+        provider = await self._link.developer(self._identity.os_version)
+        return await run_batch(
+            self._link.services,
+            provider,
+            udid=self._identity.udid,
+            runner=self.runner,
+            manifest=manifest,
+            model_path=model_path,
+            timeout_s=timeout_s,
+            log=self._log,
+        )
+
+    def diagnostics(self) -> Diagnostics:
+        return Diagnostics(log_lines=self._log.all_lines(), crash_report=self._log.crash_report)
+
+    def reboot(self) -> None:
+        """Restart, wait for the device to leave and come back, then re-establish the
+        Developer Disk Image and tunnel (they do not survive a reboot)."""
+        self._call(self._reboot())
+
+    async def _reboot(self) -> None:
+        from pymobiledevice3.usbmux import wait_for_device_detach
+
+        udid = self._identity.udid
+        await self._link.restart()
+        with translating(udid, "waiting for the device to restart"):
+            await wait_for_device_detach(
+                udid, timeout=60.0, usbmux_address=self._link.usbmux_address
+            )
+        deadline = time.monotonic() + self.reboot_timeout_s
+        while True:
+            try:
+                await self._link.lockdown()
+                await self._link.developer(self._identity.os_version)
+                return
+            except DeviceError as error:
+                await self._link.drop()
+                if time.monotonic() >= deadline:
+                    raise DeviceGone(
+                        f"{udid} did not come back within {self.reboot_timeout_s:.0f}s of a restart",
+                        udid=udid,
+                        hint="check the device screen; it may be waiting for a passcode after boot",
+                    ) from error
+                await asyncio.sleep(1.0)
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._loop.run_until_complete(self._link.drop())
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        finally:
+            self._loop.close()

@@ -1,0 +1,200 @@
+"""One batch on a real device: push, launch, wait for the done marker, pull, validate, clean.
+
+File protocol with the Swift runner (inside its app container)::
+
+    Documents/anefarm/inbox/<batch>/<model file>     pushed first
+    Documents/anefarm/inbox/<batch>/manifest.json    pushed last: "the inbox is complete"
+    Documents/anefarm/outbox/<batch>/result.json     written by the runner
+    Documents/anefarm/outbox/<batch>/done            written last: "result.json is complete"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
+from pymobiledevice3.services.os_trace import SyslogEntry
+
+from agents.devices.ios.errors import translating
+from agents.devices.ios.readiness import RunnerConfig
+from agents.devices.ios.services import ContainerFiles, DeveloperServices, ProcessLauncher
+from orchestrator.errors import ProtocolError, RunnerCrashed, RunnerTimeout
+from orchestrator.protocol import RunnerManifest, RunnerResult
+
+POLL_S = 0.5  # marker poll interval: AFC stat is ~1 ms over USB, batches take seconds
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # far above 4 settings × 10,000 samples + a plan
+CORE_ML_SUBSYSTEMS = ("com.apple.espresso", "com.apple.coreml", "com.apple.ane")
+MAX_LOG_LINES = 2000
+
+
+def inbox(batch_id: str) -> str:
+    return f"Documents/anefarm/inbox/{batch_id}"
+
+
+def outbox(batch_id: str) -> str:
+    return f"Documents/anefarm/outbox/{batch_id}"
+
+
+@dataclass
+class RunLog:
+    """What the last run left behind for diagnosis."""
+
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    core_ml: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    crash_report: str | None = None
+
+    def add(self, entry: SyslogEntry) -> None:
+        subsystem = entry.label.subsystem if entry.label else ""
+        category = entry.label.category if entry.label else ""
+        line = f"{entry.timestamp:%H:%M:%S.%f} [{subsystem}/{category}] {entry.message}"
+        # Core ML lines are kept apart so a chatty app cannot push them out of the window.
+        (self.core_ml if subsystem.startswith(CORE_ML_SUBSYSTEMS) else self.lines).append(line)
+
+    def all_lines(self) -> list[str]:
+        return [*self.lines, *self.core_ml]
+
+
+async def run_batch(
+    services: DeveloperServices,
+    provider: LockdownServiceProvider,
+    *,
+    udid: str,
+    runner: RunnerConfig,
+    manifest: RunnerManifest,
+    model_path: Path,
+    timeout_s: float,
+    log: RunLog,
+) -> RunnerResult:
+    batch = manifest.batch_id
+    with translating(udid, f"running batch {batch}"):
+        async with (
+            services.keep_awake(provider, f"anefarm batch {batch}", timeout_s + 60.0),
+            services.container(provider, runner.bundle_id) as files,
+        ):
+            try:
+                await files.makedirs(inbox(batch))
+                await files.push(
+                    str(model_path), f"{inbox(batch)}/{manifest.model.filename}", progress_bar=False
+                )
+                await files.set_file_contents(
+                    f"{inbox(batch)}/manifest.json", manifest.model_dump_json().encode()
+                )
+                async with services.process_control(provider) as control:
+                    await _launch_and_wait(
+                        services, provider, control, files, udid, runner, batch, timeout_s, log
+                    )
+                raw = await files.get_file_contents(f"{outbox(batch)}/result.json")
+            finally:
+                await _clean(files, batch)
+    return _validate(raw, batch, udid)
+
+
+async def _launch_and_wait(
+    services: DeveloperServices,
+    provider: LockdownServiceProvider,
+    control: ProcessLauncher,
+    files: ContainerFiles,
+    udid: str,
+    runner: RunnerConfig,
+    batch: str,
+    timeout_s: float,
+    log: RunLog,
+) -> None:
+    loop = asyncio.get_running_loop()
+    pid = await control.launch(
+        runner.bundle_id,
+        arguments=["--batch", batch],
+        kill_existing=True,  # a runner left over from a crashed agent would hold the ANE
+        environment={"ANEFARM_BATCH_ID": batch},
+    )
+    tracer = loop.create_task(_follow_log(services, provider, pid, log))
+    done = f"{outbox(batch)}/done"
+    deadline = loop.time() + timeout_s
+    try:
+        while not await files.exists(done):
+            if loop.time() >= deadline:
+                with contextlib.suppress(Exception):
+                    await control.kill(pid)
+                raise RunnerTimeout(
+                    f"no result from {udid} within {timeout_s:.0f}s for batch {batch}; runner killed",
+                    udid=udid,
+                    hint="the batch is retried on another device; raise the run timeout for big models",
+                )
+            running = await control.process_identifier_for_bundle_identifier(runner.bundle_id)
+            if running == 0 and not await files.exists(done):
+                await _collect_crash_report(services, provider, runner, log)
+                raise RunnerCrashed(
+                    f"the runner on {udid} exited without finishing batch {batch}",
+                    udid=udid,
+                    diagnostics=log.all_lines()[-50:],
+                    hint="see the crash report in the run's diagnostics; retried on another device",
+                )
+            await asyncio.sleep(POLL_S)
+    finally:
+        tracer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await tracer
+
+
+async def _follow_log(
+    services: DeveloperServices, provider: LockdownServiceProvider, pid: int, log: RunLog
+) -> None:
+    """Collect the runner's os_trace lines; losing the log must never fail the run."""
+    with contextlib.suppress(Exception):
+        async for entry in services.syslog(provider, pid):
+            if entry.pid == pid:
+                log.add(entry)
+
+
+async def _collect_crash_report(
+    services: DeveloperServices,
+    provider: LockdownServiceProvider,
+    runner: RunnerConfig,
+    log: RunLog,
+) -> None:
+    # ReportCrash writes the .ips a moment after the process dies.
+    for _ in range(6):
+        with contextlib.suppress(Exception):
+            async with services.crash_reports(provider) as reports:
+                names = sorted(n for n in await reports.ls("/", 1) if runner.process_name in n)
+                if names:
+                    with tempfile.TemporaryDirectory() as out:
+                        await reports.pull(out, names[-1], progress_bar=False)
+                        files = sorted(Path(out).rglob("*"))
+                        texts = [f.read_text(errors="replace") for f in files if f.is_file()]
+                        log.crash_report = "\n".join(texts)[:200_000] or None
+                    return
+        await asyncio.sleep(POLL_S)
+
+
+async def _clean(files: ContainerFiles, batch: str) -> None:
+    """Remove the batch's inbox and outbox; a device that is gone is cleaned next time."""
+    for path in (inbox(batch), outbox(batch)):
+        with contextlib.suppress(Exception):
+            await files.rm(path, force=True)
+
+
+def _validate(raw: bytes, batch: str, udid: str) -> RunnerResult:
+    if len(raw) > MAX_RESULT_BYTES:
+        raise ProtocolError(f"result.json from {udid} is {len(raw)} bytes; refusing it")
+    try:
+        result = RunnerResult.model_validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise ProtocolError(
+            f"result.json from {udid} for batch {batch} does not validate: {where}: {first['msg']}",
+            hint="the runner and agent disagree on the protocol; rebuild the runner from this checkout",
+        ) from error
+    if result.batch_id != batch:
+        raise ProtocolError(
+            f"result.json from {udid} is for batch {result.batch_id}, expected {batch}",
+            hint="a stale outbox; the batch is retried",
+        )
+    return result
