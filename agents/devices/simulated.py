@@ -2,19 +2,28 @@
 
 They flow through the very same pipeline as real devices; every identity and result says
 ``simulated``. Deterministic for a seed. Time is ``instant`` (durations are reported,
-nothing sleeps) or ``realtime`` (sleeps the simulated duration ÷ ``speed``).
+nothing sleeps) or ``realtime`` (sleeps the simulated duration ÷ ``speed``). The model is
+inspected once per sha256 (coremltools is slow); tests can skip files entirely with
+``simulate_batch(manifest, inventory, timeout_s)``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
-from agents.devices.simulation.farm import DeviceSpec, Fault, parse_farm
-from agents.devices.simulation.runner import DeviceState, Truth, simulate
+from agents.devices.simulation import latency
+from agents.devices.simulation.chips import chip_model
+from agents.devices.simulation.farm import DeviceSpec, parse_farm
+from agents.devices.simulation.faults import FaultScript
+from agents.devices.simulation.profile import ModelProfile, profile
+from agents.devices.simulation.runner import RUNNER_VERSION, DeviceState, Truth, simulate
+from agents.devices.simulation.thermal import TEMPERATURE_C
 from orchestrator import catalog
 from orchestrator.errors import (
     DeviceGone,
@@ -22,135 +31,250 @@ from orchestrator.errors import (
     ProtocolError,
     RunnerCrashed,
     RunnerTimeout,
+    UsageError,
 )
 from orchestrator.modelkit.inventory import ModelInventory
-from orchestrator.protocol import DeviceFacts, RunnerManifest, RunnerResult
+from orchestrator.protocol import (
+    DeviceFacts,
+    RunnerErrorKind,
+    RunnerManifest,
+    RunnerResult,
+    ThermalState,
+)
 
-LAUNCH_S = 1.5  # launching the runner app (assumption)
-USB2_MBS = 35.0  # effective USB 2 transfer rate for pushing the model
-READY_REASONS = {
+TIME_MODES = ("instant", "realtime")
+REBOOT_S = 30.0  # a phone restart until lockdown answers again (assumption)
+READINESS = {
     "battery": "battery 4% and not charging: plug the device into a powered hub",
     "hot": "device temperature 46 °C is above the 40 °C limit: let it cool down",
-    "unpaired": "not paired with this host: run `anefarm devices pair UDID`",
+    "unpaired": "not paired with this host: pair it in the provisioning step",
     "devmode": "Developer Mode is off: Settings → Privacy & Security → Developer Mode",
 }
+OVERHEATED = "thermal state critical after sustained load: let the device cool down"
 
 
 def os_build(product_type: str, os_version: str) -> str:
-    """A plausible, deterministic build string (simulated: not a real Apple build)."""
-    digest = hashlib.sha256(f"{product_type}@{os_version}".encode()).hexdigest()
-    major = int(os_version.split(".", maxsplit=1)[0])
-    return f"{major + 4}{chr(ord('A') + int(digest[0], 16) % 8)}{int(digest[1:4], 16) % 400}"
+    """A build string shaped like Apple's (iOS 17.4 → 21E…) ending in ``sim``, so it can
+    never collide with a real build in a cache keyed by OS build."""
+    parts = [int(p) for p in os_version.split(".")] + [0, 0]
+    major, minor, patch = parts[:3]
+    train = 23 if major >= 26 else major + 4  # iOS 18 → 22, iOS 26 → 23
+    digest = hashlib.sha256(f"{product_type}@{os_version}".encode()).digest()
+    number = 10 + patch * 40 + digest[0] % 40 + (digest[1] % 5) * 100
+    return f"{train}{chr(ord('A') + min(minor, 25))}{number}sim"
 
 
 class SimulatedDevice:
+    """One simulated iPhone or iPad (see docs/simulation.md)."""
+
     def __init__(
-        self, spec: DeviceSpec, *, seed: int = 0, time_mode: str = "instant", speed: float = 1.0
-    ):
+        self,
+        spec: DeviceSpec,
+        *,
+        seed: int = 0,
+        time_mode: str = "instant",
+        speed: float = 1.0,
+    ) -> None:
         model = catalog.device(spec.product_type)
         self.spec = spec
-        self.seed = seed
+        self.seed = spec.seed if spec.seed is not None else seed
         self.time_mode = time_mode
         self.speed = speed
+        self.chip = chip_model(model.chip)
         self._identity = DeviceIdentity(
-            udid=spec.udid, product_type=spec.product_type, chip=model.chip,
-            os_version=spec.os_version, os_build=os_build(spec.product_type, spec.os_version),
-            name=f"{model.name} #{spec.index} (SIMULATED)", simulated=True,
+            udid=spec.udid,
+            product_type=spec.product_type,
+            chip=model.chip,
+            os_version=spec.os_version,
+            os_build=os_build(spec.product_type, spec.os_version),
+            name=f"{model.name} #{spec.index} (SIMULATED)",
+            simulated=True,
+        )
+        self._facts = DeviceFacts(
+            product_type=spec.product_type, os_version=spec.os_version,
+            os_build=self._identity.os_build,
         )  # fmt: skip
         self.state = DeviceState()
+        self.faults = FaultScript(spec.faults, f"{self.seed}:{spec.udid}")
         self.runs = 0
         self.last_truth: Truth | None = None
-        self._last_log: list[str] = []
-        self._inventories: dict[Path, ModelInventory] = {}
-        self._rng = random.Random(f"faults:{seed}:{spec.udid}")
+        self._log: list[str] = []
+        self._crash_report: str | None = None
+        self._inventories: dict[str, ModelInventory] = {}
+        self._profiles: dict[str, ModelProfile] = {}
+        self._idle_since: float | None = None
+        self._closed = False
 
     @property
     def identity(self) -> DeviceIdentity:
         return self._identity
 
     def readiness(self) -> Readiness:
-        reasons = [READY_REASONS[f.name] for f in self.spec.faults if f.name in READY_REASONS]
-        return Readiness(reasons=reasons, runner_version="sim-1", battery_percent=80.0, charging=True,
-                         paired="unpaired" not in {f.name for f in self.spec.faults},
-                         developer_mode="devmode" not in {f.name for f in self.spec.faults})  # fmt: skip
+        states = self.faults.readiness()
+        reasons = [READINESS[name] for name in sorted(states)]
+        thermal = ThermalState.SERIOUS if "hot" in states else self.state.heat.state
+        if thermal is ThermalState.CRITICAL and "hot" not in states:
+            reasons.append(OVERHEATED)
+        return Readiness(
+            reasons=reasons,
+            paired="unpaired" not in states,
+            developer_mode="devmode" not in states,
+            runner_version=RUNNER_VERSION,
+            battery_percent=4.0 if "battery" in states else 100.0,
+            charging="battery" not in states,
+            temperature_c=46.0 if "hot" in states else TEMPERATURE_C[thermal],
+            thermal_state=thermal,
+        )
 
-    def _fires(self, fault: Fault) -> bool:
-        if fault.at_run is not None:
-            return fault.at_run == self.runs
-        if fault.probability is not None:
-            return self._rng.random() < fault.probability
-        return True
+    def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:
+        """Inspect the model (once per sha256), then simulate the batch."""
+        self._check_open()
+        inventory = self._inventories.get(manifest.model.sha256)
+        if inventory is None:
+            from orchestrator.modelkit import inspect_model
+
+            # A worker sees the same models again and again; inspecting costs 10-100 ms.
+            inventory = self._inventories[manifest.model.sha256] = inspect_model(model_path)
+        return self.simulate_batch(manifest, inventory, timeout_s)[0]
+
+    def simulate_batch(
+        self, manifest: RunnerManifest, inventory: ModelInventory, timeout_s: float
+    ) -> tuple[RunnerResult, Truth]:
+        """The whole run from an inventory: faults, fixed costs, runner. Also sets
+        ``last_truth``. Raises what ``run`` raises."""
+        self._check_open()
+        self.runs += 1
+        udid = self.identity.udid
+        self._log = [f"runner {RUNNER_VERSION}: batch {manifest.batch_id} on {udid} (SIMULATED)"]
+        self._crash_report = None
+        ready = self.readiness()
+        if not ready.ready:
+            self._log.append("not ready: " + "; ".join(ready.reasons))
+            raise DeviceNotReady(
+                f"{udid} is not ready: {'; '.join(ready.reasons)}",
+                udid=udid,
+                reasons=ready.reasons,
+                hint="fix the device, or let the supervisor quarantine it",
+            )
+        fired = self.faults.fire(self.runs, manifest.model.sha256)
+        self._cool_down_between_runs()
+        fixed_s = latency.RUNNER_LAUNCH_S + latency.push_s(inventory.size_bytes)
+        self.state.heat.idle(fixed_s)
+        prof = self._profile(inventory)
+        model_fault = (
+            RunnerErrorKind.COMPILE
+            if "compilefail" in fired
+            else RunnerErrorKind.LOAD
+            if "loadfail" in fired
+            else None
+        )
+        result, truth = simulate(
+            manifest, inventory, prof, facts=self._facts, state=self.state,
+            noise_seed=f"{self.seed}:{udid}", model_fault=model_fault,
+        )  # fmt: skip
+        truth.faults = fired
+        truth.device_s += fixed_s
+        total_s = truth.device_s
+        try:
+            if "disconnect" in fired:
+                self._sleep(total_s / 2)
+                self._log.append("usbmux: device detached during the run")
+                raise DeviceGone(
+                    f"{udid} disconnected during the run (SIMULATED)",
+                    udid=udid,
+                    hint="check the cable and hub; the run is retried on another device",
+                )
+            if "crash" in fired:
+                self._sleep(total_s / 2)
+                self._log.append("runner: EXC_BAD_ACCESS (SIGSEGV) in the Core ML runtime")
+                self._crash_report = (
+                    f"Incident: SIMULATED\nProcess: anefarm-runner\nHardware: {self.identity.product_type}\n"
+                    f"OS: {self.identity.os_version} ({self.identity.os_build})\n"
+                    "Exception Type: EXC_BAD_ACCESS (SIGSEGV)\nCrashed Thread: 0 (Espresso)"
+                )
+                raise RunnerCrashed(
+                    f"the runner crashed on {udid} (SIMULATED)",
+                    udid=udid,
+                    diagnostics=self.diagnostics().as_lines(),
+                    hint="see the crash report; the run is retried on another device",
+                )
+            if "hang" in fired or total_s > timeout_s:
+                # Instant mode reports the timeout at once; realtime waits it out (scaled).
+                self._sleep(timeout_s if "hang" in fired else min(timeout_s, total_s))
+                why = "the runner hung" if "hang" in fired else f"the batch needs {total_s:.1f}s"
+                self._log.append(f"runner: no done marker after {timeout_s:g}s ({why})")
+                raise RunnerTimeout(
+                    f"no result from {udid} within {timeout_s:g}s: {why} (SIMULATED)",
+                    udid=udid,
+                    hint="raise the batch timeout or lower iterations",
+                )
+            self._sleep(total_s)
+            if "malformed" in fired:
+                self._read_result(result.model_dump_json()[:-40])
+            checked = self._read_result(result.model_dump_json())
+        finally:
+            self._idle_since = time.monotonic()
+        self._log.append(f"runner: done in {total_s:.3f}s (simulated)")
+        self.last_truth = truth
+        return checked, truth
+
+    def _read_result(self, raw: str) -> RunnerResult:
+        """The runner's result.json, validated exactly as the real driver validates it."""
+        try:
+            return RunnerResult.model_validate_json(raw)
+        except ValidationError as error:
+            self._log.append(f"result.json (first 200 chars): {raw[:200]}")
+            raise ProtocolError(
+                f"result.json from {self.identity.udid} does not validate: "
+                f"{error.errors()[0]['msg']} (SIMULATED)",
+                hint="the raw result is in the diagnostics; the run is retried elsewhere",
+            ) from error
+
+    def _profile(self, inventory: ModelInventory) -> ModelProfile:
+        prof = self._profiles.get(inventory.sha256)
+        if prof is None:
+            prof = self._profiles[inventory.sha256] = profile(inventory.ops, self.chip)
+        return prof
+
+    def _cool_down_between_runs(self) -> None:
+        # Only realtime mode has real idle time between runs; instant stays deterministic.
+        if self.time_mode == "realtime" and self._idle_since is not None:
+            self.state.heat.idle((time.monotonic() - self._idle_since) * self.speed)
 
     def _sleep(self, seconds: float) -> None:
         if self.time_mode == "realtime" and seconds > 0:
             time.sleep(seconds / self.speed)
 
-    def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:
-        self.runs += 1
-        udid = self.identity.udid
-        ready = self.readiness()
-        if not ready.ready:
-            raise DeviceNotReady("; ".join(ready.reasons), udid=udid, reasons=ready.reasons)
-        fired = {f.name for f in self.spec.faults if f.name not in READY_REASONS and self._fires(f)}
-        self._last_log = [f"runner: batch {manifest.batch_id} launched"]
-        from orchestrator.modelkit import inspect_model
-
-        # Inspecting costs milliseconds per call; a worker sees the same models again and again.
-        inventory = self._inventories.get(model_path)
-        if inventory is None:
-            inventory = self._inventories[model_path] = inspect_model(model_path)
-        push_s = inventory.size_bytes / (USB2_MBS * 1e6)
-        facts = DeviceFacts(product_type=self.identity.product_type, os_version=self.identity.os_version,
-                            os_build=self.identity.os_build)  # fmt: skip
-        result, truth, run_s = simulate(manifest, inventory, chip=self.identity.chip, facts=facts,
-                                        state=self.state, seed=self.seed,
-                                        compile_fails="compilefail" in fired)  # fmt: skip
-        total_s = LAUNCH_S + push_s + run_s
-        if "disconnect" in fired:
-            self._sleep(total_s / 2)
-            raise DeviceGone(f"{udid} disconnected during the run (SIMULATED)", udid=udid)
-        if "crash" in fired:
-            self._sleep(total_s / 2)
-            self._last_log.append("runner: EXC_BAD_ACCESS in the Core ML runtime (SIMULATED)")
-            raise RunnerCrashed(f"the runner crashed on {udid} (SIMULATED)", udid=udid,
-                                diagnostics=list(self._last_log))  # fmt: skip
-        if "hang" in fired or total_s > timeout_s:
-            self._sleep(min(timeout_s, total_s))
-            self._last_log.append("runner: no done marker")
-            raise RunnerTimeout(
-                f"no result from {udid} within {timeout_s:.0f}s (SIMULATED)", udid=udid
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeviceGone(
+                f"{self.identity.udid} was closed (SIMULATED)",
+                udid=self.identity.udid,
+                hint="open the device again from the farm",
             )
-        self._sleep(total_s)
-        if "malformed" in fired:
-            raise ProtocolError(
-                f"result.json from {udid} does not validate: truncated JSON (SIMULATED)"
-            )
-        self.last_truth = truth
-        self._last_log.append("runner: done")
-        return result
 
     def diagnostics(self) -> Diagnostics:
-        crashed = any("EXC_BAD_ACCESS" in line for line in self._last_log)
-        return Diagnostics(
-            log_lines=list(self._last_log),
-            crash_report="EXC_BAD_ACCESS (SIGSEGV) in runner (SIMULATED)" if crashed else None,
-        )
+        return Diagnostics(log_lines=list(self._log), crash_report=self._crash_report)
 
     def reboot(self) -> None:
-        self.state = DeviceState()  # caches and heat are gone after a restart
-        self._sleep(30.0)
+        """A restart cools the device; the compiled-model cache lives on disk and stays."""
+        self._check_open()
+        self._sleep(REBOOT_S)
+        self.state.heat.idle(float("inf"))
+        self._log.append(f"rebooted at {datetime.now(UTC).isoformat()} (SIMULATED)")
 
     def close(self) -> None:
-        return None
+        self._closed = True
 
 
 def build_farm(
     spec: str | Path, *, seed: int = 0, time_mode: str = "instant", speed: float = 1.0
 ) -> list[SimulatedDevice]:
-    if time_mode not in {"instant", "realtime"}:
-        from orchestrator.errors import UsageError
-
-        raise UsageError(f"unknown time mode {time_mode!r}", hint="instant or realtime")
+    """Every device of a farm spec (string or YAML path); see docs/simulation.md."""
+    if time_mode not in TIME_MODES:
+        raise UsageError(f"unknown time mode {time_mode!r}", hint="use instant or realtime")
+    if not speed > 0 or speed == float("inf"):
+        raise UsageError(f"speed {speed} must be a positive number", hint="e.g. --speed 10")
     return [
         SimulatedDevice(d, seed=seed, time_mode=time_mode, speed=speed) for d in parse_farm(spec)
     ]

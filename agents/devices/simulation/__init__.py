@@ -1,1 +1,7 @@
-"""The behaviour model behind SIMULATED devices (documented in docs/simulation.md)."""
+"""The behaviour model behind SIMULATED devices (every figure in docs/simulation.md).
+
+``farm`` parses farm specs, ``faults`` the fault scripts; ``chips`` (rates), ``support``
+(which unit can run an op), ``placement`` (per compute-units setting), ``latency`` (time),
+``thermal`` (heat and throttling) and ``profile`` (all of it for one model on one chip) make
+the device; ``plan`` is its MLComputePlan and ``runner`` the simulated runner.
+"""

@@ -1,10 +1,12 @@
 """Farm specs: ``iPhone11,8=2,iPhone11,2@16.7.8=1!crash@1,iPad8,1=1`` or a YAML file.
 
-A group is ``ProductType[@OS]=count[!fault…]``; ``!`` adds a fault to every device of the
-group (write two groups of one ProductType for one faulty and one healthy device).
-Faults: ``crash``, ``hang``, ``disconnect``, ``malformed``, ``compilefail`` — each with
-``@N`` (the N-th run of that device), ``~P`` (probability per run) or nothing (every run);
-``battery``, ``hot``, ``unpaired``, ``devmode`` make the device not ready.
+A group is ``ProductType[@OS]=count[!fault…]`` (faults: ``faults.py``); every device of the
+group gets the group's faults, so write two groups of one ProductType for one faulty and
+one healthy device. The default OS is the newest the device supports. YAML::
+
+    seed: 7                      # optional default noise seed for every group
+    devices:
+      - {product_type: "iPhone11,8", os: "16.7.8", count: 2, seed: 3, faults: ["crash@1"]}
 """
 
 from __future__ import annotations
@@ -12,116 +14,166 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from agents.devices.simulation.faults import Fault, parse_faults
 from orchestrator import catalog
 from orchestrator.errors import UsageError
 
-RUN_FAULTS = {"crash", "hang", "disconnect", "malformed", "compilefail"}
-READY_FAULTS = {"battery", "hot", "unpaired", "devmode"}
 GROUP = re.compile(
-    r"(?P<pt>(?:iPhone|iPad|iPod)\d+,\d+)(?:@(?P<os>\d+(?:\.\d+){0,2}))?=(?P<count>\d+)"
-    r"(?P<faults>(?:![a-z]+(?:@\d+|~(?:0(?:\.\d+)?|1(?:\.0+)?))?)*)"
+    r"\s*(?P<pt>[A-Za-z]+[0-9]+,[0-9]+)(?:@(?P<os>[^=,!]*))?=(?P<count>[^,!]*)"
+    r"(?P<faults>(?:![^!,]*)*)\s*"
 )
-FAULT = re.compile(r"!(?P<name>[a-z]+)(?:@(?P<at>\d+)|~(?P<p>[\d.]+))?")
+VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,2}")
+MAX_PER_GROUP = 64
+SPEC_HINT = "write groups like iPhone11,8=2,iPhone11,2@16.7.8=1!crash@1 (docs/simulation.md)"
 
 
 @dataclass(frozen=True)
-class Fault:
-    name: str
-    at_run: int | None = None  # 1-based run number of the device
-    probability: float | None = None
-
-
-@dataclass
 class DeviceSpec:
     product_type: str
     os_version: str
-    index: int
+    index: int  # n-th simulated device of this ProductType in the farm
     faults: list[Fault] = field(default_factory=list)
+    seed: int | None = None  # None: the farm's seed
 
     @property
     def udid(self) -> str:
+        # Commas are not allowed in UDIDs (queue and file names): iPhone11,8 → iPhone11-8.
         return "SIM-" + self.product_type.replace(",", "-") + f"-{self.index}"
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
 
 
-def _check_os(product_type: str, os_version: str) -> None:
+def check_os(product_type: str, os_version: str) -> str:
+    """The OS version if this device can run it, else a UsageError naming the range."""
     model = catalog.device(product_type)
-    if _version_tuple(os_version) < _version_tuple(model.min_os):
+    if not VERSION.fullmatch(os_version):
         raise UsageError(
-            f"{product_type} ({model.name}) shipped with {model.min_os}; {os_version} is older"
+            f"{product_type}: OS version {os_version!r} is not like 17.4 or 16.7.8",
+            hint=f"omit @OS for the newest ({model.newest_os()})",
         )
-    if model.max_os.isdigit() and _version_tuple(os_version)[0] > int(model.max_os):
+    newest = model.newest_os()
+    if _version(os_version) < _version(model.min_os) or (
+        _version(os_version)[0] > _version(newest)[0]
+    ):
         raise UsageError(
-            f"{product_type} ({model.name}) stops at OS {model.max_os}.x; {os_version} is newer"
+            f"{product_type} ({model.name}) runs OS {model.min_os} to {newest.split('.')[0]}.x,"
+            f" not {os_version}",
+            hint=f"omit @OS for the newest ({newest})",
         )
+    return os_version
 
 
-def _faults(text: str) -> list[Fault]:
-    faults = []
-    for match in FAULT.finditer(text or ""):
-        name = match["name"]
-        if name not in RUN_FAULTS | READY_FAULTS:
-            known = ", ".join(sorted(RUN_FAULTS | READY_FAULTS))
-            raise UsageError(f"unknown simulated fault {name!r}", hint=f"known faults: {known}")
-        faults.append(Fault(name, int(match["at"]) if match["at"] else None,
-                            float(match["p"]) if match["p"] else None))  # fmt: skip
-    return faults
+def _count(product_type: str, text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PER_GROUP:
+        raise UsageError(
+            f"{product_type}: device count {text.strip()!r} is not a number from 1 to"
+            f" {MAX_PER_GROUP}",
+            hint="e.g. iPhone11,8=2",
+        )
+    return int(text)
 
 
 def parse_farm(spec: str | Path) -> list[DeviceSpec]:
-    text = str(spec).strip()
-    if text.endswith((".yaml", ".yml")):
-        return _from_yaml(Path(text))
-    devices: list[DeviceSpec] = []
+    """Every simulated device a spec describes, in order, with stable indexes."""
+    if isinstance(spec, Path) or str(spec).strip().endswith((".yaml", ".yml")):
+        return _from_yaml(Path(str(spec).strip()))
+    text = spec.strip()
+    if not text:
+        raise UsageError("empty farm spec", hint="e.g. iPhone11,8=2,iPhone13,2=1")
+    groups: list[tuple[str, str, int, list[Fault], int | None]] = []
     position = 0
-    counters: dict[str, int] = {}
     while position < len(text):
         match = GROUP.match(text, position)
         if not match:
             raise UsageError(
-                f"cannot read the farm spec at {text[position : position + 30]!r}",
-                hint="write groups like iPhone11,8=2,iPhone11,2@16.7.8=1!crash@1",
+                f"cannot read the farm spec at {text[position : position + 30]!r}", hint=SPEC_HINT
             )
-        pt, count = match["pt"], int(match["count"])
-        model = catalog.device(pt)
-        os_version = match["os"] or model.newest_os()
-        _check_os(pt, os_version)
-        if count < 1 or count > 64:
-            raise UsageError(f"{pt}: device count {count} outside 1..64")
-        for _ in range(count):
-            devices.append(
-                DeviceSpec(pt, os_version, counters.get(pt, 0), _faults(match["faults"]))
-            )
-            counters[pt] = counters.get(pt, 0) + 1
+        pt = match["pt"]
+        catalog.device(pt)  # unknown ProductType: a UsageError with close matches
+        os_version = check_os(pt, match["os"]) if match["os"] is not None else None
+        faults = parse_faults(match["faults"].split("!")[1:])
+        groups.append((pt, os_version or "", _count(pt, match["count"]), faults, None))
         position = match.end()
         if position < len(text):
             if text[position] != ",":
                 raise UsageError(
-                    f"expected ',' in the farm spec at {text[position : position + 20]!r}"
+                    f"expected ',' in the farm spec at {text[position : position + 20]!r}",
+                    hint=SPEC_HINT,
                 )
             position += 1
-    if not devices:
-        raise UsageError("empty farm spec", hint="e.g. iPhone11,8=2,iPhone13,2=1")
+    return _expand(groups)
+
+
+def _expand(groups: list[tuple[str, str, int, list[Fault], int | None]]) -> list[DeviceSpec]:
+    devices: list[DeviceSpec] = []
+    counters: dict[str, int] = {}
+    for pt, wanted_os, count, faults, seed in groups:
+        os_version = wanted_os or catalog.device(pt).newest_os()
+        for _ in range(count):
+            index = counters.get(pt, 0)
+            counters[pt] = index + 1
+            devices.append(DeviceSpec(pt, os_version, index, list(faults), seed))
     return devices
 
 
 def _from_yaml(path: Path) -> list[DeviceSpec]:
-    """devices: [{product_type: iPhone11,8, os: "16.7.8", count: 2, faults: ["crash@1"]}]"""
     if not path.is_file():
-        raise UsageError(f"farm file {path} not found")
+        raise UsageError(f"farm file {path} not found", hint="give a YAML file or a spec string")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise UsageError(f"farm file {path} is not valid YAML: {error}") from error
-    parts = []
-    for entry in data.get("devices", []):
-        os_part = f"@{entry['os']}" if entry.get("os") else ""
-        faults = "".join(f"!{f}" for f in entry.get("faults", []))
-        parts.append(f"{entry['product_type']}{os_part}={entry.get('count', 1)}{faults}")
-    return parse_farm(",".join(parts))
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"farm file {path} is not valid YAML: {error}".replace("\n", " ")
+        ) from error
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("devices"), list)
+        or not data["devices"]
+    ):
+        raise UsageError(
+            f"farm file {path} needs a non-empty 'devices' list",
+            hint='devices: [{product_type: "iPhone11,8", count: 2}]',
+        )
+    default_seed = _seed(path, "seed", data.get("seed"))
+    groups = []
+    for number, entry in enumerate(data["devices"], start=1):
+        where = f"{path} device entry {number}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("product_type"), str):
+            raise UsageError(f'{where}: needs product_type, e.g. product_type: "iPhone11,8"')
+        unknown = set(entry) - {"product_type", "os", "count", "seed", "faults"}
+        if unknown:
+            raise UsageError(
+                f"{where}: unknown keys {sorted(unknown)}",
+                hint="allowed: product_type, os, count, seed, faults",
+            )
+        pt = entry["product_type"]
+        catalog.device(pt)
+        os_version = check_os(pt, str(entry["os"])) if entry.get("os") is not None else ""
+        count = _count(pt, str(entry.get("count", 1)))
+        faults = entry.get("faults", [])
+        if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
+            raise UsageError(f"{where}: faults must be a list of strings like 'crash@1'")
+        seed = _seed(path, f"device entry {number} seed", entry.get("seed"))
+        groups.append((pt, os_version, count, parse_faults(faults), seed))
+    specs = _expand(groups)
+    if default_seed is not None:
+        specs = [
+            s if s.seed is not None else DeviceSpec(s.product_type, s.os_version, s.index,
+                                                    s.faults, default_seed)
+            for s in specs
+        ]  # fmt: skip
+    return specs
+
+
+def _seed(path: Path, what: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"{path}: {what} must be a whole number ≥ 0, not {value!r}")
+    return value

@@ -1,5 +1,10 @@
-"""The simulated runner: reads the same RunnerManifest the Swift runner reads and writes
-the same RunnerResult (always ``simulated: true``), from the behaviour model."""
+"""The simulated runner: reads the RunnerManifest the Swift runner reads and writes the same
+RunnerResult (always ``simulated: true``), timed by the behaviour model.
+
+It measures like the Swift runner: compile once (or hit the compiled-model cache), then per
+setting a cold and a warm load, the first prediction and the warm-up, then the timed
+iterations interleaved over ``rounds`` so thermal drift spreads over every setting.
+"""
 
 from __future__ import annotations
 
@@ -7,153 +12,174 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from agents.devices.simulation.behaviour import place, prediction_ms
+from agents.devices.simulation import latency
+from agents.devices.simulation.chips import ANE, GPU
+from agents.devices.simulation.plan import compute_plan, plan_available
+from agents.devices.simulation.profile import ModelProfile, Placement
+from agents.devices.simulation.thermal import Heat
 from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import (
-    ComputePlan,
-    ComputeUnit,
     ComputeUnits,
     DeviceFacts,
     LatencyStats,
-    OpPlan,
     RunnerError,
     RunnerErrorKind,
     RunnerManifest,
     RunnerResult,
     SettingResult,
-    ThermalState,
 )
 from orchestrator.stats import summarize
 
 RUNNER_VERSION = "sim-1"
-NOISE_SIGMA = 0.03  # multiplicative log-normal spread of one prediction (assumption)
-COMPILE_BASE_MS, COMPILE_PER_OP_MS, COMPILE_MBS = 60.0, 0.4, 150.0  # on-device compilation
-LOAD_BASE_MS, LOAD_GBS = 4.0, 2.0
-THERMAL_STEPS_S = ((120.0, ThermalState.SERIOUS), (40.0, ThermalState.FAIR))  # sustained load
-THROTTLE = {ThermalState.NOMINAL: 1.0, ThermalState.FAIR: 1.03, ThermalState.SERIOUS: 1.15,
-            ThermalState.CRITICAL: 1.4}  # fmt: skip
-PLAN_MIN_OS = (17, 4)  # MLComputePlan exists from iOS 17.4
-
-
-@dataclass
-class Truth:
-    """What really happened: the placement the simulator used, per setting (tests only)."""
-
-    placement: dict[ComputeUnits, list[ComputeUnit]] = field(default_factory=dict)
-    busy_s: float = 0.0
+NOISE_SIGMA = 0.03  # log-normal spread of one prediction (assumption)
+SPECIALIZE_PER_OP_MS = 0.3  # first load of a configuration compiles ANE/GPU programs
 
 
 @dataclass
 class DeviceState:
+    """What survives between batches on one device."""
+
     compiled: set[tuple[str, str]] = field(default_factory=set)  # (model sha256, OS build)
-    busy_s: float = 0.0  # recent sustained load, drives the thermal state
+    heat: Heat = field(default_factory=Heat)
 
 
-def _thermal(busy_s: float) -> ThermalState:
-    return next(
-        (state for limit, state in THERMAL_STEPS_S if busy_s >= limit), ThermalState.NOMINAL
-    )
+@dataclass
+class Truth:
+    """What really happened (tests only; the pipeline sees the RunnerResult)."""
+
+    placements: dict[ComputeUnits, Placement] = field(default_factory=dict)
+    model_fault: RunnerErrorKind | None = None
+    compile_cached: bool = False
+    noise_sigma: float = NOISE_SIGMA
+    device_s: float = 0.0  # time the batch kept the device, launch and push included
+    faults: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Clock:
+    budget_ms: float
+    elapsed_ms: float = 0.0
+
+    def spend(self, ms: float) -> bool:
+        """Add time; False once the budget is exhausted."""
+        self.elapsed_ms += ms
+        return self.elapsed_ms <= self.budget_ms
+
+
+def _spread(iterations: int, rounds: int) -> list[int]:
+    rounds = max(1, min(rounds, iterations))
+    return [iterations // rounds + (1 if r < iterations % rounds else 0) for r in range(rounds)]
 
 
 def simulate(
     manifest: RunnerManifest,
     model: ModelInventory,
+    prof: ModelProfile,
     *,
-    chip: str,
     facts: DeviceFacts,
     state: DeviceState,
-    seed: int,
-    compile_fails: bool = False,
-) -> tuple[RunnerResult, Truth, float]:
-    """Result, ground truth, and the seconds the batch would take on the device."""
-    rng = random.Random(f"{seed}:{manifest.batch_id}:{manifest.input_seed}")
-    started = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(10**7))
+    noise_seed: str,
+    started_at: datetime | None = None,
+    model_fault: RunnerErrorKind | None = None,
+) -> tuple[RunnerResult, Truth]:
+    """One batch on one simulated device. ``model_fault`` forces a compile or load error."""
+    rng = random.Random(f"{noise_seed}:{manifest.batch_id}:{manifest.input_seed}")
+    started = started_at or datetime.now(UTC)
+    heat = state.heat
     truth = Truth()
-    thermal_before = _thermal(state.busy_s)
-    common = dict(batch_id=manifest.batch_id, runner_version=RUNNER_VERSION, simulated=True,
-                  device=facts, model_sha256=manifest.model.sha256, thermal_before=thermal_before)  # fmt: skip
-    if compile_fails or any(op.kind == "custom" for op in model.ops):
-        error = RunnerError(
-            kind=RunnerErrorKind.COMPILE, message="MLModel.compileModel failed: unsupported layer"
-        )
-        return RunnerResult(**common, thermal_after=thermal_before, error=error, started_at=started,
-                            finished_at=started + timedelta(seconds=0.2)), truth, 0.2  # fmt: skip
+    common = {"batch_id": manifest.batch_id, "runner_version": RUNNER_VERSION, "simulated": True,
+              "device": facts, "model_sha256": manifest.model.sha256,
+              "thermal_before": heat.state, "started_at": started}  # fmt: skip
+    clock = _Clock(manifest.time_budget_s * 1000)
     key = (manifest.model.sha256, facts.os_build)
     cached = key in state.compiled
-    compile_ms = (
-        0.0
-        if cached
-        else COMPILE_BASE_MS
-        + COMPILE_PER_OP_MS * len(model.ops)
-        + model.size_bytes / (COMPILE_MBS * 1e3)
-    )
+    compile_ms = 0.0 if cached else latency.compile_ms(len(model.ops), model.size_bytes)
+    clock.spend(compile_ms)
+    heat.busy(compile_ms / 1000)
+    if prof.uncompilable or model_fault is RunnerErrorKind.COMPILE:
+        truth.model_fault = RunnerErrorKind.COMPILE
+        what = (
+            f"unsupported layer {model.ops[prof.uncompilable[0]].type!r}"
+            if prof.uncompilable
+            else "the model failed on-device compilation"
+        )
+        error = RunnerError(kind=RunnerErrorKind.COMPILE, message=f"MLModel.compileModel: {what}")
+        return RunnerResult(**common, compile_ms=round(compile_ms, 3), thermal_after=heat.state,
+                            error=error, finished_at=started + timedelta(milliseconds=clock.elapsed_ms)), truth  # fmt: skip
     state.compiled.add(key)
-    weights = model.total_weight_bytes
-    elapsed_ms = compile_ms
-    settings = []
-    budget_ms = manifest.time_budget_s * 1000
-    partial = False
+    truth.compile_cached = cached
+
+    loads: dict[ComputeUnits, tuple[float, float, float]] = {}
+    failed: dict[ComputeUnits, RunnerError] = {}
+    samples: dict[ComputeUnits, list[float]] = {u: [] for u in manifest.compute_units}
+    in_budget = True
+    truth.placements = {units: prof.placements[units] for units in manifest.compute_units}
     for units in manifest.compute_units:
-        placement = place(model.ops, chip, units)
-        truth.placement[units] = placement
-        base = prediction_ms(model.ops, placement, chip)
-        samples: list[float] = []
-        for _ in range(manifest.warmup + manifest.iterations):
-            state.busy_s += base / 1000
-            throttle = THROTTLE[_thermal(state.busy_s)]
-            sample = base * throttle * rng.lognormvariate(0.0, NOISE_SIGMA)
-            elapsed_ms += sample
-            samples.append(round(sample, 6))
-            if elapsed_ms > budget_ms:
-                partial = True
-                break
-        timed = samples[manifest.warmup :]
-        cold = LOAD_BASE_MS * 3 + weights / (LOAD_GBS * 1e6) + (compile_ms if not cached else 0.0)
-        warm = LOAD_BASE_MS + weights / (LOAD_GBS * 1e6) * 0.2
-        if not timed:
-            settings.append(
-                SettingResult(
-                    compute_units=units,
-                    error=RunnerError(
-                        kind=RunnerErrorKind.TIMEOUT,
-                        message="time budget ran out before any timed prediction",
-                    ),
-                )
+        placement = prof.placements[units]
+        if model_fault is RunnerErrorKind.LOAD:
+            truth.model_fault = RunnerErrorKind.LOAD
+            failed[units] = RunnerError(
+                kind=RunnerErrorKind.LOAD,
+                message=f"MLModel(contentsOf:) failed for {units}: model could not be loaded",
             )
             continue
-        settings.append(SettingResult(
-            compute_units=units, cold_load_ms=round(cold, 3), warm_load_ms=round(warm, 3),
-            first_prediction_ms=round(base * 2.5 + 0.5, 3), latencies_ms=timed,
-            stats=LatencyStats(**summarize(timed)),
-        ))  # fmt: skip
-        if partial:
+        accelerated = sum(1 for u in placement.units if u in (ANE, GPU))
+        cold = latency.load_ms(model.total_weight_bytes, cold=True)
+        cold += 0.0 if cached else SPECIALIZE_PER_OP_MS * accelerated
+        warm = latency.load_ms(model.total_weight_bytes, cold=False)
+        first = latency.first_prediction_ms(placement.steady_ms) * heat.throttle
+        first *= rng.lognormvariate(0.0, NOISE_SIGMA)
+        loads[units] = (cold, warm, first)
+        in_budget = clock.spend(cold + warm + first)
+        for _ in range(manifest.warmup):
+            if not in_budget:
+                break
+            in_budget = clock.spend(_sample(placement.steady_ms, heat, rng))
+        if not in_budget:
             break
+
+    for share in _spread(manifest.iterations, manifest.rounds):
+        for units in manifest.compute_units:
+            if units in failed or not in_budget:
+                continue
+            taken = samples[units]
+            for _ in range(share):
+                value = _sample(prof.placements[units].steady_ms, heat, rng)
+                taken.append(round(value, 6))
+                in_budget = clock.spend(value)
+                if not in_budget:
+                    break
+
+    settings = []
+    for units in manifest.compute_units:
+        if units in failed:
+            settings.append(SettingResult(compute_units=units, error=failed[units]))
+        elif not samples[units]:
+            message = "the time budget ran out before any timed prediction"
+            settings.append(SettingResult(compute_units=units,
+                                          error=RunnerError(kind=RunnerErrorKind.TIMEOUT, message=message)))  # fmt: skip
+        else:
+            cold, warm, first = loads[units]
+            timed = samples[units]
+            settings.append(SettingResult(
+                compute_units=units, cold_load_ms=round(cold, 3), warm_load_ms=round(warm, 3),
+                first_prediction_ms=round(first, 3), latencies_ms=timed,
+                stats=LatencyStats.model_validate(summarize(timed)),
+            ))  # fmt: skip
     plan = None
-    if (
-        tuple(int(p) for p in facts.os_version.split(".")[:2]) >= PLAN_MIN_OS
-        and manifest.compute_plan
-    ):
-        plan = _plan(model, chip)
-    truth.busy_s = elapsed_ms / 1000
+    if manifest.compute_plan and plan_available(facts.os_version) and not failed:
+        plan = compute_plan(model.ops, prof, ml_program=model.model_type == "mlProgram")
     result = RunnerResult(
         **common, compile_ms=round(compile_ms, 3), compile_cached=cached,
-        thermal_after=_thermal(state.busy_s), settings=settings, compute_plan=plan, partial=partial,
-        started_at=started, finished_at=started + timedelta(milliseconds=elapsed_ms),
+        thermal_after=heat.state, settings=settings, compute_plan=plan, partial=not in_budget,
+        finished_at=started + timedelta(milliseconds=clock.elapsed_ms),
     )  # fmt: skip
-    return result, truth, elapsed_ms / 1000
+    truth.device_s = clock.elapsed_ms / 1000
+    return result, truth
 
 
-def _plan(model: ModelInventory, chip: str) -> ComputePlan:
-    from agents.devices.simulation.behaviour import chip_model, op_time_ms, supported_units
-
-    placement = place(model.ops, chip, ComputeUnits.ALL)
-    spec = chip_model(chip)
-    times = [op_time_ms(op, unit, spec) for op, unit in zip(model.ops, placement, strict=True)]
-    total = sum(times) or 1.0
-    # Estimated cost is reported for ML program ops only, as MLComputePlan does.
-    with_cost = model.model_type == "mlProgram"
-    return ComputePlan(ops=[
-        OpPlan(index=op.index, name=op.name[:512], op_type=op.type, preferred=unit,
-               supported=supported_units(op, chip), cost=round(t / total, 6) if with_cost else None)
-        for op, unit, t in zip(model.ops, placement, times, strict=True)
-    ])  # fmt: skip
+def _sample(steady_ms: float, heat: Heat, rng: random.Random) -> float:
+    """One prediction: steady latency × throttling × seeded noise; it also heats the chip."""
+    value = steady_ms * heat.throttle * rng.lognormvariate(0.0, NOISE_SIGMA)
+    heat.busy(value / 1000)
+    return value

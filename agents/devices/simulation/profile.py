@@ -1,0 +1,51 @@
+"""A model as one simulated chip sees it: support, per-op times, placement and steady-state
+latency per compute-units setting. Pure, and cached by the device per (sha256, chip)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agents.devices.simulation.chips import ALL_UNITS_ORDER, ChipModel
+from agents.devices.simulation.latency import op_time_ms, prediction_ms, transfer_ms
+from agents.devices.simulation.placement import Segment, place, segments
+from agents.devices.simulation.support import UNCOMPILABLE_KINDS, Support, supported_units
+from orchestrator.modelkit.inventory import OpInfo
+from orchestrator.protocol import ComputeUnit, ComputeUnits
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Ground truth for one setting: where every op really ran, and the noiseless latency."""
+
+    units: list[ComputeUnit]
+    segments: list[Segment]
+    steady_ms: float
+
+    def share(self, unit: ComputeUnit) -> float:
+        return sum(1 for u in self.units if u is unit) / max(len(self.units), 1)
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    chip: str
+    support: list[Support]
+    op_times: list[dict[ComputeUnit, float]]
+    placements: dict[ComputeUnits, Placement]
+    uncompilable: list[int]  # op positions no Core ML runtime can compile
+
+
+def profile(ops: Sequence[OpInfo], chip: ChipModel) -> ModelProfile:
+    support = [supported_units(op, chip) for op in ops]
+    op_times = [{unit: op_time_ms(op, unit, chip) for unit in ALL_UNITS_ORDER} for op in ops]
+    transfers = [transfer_ms(op) for op in ops]
+    placements = {}
+    for setting in ComputeUnits:
+        units = place(support, setting, op_times, transfers)
+        placements[setting] = Placement(
+            units=units,
+            segments=segments(units),
+            steady_ms=prediction_ms(units, op_times, transfers),
+        )
+    uncompilable = [i for i, op in enumerate(ops) if op.kind in UNCOMPILABLE_KINDS]
+    return ModelProfile(chip.name, support, op_times, placements, uncompilable)
