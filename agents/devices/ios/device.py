@@ -106,6 +106,8 @@ class IOSDevice:
         return self._identity
 
     def readiness(self) -> Readiness:
+        if self._loop.is_closed():
+            raise DeviceError("this IOSDevice is closed", udid=self._link.udid)
         try:
             return self._call(
                 ready.check(self._link, self._identity.os_version, self.runner, self.limits)

@@ -1,0 +1,262 @@
+"""Fakes of the developer services at the Python boundary (AFC via house_arrest, DVT
+process control, crash reports, os_trace, power assertions, DDI, tunnels), sharing state
+with the fake device in ``fake_usbmuxd``. Their method signatures are compared with the
+installed pymobiledevice3 classes in ``test_signatures.py``.
+
+The fake device plays a tiny runner: when launched it reads manifest.json from its
+container and writes a RunnerResult marked ``simulated=True`` — a fake device is not a
+real measurement, whatever driver carried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pymobiledevice3.exceptions import (
+    AfcFileNotFoundError,
+    AppNotInstalledError,
+    ConnectionTerminatedError,
+    DeveloperDiskImageNotFoundError,
+)
+from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
+from pymobiledevice3.services.os_trace import SyslogEntry, SyslogLabel, SyslogLogLevel
+
+from orchestrator.protocol import (
+    DeviceFacts,
+    LatencyStats,
+    RunnerManifest,
+    RunnerResult,
+    SettingResult,
+    ThermalState,
+)
+from orchestrator.stats import summarize
+from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
+
+RUNNER_PID = 4242
+
+
+class FakeContainer:
+    """AfcService (house_arrest) over the fake device's container dict."""
+
+    def __init__(self, device: FakeIPhone) -> None:
+        self.device = device
+
+    def _check(self) -> None:
+        if not self.device.attached:
+            raise ConnectionTerminatedError()
+
+    async def makedirs(self, filename: str) -> Any:
+        self._check()
+
+    async def push(
+        self,
+        local_path: str,
+        remote_path: str,
+        callback: Any = None,
+        progress_bar: bool = True,
+    ) -> Any:
+        self._check()
+        source = Path(local_path)
+        files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+        for path in files:
+            relative = "" if path == source else "/" + path.relative_to(source).as_posix()
+            self.device.container[remote_path + relative] = path.read_bytes()
+
+    async def set_file_contents(self, filename: str, data: bytes, progress: Any = None) -> None:
+        self._check()
+        self.device.container[filename] = data
+
+    async def get_file_contents(self, filename: str) -> bytes:
+        self._check()
+        if filename not in self.device.container:
+            raise AfcFileNotFoundError(f"No such file on the device: {filename}", 8, filename)
+        return self.device.container[filename]
+
+    async def exists(self, filename: str) -> Any:
+        self._check()
+        return any(p == filename or p.startswith(filename + "/") for p in self.device.container)
+
+    async def rm(self, filename: str, match: Any = None, force: bool = False) -> list[str]:
+        self._check()
+        gone = [p for p in self.device.container if p == filename or p.startswith(filename + "/")]
+        for path in gone:
+            del self.device.container[path]
+        return gone
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeProcessControl:
+    """DVT ProcessControl: launching the runner runs the fake device's behaviour."""
+
+    def __init__(self, services: FakeDeveloperServices) -> None:
+        self.services = services
+        self.device = services.device
+
+    async def launch(
+        self,
+        bundle_id: str,
+        arguments: list[str] | None = None,
+        kill_existing: bool = True,
+        start_suspended: bool = False,
+        environment: dict[str, Any] | None = None,
+        extra_options: dict[str, Any] | None = None,
+    ) -> int:
+        if not self.device.attached:
+            raise ConnectionTerminatedError()
+        if bundle_id not in self.device.apps:
+            raise AppNotInstalledError(bundle_id)
+        batch = (environment or {})["ANEFARM_BATCH_ID"]
+        self.services.launched.append((bundle_id, list(arguments or []), batch))
+        self.services.running = True
+        self.services.runner_task = asyncio.get_running_loop().create_task(self._play(batch))
+        return RUNNER_PID
+
+    async def _play(self, batch: str) -> None:
+        device, services = self.device, self.services
+        await asyncio.sleep(0.05)
+        services.log(f"batch {batch}: manifest read", "com.anefarm.runner")
+        if device.behaviour == "hang":
+            return
+        if device.behaviour == "crash":
+            services.log("EXC_BAD_ACCESS in MLModel predict", "com.apple.espresso")
+            device.crash_reports["AneFarmRunner-2026-01-01-120000.ips"] = (
+                '{"exception": "EXC_BAD_ACCESS (SIGSEGV)", "procName": "AneFarmRunner"}'
+            )
+            services.running = False
+            return
+        if device.behaviour == "detach":
+            services.server.detach(device.udid)
+            return
+        manifest = RunnerManifest.model_validate_json(
+            device.container[f"Documents/anefarm/inbox/{batch}/manifest.json"]
+        )
+        out = f"Documents/anefarm/outbox/{batch}"
+        if device.behaviour == "malformed":
+            device.container[f"{out}/result.json"] = b'{"batch_id": "truncated'
+        else:
+            device.container[f"{out}/result.json"] = fake_result(device, manifest).encode()
+        services.log("compiled model, espresso plan ready", "com.apple.espresso")
+        device.container[f"{out}/done"] = b""
+        services.running = False
+
+    async def kill(self, pid: int) -> Any:
+        self.services.killed.append(pid)
+        self.services.running = False
+
+    async def process_identifier_for_bundle_identifier(self, app_bundle_identifier: str) -> int:
+        if not self.device.attached:
+            raise ConnectionTerminatedError()
+        return RUNNER_PID if self.services.running else 0
+
+
+class FakeCrashReports:
+    def __init__(self, device: FakeIPhone) -> None:
+        self.device = device
+
+    async def ls(self, path: str = "/", depth: int = 1) -> list[str]:
+        return sorted(self.device.crash_reports)
+
+    async def pull(
+        self,
+        out: str,
+        entry: str = "/",
+        erase: bool = False,
+        match: str | None = None,
+        progress_bar: bool = True,
+    ) -> None:
+        (Path(out) / Path(entry).name).write_text(self.device.crash_reports[entry])
+
+
+def fake_result(device: FakeIPhone, manifest: RunnerManifest) -> str:
+    now = datetime.now(UTC)
+    settings = []
+    for index, units in enumerate(manifest.compute_units):
+        samples = [1.0 + index + i * 0.01 for i in range(manifest.iterations)]
+        settings.append(SettingResult(compute_units=units, cold_load_ms=20.0, warm_load_ms=5.0,
+                                      first_prediction_ms=3.0, latencies_ms=samples,
+                                      stats=LatencyStats(**summarize(samples))))  # fmt: skip
+    facts = DeviceFacts(product_type=device.product_type, os_version=device.os_version,
+                        os_build=device.build)  # fmt: skip
+    result = RunnerResult(batch_id=manifest.batch_id, runner_version="fake-1", simulated=True,
+                          device=facts, model_sha256=manifest.model.sha256,
+                          thermal_before=ThermalState.NOMINAL, thermal_after=ThermalState.NOMINAL,
+                          settings=settings, started_at=now, finished_at=now)  # fmt: skip
+    return result.model_dump_json()
+
+
+class FakeDeveloperServices:
+    """DeveloperServices for one fake device; records what the driver asked for."""
+
+    def __init__(self, server: FakeUsbmuxd, device: FakeIPhone) -> None:
+        self.server = server
+        self.device = device
+        self.running = False
+        self.runner_task: asyncio.Task[None] | None = None
+        self.launched: list[tuple[str, list[str], str]] = []
+        self.killed: list[int] = []
+        self.awake: list[str] = []
+        self.mounts = 0
+        self.entries: asyncio.Queue[SyslogEntry] | None = None
+        self.logged: list[SyslogEntry] = []
+
+    def log(self, message: str, subsystem: str, pid: int = RUNNER_PID) -> None:
+        entry = SyslogEntry(pid=pid, timestamp=datetime.now(UTC), level=SyslogLogLevel.INFO,
+                            image_name="AneFarmRunner", image_offset=0, filename="AneFarmRunner",
+                            message=message, label=SyslogLabel(subsystem=subsystem, category="run"))  # fmt: skip
+        self.logged.append(entry)
+        if self.entries is not None:
+            self.entries.put_nowait(entry)
+
+    @asynccontextmanager
+    async def container(
+        self, provider: LockdownServiceProvider, bundle_id: str
+    ) -> AsyncIterator[FakeContainer]:
+        if bundle_id not in self.device.apps:
+            raise AppNotInstalledError(bundle_id)
+        yield FakeContainer(self.device)
+
+    @asynccontextmanager
+    async def process_control(
+        self, provider: LockdownServiceProvider
+    ) -> AsyncIterator[FakeProcessControl]:
+        yield FakeProcessControl(self)
+
+    @asynccontextmanager
+    async def crash_reports(
+        self, provider: LockdownServiceProvider
+    ) -> AsyncIterator[FakeCrashReports]:
+        yield FakeCrashReports(self.device)
+
+    async def syslog(
+        self, provider: LockdownServiceProvider, pid: int
+    ) -> AsyncIterator[SyslogEntry]:
+        self.entries = asyncio.Queue()
+        # Another process's line, which the driver must filter out.
+        self.log("SpringBoard noise", "com.apple.springboard", pid=1)
+        while True:
+            yield await self.entries.get()
+
+    @asynccontextmanager
+    async def keep_awake(
+        self, provider: LockdownServiceProvider, reason: str, timeout_s: float
+    ) -> AsyncIterator[None]:
+        self.awake.append(reason)
+        yield
+
+    async def mount_developer_image(self, provider: LockdownServiceProvider) -> None:
+        if not self.device.ddi_available:
+            raise DeveloperDiskImageNotFoundError()
+        self.mounts += 1
+
+    async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None:
+        return None  # developer services ride on lockdown in the fakes, whatever the iOS
+
+    async def close_rsd(self, provider: LockdownServiceProvider) -> None:
+        return None
