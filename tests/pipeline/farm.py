@@ -28,6 +28,7 @@ class Farm:
     database_url: str
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    _engine: Any = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -51,8 +52,11 @@ class Farm:
         )
 
     def sessions(self) -> Any:
-        upgrade(self.database_url)
-        return session_factory(make_engine(self.database_url))
+        # One engine per farm, disposed in stop(): no connection outlives the test.
+        if self._engine is None:
+            upgrade(self.database_url)
+            self._engine = make_engine(self.database_url)
+        return session_factory(self._engine)
 
     def redis(self) -> Any:
         return livestate.connect(self.broker_url)
@@ -161,3 +165,6 @@ class Farm:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self.procs.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
