@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import plistlib
 import socket
 import struct
@@ -48,6 +49,8 @@ class FakeIPhone:
     restarts: int = 0
     container: dict[str, bytes] = field(default_factory=dict)  # app container files
     crash_reports: dict[str, str] = field(default_factory=dict)
+    trust: str = "accept"  # what the person does with the Trust dialog: accept | pending | deny
+    host_id: str = HOST_ID  # the host this device trusts
 
     def values(self) -> dict[str, Any]:
         return {
@@ -58,7 +61,19 @@ class FakeIPhone:
             "DeviceName": self.name,
             "DeviceClass": "iPhone",
             "UniqueChipID": 1234,
+            "WiFiAddress": "02:00:00:00:00:0a",
+            "DevicePublicKey": device_public_key(),
         }
+
+
+@functools.cache
+def device_public_key() -> bytes:
+    """A real RSA public key: the client builds its pairing certificates from it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
 
 
 def _frame_mux(tag: int, payload: dict[str, Any]) -> bytes:
@@ -164,6 +179,8 @@ class FakeUsbmuxd:
                         writer.write(_frame_mux(0, self._attached(device)))
                 elif kind == "ReadPairRecord":
                     writer.write(_frame_mux(tag, self._pair_record(request["PairRecordID"])))
+                elif kind == "SavePairRecord":
+                    writer.write(_frame_mux(tag, {"MessageType": "Result", "Number": 0}))
                 elif kind == "Connect":
                     await self._connect(request, tag, reader, writer)
                     return
@@ -180,7 +197,7 @@ class FakeUsbmuxd:
         device = self.devices.get(udid)
         if device is None or not device.paired:
             return {"MessageType": "Result", "Number": 2}
-        record = {"HostID": HOST_ID, "SystemBUID": SYSTEM_BUID, "HostCertificate": b"",
+        record = {"HostID": device.host_id, "SystemBUID": SYSTEM_BUID, "HostCertificate": b"",
                   "HostPrivateKey": b"", "EscrowBag": b""}  # fmt: skip
         return {"PairRecordData": plistlib.dumps(record)}
 
@@ -236,10 +253,18 @@ class FakeUsbmuxd:
             else:
                 reply["Error"] = "MissingValue"
         elif request == "StartSession":
-            if not device.paired or msg.get("HostID") != HOST_ID:
+            if not device.paired or msg.get("HostID") != device.host_id:
                 reply["Error"] = "InvalidHostID"
             else:
                 reply.update(SessionID="fake-session", EnableSessionSSL=False)
+        elif request == "Pair":
+            if device.trust == "accept":
+                device.paired, device.host_id = True, msg["PairRecord"]["HostID"]
+                reply["EscrowBag"] = b"fake-escrow-bag"
+            else:
+                reply["Error"] = {"pending": "PairingDialogResponsePending"}.get(
+                    device.trust, "UserDeniedPairing"
+                )
         elif request == "StopSession":
             reply["Result"] = "Success"
         elif request == "StartService":
