@@ -19,6 +19,7 @@ from agents.devices.simulation.profile import ModelProfile, Placement
 from agents.devices.simulation.thermal import Heat
 from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import (
+    ComputePlan,
     ComputeUnits,
     DeviceFacts,
     LatencyStats,
@@ -41,6 +42,7 @@ class DeviceState:
 
     compiled: set[tuple[str, str]] = field(default_factory=set)  # (model sha256, OS build)
     heat: Heat = field(default_factory=Heat)
+    plans: dict[str, ComputePlan] = field(default_factory=dict)  # by model sha256
 
 
 @dataclass
@@ -114,6 +116,7 @@ def simulate(
     samples: dict[ComputeUnits, list[float]] = {u: [] for u in manifest.compute_units}
     in_budget = True
     truth.placements = {units: prof.placements[units] for units in manifest.compute_units}
+    weight_bytes = model.total_weight_bytes
     for units in manifest.compute_units:
         placement = prof.placements[units]
         if model_fault is RunnerErrorKind.LOAD:
@@ -124,9 +127,9 @@ def simulate(
             )
             continue
         accelerated = sum(1 for u in placement.units if u in (ANE, GPU))
-        cold = latency.load_ms(model.total_weight_bytes, cold=True)
+        cold = latency.load_ms(weight_bytes, cold=True)
         cold += 0.0 if cached else SPECIALIZE_PER_OP_MS * accelerated
-        warm = latency.load_ms(model.total_weight_bytes, cold=False)
+        warm = latency.load_ms(weight_bytes, cold=False)
         first = latency.first_prediction_ms(placement.steady_ms) * heat.throttle
         first *= rng.lognormvariate(0.0, NOISE_SIGMA)
         loads[units] = (cold, warm, first)
@@ -168,7 +171,10 @@ def simulate(
             ))  # fmt: skip
     plan = None
     if manifest.compute_plan and plan_available(facts.os_version) and not failed:
-        plan = compute_plan(model.ops, prof, ml_program=model.model_type == "mlProgram")
+        plan = state.plans.get(model.sha256)
+        if plan is None:  # the same for every batch of this model: build the 200 k-op list once
+            plan = compute_plan(model.ops, prof, ml_program=model.model_type == "mlProgram")
+            state.plans[model.sha256] = plan
     result = RunnerResult(
         **common, compile_ms=round(compile_ms, 3), compile_cached=cached,
         thermal_after=heat.state, settings=settings, compute_plan=plan, partial=not in_budget,

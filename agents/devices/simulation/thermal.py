@@ -34,4 +34,5 @@ class Heat:
 
     @property
     def throttle(self) -> float:
-        return THROTTLE[self.state]
+        # Called for every simulated prediction: skip the table walk while cool.
+        return 1.0 if self.level < LEVELS[-1][0] else THROTTLE[self.state]
