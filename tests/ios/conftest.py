@@ -40,7 +40,11 @@ def ios_device(fake_mux: FakeUsbmuxd, tmp_path: Path) -> Iterator[DeviceFactory]
     made: list[IOSDevice] = []
 
     def make(
-        udid: str = UDID, *, runner: RunnerConfig | None = None, **state: Any
+        udid: str = UDID,
+        *,
+        runner: RunnerConfig | None = None,
+        simulated: bool = True,
+        **state: Any,
     ) -> tuple[IOSDevice, FakeIPhone, FakeDeveloperServices]:
         state.setdefault("apps", runner_app())
         fake = fake_mux.attach(FakeIPhone(udid, **state))
@@ -52,6 +56,7 @@ def ios_device(fake_mux: FakeUsbmuxd, tmp_path: Path) -> Iterator[DeviceFactory]
             usbmux_address=fake_mux.address,
             pair_records_dir=tmp_path / "pair-records",
             reboot_timeout_s=10.0,
+            simulated=simulated,
         )
         made.append(device)
         return device, fake, services

@@ -137,6 +137,10 @@ class FakeProcessControl:
         manifest = RunnerManifest.model_validate_json(
             device.container[f"Documents/anefarm/inbox/{batch}/manifest.json"]
         )
+        # Measuring takes time: 2 ms per prediction is quick, but not instantaneous.
+        await asyncio.sleep(
+            0.002 * (manifest.iterations + manifest.warmup) * len(manifest.compute_units)
+        )
         out = f"Documents/anefarm/outbox/{batch}"
         if device.behaviour == "malformed":
             device.container[f"{out}/result.json"] = b'{"batch_id": "truncated'

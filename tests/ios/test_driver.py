@@ -45,7 +45,8 @@ def test_identity_comes_from_lockdown_and_the_catalog(ios_device: DeviceFactory)
     assert isinstance(device, Device)
     ident = device.identity
     assert (ident.udid, ident.product_type, ident.chip) == (UDID, "iPhone13,2", "A14")
-    assert (ident.os_version, ident.os_build, ident.simulated) == ("17.5.1", "21F90", False)
+    assert (ident.os_version, ident.os_build) == ("17.5.1", "21F90")
+    assert ident.simulated  # the usbmuxd behind it is a fake: labelled SIMULATED
 
 
 def test_ready_device_reports_battery_temperature_and_runner(ios_device: DeviceFactory) -> None:
@@ -96,6 +97,15 @@ def test_run_pushes_launches_pulls_validates_and_cleans(
     lines = device.diagnostics().log_lines
     assert any("com.apple.espresso" in line for line in lines)
     assert not any("SpringBoard" in line for line in lines)  # other pids filtered out
+
+
+def test_a_simulated_result_from_a_device_taken_as_real_is_refused(
+    ios_device: DeviceFactory, model: Path
+) -> None:
+    device, _, _ = ios_device(simulated=False)  # the fake runner always says simulated
+    assert not device.identity.simulated
+    with pytest.raises(ProtocolError, match="simulated=True"):
+        device.run(manifest_for(model), model, timeout_s=10)
 
 
 def test_runner_that_never_writes_the_marker_is_killed(

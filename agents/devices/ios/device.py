@@ -33,8 +33,9 @@ REBOOT_TIMEOUT_S = 300.0  # an iPhone XS takes ~60 s to boot; old iPads and upda
 
 
 class IOSDevice:
-    """One real device. Results it returns are never simulated (``simulated=False`` on the
-    identity); the runner on the device writes ``simulated`` into its own result."""
+    """One device over usbmuxd. ``simulated`` is False for hardware; it is True only when
+    the usbmuxd behind it is a fake (tests, demos), so identity and results say SIMULATED.
+    A runner result whose ``simulated`` disagrees is refused (ProtocolError)."""
 
     def __init__(
         self,
@@ -46,7 +47,9 @@ class IOSDevice:
         usbmux_address: str | None = None,
         pair_records_dir: Path | None = None,
         reboot_timeout_s: float = REBOOT_TIMEOUT_S,
+        simulated: bool = False,
     ) -> None:
+        self.simulated = simulated
         self.runner = runner or RunnerConfig()
         self.limits = limits or HealthLimits()
         self.reboot_timeout_s = reboot_timeout_s
@@ -98,7 +101,7 @@ class IOSDevice:
             os_version=facts.os_version,
             os_build=facts.os_build,
             name=facts.name,
-            simulated=False,
+            simulated=self.simulated,
         )
 
     @property
@@ -143,6 +146,7 @@ class IOSDevice:
             model_path=model_path,
             timeout_s=timeout_s,
             log=self._log,
+            simulated=self.simulated,
         )
 
     def diagnostics(self) -> Diagnostics:

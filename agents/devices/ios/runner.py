@@ -15,6 +15,7 @@ import contextlib
 import tempfile
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -56,6 +57,10 @@ class RunLog:
         # Core ML lines are kept apart so a chatty app cannot push them out of the window.
         (self.core_ml if subsystem.startswith(CORE_ML_SUBSYSTEMS) else self.lines).append(line)
 
+    def note(self, text: str) -> None:
+        """The driver's own account of the run, interleaved with the device's lines."""
+        self.lines.append(f"{datetime.now(UTC):%H:%M:%S.%f} [anefarm/driver] {text}")
+
     def all_lines(self) -> list[str]:
         return [*self.lines, *self.core_ml]
 
@@ -70,6 +75,7 @@ async def run_batch(
     model_path: Path,
     timeout_s: float,
     log: RunLog,
+    simulated: bool = False,
 ) -> RunnerResult:
     batch = manifest.batch_id
     with translating(udid, f"running batch {batch}"):
@@ -92,7 +98,7 @@ async def run_batch(
                 raw = await files.get_file_contents(f"{outbox(batch)}/result.json")
             finally:
                 await _clean(files, batch)
-    return _validate(raw, batch, udid)
+    return _validate(raw, batch, udid, simulated)
 
 
 async def _launch_and_wait(
@@ -113,12 +119,14 @@ async def _launch_and_wait(
         kill_existing=True,  # a runner left over from a crashed agent would hold the ANE
         environment={"ANEFARM_BATCH_ID": batch},
     )
+    log.note(f"launched {runner.bundle_id} as pid {pid} for batch {batch}")
     tracer = loop.create_task(_follow_log(services, provider, pid, log))
     done = f"{outbox(batch)}/done"
     deadline = loop.time() + timeout_s
     try:
         while not await files.exists(done):
             if loop.time() >= deadline:
+                log.note(f"no done marker after {timeout_s:.1f}s; killing pid {pid}")
                 with contextlib.suppress(Exception):
                     await control.kill(pid)
                 raise RunnerTimeout(
@@ -128,6 +136,7 @@ async def _launch_and_wait(
                 )
             running = await control.process_identifier_for_bundle_identifier(runner.bundle_id)
             if running == 0 and not await files.exists(done):
+                log.note(f"pid {pid} exited without a done marker")
                 await _collect_crash_report(services, provider, runner, log)
                 raise RunnerCrashed(
                     f"the runner on {udid} exited without finishing batch {batch}",
@@ -135,7 +144,8 @@ async def _launch_and_wait(
                     diagnostics=log.all_lines()[-50:],
                     hint="see the crash report in the run's diagnostics; retried on another device",
                 )
-            await asyncio.sleep(POLL_S)
+            # Never sleep past the deadline: a short timeout must be honoured.
+            await asyncio.sleep(max(0.0, min(POLL_S, deadline - loop.time())))
     finally:
         tracer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -180,7 +190,7 @@ async def _clean(files: ContainerFiles, batch: str) -> None:
             await files.rm(path, force=True)
 
 
-def _validate(raw: bytes, batch: str, udid: str) -> RunnerResult:
+def _validate(raw: bytes, batch: str, udid: str, simulated: bool) -> RunnerResult:
     if len(raw) > MAX_RESULT_BYTES:
         raise ProtocolError(f"result.json from {udid} is {len(raw)} bytes; refusing it")
     try:
@@ -196,5 +206,12 @@ def _validate(raw: bytes, batch: str, udid: str) -> RunnerResult:
         raise ProtocolError(
             f"result.json from {udid} is for batch {result.batch_id}, expected {batch}",
             hint="a stale outbox; the batch is retried",
+        )
+    if result.simulated != simulated:
+        # A real device must never hand back numbers labelled simulated, nor the reverse.
+        raise ProtocolError(
+            f"result.json from {udid} says simulated={result.simulated}, the device is "
+            f"{'simulated' if simulated else 'real'}",
+            hint="a test runner build is installed on a farm device; install the real runner",
         )
     return result
