@@ -49,7 +49,3 @@ def test_environment_names_real_settings() -> None:
     assert anefarm and anefarm <= fields, anefarm - fields
     assert "ANEFARM_IOS_RUNNER_IPA" in anefarm
 
-
-def test_round_trips_byte_for_byte_meaning() -> None:
-    plist = load()
-    assert plistlib.loads(plistlib.dumps(plist)) == plist
