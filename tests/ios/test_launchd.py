@@ -48,4 +48,3 @@ def test_environment_names_real_settings() -> None:
     anefarm = {key for key in env if key.startswith("ANEFARM_")}
     assert anefarm and anefarm <= fields, anefarm - fields
     assert "ANEFARM_IOS_RUNNER_IPA" in anefarm
-
