@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.errors import AnefarmError, ConfigError, DeviceError, DeviceNotReady, UsageError
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
 
 
 def list_ios_devices_json(
@@ -126,23 +125,7 @@ def devices_pair(
     typer.echo(f"paired with {name} ({udid})")
 
 
-def devices_list_ios(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
-) -> None:
-    """USB devices with their readiness (until `anefarm devices list` shows them)."""
-    rows = list_ios_devices_json(load_settings())
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        reasons = "; ".join(row["reasons"])
-        typer.echo(
-            f"{row['udid']}  {row['product_type']}  iOS {row['os_version']}  {row['state']}  {reasons}"
-        )
-
-
 def register(app: typer.Typer) -> None:
     from orchestrator.cli.pipeline import devices_app
 
     devices_app.command("pair")(devices_pair)
-    devices_app.command("list-ios")(devices_list_ios)

@@ -263,19 +263,43 @@ def demo_cmd(
     run_demo(load_settings(), out=out)
 
 
+def _usb_rows(settings: Settings) -> list[dict[str, Any]]:
+    """USB devices on this host, when a usbmuxd is there to ask (macOS, or a fake one)."""
+    import os
+    from pathlib import Path
+
+    if not (os.environ.get("USBMUXD_SOCKET_ADDRESS") or Path("/var/run/usbmuxd").exists()):
+        return []
+    from orchestrator.cli.devices_ios import list_ios_devices_json
+
+    return list_ios_devices_json(settings)
+
+
 def devices_list_cmd(as_json: JsonOpt = False) -> None:
-    """Agents' devices: state, readiness reasons, last seen (live, from Redis)."""
+    """Devices: the farm's (live, from Redis: state, reasons, last seen) and this host's USB ones."""
     from orchestrator import livestate
 
     settings = load_settings()
-    devices = livestate.live_devices(livestate.connect(_broker(settings)))
+    rows: list[dict[str, Any]] = []
+    if settings.broker_url:
+        rows += [
+            d.to_json() for d in livestate.live_devices(livestate.connect(settings.broker_url))
+        ]
+    usb = _usb_rows(settings)
+    known = {row["udid"] for row in rows}
+    rows += [{**row, "source": "usb"} for row in usb if row["udid"] not in known]
+    if not settings.broker_url and not usb:
+        raise UsageError(
+            "no broker configured and no USB devices here",
+            hint="set ANEFARM_BROKER_URL=redis://… to see the farm's devices",
+        )
     if as_json:
-        typer.echo(json.dumps([d.to_json() for d in devices], indent=2))
+        typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("udid", "ProductType", "chip", "OS", "agent", "state", "reasons", "kind")
-    for d in devices:
-        table.add_row(d.udid, d.product_type, d.chip, f"{d.os_version} ({d.os_build})", d.agent,
-                      d.state, "; ".join(d.reasons) or "–", "SIMULATED" if d.simulated else "USB")  # fmt: skip
+    table = Table("udid", "ProductType", "OS", "agent", "state", "reasons", "kind")
+    for d in rows:
+        table.add_row(d["udid"], str(d.get("product_type")), str(d.get("os_version")), str(d.get("agent", "this host")),
+                      d["state"], "; ".join(d.get("reasons", [])) or "–", "SIMULATED" if d.get("simulated") else "USB")  # fmt: skip
     Console().print(table)
 
 
