@@ -1,0 +1,100 @@
+// The iOS app shell: on launch, measure the batch named by `--batch <id>` (or every
+// pending batch in the inbox), publish the results, then idle showing what it did.
+import RunnerCore
+import SwiftUI
+
+@main
+struct RunnerApp: App {
+    @StateObject private var runner = BatchRunner()
+
+    var body: some Scene {
+        WindowGroup {
+            StatusView(runner: runner)
+                .onAppear { runner.start(arguments: ProcessInfo.processInfo.arguments) }
+        }
+    }
+}
+
+/// Runs batches off the main thread and publishes their state for the screen.
+@MainActor
+final class BatchRunner: ObservableObject {
+    @Published var state = "idle"
+    @Published var lastBatch: String?
+    @Published var lastSummary: String?
+    private var started = false
+
+    /// Stale batches (agent never collected them) are removed after this long.
+    static let staleAfter: TimeInterval = 24 * 3600
+
+    func start(arguments: [String]) {
+        guard !started else { return }
+        started = true
+        let requested = Self.batch(from: arguments, environment: ProcessInfo.processInfo.environment)
+        state = "working"
+        Task.detached(priority: .userInitiated) {
+            let report = Self.work(requested: requested)
+            await MainActor.run {
+                self.lastBatch = report.batch
+                self.lastSummary = report.summary
+                self.state = "idle"
+            }
+        }
+    }
+
+    /// `--batch <id>` from the agent's launch, else ANEFARM_BATCH_ID, else nil (every pending batch).
+    nonisolated static func batch(from arguments: [String], environment: [String: String]) -> String? {
+        if let index = arguments.firstIndex(of: "--batch"), index + 1 < arguments.count {
+            return arguments[index + 1]
+        }
+        return environment["ANEFARM_BATCH_ID"]
+    }
+
+    nonisolated static func work(requested: String?) -> (batch: String?, summary: String) {
+        guard let documents = FileManager.default.urls(for: .documentDirectory, in: .userDomainMask).first else {
+            return (nil, "no Documents folder")
+        }
+        let mailbox = Mailbox(documents: documents)
+        mailbox.cleanStale(maxAge: staleAfter)
+        let harness = Harness(executor: CoreMLExecutor(), cache: CompileCache(root: mailbox.compiledRoot))
+        var last: (String?, String) = (nil, "no batch in the inbox")
+        for batch in requested.map({ [$0] }) ?? mailbox.pendingBatches() {
+            do {
+                let result = try mailbox.process(
+                    batch, measure: { harness.run($0, modelURL: $1) },
+                    failure: { harness.failure(batch: $0, error: $1, modelSha256: $2) })
+                last = (batch, summary(result))
+            } catch {
+                last = (batch, "could not publish a result: \(error)")
+            }
+        }
+        return last
+    }
+
+    nonisolated static func summary(_ result: RunnerResult) -> String {
+        if let error = result.error { return "failed (\(error.kind.rawValue)): \(error.message)" }
+        let settings = result.settings.map { setting in
+            if let error = setting.error { return "\(setting.computeUnits.rawValue): \(error.kind.rawValue)" }
+            return String(format: "%@: p50 %.2f ms", setting.computeUnits.rawValue, setting.stats?.p50 ?? 0)
+        }
+        return ((result.partial ? ["partial (time budget)"] : []) + settings).joined(separator: "\n")
+    }
+}
+
+struct StatusView: View {
+    @ObservedObject var runner: BatchRunner
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 12) {
+            Text("anefarm runner").font(.title2).bold()
+            Text("Version \(Bundle.main.object(forInfoDictionaryKey: "CFBundleVersion") as? String ?? "?")")
+                .font(.footnote).foregroundStyle(.secondary)
+            Text("State: \(runner.state)")
+            Text("Last batch: \(runner.lastBatch ?? "none")")
+            if let summary = runner.lastSummary {
+                Text(summary).font(.system(.body, design: .monospaced))
+            }
+            Spacer()
+        }
+        .padding()
+    }
+}

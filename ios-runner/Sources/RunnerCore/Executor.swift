@@ -1,0 +1,59 @@
+// The boundary between the measurement harness and Core ML: everything the harness needs
+// from a device, as a protocol, so the harness is tested on Linux with a fake executor.
+import Foundation
+
+/// What went wrong in one step, with the kind the result reports. Executors throw this;
+/// any other error is reported with the kind of the step it came from.
+public struct ExecutorError: Error, Equatable, Sendable {
+    public var kind: RunnerErrorKind
+    public var message: String
+    public init(_ kind: RunnerErrorKind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// A model loaded under one compute-units setting.
+public protocol LoadedModel: AnyObject {
+    /// One prediction on the executor's generated (seeded) inputs.
+    func predict() throws
+}
+
+public protocol ModelExecutor: AnyObject {
+    /// Compiles the model file to a new temporary location (MLModel.compileModel).
+    func compile(modelURL: URL) throws -> URL
+    /// Loads a compiled model. Throws kind `unsupported` for a setting the OS lacks.
+    func load(compiled: URL, computeUnits: ComputeUnits, inputSeed: Int) throws -> LoadedModel
+    /// MLComputePlan's anticipated placement; nil where the OS has no compute plan.
+    func computePlan(compiled: URL, computeUnits: ComputeUnits) throws -> ComputePlan?
+    var thermalState: ThermalState { get }
+    var device: DeviceFacts { get }
+    var runnerVersion: String { get }
+    /// True for a fake executor: the result says it was not measured on hardware.
+    var simulated: Bool { get }
+}
+
+/// Time as the harness sees it: a monotonic clock for durations, a wall clock for the
+/// result's timestamps, and a sleep for thermal cool-downs — all replaceable in tests.
+public protocol HarnessClock: AnyObject {
+    /// Monotonic nanoseconds; only differences mean anything.
+    func monotonicNanos() -> UInt64
+    func wallClock() -> Date
+    func sleep(seconds: Double)
+}
+
+public final class SystemClock: HarnessClock {
+    public init() {}
+    // DispatchTime is mach_absolute_time on Darwin: monotonic, not affected by clock changes.
+    public func monotonicNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    public func wallClock() -> Date { Date() }
+    public func sleep(seconds: Double) { Thread.sleep(forTimeInterval: seconds) }
+}
+
+/// ISO 8601 in UTC with milliseconds and "Z", as pydantic parses it.
+public func timestamp(_ date: Date) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    return formatter.string(from: date)
+}
