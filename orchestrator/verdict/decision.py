@@ -147,7 +147,7 @@ def decide(
     plan = read_plan(result.compute_plan, book, reasons)
     disagree = False
     if plan is not None:
-        kind, ops_off, share = plan.kind, plan.ops_off, round(plan.share, 4)
+        kind, ops_off, share = plan.kind, plan.ops_off, plan.share
         reasons[:0] = plan.reasons
         note = _disagreement(plan.share, timing)
         disagree = note is not None
