@@ -153,6 +153,12 @@ def decide(
         disagree = note is not None
         if note:
             reasons.append(note)
+        elif kind is VerdictKind.FULL and timing.other_units_under_all:
+            # Not a contradiction (the plan is an anticipation), but worth a look.
+            reasons.append(
+                "timing: `all` differs from `cpuAndNeuralEngine` although the plan puts all the work on the ANE;"
+                " Core ML may place work differently at run time"
+            )
         reasons += timing.reasons
     else:
         share = None

@@ -127,6 +127,18 @@ def test_plan_without_ane_but_timing_shows_it_is_flagged() -> None:
     assert verdict.verdict is VerdictKind.NONE and verdict.plan_timing_disagree
 
 
+def test_a_full_plan_with_another_unit_showing_in_timing_is_noted_not_flagged() -> None:
+    verdict = on_xr(result(signature(ANE_AND_GPU), compute_plan=plan(op(0, "conv", ANE_UNIT, 1.0))))
+    assert verdict.verdict is VerdictKind.FULL and not verdict.plan_timing_disagree
+    assert any("differs from `cpuAndNeuralEngine` although the plan" in r for r in verdict.reasons)
+    assert not any(
+        "differs from `cpuAndNeuralEngine` although" in r
+        for r in on_xr(
+            result(signature(ANE_USED), compute_plan=plan(op(0, "conv", ANE_UNIT, 1.0)))
+        ).reasons
+    )
+
+
 def test_plan_and_timing_agreeing_is_not_flagged() -> None:
     verdict = on_xr(result(signature(ANE_UNUSED), compute_plan=plan(op(0, "conv", GPU_UNIT, 1.0))))
     assert verdict.verdict is VerdictKind.NONE and not verdict.plan_timing_disagree
