@@ -97,7 +97,8 @@ def invalid(good: dict[str, Any]) -> dict[str, Any]:
         return data
 
     def first_setting(d: dict[str, Any]) -> dict[str, Any]:
-        return d["settings"][0]  # type: ignore[no-any-return]
+        setting: dict[str, Any] = d["settings"][0]
+        return setting
 
     return {
         "runner-result-negative-latency": broken("runner-result-ok", lambda d: first_setting(d)["latencies_ms"].__setitem__(0, -1.0)),

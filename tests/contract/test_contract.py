@@ -8,14 +8,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from orchestrator import protocol
 from orchestrator.stats import summarize
 from tests.contract.generate_fixtures import ROOT, expected_files
 
 SCHEMA_DIR = ROOT.parent / "Schema"
-TYPES = {
+TYPES: dict[str, type[BaseModel]] = {
     "runner-manifest": protocol.RunnerManifest,
     "runner-result": protocol.RunnerResult,
     "run-batch-result": protocol.RunBatchResult,
@@ -30,7 +30,7 @@ def message_type(path: Path) -> str:
     )
 
 
-def test_schema_export_reproduces_committed_schemas_byte_for_byte(tmp_path):
+def test_schema_export_reproduces_committed_schemas_byte_for_byte(tmp_path: Path) -> None:
     protocol.export_schemas(tmp_path)
     committed = sorted(p.name for p in SCHEMA_DIR.glob("*.json"))
     assert committed == sorted(p.name for p in tmp_path.glob("*.json"))
@@ -40,7 +40,7 @@ def test_schema_export_reproduces_committed_schemas_byte_for_byte(tmp_path):
         )
 
 
-def test_committed_fixtures_are_what_the_generator_writes():
+def test_committed_fixtures_are_what_the_generator_writes() -> None:
     for path, text in expected_files().items():
         assert path.read_text(encoding="utf-8") == text, (
             f"{path.name} drifted: run `python -m tests.contract.generate_fixtures`"
@@ -52,7 +52,7 @@ INVALID = sorted((ROOT / "invalid").glob("*.json"))
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
-def test_valid_fixtures_validate(path):
+def test_valid_fixtures_validate(path: Path) -> None:
     data = json.loads(path.read_text())
     TYPES[message_type(path)].model_validate(data)
     schema = json.loads((SCHEMA_DIR / f"{message_type(path)}.schema.json").read_text())
@@ -60,19 +60,19 @@ def test_valid_fixtures_validate(path):
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
-def test_invalid_fixtures_are_rejected(path):
+def test_invalid_fixtures_are_rejected(path: Path) -> None:
     with pytest.raises(ValidationError):
         TYPES[message_type(path)].model_validate_json(path.read_text())
 
 
-def test_invalid_fixture_set_covers_the_rules():
+def test_invalid_fixture_set_covers_the_rules() -> None:
     names = {p.stem for p in INVALID}
     for rule in ("negative-latency", "unknown-field", "bad-version", "stats-out-of-order",
                  "no-samples-no-error", "unknown-compute-units", "bad-sha256", "duplicate-setting"):  # fmt: skip
         assert f"runner-result-{rule}" in names
 
 
-def test_stats_vectors_match_python():
+def test_stats_vectors_match_python() -> None:
     vectors = json.loads((ROOT / "stats-vectors.json").read_text())
     assert len(vectors) >= 5
     for vector in vectors:
