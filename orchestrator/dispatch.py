@@ -175,13 +175,7 @@ def submit(
         )
         for model, artifact in zip(prepared.models, stored, strict=True):
             _upsert_model(session, model, artifact)
-            ref = ModelRef(
-                sha256=artifact.sha256,
-                filename=artifact.filename,
-                format=ModelFormat(artifact.format),
-                size_bytes=artifact.size_bytes,
-                location=settings.resolved_artifact_url,
-            )
+            ref = model_ref(artifact, settings.resolved_artifact_url)
             for device_class in prepared.classes:
                 run_id = uuid4()
                 session.add(
@@ -214,6 +208,17 @@ def submit(
         publish(app, batch)
     runs = [SubmittedRun(b.run_id, b.model.filename, b.device_class) for b in batches]
     return SubmitOutcome(job_id=job_id, runs=runs, warnings=prepared.warnings)
+
+
+def model_ref(stored: Any, location: str) -> ModelRef:
+    """The message form of a stored model (a StoredArtifact or a models row)."""
+    return ModelRef(
+        sha256=stored.sha256,
+        filename=stored.filename,
+        format=ModelFormat(stored.format),
+        size_bytes=stored.size_bytes,
+        location=location,
+    )
 
 
 def publish(app: Celery, batch: RunBatch, *, countdown: float | None = None) -> None:

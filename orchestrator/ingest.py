@@ -30,11 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import catalog, livestate
-from orchestrator.dispatch import publish
+from orchestrator.dispatch import model_ref, publish
 from orchestrator.protocol import (
     BatchOutcome,
-    ModelFormat,
-    ModelRef,
     RunBatch,
     RunBatchResult,
     RunSpec,
@@ -327,13 +325,7 @@ class Ingestor:
             run_id=run.id,
             attempt=run.attempts,
             job_id=run.job_id,
-            model=ModelRef(
-                sha256=model.sha256,
-                filename=model.filename,
-                format=ModelFormat(model.format),
-                size_bytes=model.size_bytes,
-                location=self.settings.resolved_artifact_url,
-            ),
+            model=model_ref(model, self.settings.resolved_artifact_url),
             device_class=run.device_class,
             # Another live device of the class when there is one; else the class queue.
             pinned_udid=sorted(others)[0] if others else None,
