@@ -1,5 +1,7 @@
 """Core ML models on any OS through coremltools: inspect, fingerprint, lint, samples.
 
+Public API: ``inspect_model``, ``lint``, ``write_probes``, ``op_signature``,
+``write_samples`` and the data classes of ``inventory`` and ``probes``.
 Importing this package is cheap: coremltools (~2.5 s, noisy on Linux) is imported only
 inside the functions that need it.
 """
@@ -9,18 +11,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.modelkit.inventory import LintFinding, ModelInventory, OpInfo, TensorInfo
+from orchestrator.modelkit.inventory import (
+    FeatureInfo,
+    LintFinding,
+    ModelInventory,
+    OpInfo,
+    TensorInfo,
+)
+from orchestrator.modelkit.probes import Probe, ProbeIndex, SkippedOp, op_signature
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "FeatureInfo",
     "LintFinding",
     "ModelInventory",
     "OpInfo",
+    "Probe",
+    "ProbeIndex",
+    "SkippedOp",
     "TensorInfo",
     "inspect_model",
     "lint",
+    "op_signature",
+    "write_probes",
     "write_samples",
 ]
 
@@ -41,3 +56,9 @@ def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:
     from orchestrator.modelkit.samples import write_samples as _write
 
     return _write(Path(outdir), small=small)
+
+
+def write_probes(path: Path, outdir: Path) -> ProbeIndex:
+    from orchestrator.modelkit.probes import write_probes as _write
+
+    return _write(Path(path), Path(outdir))
