@@ -107,6 +107,11 @@ def _features(features: Any) -> list[FeatureInfo]:
 
 def inspect_model(path: Path) -> ModelInventory:
     spec, spec_file, weights = load_spec(path)
+    return inspect_loaded(path, spec, spec_file, weights)
+
+
+def inspect_loaded(path: Path, spec: Any, spec_file: Path, weights: list[Path]) -> ModelInventory:
+    """The inventory of a spec already parsed by ``load_spec``."""
     model_type = spec.WhichOneof("Type")
     inputs = _features(spec.description.input)
     notes: list[str] = []

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.modelkit.inventory import OpInfo
+from orchestrator.errors import UsageError
+from orchestrator.modelkit.inventory import OpInfo, TensorInfo
 
 INDEX_FILE = "index.json"
 
@@ -78,6 +80,71 @@ class ProbeIndex:
         }
 
 
+def _tensors(tensors: list[TensorInfo]) -> list[dict[str, Any]]:
+    return [{"name": t.name, "shape": t.shape, "dtype": t.dtype} for t in tensors]
+
+
+def _prepare(outdir: Path) -> None:
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"{outdir}: exists and is not a directory", hint="pick a directory")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{outdir}: cannot create ({error.strerror})") from error
+
+
 def write_probes(path: Path, outdir: Path) -> ProbeIndex:
-    """Write one probe per distinct op signature of the model at ``path`` into ``outdir``."""
-    raise NotImplementedError("probe generation lands in the next commit")
+    """Write one probe per distinct op signature of the model at ``path`` into ``outdir``.
+
+    Probes have the source's format (.mlpackage for ML programs, .mlmodel for neural
+    networks and pipelines of them). ``index.json`` in ``outdir`` maps each probe to the
+    source ops it stands for. Nothing goes through ``ct.convert``: specs are cut from the
+    source protobuf, so bulk generation never pays coremltools' per-call ``gc.collect()``.
+    """
+    from orchestrator.modelkit import probe_network
+    from orchestrator.modelkit.loading import inspect_loaded, load_spec
+    from orchestrator.modelkit.probe_program import ProbeSkipped, ProgramSource
+
+    spec, spec_file, weights = load_spec(path)
+    inventory = inspect_loaded(path, spec, spec_file, weights)
+    _prepare(outdir)
+    program = (
+        ProgramSource(spec, path, spec_file.parent) if inventory.model_type == "mlProgram" else None
+    )
+    layers, settings = probe_network.network_layers(spec) if program is None else ([], None)
+    suffix = ".mlpackage" if program is not None else ".mlmodel"
+    by_signature: dict[str, Probe] = {}
+    skipped: list[SkippedOp] = []
+    for op in inventory.ops:
+        signature = op_signature(op)
+        known = by_signature.get(signature)
+        if known is not None:  # a duplicate: the existing probe stands for this op too
+            known.source_ops.append(op.index)
+            known.source_names.append(op.name)
+            continue
+        destination = outdir / f"{len(by_signature):04d}_{op.type}_{signature[:12]}{suffix}"
+        shutil.rmtree(destination, ignore_errors=True)
+        destination.unlink(missing_ok=True)
+        try:
+            if program is not None:
+                program.build_probe(op.index, destination)
+            else:
+                probe_network.build_probe(spec, layers[op.index], settings, op, destination)
+        except ProbeSkipped as why:
+            shutil.rmtree(destination, ignore_errors=True)
+            skipped.append(SkippedOp(op.index, op.name, op.type, str(why)))
+            continue
+        by_signature[signature] = Probe(
+            file=destination.name, signature=signature, op_type=op.type, kind=op.kind,
+            source_ops=[op.index], source_names=[op.name],
+            inputs=_tensors(op.inputs), outputs=_tensors(op.outputs),
+        )  # fmt: skip
+    index = ProbeIndex(
+        source=str(path),
+        source_sha256=inventory.sha256,
+        format=suffix.removeprefix("."),
+        probes=list(by_signature.values()),
+        skipped=skipped,
+    )
+    (outdir / INDEX_FILE).write_text(json.dumps(index.to_json(), indent=2) + "\n", encoding="utf-8")
+    return index

@@ -1,0 +1,72 @@
+"""Neural-network probes: one layer copied (weights and all) into its own .mlmodel.
+
+The spec has no intermediate shapes, so a layer can stand alone only where modelkit's
+propagation knows its input and output shapes; otherwise the op is skipped with a reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.modelkit.inventory import OpInfo, TensorInfo
+from orchestrator.modelkit.probe_program import ProbeSkipped
+
+NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
+
+
+def network_layers(spec: Any) -> tuple[list[Any], Any]:
+    """Every layer in inventory order (pipelines flattened) and the first network's settings."""
+    kind = spec.WhichOneof("Type")
+    if kind in NETWORK_TYPES:
+        network = getattr(spec, kind)
+        return list(network.layers), network
+    layers: list[Any] = []
+    first = None
+    for sub in getattr(spec, kind).pipeline.models:
+        sub_kind = sub.WhichOneof("Type")
+        if sub_kind in NETWORK_TYPES:
+            network = getattr(sub, sub_kind)
+            first = first or network
+            layers += list(network.layers)
+    return layers, first
+
+
+def _feature_shape(tensor: TensorInfo) -> list[int]:
+    # Back from modelkit's batch-first shapes to what an NN feature declares: (C, H, W)
+    # for images and feature maps, (C) for one step of a recurrent input.
+    shape = tensor.shape
+    if shape is None:
+        raise ProbeSkipped(f"the shape of {tensor.name} is unknown (not propagated)")
+    if len(shape) == 4 and shape[0] == 1:
+        return shape[1:]
+    if len(shape) == 3 and shape[:2] == [1, 1]:
+        return shape[2:]
+    raise ProbeSkipped(f"{tensor.name} has shape {shape}, which an NN feature cannot declare")
+
+
+def build_probe(spec: Any, layer: Any, settings: Any, op: OpInfo, destination: Path) -> None:
+    from coremltools.proto import FeatureTypes_pb2, Model_pb2
+
+    probe = Model_pb2.Model()
+    probe.specificationVersion = spec.specificationVersion
+    network = probe.neuralNetwork
+    if settings is not None:
+        network.arrayInputShapeMapping = settings.arrayInputShapeMapping
+        network.imageInputShapeMapping = settings.imageInputShapeMapping
+    network.layers.append(layer)
+    seen: set[str] = set()
+    for features, tensors in (
+        (probe.description.input, op.inputs),
+        (probe.description.output, op.outputs),
+    ):
+        for tensor in tensors:
+            if tensor.name in seen:
+                continue
+            seen.add(tensor.name)
+            feature = features.add()
+            feature.name = tensor.name
+            array = feature.type.multiArrayType
+            array.shape.extend(_feature_shape(tensor))
+            array.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value("FLOAT32")
+    destination.write_bytes(probe.SerializeToString())
