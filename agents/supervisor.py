@@ -26,6 +26,7 @@ from orchestrator.settings import Settings
 log = logging.getLogger("anefarm.agent")
 
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+USB = "usb"  # slot kind of a real device (its ProductType is read by its worker)
 STOP_GRACE_S = 30.0
 
 
@@ -44,6 +45,7 @@ class FarmPlan:
     """What the supervisor runs: the simulated farm spec and/or real devices."""
 
     farm: str | None = None
+    ios: bool = False  # follow USB devices through usbmuxd
     seed: int = 0
     time_mode: str = "instant"
     speed: float = 1.0
@@ -67,6 +69,7 @@ class Supervisor:
         self.redis = livestate.connect(broker_url)
         self.slots: dict[str, WorkerSlot] = {}
         self._stopping = threading.Event()
+        self._lock = threading.Lock()  # slots change from the usbmux watcher thread too
 
     def discover(self) -> list[WorkerSlot]:
         slots = []
@@ -87,6 +90,8 @@ class Supervisor:
     def _command(self, slot: WorkerSlot) -> list[str]:
         cmd = [sys.executable, "-m", "agents.worker", "--udid", slot.udid, "--agent", self.name]
         cmd += ["--broker-url", self.broker_url, "--loglevel", self.loglevel]
+        if slot.product_type == USB:
+            return cmd
         if self.plan.farm:
             cmd += ["--farm", self.plan.farm, "--seed", str(self.plan.seed)]
             cmd += ["--time-mode", self.plan.time_mode, "--speed", str(self.plan.speed)]
@@ -100,8 +105,30 @@ class Supervisor:
         for slot in self.discover():
             self.slots[slot.udid] = slot
             self._start(slot)
-        if not self.slots:
+        if self.plan.ios:
+            watcher = threading.Thread(target=self._watch_usb, name="usbmux-watch", daemon=True)
+            watcher.start()
+        elif not self.slots:
             log.warning("agent %s has no devices", self.name)
+
+    def _watch_usb(self) -> None:
+        from agents.devices.ios import watch_devices
+
+        watch_devices(self._attached, self._detached, self._stopping)
+
+    def _attached(self, udid: str) -> None:
+        with self._lock:
+            if udid not in self.slots:
+                log.warning("USB device %s attached: starting its worker", udid)
+                self.slots[udid] = WorkerSlot(udid=udid, product_type=USB)
+
+    def _detached(self, udid: str) -> None:
+        with self._lock:
+            slot = self.slots.pop(udid, None)
+        if slot is not None and slot.process is not None and slot.process.poll() is None:
+            log.warning("USB device %s detached: stopping its worker", udid)
+            # A batch in flight fails as DeviceGone and is retried on another device.
+            slot.process.send_signal(signal.SIGTERM)
 
     def tick(self) -> None:
         """One supervision step: heartbeat, restart dead workers."""
@@ -113,7 +140,9 @@ class Supervisor:
             ttl_s=self.settings.heartbeat_ttl_s,
         )
         now = time.monotonic()
-        for slot in self.slots.values():
+        with self._lock:
+            slots = list(self.slots.values())
+        for slot in slots:
             proc = slot.process
             if proc is None:
                 if now >= slot.next_start and not self._stopping.is_set():

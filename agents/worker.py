@@ -163,9 +163,9 @@ def open_device(args: argparse.Namespace) -> Device:
             if candidate.identity.udid == args.udid:
                 return candidate
         raise AnefarmError(f"device {args.udid} is not in the simulated farm {args.farm!r}")
-    from agents.devices.ios import IOSDevice  # type: ignore[attr-defined,unused-ignore]
+    from agents.devices.ios import IOSDevice
 
-    return IOSDevice(args.udid)  # type: ignore[no-any-return,unused-ignore]
+    return IOSDevice.from_settings(args.udid, load_settings())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("%s is quarantined; not consuming", device.identity.udid)
         return
     catalog.device(device.identity.product_type)  # refuse a device the catalog lacks
+    first = device.readiness()  # say the truth from the first heartbeat on
+    worker.reasons = first.reasons
+    worker.state = livestate.DeviceState.READY if first.ready else livestate.DeviceState.NOT_READY
     app = create_app(settings)
 
     @app.task(name=RUN_BATCH_TASK, bind=True)  # type: ignore[untyped-decorator,unused-ignore]

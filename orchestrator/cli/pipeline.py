@@ -188,6 +188,10 @@ def agent_cmd(
         str | None,
         typer.Option("--simulate", help="Simulated farm: iPhone11,8=2,iPad8,1=1 or a YAML file"),
     ] = None,
+    ios: Annotated[
+        bool,
+        typer.Option("--ios", help="Drive this Mac's USB iPhones/iPads (docs/real-devices.md)"),
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Agent name (default: host name)")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
     time_mode: Annotated[str, typer.Option(help="Simulated time: instant or realtime")] = "instant",
@@ -197,7 +201,7 @@ def agent_cmd(
     """Run an agent: one worker process per device of this host."""
     from agents.supervisor import FarmPlan, run_agent
 
-    if not simulate:
+    if not simulate and not ios:
         raise UsageError(
             "no devices to drive",
             hint="use --simulate FARM (USB devices: --ios, see docs/real-devices.md)",
@@ -205,7 +209,7 @@ def agent_cmd(
     if time_mode not in {"instant", "realtime"}:
         raise UsageError(f"unknown time mode {time_mode!r}", hint="instant or realtime")
     settings = load_settings()
-    plan = FarmPlan(farm=simulate, seed=seed, time_mode=time_mode, speed=speed)
+    plan = FarmPlan(farm=simulate, ios=ios, seed=seed, time_mode=time_mode, speed=speed)
     run_agent(settings, broker_url=_broker(settings), name=name, plan=plan, loglevel=loglevel)
 
 
