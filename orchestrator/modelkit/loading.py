@@ -1,9 +1,12 @@
 """Load .mlmodel / .mlpackage specs and build the op inventory; bad input → ModelError.
 
-Fingerprint (``ModelInventory.sha256``): sha256 over the spec's protobuf bytes and, for an
-ML program, the bytes of every weight file, in path order. Manifest.json is left out on
-purpose: coremltools writes random item identifiers into it, so the same model saved twice
-would otherwise get two fingerprints; any weight change still changes the fingerprint.
+Fingerprint (``ModelInventory.sha256``), the *canonical content* of a model: sha256 over
+the spec re-serialised deterministically (protobuf maps in key order) with
+``description.metadata`` cleared, then, for an ML program, the bytes of every weight file
+in path order. Left out on purpose: Manifest.json (coremltools writes random item
+identifiers into it) and the metadata (author, licence, the coremltools version that saved
+it) — none changes what runs, and each would give the same model saved twice two
+fingerprints. Any change to a layer, op, shape or weight changes the fingerprint.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6: "iOS
 
 def _spec_path(path: Path) -> tuple[Path, list[Path]]:
     """The spec file and the weight files of a model path."""
+    try:
+        return _find_spec(path)
+    except OSError as error:  # permission denied on a folder, a path too long, …
+        raise ModelError(
+            f"{path}: cannot read ({error.strerror or error})",
+            path=str(path),
+            hint="check the path and its permissions",
+        ) from error
+
+
+def _find_spec(path: Path) -> tuple[Path, list[Path]]:
     if not path.exists():
         raise ModelError(f"{path}: no such file or directory", path=str(path))
     if path.suffix == ".mlpackage" or path.is_dir():
@@ -65,16 +79,49 @@ def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
         ) from error
     if spec.specificationVersion == 0 or spec.WhichOneof("Type") is None:
         raise ModelError(f"{path}: not a Core ML model (empty specification)", path=str(path))
+    if spec.WhichOneof("Type") == "mlProgram":
+        _check_weight_files(path, spec, spec_file.parent)
     return spec, spec_file, weights
 
 
-def fingerprint(spec_file: Path, weights: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for part in [spec_file, *weights]:
+def _check_weight_files(path: Path, spec: Any, spec_dir: Path) -> None:
+    # A package copied without its weights folder parses fine; catch it here, not on a phone.
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                if op.type != "const":
+                    continue
+                value = op.attributes["val"]
+                if value.WhichOneof("value") != "blobFileValue":
+                    continue
+                name = value.blobFileValue.fileName.removeprefix("@model_path/")
+                if not (spec_dir / name).is_file():
+                    raise ModelError(
+                        f"{path}: the weight file {name} is missing from the package",
+                        path=str(path), hint="copy the whole .mlpackage, weights included",
+                    )  # fmt: skip
+                return  # one weight file per package in practice; checking the first suffices
+
+
+def fingerprint(spec: Any, weights: list[Path]) -> str:
+    canonical = type(spec)()
+    canonical.CopyFrom(spec)
+    canonical.description.ClearField("metadata")
+    digest = hashlib.sha256(canonical.SerializeToString(deterministic=True))
+    for part in weights:
         with part.open("rb") as src:
             while chunk := src.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _array_dtype(code: int) -> str:
+    from coremltools.proto import FeatureTypes_pb2
+
+    try:
+        return str(FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(code))
+    except ValueError:  # a data type newer than this coremltools
+        return f"unknown({code})"
 
 
 def _features(features: Any) -> list[FeatureInfo]:
@@ -87,7 +134,7 @@ def _features(features: Any) -> list[FeatureInfo]:
         if kind == "multiArrayType":
             array = feature.type.multiArrayType
             shape = [int(d) for d in array.shape] or None
-            dtype = str(array.dataType)
+            dtype = _array_dtype(array.dataType)
             flex = array.WhichOneof("ShapeFlexibility")
             flexible = {"enumeratedShapes": "enumerated", "shapeRange": "range"}.get(
                 flex or "", "none"
@@ -146,7 +193,7 @@ def inspect_loaded(path: Path, spec: Any, spec_file: Path, weights: list[Path]) 
         raise ModelError(f"{path}: the model has no compute ops", path=str(path))
     size = sum(p.stat().st_size for p in [spec_file, *weights])
     return ModelInventory(
-        path=path, sha256=fingerprint(spec_file, weights),
+        path=path, sha256=fingerprint(spec, weights),
         format="mlpackage" if path.suffix == ".mlpackage" or path.is_dir() else "mlmodel",
         model_type=kind, spec_version=int(spec.specificationVersion),
         min_deployment_target=TARGETS.get(int(spec.specificationVersion), "unknown"),

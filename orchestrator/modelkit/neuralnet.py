@@ -43,7 +43,8 @@ def _layer(
         dilation = list(p.dilationFactor) or [1, 1]
         groups = p.nGroups or 1
         params = {"kernel": kernel, "strides": stride, "dilations": dilation, "groups": groups,
-                  "out_channels": int(p.outputChannels)}  # fmt: skip
+                  "out_channels": int(p.outputChannels),
+                  "pad_type": p.WhichOneof("ConvolutionPaddingType")}  # fmt: skip
         weights = int(p.outputChannels) * int(p.kernelChannels) * math.prod(kernel)
         out: Shape = None
         if first and len(first) == 4:
@@ -55,19 +56,19 @@ def _layer(
         return params, out, weights * 4, flops
     if kind_name == "pooling":
         kernel, stride = list(p.kernelSize) or [2, 2], list(p.stride) or [1, 1]
+        padding = p.WhichOneof("PoolingPaddingType")
         params = {"kernel": kernel, "strides": stride, "pool": ["max", "average", "l2"][p.type],
-                  "global": bool(p.globalPooling)}  # fmt: skip
+                  "global": bool(p.globalPooling), "pad_type": padding}  # fmt: skip
         out = None
         if first and len(first) == 4:
-            out = (
-                [first[0], first[1], 1, 1]
-                if p.globalPooling
-                else [
-                    first[0],
-                    first[1],
-                    *[_conv_out(first[2 + i], kernel[i], stride[i], 1, 0) for i in range(2)],
-                ]
-            )
+            if p.globalPooling:
+                out = [first[0], first[1], 1, 1]
+            elif padding == "same":
+                out = [first[0], first[1], *[-(-first[2 + i] // stride[i]) for i in range(2)]]
+            elif padding == "valid" and not p.valid.paddingAmounts.borderAmounts:
+                out = [first[0], first[1],
+                       *[_conv_out(first[2 + i], kernel[i], stride[i], 1, 0) for i in range(2)]]  # fmt: skip
+            # includeLastPixel / explicit borders: rounding rules differ, so shape unknown.
         return params, out, 0, math.prod(out) * math.prod(kernel) if out else None
     if kind_name == "upsample":
         factors = list(p.scalingFactor) or [2, 2]
@@ -149,11 +150,17 @@ def network_ops(network: Any, inputs: list[FeatureInfo]) -> tuple[list[OpInfo], 
         kind_name = layer.WhichOneof("layer") or "unknown"
         shape_in = [shapes.get(name) for name in layer.input]
         params, out, weights, flops = _layer(layer, kind_name, shape_in)
-        for name in layer.output:
-            shapes[name] = out
+        outs: list[Shape] = [out] * len(layer.output)
+        if kind_of(kind_name) == "rnn" and out:
+            # Recurrent layers: the sequence output first, then final states of one step.
+            state: Shape = [1, 1, out[2]]
+            outs = [out, *[state] * (len(layer.output) - 1)]
+        for name, shape in zip(layer.output, outs, strict=True):
+            shapes[name] = shape
         ops.append(OpInfo(
             index=index, name=layer.name, type=kind_name, kind=kind_of(kind_name), params=params,
             inputs=[TensorInfo(n, s, None) for n, s in zip(layer.input, shape_in, strict=True)],
-            outputs=[TensorInfo(n, out, None) for n in layer.output], flops=flops, weight_bytes=weights,
+            outputs=[TensorInfo(n, s, None) for n, s in zip(layer.output, outs, strict=True)],
+            flops=flops, weight_bytes=weights,
         ))  # fmt: skip
     return ops, 0, "float32"

@@ -2,22 +2,50 @@
 with the rule, the reason, its public source and a concrete fix.
 
 Rules are data: add a ``Rule`` to ``RULES`` (with a test that triggers it and one that
-does not). Sources are in shared/docs/ane-facts.md; every rule is a report from the
-field, not Apple's word — real devices have the last word.
+does not; docs/lint-rules.md explains the table). Sources are in shared/docs/ane-facts.md;
+every rule is a report from the field, not Apple's word — real devices have the last word.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator import catalog
+from orchestrator.errors import UsageError
 from orchestrator.modelkit.inventory import LintFinding, ModelInventory, OpInfo
 
 A12_FAMILY = frozenset({"A12", "A12X", "A12Z"})
 ALL_CHIPS = frozenset(catalog.CHIPS)
+IPHONE_CHIPS = frozenset(d.chip for d in catalog.DEVICES.values() if d.family == "iPhone")
 HOLLANCE = "hollance/neural-engine docs/unsupported-layers.md"
 GIGABYTE = 1024**3
+# An op rule looks at one op (and may look at the model around it); a model rule gets
+# op=None once per chip.
+Predicate = Callable[[OpInfo | None, ModelInventory], bool]
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    chips: frozenset[str]
+    predicate: Predicate
+    unit: str  # where Core ML is expected to run it instead: gpu | cpu
+    reason: str
+    source: str
+    fix: str
+    level: str = "op"  # op | model
+    os_min: tuple[int, ...] | None = None  # applies from this OS version (None: any)
+    os_max: tuple[int, ...] | None = None  # up to and including this version (None: any)
+
+    def applies(self, chip: str, os_version: tuple[int, ...] | None) -> bool:
+        if chip not in self.chips:
+            return False
+        if os_version is None:
+            return True
+        low_ok = self.os_min is None or os_version >= self.os_min
+        return low_ok and (self.os_max is None or os_version <= self.os_max)
 
 
 def _ints(value: object) -> list[int]:
@@ -26,49 +54,76 @@ def _ints(value: object) -> list[int]:
     return [int(value)] if isinstance(value, int | float) else []
 
 
-def _dilated(op: OpInfo, _: ModelInventory) -> bool:
-    return op.kind == "conv" and any(d > 1 for d in _ints(op.params.get("dilations")))
+def _dilated(op: OpInfo | None, _: ModelInventory) -> bool:
+    return (
+        op is not None
+        and op.kind == "conv"
+        and any(d > 1 for d in _ints(op.params.get("dilations")))
+    )
 
 
-def _big_pool(op: OpInfo, _: ModelInventory) -> bool:
+def _big_pool(op: OpInfo | None, _: ModelInventory) -> bool:
+    if op is None or op.kind != "pool" or op.params.get("global"):
+        return False
     kernel = _ints(op.params.get("kernel_sizes", op.params.get("kernel")))
     stride = _ints(op.params.get("strides"))
-    return op.kind == "pool" and (any(k > 13 for k in kernel) or any(s > 2 for s in stride))
+    return any(k > 13 for k in kernel) or any(s > 2 for s in stride)
 
 
-def _big_upsample(op: OpInfo, _: ModelInventory) -> bool:
+def _big_upsample(op: OpInfo | None, _: ModelInventory) -> bool:
+    if op is None or op.kind != "upsample":
+        return False
     factors = (
         _ints(op.params.get("scale_factors"))
         + _ints(op.params.get("scale_factor_height"))
         + _ints(op.params.get("scale_factor_width"))
     )
-    if op.kind != "upsample":
-        return False
     if not factors and op.inputs and op.outputs and op.inputs[0].shape and op.outputs[0].shape:
-        factors = [
-            o // max(1, i)
-            for i, o in zip(op.inputs[0].shape[-2:], op.outputs[0].shape[-2:], strict=True)
-        ]
+        pairs = zip(op.inputs[0].shape[-2:], op.outputs[0].shape[-2:], strict=True)
+        factors = [o // max(1, i) for i, o in pairs]
     return any(f > 2 for f in factors)
 
 
-def _linear_layout(op: OpInfo, model: ModelInventory) -> bool:
+def _linear_layout(op: OpInfo | None, model: ModelInventory) -> bool:
     # Attention written with linear layers on (B, S, C) tensors instead of 1×1 convs on
     # channels-first (B, C, 1, S): apple/ml-ane-transformers.
+    if op is None or op.kind not in {"linear", "matmul"}:
+        return False
     rank3 = any(t.shape is not None and len(t.shape) == 3 for t in op.inputs)
-    has_attention = any(o.kind == "softmax" for o in model.ops)
-    return op.kind in {"linear", "matmul"} and rank3 and has_attention
+    return rank3 and any(o.kind == "softmax" for o in model.ops)
 
 
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    chips: frozenset[str]
-    predicate: Callable[[OpInfo, ModelInventory], bool]
-    unit: str
-    reason: str
-    source: str
-    fix: str
+def _broadcast(op: OpInfo | None, _: ModelInventory) -> bool:
+    # C×H×W × C×1×1 style: two variable operands of equal rank, one with a size-1 axis the
+    # other has larger. Constants (biases, scales) are folded by Core ML and not counted.
+    if op is None or op.kind != "elementwise" or len(op.inputs) < 2:
+        return False
+    a, b = op.inputs[0].shape, op.inputs[1].shape
+    if a is None or b is None or len(a) != len(b) or math.prod(a) <= 1 or math.prod(b) <= 1:
+        return False
+    return a != b and all(x == y or 1 in (x, y) for x, y in zip(a, b, strict=True))
+
+
+def _unsupported_kind(op: OpInfo | None, model: ModelInventory) -> bool:
+    # A neural-network layer kind outside modelkit's vocabulary: no ANE report covers it
+    # (the ND / broadcastable layers of Core ML 3 mostly land here).
+    return op is not None and model.model_type != "mlProgram" and op.kind == "other"
+
+
+def _float32(op: OpInfo | None, model: ModelInventory) -> bool:
+    return model.model_type == "mlProgram" and model.compute_precision == "float32"
+
+
+def _flexible(op: OpInfo | None, model: ModelInventory) -> bool:
+    return any(f.flexible == "range" for f in model.inputs)
+
+
+def _over_1gb(op: OpInfo | None, model: ModelInventory) -> bool:
+    return model.size_bytes > GIGABYTE
+
+
+def _fp16_enumerated(op: OpInfo | None, model: ModelInventory) -> bool:
+    return any(f.flexible == "enumerated" and f.dtype == "FLOAT16" for f in model.inputs)
 
 
 RULES: list[Rule] = [
@@ -76,11 +131,12 @@ RULES: list[Rule] = [
          "dilated (atrous) convolution is not taken by the A12-generation ANE; Core ML runs it on the GPU",
          "the original write-up (10×10 conv, dilation 4, A12); " + HOLLANCE,
          "replace with stacked non-dilated convolutions or space-to-batch / batch-to-space around a plain convolution"),
-    Rule("recurrent-layer", ALL_CHIPS, lambda op, _: op.kind == "rnn", "cpu",
+    Rule("recurrent-layer", ALL_CHIPS, lambda op, _: op is not None and op.kind == "rnn", "cpu",
          "LSTM / GRU / RNN layers do not run on the ANE",
          "apple/coremltools issue 1780 (Apple engineer); issue 337 (iPhone XS)",
-         "expect CPU; consider a convolutional or attention alternative (e.g. temporal 1-D convolutions)"),
-    Rule("gather-embedding", ALL_CHIPS, lambda op, _: op.kind in {"gather", "embedding"}, "cpu",
+         "expect CPU; consider a convolutional alternative (e.g. temporal 1-D convolutions) or attention"),
+    Rule("gather-embedding", ALL_CHIPS,
+         lambda op, _: op is not None and op.kind in {"gather", "embedding"}, "cpu",
          "gather and embedding lookups are not ANE operations", HOLLANCE + "; apple/ml-ane-transformers",
          "move the lookup out of the model, or express it as a one-hot × matrix product"),
     Rule("large-pool", ALL_CHIPS, _big_pool, "gpu",
@@ -89,63 +145,73 @@ RULES: list[Rule] = [
     Rule("large-upsample", ALL_CHIPS, _big_upsample, "gpu",
          "upsampling by more than 2× is not taken by the ANE", HOLLANCE,
          "chain 2× upsampling layers instead of one large factor"),
+    Rule("broadcast", ALL_CHIPS, _broadcast, "gpu",
+         "element-wise ops that broadcast two tensors (e.g. C×H×W × C×1×1) are reported off the ANE",
+         HOLLANCE, "tile the smaller operand to the full shape, or fold the scale into a convolution"),
     Rule("linear-attention-layout", ALL_CHIPS, _linear_layout, "gpu",
          "attention with linear layers on (B, S, C) tensors and transposes maps poorly to the ANE",
          "apple/ml-ane-transformers",
          "use the channels-first (B, C, 1, S) layout with 1×1 convolutions and avoid transposes"),
-    Rule("transpose-a12", A12_FAMILY, lambda op, _: op.kind == "transpose", "gpu",
+    Rule("transpose-a12", A12_FAMILY, lambda op, _: op is not None and op.kind == "transpose", "gpu",
          "A12/A12X report 'Transpose unit is not supported' for layouts the A15 runs",
          "ggerganov/whisper.cpp PR 1716", "avoid transposes: keep tensors in the (B, C, 1, S) layout"),
-    Rule("custom-layer", ALL_CHIPS, lambda op, _: op.kind == "custom", "cpu",
+    Rule("custom-layer", ALL_CHIPS, lambda op, _: op is not None and op.kind == "custom", "cpu",
          "custom layers run on the CPU", HOLLANCE, "replace the custom layer with built-in layers"),
+    Rule("unsupported-layer", ALL_CHIPS, _unsupported_kind, "cpu",
+         "a neural-network layer kind with no ANE report (e.g. the ND / broadcastable layers of Core ML 3)",
+         HOLLANCE, "re-convert as an ML program, or rewrite the layer with convolutions and element-wise ops"),
+    Rule("float32-precision", ALL_CHIPS, _float32, "gpu",
+         "the program computes in float32; the ANE computes in float16 only",
+         "coremltools docs (compute precision); ane-facts.md",
+         "convert with compute_precision=ct.precision.FLOAT16 (check accuracy, e.g. epsilons ≥ 1e-5)",
+         level="model"),
+    Rule("flexible-shape", ALL_CHIPS, _flexible, "gpu",
+         "fully flexible (range) input shapes keep work off the ANE",
+         "coremltools docs flexible-inputs.md, faqs.md",
+         "use enumerated shapes (ct.EnumeratedShapes); on iOS 17.4+ set ReshapeFrequency=Infrequent",
+         level="model"),
+    Rule("model-over-1gb", IPHONE_CHIPS, _over_1gb, "gpu",
+         "models over ~1 GB do not run on the ANE on iPhone", "coremltools docs mlmodel-utilities.md",
+         "quantize or palettize the weights, or split the model", level="model"),
+    Rule("fp16-enumerated-input-a13", frozenset({"A13"}), _fp16_enumerated, "cpu",
+         "a float16 input with enumerated shapes was reported to run on the CPU only on A13",
+         "Apple developer forums thread 763368",
+         "declare the input as float32 (convert inside the model) or use a fixed shape", level="model"),
 ]  # fmt: skip
 
 
-def _model_findings(model: ModelInventory, chip: str) -> list[LintFinding]:
-    findings = []
-
-    def add(rule_id: str, unit: str, reason: str, source: str, fix: str) -> None:
-        findings.append(
-            LintFinding(rule_id, chip, None, "(model)", model.model_type, unit, reason, source, fix)
-        )
-
-    if model.model_type == "mlProgram" and model.compute_precision == "float32":
-        add(
-            "float32-precision",
-            "gpu",
-            "the program computes in float32; the ANE computes in float16 only",
-            "coremltools docs (compute precision); ane-facts.md",
-            "convert with compute_precision=ct.precision.FLOAT16 (check accuracy, e.g. epsilons ≥ 1e-5)",
-        )
-    if any(f.flexible == "range" for f in model.inputs):
-        add(
-            "flexible-shape",
-            "gpu",
-            "fully flexible (range) input shapes keep work off the ANE",
-            "coremltools docs flexible-inputs.md, faqs.md",
-            "use enumerated shapes (ct.EnumeratedShapes); on iOS 17.4+ set ReshapeFrequency=Infrequent",
-        )
-    phones = {d.chip for d in catalog.DEVICES.values() if d.family == "iPhone"}
-    if model.size_bytes > GIGABYTE and chip in phones:
-        add(
-            "model-over-1gb",
-            "gpu",
-            "models over ~1 GB do not run on the ANE on iPhone",
-            "coremltools docs mlmodel-utilities.md",
-            "quantize or palettize the weights, or split the model",
-        )
-    return findings
+def parse_os(version: str) -> tuple[int, ...]:
+    """'iOS 17.4' / '17.4' → (17, 4); bad text is a usage error."""
+    text = version.strip().lower().removeprefix("ipados").removeprefix("ios").strip()
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        raise UsageError(f"cannot read OS version {version!r}", hint="write it like 17.4") from None
 
 
-def lint(model: ModelInventory, chips: Sequence[str] | None = None) -> list[LintFinding]:
-    """Findings for the chips asked (default: every chip of the catalog)."""
+def _finding(rule: Rule, chip: str, op: OpInfo | None, model: ModelInventory) -> LintFinding:
+    if op is None:
+        return LintFinding(rule.rule_id, chip, None, "(model)", model.model_type, rule.unit,
+                           rule.reason, rule.source, rule.fix)  # fmt: skip
+    return LintFinding(rule.rule_id, chip, op.index, op.name, op.type, rule.unit,
+                       rule.reason, rule.source, rule.fix)  # fmt: skip
+
+
+def lint(
+    model: ModelInventory, chips: Sequence[str] | None = None, *, os_version: str | None = None
+) -> list[LintFinding]:
+    """Findings for the chips asked (default: every chip of the catalog); ``os_version``
+    drops rules that do not apply to it (default: all rules)."""
     wanted = [catalog.chip(c).name for c in chips] if chips else sorted(ALL_CHIPS)
+    version = parse_os(os_version) if os_version else None
     findings: list[LintFinding] = []
     for chip in wanted:
+        rules = [rule for rule in RULES if rule.applies(chip, version)]
         for op in model.ops:
-            for rule in RULES:
-                if chip in rule.chips and rule.predicate(op, model):
-                    findings.append(LintFinding(rule.rule_id, chip, op.index, op.name, op.type,
-                                                rule.unit, rule.reason, rule.source, rule.fix))  # fmt: skip
-        findings += _model_findings(model, chip)
+            for rule in rules:
+                if rule.level == "op" and rule.predicate(op, model):
+                    findings.append(_finding(rule, chip, op, model))
+        for rule in rules:
+            if rule.level == "model" and rule.predicate(None, model):
+                findings.append(_finding(rule, chip, None, model))
     return findings
