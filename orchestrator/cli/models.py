@@ -1,4 +1,4 @@
-"""``anefarm inspect | lint | samples``: model analysis, no device needed."""
+"""``anefarm inspect | lint | probes | samples``: model analysis, no device needed."""
 
 from __future__ import annotations
 
@@ -50,14 +50,17 @@ def lint_cmd(
         list[str] | None,
         typer.Option("--chip", help="Chip to predict for (repeatable; default: all)"),
     ] = None,
+    os_version: Annotated[
+        str | None, typer.Option("--os", help="Only rules that apply to this OS (e.g. 17.4)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict, per op and chip, what will not run on the ANE, why, and how to fix it.
-    Exit status 3 when something is predicted off the ANE."""
+    Exit status 0: nothing predicted off the ANE; 3: something is; 1: bad model; 2: usage."""
     from orchestrator.modelkit import inspect_model, lint
 
     inventory = inspect_model(model)
-    findings = lint(inventory, chip or None)
+    findings = lint(inventory, chip or None, os_version=os_version)
     if as_json:
         typer.echo(json.dumps({"model": model.name, "sha256": inventory.sha256, "prediction": True,
                                "findings": [f.to_json() for f in findings]}, indent=2))  # fmt: skip
@@ -79,6 +82,24 @@ def lint_cmd(
         raise typer.Exit(LINT_FOUND_EXIT)
 
 
+def probes_cmd(
+    model: Annotated[Path, typer.Argument(help=".mlmodel or .mlpackage")],
+    outdir: Annotated[Path, typer.Argument(help="Directory for the probe models and index.json")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write one single-op probe model per distinct op signature, and index.json."""
+    from orchestrator.modelkit import write_probes
+
+    index = write_probes(model, outdir)
+    if as_json:
+        typer.echo(json.dumps(index.to_json(), indent=2))
+        return
+    ops = sum(len(p.source_ops) for p in index.probes)
+    typer.echo(f"{len(index.probes)} probes for {ops} ops of {model.name} in {outdir}")
+    for skipped in index.skipped:
+        typer.echo(f"  no probe for {skipped.op_name} ({skipped.op_type}): {skipped.reason}")
+
+
 def samples_cmd(
     outdir: Annotated[Path, typer.Argument(help="Directory to write the sample models into")],
     small: Annotated[bool, typer.Option(help="64×64 inputs instead of 500×500 (faster)")] = False,
@@ -93,4 +114,5 @@ def samples_cmd(
 def register(app: typer.Typer) -> None:
     app.command("inspect")(inspect_cmd)
     app.command("lint")(lint_cmd)
+    app.command("probes")(probes_cmd)
     app.command("samples")(samples_cmd)

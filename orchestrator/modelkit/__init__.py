@@ -46,10 +46,12 @@ def inspect_model(path: Path) -> ModelInventory:
     return _inspect(Path(path))
 
 
-def lint(inventory: ModelInventory, chips: Sequence[str] | None = None) -> list[LintFinding]:
+def lint(
+    inventory: ModelInventory, chips: Sequence[str] | None = None, *, os_version: str | None = None
+) -> list[LintFinding]:
     from orchestrator.modelkit.rules import lint as _lint
 
-    return _lint(inventory, chips)
+    return _lint(inventory, chips, os_version=os_version)
 
 
 def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:

@@ -65,7 +65,9 @@ def _layer(
                 out = [first[0], first[1], 1, 1]
             elif padding == "same":
                 out = [first[0], first[1], *[-(-first[2 + i] // stride[i]) for i in range(2)]]
-            elif padding == "valid" and not p.valid.paddingAmounts.borderAmounts:
+            elif padding == "valid" and not any(
+                b.startEdgeSize or b.endEdgeSize for b in p.valid.paddingAmounts.borderAmounts
+            ):
                 out = [first[0], first[1],
                        *[_conv_out(first[2 + i], kernel[i], stride[i], 1, 0) for i in range(2)]]  # fmt: skip
             # includeLastPixel / explicit borders: rounding rules differ, so shape unknown.
@@ -118,6 +120,7 @@ def _layer(
         )
     if kind_name in {
         "activation",
+        "clip",
         "add",
         "multiply",
         "unary",

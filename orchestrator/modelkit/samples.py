@@ -173,10 +173,57 @@ def _networks(size: int) -> dict[str, tuple[str, Callable[[np.random.Generator],
                             input_names=["x"], output_names=["y"])  # fmt: skip
         return builder.spec
 
+    def mobilenet(rng: np.random.Generator) -> Any:
+        half = size // 2
+        builder = NeuralNetworkBuilder([("x", datatypes.Array(16, half, half))],
+                                       [("y", datatypes.Array(16, half, half))])  # fmt: skip
+        layers = [("expand", 16, 96, 1, 1, "x", "e"), ("depthwise", 1, 96, 3, 96, "e6", "d"),
+                  ("project", 96, 16, 1, 1, "d6", "p")]  # fmt: skip
+        for name, kernel_ch, out_ch, k, groups, src, dst in layers:
+            builder.add_convolution(name=name, kernel_channels=kernel_ch, output_channels=out_ch,
+                                    height=k, width=k, stride_height=1, stride_width=1,
+                                    border_mode="same", groups=groups, W=_w(rng, k, k, kernel_ch, out_ch),
+                                    b=None, has_bias=False, input_name=src, output_name=dst)  # fmt: skip
+            if name != "project":
+                builder.add_clip(name=f"{name}_relu6", input_name=dst, output_name=f"{dst}6",
+                                 min_value=0.0, max_value=6.0)  # fmt: skip
+        builder.add_elementwise(
+            name="residual", input_names=["x", "p"], output_name="y", mode="ADD"
+        )
+        return builder.spec
+
+    def maxpool(rng: np.random.Generator) -> Any:
+        conv_out, pool_out = size - 2, size - 2 - 14
+        builder = NeuralNetworkBuilder([("x", datatypes.Array(3, size, size))],
+                                       [("y", datatypes.Array(8, pool_out, pool_out))])  # fmt: skip
+        builder.add_convolution(name="conv", kernel_channels=3, output_channels=8, height=3, width=3,
+                                stride_height=1, stride_width=1, border_mode="valid", groups=1,
+                                W=_w(rng, 3, 3, 3, 8), b=None, has_bias=False, input_name="x",
+                                output_name="c")  # fmt: skip
+        assert conv_out > 15  # small=True still leaves room for the 15×15 window
+        builder.add_pooling(name="maxpool15", height=15, width=15, stride_height=1, stride_width=1,
+                            layer_type="MAX", padding_type="VALID", input_name="c", output_name="y")  # fmt: skip
+        return builder.spec
+
+    def upsample(rng: np.random.Generator) -> Any:
+        conv_out = size - 2
+        builder = NeuralNetworkBuilder([("x", datatypes.Array(3, size, size))],
+                                       [("y", datatypes.Array(8, conv_out * 4, conv_out * 4))])  # fmt: skip
+        builder.add_convolution(name="conv", kernel_channels=3, output_channels=8, height=3, width=3,
+                                stride_height=1, stride_width=1, border_mode="valid", groups=1,
+                                W=_w(rng, 3, 3, 3, 8), b=None, has_bias=False, input_name="x",
+                                output_name="c")  # fmt: skip
+        builder.add_upsample(name="upsample4x", scaling_factor_h=4, scaling_factor_w=4,
+                             input_name="c", output_name="y", mode="NN")  # fmt: skip
+        return builder.spec
+
     return {
         "conv10x10_nn": ("the write-up's 10×10 convolution as a neural network", conv(1)),
         "conv10x10_dilated4_nn": ("the dilated convolution as a neural network", conv(4)),
         "lstm_nn": ("an LSTM layer as a neural network", lstm),
+        "mobilenetv2_block_nn": ("the MobileNetV2 block as a neural network", mobilenet),
+        "maxpool15_nn": ("max-pool with a 15×15 kernel as a neural network", maxpool),
+        "upsample4x_nn": ("4× nearest-neighbour upsampling as a neural network", upsample),
     }
 
 
