@@ -87,18 +87,22 @@ def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Genera
         return prog
 
     def attention_unfriendly(_: Any, rng: np.random.Generator) -> Any:
+        # The usual PyTorch shape: (B, S, C) linear projections, split into 4 heads with
+        # reshapes and transposes — what apple/ml-ane-transformers rewrites away.
+        heads = [1, seq, 4, 16]
+
         @mb.program(input_specs=[mb.TensorSpec(shape=(1, seq, 64))])
         def prog(x: Any) -> Any:
-            q = mb.linear(x=x, weight=_w(rng, 64, 64), name="q_linear")
-            k = mb.linear(x=x, weight=_w(rng, 64, 64), name="k_linear")
-            v = mb.linear(x=x, weight=_w(rng, 64, 64), name="v_linear")
-            kt = mb.transpose(x=k, perm=[0, 2, 1], name="k_transpose")
-            scores = mb.matmul(x=q, y=kt, name="scores")
+            def split(name: str, perm: list[int]) -> Any:
+                h = mb.linear(x=x, weight=_w(rng, 64, 64), name=f"{name}_linear")
+                return mb.transpose(x=mb.reshape(x=h, shape=heads), perm=perm, name=f"{name}_heads")
+
+            q, k, v = split("q", [0, 2, 1, 3]), split("k", [0, 2, 3, 1]), split("v", [0, 2, 1, 3])
+            scores = mb.matmul(x=q, y=k, name="scores")
             weights = mb.softmax(x=scores, axis=-1, name="attn_softmax")
-            ctx = mb.matmul(x=weights, y=v, name="context")
-            ctx = mb.transpose(
-                x=mb.transpose(x=ctx, perm=[0, 2, 1], name="ctx_t"), perm=[0, 2, 1], name="ctx_tt"
-            )
+            ctx = mb.transpose(x=mb.matmul(x=weights, y=v, name="context"), perm=[0, 2, 1, 3],
+                               name="context_merge")  # fmt: skip
+            ctx = mb.reshape(x=ctx, shape=[1, seq, 64], name="context_flat")
             return mb.linear(x=ctx, weight=_w(rng, 64, 64), name="out_linear")
 
         return prog

@@ -1,0 +1,96 @@
+"""Probe models: loadable, same shapes as the ops they stand for, one per signature."""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import UsageError
+from orchestrator.modelkit import inspect_model, op_signature, write_probes
+from tests.modelkit.conftest import run_cli
+
+
+def _program_ops(package: Path) -> list[object]:
+    import coremltools as ct
+    from coremltools.converters.mil.frontend.milproto.load import load
+
+    spec = ct.models.MLModel(str(package)).get_spec()
+    weights = package / "Data" / "com.apple.CoreML" / "weights"
+    program = load(spec, spec.specificationVersion, str(weights))
+    return [op for op in program.functions["main"].operations if op.op_type != "const"]
+
+
+def test_mobilenet_probes_load_and_keep_the_ops_shapes(samples, tmp_path):
+    source = samples["mobilenetv2_block.mlpackage"]
+    out = run_cli("probes", str(source), str(tmp_path), "--json")
+    assert out.returncode == 0, out.stderr
+    index = json.loads(out.stdout)
+    assert index == json.loads((tmp_path / "index.json").read_text())
+    inventory = inspect_model(source)
+    covered = sorted(i for p in index["probes"] for i in p["source_ops"])
+    assert covered == [op.index for op in inventory.ops] and index["skipped"] == []
+    for probe in index["probes"]:
+        # coremltools rebuilds the program from the spec, type inference included.
+        [op] = _program_ops(tmp_path / probe["file"])
+        source_op = inventory.ops[probe["source_ops"][0]]
+        assert op.op_type == source_op.type
+        assert [list(o.shape) for o in op.outputs] == [t.shape for t in source_op.outputs]
+        [probe_op] = inspect_model(tmp_path / probe["file"]).ops
+        assert [t.shape for t in probe_op.inputs] == [t.shape for t in source_op.inputs]
+        assert probe_op.params == source_op.params
+
+
+def test_duplicate_signatures_share_one_probe(samples, tmp_path):
+    index = write_probes(samples["mobilenetv2_block_nn.mlmodel"], tmp_path)
+    inventory = inspect_model(samples["mobilenetv2_block_nn.mlmodel"])
+    assert len(inventory.ops) == 6 and len(index.probes) == 5  # the two ReLU6 clips match
+    [shared] = [p for p in index.probes if len(p.source_ops) == 2]
+    assert shared.source_names == ["expand_relu6", "depthwise_relu6"]
+    for probe in index.probes:
+        [op] = inspect_model(tmp_path / probe.file).ops
+        source_op = inventory.ops[probe.source_ops[0]]
+        assert [t.shape for t in op.outputs] == [t.shape for t in source_op.outputs]
+        assert op.weight_bytes == source_op.weight_bytes  # weights travel with the layer
+
+
+def test_signature_ignores_names_but_not_shapes_or_params(samples):
+    conv = next(op for op in inspect_model(samples["conv10x10.mlpackage"]).ops if op.kind == "conv")
+    assert op_signature(conv) == op_signature(replace(conv, name="other", index=9))
+    assert len(op_signature(conv)) == 64
+    dilated = replace(conv, params={**conv.params, "dilations": [4, 4]})
+    assert op_signature(dilated) != op_signature(conv)
+    wider = replace(conv, outputs=[replace(conv.outputs[0], shape=[1, 10, 99, 99])])
+    assert op_signature(wider) != op_signature(conv)
+
+
+def test_bulk_probes_do_not_collect_garbage_per_probe(samples, tmp_path):
+    full_collections = []
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full_collections.append(1)
+
+    gc.callbacks.append(watch)
+    try:
+        index = write_probes(samples["attention_linear.mlpackage"], tmp_path)
+    finally:
+        gc.callbacks.remove(watch)
+    assert len(index.probes) >= 5 and len(full_collections) <= 1
+
+
+def test_missing_weights_and_bad_outdir(samples, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken.mlpackage"
+    shutil.copytree(samples["conv10x10.mlpackage"], broken)
+    shutil.rmtree(broken / "Data" / "com.apple.CoreML" / "weights")
+    out = run_cli("probes", str(broken), str(tmp_path / "p"), "--json")
+    assert out.returncode == 1 and "weight file" in json.loads(out.stdout)["error"]["message"]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(UsageError):
+        write_probes(samples["conv10x10.mlpackage"], a_file)
