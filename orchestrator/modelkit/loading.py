@@ -21,6 +21,7 @@ from orchestrator.modelkit import quiet
 from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory
 from orchestrator.modelkit.mlprogram import program_ops
 from orchestrator.modelkit.neuralnet import network_ops
+from orchestrator.modelkit.probe_network import pipeline_models
 
 TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6: "iOS15",
            7: "iOS16", 8: "iOS17", 9: "iOS18", 10: "iOS26"}  # fmt: skip
@@ -170,7 +171,7 @@ def inspect_loaded(path: Path, spec: Any, spec_file: Path, weights: list[Path]) 
         kind = "neuralNetwork"
     elif model_type == "pipeline" or model_type.startswith("pipeline"):
         ops, consts, precision, kind = [], 0, None, "pipeline"
-        for index, sub in enumerate(getattr(spec, model_type).pipeline.models):
+        for index, sub in enumerate(pipeline_models(getattr(spec, model_type))):
             sub_type = sub.WhichOneof("Type")
             if sub_type in {"neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"}:
                 sub_ops, sub_consts, precision = network_ops(

@@ -15,6 +15,11 @@ from orchestrator.modelkit.probe_program import ProbeSkipped
 NETWORK_TYPES = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
 
 
+def pipeline_models(pipeline: Any) -> Any:
+    """The sub-models of a pipeline; classifier/regressor pipelines nest one level deeper."""
+    return pipeline.models if hasattr(pipeline, "models") else pipeline.pipeline.models
+
+
 def network_layers(spec: Any) -> tuple[list[Any], Any]:
     """Every layer in inventory order (pipelines flattened) and the first network's settings."""
     kind = spec.WhichOneof("Type")
@@ -23,7 +28,7 @@ def network_layers(spec: Any) -> tuple[list[Any], Any]:
         return list(network.layers), network
     layers: list[Any] = []
     first = None
-    for sub in getattr(spec, kind).pipeline.models:
+    for sub in pipeline_models(getattr(spec, kind)):
         sub_kind = sub.WhichOneof("Type")
         if sub_kind in NETWORK_TYPES:
             network = getattr(sub, sub_kind)
