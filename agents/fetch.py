@@ -41,12 +41,16 @@ class ArtifactFetcher:
         self.base_url = base_url  # the agent's own setting wins over the message's location
         self.token = token
         self.timeout_s = timeout_s
+        # Blobs this process has hashed already: a worker runs the same models again and
+        # again, and re-reading a large model for every batch is wasted I/O.
+        self._verified: set[str] = set()
 
     def fetch(self, ref: ModelRef) -> Path:
         """Path of the verified blob in the cache, downloading it if needed."""
         target = self.cache_dir / blob_relpath(ref.sha256)
         if target.exists():
-            if _sha256_of(target) == ref.sha256:
+            if ref.sha256 in self._verified or _sha256_of(target) == ref.sha256:
+                self._verified.add(ref.sha256)
                 return target
             target.unlink()  # corrupted cache entry: fetch again
         base = self.base_url or ref.location
@@ -69,6 +73,7 @@ class ArtifactFetcher:
             if tmp.stat().st_size != ref.size_bytes:
                 raise ArtifactError(f"model {ref.sha256[:12]} has the wrong size")
             os.replace(tmp, target)
+            self._verified.add(ref.sha256)
         finally:
             tmp.unlink(missing_ok=True)
         return target

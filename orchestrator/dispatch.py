@@ -137,16 +137,10 @@ def prepare(
         findings = modelkit.lint(inventory, chips=chips)
         prepared.append(
             PreparedModel(
-                path=Path(path), inventory=inventory, lint=[lint_to_json(f) for f in findings]
+                path=Path(path), inventory=inventory, lint=[f.to_json() for f in findings]
             )
         )
     return Prepared(spec, classes, prepared, options.selector, options.purpose, warnings)
-
-
-def lint_to_json(finding: Any) -> dict[str, Any]:
-    keys = ("rule_id", "chip", "op_index", "op_name", "op_type", "expected_unit", "reason",
-            "source", "fix", "severity")  # fmt: skip
-    return {key: getattr(finding, key, None) for key in keys}
 
 
 def submit(

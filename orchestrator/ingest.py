@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import catalog, livestate
 from orchestrator.dispatch import model_ref, publish
+from orchestrator.modelkit.inventory import LintFinding
 from orchestrator.protocol import (
     BatchOutcome,
     RunBatch,
@@ -44,6 +45,8 @@ from orchestrator.verdict import decide
 
 log = logging.getLogger(__name__)
 
+# Stored findings carry an extra "prediction" key (LintFinding.to_json).
+LINT_FIELDS = {f.name for f in fields(LintFinding)}
 FINAL = {db.RunStatus.SUCCEEDED, db.RunStatus.FAILED, db.RunStatus.CANCELLED}
 
 
@@ -64,22 +67,6 @@ class _After:
     countdown: float = 0.0
     quarantine: tuple[str, str] | None = None
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LintView:
-    """A stored lint finding with the attributes ``verdict.decide`` reads."""
-
-    rule_id: str
-    chip: str
-    op_index: int | None
-    op_name: str
-    op_type: str
-    expected_unit: str
-    reason: str
-    fix: str
-    source: str = ""
-    severity: str = ""
 
 
 class Ingestor:
@@ -283,7 +270,7 @@ class Ingestor:
         chip = _chip_of(run.device_class)
         model = session.get(db.Model, run.model_sha256)
         findings = [
-            LintView(**{k: v for k, v in f.items() if k in LintView.__dataclass_fields__})
+            LintFinding(**{k: v for k, v in f.items() if k in LINT_FIELDS})
             for f in ((model.inspect_json or {}).get("lint", []) if model else [])
             if f.get("chip") == chip
         ]

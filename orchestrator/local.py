@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator import livestate
+from orchestrator.broker.embedded import resolve_broker
 from orchestrator.celery_app import create_app
 from orchestrator.dispatch import SubmitOptions, prepare, submit
 from orchestrator.errors import ServiceError
@@ -102,14 +103,9 @@ def profile(settings: Settings, request: ProfileRequest, *, err: Console) -> dic
     upgrade(settings.resolved_database_url)
     logs = settings.home / "logs"
     with contextlib.ExitStack() as stack:
-        broker_url = settings.broker_url
-        if broker_url is None:
-            from orchestrator.broker.embedded import EmbeddedRedis
-
-            redis_server = EmbeddedRedis(settings.home, persist=settings.redis_persist)
-            redis_server.start()
+        broker_url, redis_server = resolve_broker(settings)
+        if redis_server is not None:
             stack.callback(redis_server.stop)
-            broker_url = redis_server.url
         env = {**os.environ, "ANEFARM_BROKER_URL": broker_url, "ANEFARM_HOME": str(settings.home)}
         if settings.database_url:
             env["ANEFARM_DATABASE_URL"] = settings.database_url
@@ -129,7 +125,7 @@ def profile(settings: Settings, request: ProfileRequest, *, err: Console) -> dic
         err.print(
             f"job {outcome.job_id}: {len(outcome.runs)} run(s) on {len(prepared.classes)} device class(es)"
         )
-        _wait_for_job(sessions, str(outcome.job_id), request.timeout_s, procs, err, logs)
+        wait_for_job(sessions, str(outcome.job_id), request.timeout_s, procs, err, logs)
         with sessions() as session:
             return build_report(session, str(outcome.job_id))
 
@@ -161,7 +157,7 @@ def _wait_for_devices(
             time.sleep(0.2)
 
 
-def _wait_for_job(
+def wait_for_job(
     sessions: Any,
     job_id: str,
     timeout_s: float,

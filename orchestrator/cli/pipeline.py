@@ -107,9 +107,9 @@ def submit_cmd(
     for warning in outcome.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     if wait:
-        from orchestrator.local import _wait_for_job
+        from orchestrator.local import wait_for_job
 
-        _wait_for_job(sessions, str(outcome.job_id), 24 * 3600, [], err, settings.home / "logs")
+        wait_for_job(sessions, str(outcome.job_id), 24 * 3600, [], err, settings.home / "logs")
         _print_report(sessions, str(outcome.job_id), "json" if as_json else "table")
         return
     if as_json:

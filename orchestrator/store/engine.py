@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import StoreError
@@ -73,9 +73,6 @@ def session_scope(sessions: sessionmaker[Session]) -> Iterator[Session]:
         raise StoreError(
             f"database error: {error.orig}", hint="run `anefarm db upgrade`, check the URL"
         ) from error
-    except SQLAlchemyError:
-        session.rollback()
-        raise
     except BaseException:
         session.rollback()
         raise
