@@ -60,7 +60,9 @@ def write_samples(outdir: Path, *, small: bool = False) -> list[Path]:
     return _write(Path(outdir), small=small)
 
 
-def write_probes(path: Path, outdir: Path) -> ProbeIndex:
+def write_probes(
+    path: Path, outdir: Path, *, repeat: int = 1, signatures: set[str] | None = None
+) -> ProbeIndex:
     from orchestrator.modelkit.probes import write_probes as _write
 
-    return _write(Path(path), Path(outdir))
+    return _write(Path(path), Path(outdir), repeat=repeat, signatures=signatures)

@@ -68,6 +68,14 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
     for feature in spec.description.input:
         array = feature.type.multiArrayType
         shapes[feature.name] = TensorInfo(feature.name, [int(d) for d in array.shape] or None, None)
+    for value in function.inputs:
+        # The function's own input types carry the dtype the feature description lacks, so
+        # the first op's signature matches the same op deeper inside another model.
+        shape, dtype = _tensor_type(value.type)
+        known = shapes.get(value.name)
+        shapes[value.name] = TensorInfo(
+            value.name, shape or (known.shape if known else None), dtype
+        )
     ops: list[OpInfo] = []
     const_count = 0
     dtypes_seen: set[str] = set()

@@ -50,7 +50,11 @@ def _feature_shape(tensor: TensorInfo) -> list[int]:
     raise ProbeSkipped(f"{tensor.name} has shape {shape}, which an NN feature cannot declare")
 
 
-def build_probe(spec: Any, layer: Any, settings: Any, op: OpInfo, destination: Path) -> None:
+def build_probe(
+    spec: Any, layer: Any, settings: Any, op: OpInfo, destination: Path, repeat: int = 1
+) -> None:
+    """One layer as its own model; with ``repeat`` > 1, that many parallel copies of it
+    reading the same inputs, each with its own outputs (a lifted probe)."""
     from coremltools.proto import FeatureTypes_pb2, Model_pb2
 
     probe = Model_pb2.Model()
@@ -59,11 +63,24 @@ def build_probe(spec: Any, layer: Any, settings: Any, op: OpInfo, destination: P
     if settings is not None:
         network.arrayInputShapeMapping = settings.arrayInputShapeMapping
         network.imageInputShapeMapping = settings.imageInputShapeMapping
-    network.layers.append(layer)
+    inputs = {t.name for t in op.inputs}
+    outputs: list[TensorInfo] = []
+    for copy in range(repeat):
+        copied = network.layers.add()
+        copied.CopyFrom(layer)
+        if copy:
+            copied.name = f"{layer.name}__copy{copy}"
+            del copied.output[:]
+            for name in layer.output:
+                copied.output.append(f"{name}__copy{copy}")
+        outputs += [
+            TensorInfo(name, t.shape, t.dtype)
+            for name, t in zip(copied.output, op.outputs, strict=False)
+        ]
     seen: set[str] = set()
     for features, tensors in (
-        (probe.description.input, op.inputs),
-        (probe.description.output, op.outputs),
+        (probe.description.input, [t for t in op.inputs if t.name in inputs]),
+        (probe.description.output, outputs),
     ):
         for tensor in tensors:
             if tensor.name in seen:
@@ -74,4 +91,4 @@ def build_probe(spec: Any, layer: Any, settings: Any, op: OpInfo, destination: P
             array = feature.type.multiArrayType
             array.shape.extend(_feature_shape(tensor))
             array.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value("FLOAT32")
-    destination.write_bytes(probe.SerializeToString())
+    destination.write_bytes(probe.SerializeToString(deterministic=True))

@@ -7,7 +7,9 @@ as in the source, and skips coremltools' conversion pipeline with its full
 
 from __future__ import annotations
 
+import json
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ BLOB_METHODS = {"FLOAT16": "fp16", "FLOAT32": "float", "INT8": "int8", "UINT8": 
                 "INT16": "int16", "UINT16": "uint16", "INT32": "int32", "UINT32": "uint32"}  # fmt: skip
 FP16_FEATURES_SINCE = 7  # multiArray FLOAT16 inputs/outputs need specification version 7 (iOS 16)
 MODEL_FILE = "model.mlmodel"
+MANIFEST = "Manifest.json"
 AUTHOR = "com.apple.CoreML"  # the item author (and Data/ folder) Core ML packages use
 
 
@@ -71,8 +74,10 @@ class ProgramSource:
             self._readers[path] = _BlobStorageReader(str(path))
         return getattr(self._readers[path], f"read_{method}_data")(offset)
 
-    def build_probe(self, index: int, destination: Path) -> None:
-        """Write compute op ``index`` as a one-op .mlpackage at ``destination``."""
+    def build_probe(self, index: int, destination: Path, repeat: int = 1) -> None:
+        """Write compute op ``index`` as a one-op .mlpackage at ``destination``; with
+        ``repeat`` > 1, that many parallel copies of it reading the same inputs, each a
+        model output (a lifted probe: more op time, the same fixed overhead)."""
         from coremltools.proto import Model_pb2
 
         op = self.compute[index]
@@ -91,7 +96,7 @@ class ProgramSource:
             weights.mkdir()
             writer: list[Any] = []  # created on the first blob so weightless probes have none
             seen: set[str] = set()
-            for argument in op.inputs.values():
+            for _, argument in sorted(op.inputs.items()):  # map order varies by process
                 for binding in argument.arguments:
                     name = binding.name
                     if binding.WhichOneof("binding") != "name" or name in seen:
@@ -101,12 +106,28 @@ class ProgramSource:
                         block.operations.append(self._inline_const(name, weights, writer))
                     else:
                         self._add_input(probe, function, name)
-            block.operations.append(op)
-            for out in op.outputs:
-                block.outputs.append(out.name)
-                self._add_feature(probe, probe.description.output, out.name, out.type)
+            for copy in range(repeat):
+                copied = self._copy_op(op, copy)
+                block.operations.append(copied)
+                for out in copied.outputs:
+                    block.outputs.append(out.name)
+                    self._add_feature(probe, probe.description.output, out.name, out.type)
             del writer[:]  # the blob writer flushes when released
             self._save(probe, Path(scratch), weights, destination)
+
+    @staticmethod
+    def _copy_op(op: Any, copy: int) -> Any:
+        if copy == 0:
+            return op
+        copied = type(op)()
+        copied.CopyFrom(op)
+        for out in copied.outputs:
+            out.name = f"{out.name}__copy{copy}"
+        if "name" in copied.attributes:  # op names must be unique within the program
+            name = copied.attributes["name"].immediateValue.tensor.strings.values
+            if name:
+                name[0] = f"{name[0]}__copy{copy}"
+        return copied
 
     def _inline_const(self, name: str, weights: Path, writer: list[Any]) -> Any:
         from coremltools.libmilstoragepython import _BlobStorageWriter
@@ -163,8 +184,26 @@ class ProgramSource:
         from coremltools.libmodelpackage import ModelPackage
 
         spec_file = scratch / MODEL_FILE
-        spec_file.write_bytes(probe.SerializeToString())
+        spec_file.write_bytes(probe.SerializeToString(deterministic=True))
         package = ModelPackage(str(destination))
         package.setRootModel(str(spec_file), MODEL_FILE, AUTHOR, "anefarm probe")
         if any(weights.iterdir()):
             package.addItem(str(weights), "weights", AUTHOR, "anefarm probe weights")
+        del package
+        _stable_identifiers(destination / MANIFEST)
+
+
+def _stable_identifiers(manifest: Path) -> None:
+    """Replace the package's random item identifiers with ones derived from each item's
+    path, so the same probe is the same bytes (and the same artifact) every time."""
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    entries = data.get("itemInfoEntries", {})
+    renamed = {
+        old: str(uuid.uuid5(uuid.NAMESPACE_URL, f"anefarm-probe:{entry.get('path', old)}")).upper()
+        for old, entry in entries.items()
+    }
+    data["itemInfoEntries"] = {renamed[k]: v for k, v in entries.items()}
+    root = data.get("rootModelIdentifier")
+    if root in renamed:
+        data["rootModelIdentifier"] = renamed[root]
+    manifest.write_text(json.dumps(data, indent=4, sort_keys=True) + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ from orchestrator.errors import UsageError
 from orchestrator.modelkit.inventory import OpInfo, TensorInfo
 
 INDEX_FILE = "index.json"
+MAX_REPEAT = 256  # copies of an op in one lifted probe
 
 
 def _signature_body(op: OpInfo) -> dict[str, Any]:
@@ -93,8 +94,14 @@ def _prepare(outdir: Path) -> None:
         raise UsageError(f"{outdir}: cannot create ({error.strerror})") from error
 
 
-def write_probes(path: Path, outdir: Path) -> ProbeIndex:
+def write_probes(
+    path: Path, outdir: Path, *, repeat: int = 1, signatures: set[str] | None = None
+) -> ProbeIndex:
     """Write one probe per distinct op signature of the model at ``path`` into ``outdir``.
+
+    ``repeat`` > 1 writes lifted probes: that many parallel copies of the op in one model,
+    so an op too small to time shows its placement. ``signatures`` limits the probes
+    written to those op signatures (the index still maps every op of theirs).
 
     Probes have the source's format (.mlpackage for ML programs, .mlmodel for neural
     networks and pipelines of them). ``index.json`` in ``outdir`` maps each probe to the
@@ -105,6 +112,8 @@ def write_probes(path: Path, outdir: Path) -> ProbeIndex:
     from orchestrator.modelkit.loading import inspect_loaded, load_spec
     from orchestrator.modelkit.probe_program import ProbeSkipped, ProgramSource
 
+    if not 1 <= repeat <= MAX_REPEAT:
+        raise UsageError(f"repeat {repeat} is out of range", hint=f"use 1–{MAX_REPEAT} copies")
     spec, spec_file, weights = load_spec(path)
     inventory = inspect_loaded(path, spec, spec_file, weights)
     _prepare(outdir)
@@ -117,19 +126,22 @@ def write_probes(path: Path, outdir: Path) -> ProbeIndex:
     skipped: list[SkippedOp] = []
     for op in inventory.ops:
         signature = op_signature(op)
+        if signatures is not None and signature not in signatures:
+            continue
         known = by_signature.get(signature)
         if known is not None:  # a duplicate: the existing probe stands for this op too
             known.source_ops.append(op.index)
             known.source_names.append(op.name)
             continue
-        destination = outdir / f"{len(by_signature):04d}_{op.type}_{signature[:12]}{suffix}"
+        lifted = f"_x{repeat}" if repeat > 1 else ""
+        destination = outdir / f"{len(by_signature):04d}_{op.type}_{signature[:12]}{lifted}{suffix}"
         shutil.rmtree(destination, ignore_errors=True)
         destination.unlink(missing_ok=True)
         try:
             if program is not None:
-                program.build_probe(op.index, destination)
+                program.build_probe(op.index, destination, repeat)
             else:
-                probe_network.build_probe(spec, layers[op.index], settings, op, destination)
+                probe_network.build_probe(spec, layers[op.index], settings, op, destination, repeat)
         except ProbeSkipped as why:
             shutil.rmtree(destination, ignore_errors=True)
             skipped.append(SkippedOp(op.index, op.name, op.type, str(why)))

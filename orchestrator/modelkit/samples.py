@@ -117,6 +117,21 @@ def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Genera
 
         return prog
 
+    def sandwich(_: Any, rng: np.random.Generator) -> Any:
+        # Plain 3×3 convolutions around one dilated one: bisection's showcase on A12.
+        side = 128 if size >= 128 else 64
+        weights = [_w(rng, 8, 8, 3, 3) for _ in range(3)]
+
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8, side, side))])
+        def prog(x: Any) -> Any:
+            h = mb.conv(x=x, weight=weights[0], pad_type="same", name="conv_in")
+            h = mb.conv(
+                x=h, weight=weights[1], pad_type="same", dilations=[2, 2], name="conv_dilated"
+            )
+            return mb.conv(x=h, weight=weights[2], pad_type="same", name="conv_out")
+
+        return prog
+
     def upsample(_: Any, rng: np.random.Generator) -> Any:
         @mb.program(input_specs=image)
         def prog(x: Any) -> Any:
@@ -145,6 +160,10 @@ def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Genera
         "attention_linear": (
             "attention block with linear layers and transposes",
             attention_unfriendly,
+        ),
+        "conv_sandwich_dilated": (
+            "3×3 convolutions around one dilated 3×3 convolution (bisection names the dilated one)",
+            sandwich,
         ),
         "maxpool15": ("max-pool with a 15×15 kernel (kernel > 13)", maxpool),
         "upsample4x": ("nearest-neighbour 4× upsampling (more than 2×)", upsample),

@@ -94,3 +94,45 @@ def test_missing_weights_and_bad_outdir(samples, tmp_path):
     a_file.write_text("x")
     with pytest.raises(UsageError):
         write_probes(samples["conv10x10.mlpackage"], a_file)
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2_block.mlpackage", "mobilenetv2_block_nn.mlmodel"])
+def test_lifted_probes_hold_parallel_copies_with_unique_names(samples, tmp_path, name):
+    source = samples[name]
+    single = write_probes(source, tmp_path / "one")
+    wanted = {single.probes[0].signature}
+    lifted = write_probes(source, tmp_path / "lifted", repeat=4, signatures=wanted)
+    [probe] = lifted.probes
+    assert probe.signature == single.probes[0].signature and "_x4" in probe.file
+    ops = inspect_model(tmp_path / "lifted" / probe.file).ops
+    [original] = inspect_model(tmp_path / "one" / single.probes[0].file).ops
+    assert len(ops) == 4 and len({op.name for op in ops}) == 4
+    assert {op_signature(op) for op in ops} == {op_signature(original)}  # copies, not variants
+
+
+def test_probes_are_the_same_bytes_every_time(samples, tmp_path):
+    # Deterministic probes are the same artifact (sha256) in every process and run.
+    source = samples["mobilenetv2_block.mlpackage"]
+    first = write_probes(source, tmp_path / "a")
+    out = run_cli("probes", str(source), str(tmp_path / "b"), "--json")  # another process
+    assert out.returncode == 0, out.stderr
+    for probe in first.probes:
+        assert _tree_bytes(tmp_path / "a" / probe.file) == _tree_bytes(tmp_path / "b" / probe.file)
+
+
+def test_repeat_out_of_range_is_a_usage_error(samples, tmp_path):
+    with pytest.raises(UsageError, match="repeat 0 is out of range"):
+        write_probes(samples["conv10x10.mlpackage"], tmp_path, repeat=0)
+
+
+def test_function_inputs_carry_their_dtype_into_the_signature(samples):
+    # The first op reads the function input: its dtype must be known, or the same op
+    # deeper inside another model would get another signature.
+    ops = inspect_model(samples["conv_sandwich_dilated.mlpackage"]).ops
+    assert all(t.dtype for op in ops for t in op.inputs)
+    convs = [op for op in ops if op.type == "conv"]
+    assert op_signature(convs[0]) == op_signature(convs[2]) != op_signature(convs[1])
