@@ -31,8 +31,10 @@ def redis_cmd(
     settings = load_settings()
     server = EmbeddedRedis(settings.home, port=port, unix_socket=unix_socket, persist=persist)
     stop = threading.Event()
-    # SIGTERM (systemd, a supervisor) stops as cleanly as Ctrl-C does.
+    # SIGTERM (systemd, a supervisor) stops as cleanly as Ctrl-C does. Both handlers are in
+    # place before the URL is printed: a caller may signal as soon as it has read it.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     with server:
         # The URL alone on stdout, so `URL=$(anefarm redis &)`-style scripts can read it.
         typer.echo(server.url)
