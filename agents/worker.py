@@ -22,8 +22,8 @@ from celery import Celery
 from agents.batch import execute
 from agents.devices.base import Device
 from agents.fetch import ArtifactFetcher
-from agents.materialize import materialize
 from orchestrator import catalog, livestate
+from orchestrator.artifacts.materialize import materialize
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,

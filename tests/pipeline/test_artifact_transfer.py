@@ -8,8 +8,8 @@ import tarfile
 import pytest
 
 from agents.fetch import ArtifactFetcher, blob_relpath
-from agents.materialize import materialize
 from orchestrator.artifact_server import ArtifactServer
+from orchestrator.artifacts.materialize import materialize
 from orchestrator.errors import ArtifactError
 from orchestrator.protocol import ModelFormat, ModelRef
 
