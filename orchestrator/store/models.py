@@ -99,6 +99,8 @@ class Job(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(_enum(16), default="user")
     parent_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    # auto: bisect when the verdict needs it; always: `submit --bisect`; never: `--no-bisect`.
+    bisect: Mapped[str] = mapped_column(_enum(16), default="auto", server_default="auto")
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sweeps.id"), nullable=True)
 
 
@@ -128,6 +130,13 @@ class Run(Base):
     purpose: Mapped[str] = mapped_column(_enum(16), default="user")
     parent_run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
     probe_signature: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A probe run's copies of its op (1, or more when lifted above the timer's noise).
+    probe_repeat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    runner_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A user run's bisection: pending | done | skipped, and its plan (ops, signatures, the
+    # compatibility-matrix key) in ``bisection``; a probe run keeps its key there too.
+    bisect_state: Mapped[str | None] = mapped_column(_enum(16), nullable=True)
+    bisection: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class RunAttempt(Base):
@@ -239,7 +248,8 @@ class RawResult(Base):
 
 
 class ProbeResult(Base):
-    """Placement of one op signature on a chip and OS build (compatibility matrix)."""
+    """Placement of one op signature on a chip and OS build (compatibility matrix): one row
+    per final probe run, so a cell's evidence count is its number of rows."""
 
     __tablename__ = "probe_results"
     __table_args__ = (Index("ix_probe_lookup", "signature", "chip", "os_build"),)
@@ -253,3 +263,15 @@ class ProbeResult(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(TS)
+    # placed | inconclusive | failed (the probe itself failed on the device)
+    status: Mapped[str] = mapped_column(_enum(16), default="placed", server_default="placed")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    op_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    device_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    os_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    repeat: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The static prediction for the same op on the same chip, kept beside the measurement.
+    lint_unit: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: ANE
+    lint_rule: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lint_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lint_fix: Mapped[str | None] = mapped_column(Text, nullable=True)
