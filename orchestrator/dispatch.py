@@ -45,6 +45,10 @@ class SubmitOptions:
     warmup: int = 5
     timeout_s: float = 600.0
     purpose: RunPurpose = RunPurpose.USER
+    bisect: str = "auto"  # auto | always | never (orchestrator.bisect.plan.trigger)
+
+
+BISECT_MODES = ("auto", "always", "never")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Prepared:
     selector: str
     purpose: RunPurpose
     warnings: list[str] = field(default_factory=list)
+    bisect: str = "auto"
 
 
 @dataclass
@@ -128,6 +133,10 @@ def prepare(
 
     if not model_paths:
         raise UsageError("no model given")
+    if options.bisect not in BISECT_MODES:
+        raise UsageError(
+            f"unknown bisect mode {options.bisect!r}", hint=f"choose {', '.join(BISECT_MODES)}"
+        )
     spec = make_spec(options)
     classes, warnings = resolve_classes(options.selector, client)
     chips = sorted({c.chip for c in classes})
@@ -140,7 +149,9 @@ def prepare(
                 path=Path(path), inventory=inventory, lint=[f.to_json() for f in findings]
             )
         )
-    return Prepared(spec, classes, prepared, options.selector, options.purpose, warnings)
+    return Prepared(
+        spec, classes, prepared, options.selector, options.purpose, warnings, options.bisect
+    )
 
 
 def submit(
@@ -165,10 +176,11 @@ def submit(
                 selector=prepared.selector,
                 spec=prepared.spec.model_dump(mode="json"),
                 purpose=prepared.purpose,
+                bisect=prepared.bisect,
             )
         )
         for model, artifact in zip(prepared.models, stored, strict=True):
-            _upsert_model(session, model, artifact)
+            upsert_model(session, model, artifact)
             ref = model_ref(artifact, settings.resolved_artifact_url)
             for device_class in prepared.classes:
                 run_id = uuid4()
@@ -215,7 +227,14 @@ def model_ref(stored: Any, location: str) -> ModelRef:
     )
 
 
+# Redis priorities (kombu): 0 is served first. A device takes a probe batch only when no
+# user batch waits in any of its queues, so bisection never delays user work by more than
+# the one probe batch a device may be running (probes are single-op models: seconds).
+USER_PRIORITY, PROBE_PRIORITY = 0, 9
+
+
 def publish(app: Celery, batch: RunBatch, *, countdown: float | None = None) -> None:
+    priority = PROBE_PRIORITY if batch.purpose is RunPurpose.PROBE else USER_PRIORITY
     queue = (
         device_queue(batch.pinned_udid)
         if batch.pinned_udid
@@ -228,6 +247,7 @@ def publish(app: Celery, batch: RunBatch, *, countdown: float | None = None) -> 
             queue=queue,
             task_id=batch.batch_id,
             countdown=countdown,
+            priority=priority,
         )
     except Exception as error:  # kombu raises many kinds; all mean "broker unreachable"
         raise ServiceError(
@@ -236,7 +256,7 @@ def publish(app: Celery, batch: RunBatch, *, countdown: float | None = None) -> 
         ) from error
 
 
-def _upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
+def upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
     inventory = model.inventory
     existing = session.get(db.Model, artifact.sha256)
     inspect_json = {"inventory": inventory.to_json(), "lint": model.lint}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -30,13 +30,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import catalog, livestate
+from orchestrator.bisect.finish import on_probe_final, on_verdict
+from orchestrator.bisect.plan import stored_lint
 from orchestrator.dispatch import model_ref, publish
-from orchestrator.modelkit.inventory import LintFinding
 from orchestrator.protocol import (
     BatchOutcome,
     RunBatch,
     RunBatchResult,
+    RunPurpose,
     RunSpec,
+    Verdict,
 )
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -45,8 +48,6 @@ from orchestrator.verdict import decide
 
 log = logging.getLogger(__name__)
 
-# Stored findings carry an extra "prediction" key (LintFinding.to_json).
-LINT_FIELDS = {f.name for f in fields(LintFinding)}
 FINAL = {db.RunStatus.SUCCEEDED, db.RunStatus.FAILED, db.RunStatus.CANCELLED}
 
 
@@ -66,6 +67,7 @@ class _After:
     retry: RunBatch | None = None
     countdown: float = 0.0
     quarantine: tuple[str, str] | None = None
+    batches: list[RunBatch] = field(default_factory=list)  # probe runs (bisection)
     notes: list[str] = field(default_factory=list)
 
 
@@ -101,6 +103,8 @@ class Ingestor:
             log.warning("device %s quarantined: %s", udid, reason)
         if after.retry is not None:
             publish(self.app, after.retry, countdown=after.countdown)
+        for batch in after.batches:
+            publish(self.app, batch)
         return outcome
 
     # ------------------------------------------------------------------------------
@@ -123,6 +127,7 @@ class Ingestor:
             run = session.get(db.Run, run_id) if run_id else None
             if run is not None and run.status not in FINAL:
                 self._finish(session, run, db.RunStatus.FAILED, "protocol", message, infra=True)
+                self._probe_final(session, run, None, message, _After())
         log.error("%s", message)
         return IngestOutcome.INVALID
 
@@ -168,17 +173,22 @@ class Ingestor:
         run.os_version, run.os_build = result.device.os_version, result.device.os_build
         run.started_at = run.started_at or result.started_at
         if result.runner_result is not None:
+            run.runner_version = result.runner_result.runner_version
             self._store_measurements(session, run, result)
         if result.outcome is BatchOutcome.OK:
             device.infra_failures_in_row = 0
-            self._store_verdict(session, run, result)
+            verdict = self._store_verdict(session, run, result)
+            if run.purpose == RunPurpose.USER:
+                after.batches += on_verdict(session, run, verdict, settings=self.settings)
             self._finish(session, run, db.RunStatus.SUCCEEDED, None, None, infra=False)
+            self._probe_final(session, run, result.runner_result, None, after)
             return IngestOutcome.STORED
         assert failure is not None  # guaranteed by RunBatchResult's validator
         if result.outcome is BatchOutcome.MODEL_ERROR:
             device.infra_failures_in_row = 0
             self._finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
                          infra=False)  # fmt: skip
+            self._probe_final(session, run, None, f"{failure.kind}: {failure.message}", after)
             return IngestOutcome.FAILED
         # Infra failure: count it against the device, then retry or give up.
         device.infra_failures_in_row += 1
@@ -200,7 +210,19 @@ class Ingestor:
             return IngestOutcome.RETRY
         message = f"gave up after {run.attempts} attempt(s): {failure.message}"
         self._finish(session, run, db.RunStatus.FAILED, failure.kind, message, infra=True)
+        self._probe_final(session, run, None, message, after)
         return IngestOutcome.FAILED
+
+    def _probe_final(
+        self, session: Session, run: Any, runner: Any, failure: str | None, after: _After
+    ) -> None:
+        """A final probe run feeds the compatibility matrix and its parent's bisection,
+        which may queue a lifted probe: the job's status is read again afterwards."""
+        if run.purpose != RunPurpose.PROBE:
+            return
+        after.batches += on_probe_final(session, run, runner, failure, settings=self.settings)
+        session.flush()
+        update_job_status(session, run.job_id)
 
     def _touch_device(self, session: Session, result: RunBatchResult) -> Any:
         info = result.device
@@ -264,16 +286,11 @@ class Ingestor:
                     )
                 )
 
-    def _store_verdict(self, session: Session, run: Any, result: RunBatchResult) -> None:
+    def _store_verdict(self, session: Session, run: Any, result: RunBatchResult) -> Verdict:
         runner = result.runner_result
         assert runner is not None
         chip = _chip_of(run.device_class)
-        model = session.get(db.Model, run.model_sha256)
-        findings = [
-            LintFinding(**{k: v for k, v in f.items() if k in LINT_FIELDS})
-            for f in ((model.inspect_json or {}).get("lint", []) if model else [])
-            if f.get("chip") == chip
-        ]
+        findings = stored_lint(session.get(db.Model, run.model_sha256), chip)
         verdict = decide(
             runner,
             device_class=run.device_class,
@@ -296,17 +313,21 @@ class Ingestor:
                 created_at=datetime.now(UTC),
             )
         )
+        return verdict
 
     def _retry_batch(self, session: Session, run: Any, *, avoid: str) -> RunBatch:
         job = session.get(db.Job, run.job_id)
         model = session.get(db.Model, run.model_sha256)
         assert job is not None and model is not None
+        # A probe measures one OS build: its retry goes to a device on the same OS.
+        os_version = (run.bisection or {}).get("key", {}).get("os_version")
         others = [
             d.udid
             for d in livestate.live_devices(self.redis)
             if d.product_type == run.device_class
             and d.udid != avoid
             and d.state not in (livestate.DeviceState.QUARANTINED, livestate.DeviceState.NOT_READY)
+            and (os_version is None or d.os_version == os_version)
         ]
         return RunBatch(
             run_id=run.id,

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 SETTINGS_ORDER = ("all", "cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly")
+MAX_OPS_SHOWN = 12  # per bisected row in the table form
 SHORT = {"all": "all", "cpuAndNeuralEngine": "cpu+ANE", "cpuAndGPU": "cpu+GPU", "cpuOnly": "cpu"}
 
 
@@ -34,7 +35,7 @@ def as_csv(report: dict[str, Any]) -> str:
     ]  # fmt: skip
     for setting in SETTINGS_ORDER:
         fields += [f"{setting}_p50_ms", f"{setting}_p90_ms"]
-    fields += ["ops_off_ane", "error"]
+    fields += ["ops_off_ane", "by_probe", "error"]
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in report["rows"]:
@@ -48,6 +49,9 @@ def as_csv(report: dict[str, Any]) -> str:
         flat["ops_off_ane"] = "; ".join(
             f"{op['name']} ({op['type']}) → {op['unit']}: {op['reason']}"
             for op in row["ops_off_ane"]
+        )
+        flat["by_probe"] = "; ".join(
+            f"{op['name']} → {op['by_probe']}" for op in (row.get("bisection") or {}).get("ops", [])
         )
         writer.writerow(flat)
     return out.getvalue()
@@ -96,6 +100,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     console.print(
         "latencies in ms; p90 and every compute-units setting: `anefarm report JOB --json`"
     )
+    _print_bisections(report, console)
     if details:
         console.print(
             "\n[bold]Off the ANE[/bold] (reason and fix from lint when a rule explains it):"
@@ -110,3 +115,40 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
             "\n[magenta]SIM[/magenta] = SIMULATED: rows from the behaviour model of docs/simulation.md, "
             "not from real devices; they never enter real baselines."
         )
+
+
+def _print_bisections(report: dict[str, Any], console: Console) -> None:
+    """Per-op placement by probe, beside the compute plan and the lint prediction."""
+    shown = [r for r in report["rows"] if r.get("bisection")]
+    if not shown:
+        return
+    probes = report.get("probes", [])
+    lifted = sum(1 for p in probes if (p.get("repeat") or 1) > 1)
+    console.print(
+        f"\n[bold]Bisection[/bold] ({len(probes)} probe run(s) in this job, {lifted} lifted):"
+    )
+    for row in shown:
+        b = row["bisection"]
+        head = f"{row['model']} on {row['device_class']} ({row['chip']}, iOS {row['os_version']})"
+        if row["simulated"]:
+            head += " [magenta]SIM[/magenta]"
+        console.print(f" {head}: {b['state']} — {b['trigger']}", highlight=False)
+        if b["state"] != "done":
+            if b.get("error"):
+                console.print(f"   [red]{b['error']}[/red]", highlight=False)
+            continue
+        console.print(
+            f"   {b['signatures']} signature(s), {b['reused']} reused from the compatibility matrix,"
+            f" {b['inconclusive']} not placed",
+            highlight=False,
+        )
+        for op in b["ops"][:MAX_OPS_SHOWN]:
+            confidence = "" if op["confidence"] is None else f" ({op['confidence']:.1f})"
+            flag = "  [yellow]lint disagrees[/yellow]" if op["disagree"] else ""
+            console.print(
+                f"   {op['name']} ({op['type']}): probe {op['by_probe']}{confidence} · plan "
+                f"{op['by_plan'] or '–'} · lint {op['by_lint']}{flag}",
+                highlight=False,
+            )
+        if len(b["ops"]) > MAX_OPS_SHOWN:
+            console.print(f"   … {len(b['ops']) - MAX_OPS_SHOWN} more: `anefarm report JOB --json`")

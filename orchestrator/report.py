@@ -13,6 +13,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from orchestrator import catalog
+from orchestrator.bisect.report import bisection, probe_runs
 from orchestrator.errors import UsageError
 from orchestrator.store import models as db
 
@@ -42,6 +43,7 @@ def job_status(session: Session, job_ref: str) -> dict[str, Any]:
         "status": str(job.status),
         "created_at": job.created_at.isoformat(),
         "runs": len(runs),
+        "probe_runs": sum(1 for r in runs if r.purpose == "probe"),
         "by_status": dict(sorted(counts.items())),
         "retried": sum(1 for r in runs if r.attempts > 1),
         "done": all(str(r.status) in {"succeeded", "failed", "cancelled"} for r in runs),
@@ -52,18 +54,21 @@ def build_report(session: Session, job_ref: str) -> dict[str, Any]:
     job = find_job(session, job_ref)
     runs = (
         session.query(db.Run)
-        .filter_by(job_id=job.id)
+        .filter_by(job_id=job.id, purpose="user")
         .order_by(db.Run.model_sha256, db.Run.device_class)
         .all()
     )
     rows = [_row(session, run) for run in runs]
     rows.sort(key=lambda r: (r["model"], r["chip"], r["device_class"]))
+    probes = probe_runs(session, job.id)
     return {
         "job": str(job.id),
         "status": str(job.status),
         "created_at": job.created_at.isoformat(),
-        "simulated": any(r["simulated"] for r in rows),
+        "simulated": any(r["simulated"] for r in rows + probes),
         "rows": rows,
+        # Single-op probe runs of the bisection (rows say which user run they serve).
+        "probes": probes,
     }
 
 
@@ -124,5 +129,6 @@ def _row(session: Session, run: Any) -> dict[str, Any]:
             {k: op.get(k) for k in ("name", "type", "unit", "reason", "fix", "source")}
             for op in payload.get("ops_off_ane", [])
         ],
+        "bisection": bisection(session, run),
         "error": (f"{run.error_kind}: {run.error_message}" if run.error_kind and str(run.status) == "failed" else None),
     }  # fmt: skip

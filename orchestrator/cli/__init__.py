@@ -29,9 +29,17 @@ app = typer.Typer(
 def _register_all() -> None:
     # Imported here, not at module import, so `anefarm --help` stays fast and each
     # family's heavy dependencies (coremltools, celery) load only when used.
-    from orchestrator.cli import basics, devices_ios, models, pipeline, services, storage
+    from orchestrator.cli import (
+        basics,
+        compat,
+        devices_ios,
+        models,
+        pipeline,
+        services,
+        storage,
+    )
 
-    for family in (basics, storage, services, models, pipeline, devices_ios):
+    for family in (basics, storage, services, models, pipeline, devices_ios, compat):
         family.register(app)
 
 

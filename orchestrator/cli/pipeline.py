@@ -33,6 +33,13 @@ UnitsOpt = Annotated[
     ),
 ]
 ALL_UNITS = ",".join(u.value for u in ComputeUnits)
+BisectOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--bisect/--no-bisect",
+        help="Probe every op on the device (default: only when the verdict needs it)",
+    ),
+]
 
 
 def _units(text: str) -> tuple[ComputeUnits, ...]:
@@ -66,7 +73,14 @@ def _sessions(settings: Settings) -> Any:
     return session_factory(make_engine(settings.resolved_database_url))
 
 
-def _options(devices: str, compute_units: str, iterations: int, warmup: int, timeout: float) -> Any:
+def _options(
+    devices: str,
+    compute_units: str,
+    iterations: int,
+    warmup: int,
+    timeout: float,
+    bisect: bool | None = None,
+) -> Any:
     from orchestrator.dispatch import SubmitOptions
 
     return SubmitOptions(
@@ -75,6 +89,7 @@ def _options(devices: str, compute_units: str, iterations: int, warmup: int, tim
         iterations=iterations,
         warmup=warmup,
         timeout_s=timeout,
+        bisect="auto" if bisect is None else "always" if bisect else "never",
     )
 
 
@@ -88,6 +103,7 @@ def submit_cmd(
     wait: Annotated[
         bool, typer.Option("--wait", help="Show progress until done, then the report")
     ] = False,
+    bisect: BisectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Profile models on the farm: validate, store, and queue one batch per device class."""
@@ -98,7 +114,7 @@ def submit_cmd(
 
     settings = load_settings()
     broker = _broker(settings)
-    options = _options(devices, compute_units, iterations, warmup, timeout)
+    options = _options(devices, compute_units, iterations, warmup, timeout, bisect)
     prepared = prepare(models, options, livestate.connect(broker))
     upgrade(settings.resolved_database_url)
     sessions = _sessions(settings)
@@ -239,6 +255,7 @@ def profile_cmd(
     warmup: Annotated[int, typer.Option(help="Warm-up predictions per setting")] = 5,
     timeout: Annotated[float, typer.Option(help="Seconds a batch may take")] = 600.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
+    bisect: BisectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Profile on this machine: embedded Redis, coordinator and agent, then the report."""
@@ -248,7 +265,7 @@ def profile_cmd(
     request = ProfileRequest(
         models=models,
         farm=simulate,
-        options=_options(devices, compute_units, iterations, warmup, timeout),
+        options=_options(devices, compute_units, iterations, warmup, timeout, bisect),
         seed=seed,
     )
     report = profile(load_settings(), request, err=Console(stderr=True))

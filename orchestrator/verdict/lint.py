@@ -71,10 +71,13 @@ class LintBook:
                 self._by_index.setdefault(f.op_index, []).append(f)
 
     def for_op(self, op: OpPlan) -> list[LintLike]:
-        named = self._by_name.get(op.name)
+        return self.lookup(op.name, op.index, op.op_type)
+
+    def lookup(self, name: str, index: int, op_type: str) -> list[LintLike]:
+        named = self._by_name.get(name)
         if named:
             return named
-        return [f for f in self._by_index.get(op.index, []) if f.op_type == op.op_type]
+        return [f for f in self._by_index.get(index, []) if f.op_type == op_type]
 
     def predicted_ops(self) -> list[OpOffAne]:
         """Op-level findings as ops off the ANE, by static prediction (one entry per op)."""

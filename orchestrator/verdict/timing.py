@@ -174,18 +174,31 @@ def _usable(result: RunnerResult, seed: int, reasons: list[str]) -> dict[Compute
     return usable
 
 
-def read_timing(result: RunnerResult, *, seed: int) -> TimingEvidence:
-    """Compare the measured settings and read the ANE signature from them."""
-    gaps: list[str] = []
-    usable = _usable(result, seed, gaps)
+def pairwise(
+    result: RunnerResult,
+    pairs: Sequence[tuple[ComputeUnits, ComputeUnits]],
+    *,
+    seed: int,
+    gaps: list[str] | None = None,
+) -> list[TimingComparison]:
+    """The comparisons of ``pairs`` whose two settings were both usable; why the others
+    were not goes into ``gaps``."""
+    usable = _usable(result, seed, gaps if gaps is not None else [])
     comparisons = []
-    for a, b in COMPARISONS:
+    for a, b in pairs:
         if a in usable and b in usable:
             ratio, low, high = _ratio(usable[a], usable[b])
             same = relation(low, high) is Relation.EQUIVALENT
             comparisons.append(
                 TimingComparison(a=a, b=b, ratio=ratio, low=low, high=high, indistinguishable=same)
             )
+    return comparisons
+
+
+def read_timing(result: RunnerResult, *, seed: int) -> TimingEvidence:
+    """Compare the measured settings and read the ANE signature from them."""
+    gaps: list[str] = []
+    comparisons = pairwise(result, COMPARISONS, seed=seed, gaps=gaps)
     evidence = TimingEvidence(comparisons, Signature.UNKNOWN)
     _read_signature(evidence, gaps)
     return evidence

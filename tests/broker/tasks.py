@@ -39,3 +39,14 @@ def register_accepting_pickle(app: Celery) -> None:
     """The control for the pickle test: the same tasks on an app that trusts pickle."""
     app.conf.accept_content = ["json", "pickle"]
     register(app)
+
+
+def register_batch_recorder(app: Celery) -> None:
+    """``anefarm.run_batch`` that only records the order batches arrive in (purpose:run)."""
+    from orchestrator.celery_app import RUN_BATCH_TASK
+
+    store = redis.Redis.from_url(client_url(str(app.conf.broker_url)))
+
+    @app.task(name=RUN_BATCH_TASK, bind=True)  # type: ignore[untyped-decorator,unused-ignore]
+    def run_batch(task: Any, payload: dict[str, Any]) -> None:
+        store.rpush("test:batches", f"{payload['purpose']}:{payload['run_id']}")

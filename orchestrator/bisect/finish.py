@@ -1,0 +1,152 @@
+"""Probe runs coming back: read each into the compatibility matrix, lift a probe too small
+to time, and — once every signature of a parent is settled — map the placements back and
+redo the parent's verdict. Runs inside ingest's transaction; returns batches to publish.
+
+The parent row is locked (``with_for_update``) before it is finished, so two probe results
+ingested at once on PostgreSQL cannot both miss, or both apply, the last step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from orchestrator.bisect import matrix
+from orchestrator.bisect.mapping import OpRef, SignatureOutcome, map_back
+from orchestrator.bisect.matrix import Key
+from orchestrator.bisect.placement import LIFT, ProbeStatus, failed, read_probe
+from orchestrator.bisect.plan import after_verdict, model_path, probe_runs, stored_lint
+from orchestrator.errors import AnefarmError
+from orchestrator.modelkit.inventory import LintFinding
+from orchestrator.protocol import ComputeUnit, RunBatch, RunnerResult, Verdict
+from orchestrator.settings import Settings
+from orchestrator.store import models as db
+
+log = logging.getLogger(__name__)
+PENDING, DONE = "pending", "done"
+
+
+def on_verdict(
+    session: Session, run: Any, verdict: Verdict, *, settings: Settings
+) -> list[RunBatch]:
+    """A user run has its verdict: bisect it when called for; finish at once when the
+    compatibility matrix already knows every signature."""
+    batches = after_verdict(session, run, verdict, settings=settings)
+    if run.bisect_state == PENDING and not batches:
+        try_finish(session, run)
+    return batches
+
+
+def on_probe_final(
+    session: Session,
+    run: Any,
+    runner: RunnerResult | None,
+    failure: str | None,
+    *,
+    settings: Settings,
+) -> list[RunBatch]:
+    """A probe run is final (measured, failed as a model, or given up as infra)."""
+    plan = run.bisection or {}
+    if "key" not in plan:
+        return []
+    wanted = Key.from_json(plan["key"])
+    key = wanted
+    if runner is not None:
+        reading = read_probe(runner, repeat=run.probe_repeat or 1)
+        device = runner.device
+        # Evidence counts where it was measured: a retry may have reached another OS build.
+        key = Key(wanted.chip, device.os_build, runner.runner_version, wanted.simulated,
+                  wanted.device_class, device.os_version)  # fmt: skip
+    else:
+        reading = failed(f"the probe failed: {failure or 'no result'}")
+    lint_json = plan.get("lint")
+    lint = (
+        LintFinding(**{k: v for k, v in lint_json.items() if k != "prediction"})
+        if lint_json
+        else None
+    )
+    matrix.record(session, run, reading, key, op_type=plan.get("op_type"), lint=lint)
+    batches: list[RunBatch] = []
+    if reading.too_small and (run.probe_repeat or 1) < LIFT and key == wanted:
+        batches = _lift(session, run, wanted, settings)
+    for parent in _pending_parents(session, run.device_class):
+        try_finish(session, parent)
+    return batches
+
+
+def _lift(session: Session, run: Any, key: Key, settings: Settings) -> list[RunBatch]:
+    parent = session.get(db.Run, run.parent_run_id)
+    if parent is None:
+        return []
+    try:
+        path = model_path(settings, session.get(db.Model, parent.model_sha256))
+        batches, _ = probe_runs(session, parent, path, {run.probe_signature}, key,
+                                settings=settings, repeat=LIFT)  # fmt: skip
+    except AnefarmError as error:
+        log.warning("cannot lift probe %s: %s", run.id, error)
+        return []
+    return batches
+
+
+def _pending_parents(session: Session, device_class: str) -> list[Any]:
+    return (
+        session.query(db.Run)
+        .filter(db.Run.bisect_state == PENDING, db.Run.device_class == device_class)
+        .order_by(db.Run.created_at)
+        .all()
+    )
+
+
+def try_finish(session: Session, parent: Any) -> bool:
+    """Redo the parent's verdict by probe when every signature is settled."""
+    parent = session.get(db.Run, parent.id, with_for_update=True)
+    if parent is None or parent.bisect_state != PENDING:
+        return False
+    plan = dict(parent.bisection or {})
+    key = Key.from_json(plan["key"])
+    ops = [OpRef.from_json(o) for o in plan["ops"]]
+    outcomes: dict[str, SignatureOutcome] = {}
+    for signature in dict.fromkeys(op.signature for op in ops if op.signature):
+        outcome = matrix.resolve(session, signature, key, parent_run_id=parent.id)
+        if outcome is None:
+            return False  # a probe for it is still on its way
+        outcomes[signature] = outcome
+    row = session.query(db.Verdict).filter_by(run_id=parent.id).one_or_none()
+    if row is None:
+        return False
+    model = session.get(db.Model, parent.model_sha256)
+    verdict, placed = map_back(Verdict.model_validate(row.payload), ops, outcomes,
+                               stored_lint(model, key.chip))  # fmt: skip
+    row.verdict, row.ane_share = verdict.verdict, verdict.ane_share
+    row.payload = verdict.model_dump(mode="json")
+    session.query(db.OpPlacement).filter_by(run_id=parent.id, source="probe").delete()
+    units = {u.value for u in ComputeUnit}
+    for p in placed:
+        session.add(
+            db.OpPlacement(run_id=parent.id, source="probe", index=p.index, name=p.name[:512],
+                           op_type=p.type[:128], preferred=p.unit if p.unit in units else None,
+                           supported=[], cost=None)
+        )  # fmt: skip
+    plan.update(
+        finished_at=datetime.now(UTC).isoformat(),
+        placements=[asdict(p) for p in placed],
+        signatures={
+            s: {
+                "unit": o.unit,
+                "status": str(o.status),
+                "confidence": o.confidence,
+                "reused": o.reused,
+                "evidence": o.evidence,
+            }
+            for s, o in outcomes.items()
+        },
+        reused=sum(1 for o in outcomes.values() if o.reused),
+        inconclusive=sum(1 for o in outcomes.values() if o.status is not ProbeStatus.PLACED),
+    )
+    parent.bisection = plan  # a new dict: SQLAlchemy does not see in-place JSON changes
+    parent.bisect_state = DONE
+    return True

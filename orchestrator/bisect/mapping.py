@@ -1,0 +1,209 @@
+"""Mapping probe placements back onto the parent model: per-op placement "by probe", and
+the verdict that follows from it. Pure: no database, no queue.
+
+Rules:
+
+* every op takes the placement of its signature's probe; ops no probe could be built for,
+  and probes that failed or stayed inconclusive, are ``unknown`` and said so;
+* ops placed off the ANE → PARTIAL when others are on it, NONE when none is; each named
+  with its unit and the lint's reason and fix when a rule explains it (else the probe's
+  own reading), ``source=probe``;
+* no op off the ANE, nothing unknown → FULL when the model's own timing agrees. When the
+  model's timing says the ANE is idle or bypassed although every op runs on it alone, the
+  cause is a context effect single-op probes cannot see (segment merging, transfer costs):
+  the verdict keeps the model's timing and says so, and offers a prefix search;
+* the model's own timing is kept as context: when it says Core ML prefers the GPU under
+  `all` while probes put ops on the ANE, the neighbours of the ops off the ANE are moved to
+  the GPU with them (segment merging), which the fix of those ops undoes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from orchestrator.bisect.placement import UNKNOWN, ProbeStatus
+from orchestrator.protocol import ComputeUnit, EvidenceSource, OpOffAne, Verdict, VerdictKind
+from orchestrator.verdict.lint import (
+    NAME_LIMIT,
+    TYPE_LIMIT,
+    LintBook,
+    LintLike,
+    clip,
+    joined_fixes,
+    joined_reasons,
+)
+
+MAX_REASONS = 100
+SHOWN = 5
+PREFIX_SEARCH = (
+    "prefix search: profile growing prefixes of the model (its first 1, 2, 4, … ops; then"
+    " bisect between the last prefix on the ANE and the first off it) to find the op where"
+    " placement breaks; `anefarm probes MODEL --prefix N` writes the prefix of N ops"
+)
+ANE = str(ComputeUnit.ANE)
+
+
+@dataclass(frozen=True)
+class OpRef:
+    """One op of the parent model, as the bisection plan keeps it."""
+
+    index: int
+    name: str
+    type: str
+    signature: str | None  # None: no probe could be built (skip reason in ``skipped``)
+    flops: int | None = None
+    skipped: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OpRef:
+        return cls(
+            index=int(data["index"]),
+            name=str(data["name"]),
+            type=str(data["type"]),
+            signature=data.get("signature"),
+            flops=data.get("flops"),
+            skipped=data.get("skipped"),
+        )
+
+
+@dataclass(frozen=True)
+class SignatureOutcome:
+    """The placement the bisection settled on for one op signature."""
+
+    status: ProbeStatus
+    unit: str  # a ComputeUnit value, or "unknown"
+    confidence: float | None
+    reason: str
+    reused: bool  # from the compatibility matrix: no probe run for this parent
+    evidence: int = 1
+
+
+@dataclass(frozen=True)
+class OpByProbe:
+    index: int
+    name: str
+    type: str
+    unit: str
+    status: str
+    confidence: float | None
+    reason: str
+
+
+def map_back(
+    verdict: Verdict,
+    ops: Sequence[OpRef],
+    outcomes: dict[str, SignatureOutcome],
+    lint: Sequence[LintLike],
+) -> tuple[Verdict, list[OpByProbe]]:
+    """The parent's verdict redone with probe placements, and the per-op placements."""
+    book = LintBook(lint, verdict.chip)
+    placed: list[OpByProbe] = []
+    for op in ops:
+        outcome = outcomes.get(op.signature) if op.signature else None
+        if outcome is None:
+            why = op.skipped or "no probe result"
+            placed.append(OpByProbe(op.index, op.name, op.type, UNKNOWN, "skipped", None, why))
+        else:
+            placed.append(OpByProbe(op.index, op.name, op.type, outcome.unit,
+                                    str(outcome.status), outcome.confidence, outcome.reason))  # fmt: skip
+    known = [p for p in placed if p.status == ProbeStatus.PLACED]
+    off = [p for p in known if p.unit != ANE]
+    unknown = [p for p in placed if p.status != ProbeStatus.PLACED]
+    reasons = _summary(placed, known, off, unknown, outcomes)
+    if off:
+        kind = VerdictKind.PARTIAL if len(off) < len(known) else VerdictKind.NONE
+        if verdict.verdict is VerdictKind.NONE and kind is VerdictKind.PARTIAL:
+            reasons.append(
+                "context: the model's own timing shows the ANE doing no work under `all`: Core ML"
+                " moves the ops around the ones off the ANE to their unit as well (segment"
+                " merging), so fixing the ops listed lets the whole model return to the ANE"
+            )
+        ops_off = [_off(p, book) for p in off]
+    elif unknown:
+        kind, ops_off = verdict.verdict, list(verdict.ops_off_ane)
+        reasons.append(
+            f"no probe placed an op off the ANE, but {len(unknown)} op(s) are unknown:"
+            f" the verdict stays {verdict.verdict.value}, decided by {_source(verdict)}"
+        )
+    elif verdict.verdict is VerdictKind.FULL or verdict.verdict is VerdictKind.INCONCLUSIVE:
+        kind, ops_off = VerdictKind.FULL, []
+        reasons.append(
+            "every op runs on the ANE in its probe, and nothing in the model's timing says otherwise"
+        )
+    else:
+        kind, ops_off = verdict.verdict, list(verdict.ops_off_ane)
+        reasons.append(
+            f"context effect: every op runs on the ANE in its probe, yet the model as a whole is"
+            f" {verdict.verdict.value} by {_source(verdict)}; single-op probes do not capture"
+            " segment merging or transfer costs. " + PREFIX_SEARCH
+        )
+    reasons += [r for r in verdict.reasons if not r.startswith("the ops listed are a static")]
+    share = _share(ops, placed) if known else verdict.ane_share
+    redone = verdict.model_copy(
+        update={
+            "verdict": kind,
+            "ops_off_ane": ops_off[: len(ops_off)],
+            "ane_share": share if not verdict.plan_available else verdict.ane_share,
+            "reasons": [clip(r) for r in reasons[:MAX_REASONS]],
+        }
+    )
+    return Verdict.model_validate(redone.model_dump()), placed
+
+
+def _source(verdict: Verdict) -> str:
+    return "its compute plan" if verdict.plan_available else "its timing"
+
+
+def _summary(
+    placed: Sequence[OpByProbe],
+    known: Sequence[OpByProbe],
+    off: Sequence[OpByProbe],
+    unknown: Sequence[OpByProbe],
+    outcomes: dict[str, SignatureOutcome],
+) -> list[str]:
+    reused = sum(1 for o in outcomes.values() if o.reused)
+    head = (
+        f"by probe: {len(known) - len(off)} of {len(placed)} op(s) on the ANE, {len(off)} off it,"
+        f" {len(unknown)} unknown ({len(outcomes)} signature(s) probed, {reused} reused from the"
+        " compatibility matrix)"
+    )
+    lines = [head]
+    if off:
+        lines.append("off the ANE by probe: " + _names(off))
+    for p in unknown[:SHOWN]:
+        lines.append(f"{p.name} ({p.type}) is unknown by probe: {p.reason}")
+    if len(unknown) > SHOWN:
+        lines.append(f"and {len(unknown) - SHOWN} more unknown op(s)")
+    return lines
+
+
+def _names(ops: Sequence[OpByProbe]) -> str:
+    shown = ", ".join(f"{p.name} → {p.unit}" for p in ops[:SHOWN])
+    return shown + (f" and {len(ops) - SHOWN} more" if len(ops) > SHOWN else "")
+
+
+def _off(p: OpByProbe, book: LintBook) -> OpOffAne:
+    findings = book.lookup(p.name, p.index, p.type)
+    unit: ComputeUnit | Literal["unknown"] = (
+        ComputeUnit(p.unit) if p.unit in {u.value for u in ComputeUnit} else "unknown"
+    )
+    return OpOffAne(
+        name=clip(p.name, NAME_LIMIT),
+        type=clip(p.type, TYPE_LIMIT),
+        unit=unit,
+        reason=joined_reasons(findings) if findings else clip(f"no lint rule explains it; the probe says: {p.reason}"),
+        fix=joined_fixes(findings) if findings else "no known fix: try an equivalent op, or report it with the probe",
+        source=EvidenceSource.PROBE,
+    )  # fmt: skip
+
+
+def _share(ops: Sequence[OpRef], placed: Sequence[OpByProbe]) -> float | None:
+    """FLOP-weighted share of the placed ops on the ANE (op count when FLOPs are unknown)."""
+    weights = {op.index: float(op.flops or 0) for op in ops}
+    known = [p for p in placed if p.status == ProbeStatus.PLACED]
+    total = sum(weights.get(p.index, 0.0) for p in known)
+    if total <= 0:
+        return sum(1 for p in known if p.unit == ANE) / len(known) if known else None
+    return min(1.0, sum(weights.get(p.index, 0.0) for p in known if p.unit == ANE) / total)

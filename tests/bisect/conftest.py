@@ -1,0 +1,55 @@
+"""Models for the bisection tests: the sample sandwich (plain convolutions around a dilated
+one), a second model sharing its dilated convolution, and a tiny op too small to time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SIDE = 64  # the sandwich sample's feature map with small=True
+
+
+def _save_program(build, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    import coremltools as ct
+
+    model = ct.convert(build(), convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
+    model.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from coremltools.converters.mil import Builder as mb
+
+    from orchestrator import modelkit
+
+    out = tmp_path_factory.mktemp("bisect-models")
+    [sandwich] = [p for p in modelkit.write_samples(out / "samples", small=True)
+                  if p.name == "conv_sandwich_dilated.mlpackage"]  # fmt: skip
+    rng = np.random.default_rng(7)
+
+    def shares_the_dilated_conv():  # type: ignore[no-untyped-def]
+        # Same input shape, dtype and parameters as the sandwich's dilated convolution
+        # (other weights: a signature leaves values out), then an op the sandwich lacks.
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8, SIDE, SIDE))])
+        def prog(x):  # type: ignore[no-untyped-def]
+            w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+            h = mb.conv(x=x, weight=w, pad_type="same", dilations=[2, 2], name="dilated")
+            return mb.relu(x=h, name="relu")
+
+        return prog
+
+    def tiny():  # type: ignore[no-untyped-def]
+        @mb.program(input_specs=[mb.TensorSpec(shape=(1, 2, 2, 2))])
+        def prog(x):  # type: ignore[no-untyped-def]
+            return mb.relu(x=x, name="relu_tiny")
+
+        return prog
+
+    return {
+        "sandwich": sandwich,
+        "shares": _save_program(shares_the_dilated_conv, out / "shares_dilated.mlpackage"),
+        "tiny": _save_program(tiny, out / "tiny_relu.mlpackage"),
+    }
