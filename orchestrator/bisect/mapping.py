@@ -38,9 +38,9 @@ from orchestrator.verdict.lint import (
 MAX_REASONS = 100
 SHOWN = 5
 PREFIX_SEARCH = (
-    "prefix search: profile growing prefixes of the model (its first 1, 2, 4, … ops; then"
+    "prefix search: profile growing prefixes of the model (its first 1, 2, 4, … ops, then"
     " bisect between the last prefix on the ANE and the first off it) to find the op where"
-    " placement breaks; `anefarm probes MODEL --prefix N` writes the prefix of N ops"
+    " placement breaks; `anefarm probes MODEL DIR --prefix N` writes the first N ops as a model"
 )
 ANE = str(ComputeUnit.ANE)
 

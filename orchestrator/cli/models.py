@@ -85,11 +85,21 @@ def lint_cmd(
 def probes_cmd(
     model: Annotated[Path, typer.Argument(help=".mlmodel or .mlpackage")],
     outdir: Annotated[Path, typer.Argument(help="Directory for the probe models and index.json")],
+    prefix: Annotated[
+        int | None,
+        typer.Option(help="Instead: write the model's first N ops as one model (prefix search)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write one single-op probe model per distinct op signature, and index.json."""
-    from orchestrator.modelkit import write_probes
+    from orchestrator.modelkit import write_prefix, write_probes
 
+    if prefix is not None:
+        written = write_prefix(model, prefix, outdir)
+        typer.echo(
+            json.dumps({"prefix": prefix, "model": str(written)}) if as_json else str(written)
+        )
+        return
     index = write_probes(model, outdir)
     if as_json:
         typer.echo(json.dumps(index.to_json(), indent=2))

@@ -1,6 +1,6 @@
 """Core ML models on any OS through coremltools: inspect, fingerprint, lint, samples.
 
-Public API: ``inspect_model``, ``lint``, ``write_probes``, ``op_signature``,
+Public API: ``inspect_model``, ``lint``, ``write_probes``, ``write_prefix``, ``op_signature``,
 ``write_samples`` and the data classes of ``inventory`` and ``probes``.
 Importing this package is cheap: coremltools (~2.5 s, noisy on Linux) is imported only
 inside the functions that need it.
@@ -35,6 +35,7 @@ __all__ = [
     "inspect_model",
     "lint",
     "op_signature",
+    "write_prefix",
     "write_probes",
     "write_samples",
 ]
@@ -66,3 +67,9 @@ def write_probes(
     from orchestrator.modelkit.probes import write_probes as _write
 
     return _write(Path(path), Path(outdir), repeat=repeat, signatures=signatures)
+
+
+def write_prefix(path: Path, count: int, outdir: Path) -> Path:
+    from orchestrator.modelkit.probes import write_prefix as _write
+
+    return _write(Path(path), count, Path(outdir))

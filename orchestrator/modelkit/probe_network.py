@@ -92,3 +92,39 @@ def build_probe(
             array.shape.extend(_feature_shape(tensor))
             array.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value("FLOAT32")
     destination.write_bytes(probe.SerializeToString(deterministic=True))
+
+
+def build_prefix(
+    spec: Any, layers: list[Any], settings: Any, ops: list[OpInfo], destination: Path
+) -> None:
+    """The first ``len(ops)`` layers as a model: values read from outside are inputs,
+    values no later layer of the prefix reads are outputs."""
+    from coremltools.proto import FeatureTypes_pb2, Model_pb2
+
+    probe = Model_pb2.Model()
+    probe.specificationVersion = spec.specificationVersion
+    network = probe.neuralNetwork
+    if settings is not None:
+        network.arrayInputShapeMapping = settings.arrayInputShapeMapping
+        network.imageInputShapeMapping = settings.imageInputShapeMapping
+    produced: dict[str, TensorInfo] = {}
+    inputs: dict[str, TensorInfo] = {}
+    read: set[str] = set()
+    for layer, op in zip(layers[: len(ops)], ops, strict=True):
+        network.layers.add().CopyFrom(layer)
+        for tensor in op.inputs:
+            read.add(tensor.name)
+            if tensor.name not in produced:
+                inputs.setdefault(tensor.name, tensor)
+        produced.update({t.name: t for t in op.outputs})
+    last = {t.name for t in ops[-1].outputs}
+    outputs = [t for name, t in produced.items() if name not in read or name in last]
+    for features, tensors in ((probe.description.input, list(inputs.values())),
+                              (probe.description.output, outputs)):  # fmt: skip
+        for tensor in tensors:
+            feature = features.add()
+            feature.name = tensor.name
+            array = feature.type.multiArrayType
+            array.shape.extend(_feature_shape(tensor))
+            array.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value("FLOAT32")
+    destination.write_bytes(probe.SerializeToString(deterministic=True))

@@ -115,6 +115,58 @@ class ProgramSource:
             del writer[:]  # the blob writer flushes when released
             self._save(probe, Path(scratch), weights, destination)
 
+    def build_prefix(self, count: int, destination: Path) -> None:
+        """Write the first ``count`` compute ops as a model at ``destination``: every value
+        they read from outside becomes an input, every value no later op of the prefix
+        reads becomes an output (so nothing is dead code)."""
+        from coremltools.proto import Model_pb2
+
+        ops = self.compute[:count]
+        nested = next((op for op in ops if len(op.blocks)), None)
+        if nested is not None:
+            raise ProbeSkipped(f"{nested.type} has nested blocks: cut the prefix before it")
+        probe = Model_pb2.Model()
+        probe.specificationVersion = self.spec.specificationVersion
+        probe.mlProgram.version = self.spec.mlProgram.version
+        for key, value in self.spec.mlProgram.attributes.items():
+            probe.mlProgram.attributes[key].CopyFrom(value)
+        function = probe.mlProgram.functions["main"]
+        function.opset = self.opset
+        block = function.block_specializations[self.opset]
+        read = {
+            b.name
+            for op in ops
+            for _, argument in sorted(op.inputs.items())
+            for b in argument.arguments
+            if b.WhichOneof("binding") == "name"
+        }
+        produced: set[str] = set()
+        with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
+            weights = Path(scratch) / "weights"
+            weights.mkdir()
+            writer: list[Any] = []
+            seen: set[str] = set()
+            for op in ops:
+                for _, argument in sorted(op.inputs.items()):
+                    for binding in argument.arguments:
+                        name = binding.name
+                        if binding.WhichOneof("binding") != "name" or name in seen | produced:
+                            continue
+                        seen.add(name)
+                        if name in self.consts:
+                            block.operations.append(self._inline_const(name, weights, writer))
+                        else:
+                            self._add_input(probe, function, name)
+                block.operations.append(op)
+                produced.update(out.name for out in op.outputs)
+            for op in ops:
+                for out in op.outputs:
+                    if out.name not in read or op is ops[-1]:
+                        block.outputs.append(out.name)
+                        self._add_feature(probe, probe.description.output, out.name, out.type)
+            del writer[:]
+            self._save(probe, Path(scratch), weights, destination)
+
     @staticmethod
     def _copy_op(op: Any, copy: int) -> Any:
         if copy == 0:

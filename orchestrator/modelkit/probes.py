@@ -160,3 +160,35 @@ def write_probes(
     )
     (outdir / INDEX_FILE).write_text(json.dumps(index.to_json(), indent=2) + "\n", encoding="utf-8")
     return index
+
+
+def write_prefix(path: Path, count: int, outdir: Path) -> Path:
+    """Write the first ``count`` ops of the model at ``path`` as one model in ``outdir``
+    (prefix search: profile growing prefixes to find where placement breaks)."""
+    from orchestrator.modelkit import probe_network
+    from orchestrator.modelkit.loading import inspect_loaded, load_spec
+    from orchestrator.modelkit.probe_program import ProbeSkipped, ProgramSource
+
+    spec, spec_file, weights = load_spec(path)
+    inventory = inspect_loaded(path, spec, spec_file, weights)
+    total = len(inventory.ops)
+    if not 1 <= count <= total:
+        raise UsageError(
+            f"prefix {count} is out of range", hint=f"{path.name} has {total} ops: use 1–{total}"
+        )
+    _prepare(outdir)
+    program = inventory.model_type == "mlProgram"
+    suffix = ".mlpackage" if program else ".mlmodel"
+    destination = outdir / f"{path.stem}_prefix{count:04d}{suffix}"
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.unlink(missing_ok=True)
+    try:
+        if program:
+            ProgramSource(spec, path, spec_file.parent).build_prefix(count, destination)
+        else:
+            layers, settings = probe_network.network_layers(spec)
+            probe_network.build_prefix(spec, layers, settings, inventory.ops[:count], destination)
+    except ProbeSkipped as why:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise UsageError(f"cannot cut a prefix of {count} ops: {why}") from None
+    return destination

@@ -97,7 +97,9 @@ def test_missing_weights_and_bad_outdir(samples, tmp_path):
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("name", ["mobilenetv2_block.mlpackage", "mobilenetv2_block_nn.mlmodel"])
@@ -136,3 +138,28 @@ def test_function_inputs_carry_their_dtype_into_the_signature(samples):
     assert all(t.dtype for op in ops for t in op.inputs)
     convs = [op for op in ops if op.type == "conv"]
     assert op_signature(convs[0]) == op_signature(convs[2]) != op_signature(convs[1])
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2_block.mlpackage", "mobilenetv2_block_nn.mlmodel"])
+def test_prefixes_keep_the_first_ops_and_expose_every_dangling_value(samples, tmp_path, name):
+    import coremltools as ct
+
+    from orchestrator.modelkit import write_prefix
+
+    source = samples[name]
+    inventory = inspect_model(source)
+    for count in (1, 3, len(inventory.ops)):
+        path = write_prefix(source, count, tmp_path)
+        ops = inspect_model(path).ops
+        assert [op.type for op in ops] == [op.type for op in inventory.ops[:count]]
+        assert [t.shape for t in ops[-1].outputs] == [
+            t.shape for t in inventory.ops[count - 1].outputs
+        ]
+        spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+        outputs = {o.name for o in spec.description.output}
+        assert {t.name for t in inventory.ops[count - 1].outputs} <= outputs
+
+
+def test_prefix_out_of_range_is_a_usage_error(samples, tmp_path):
+    out = run_cli("probes", str(samples["conv10x10.mlpackage"]), str(tmp_path), "--prefix", "99")
+    assert out.returncode == 2 and "prefix 99 is out of range" in out.stderr
