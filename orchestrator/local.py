@@ -31,8 +31,10 @@ from orchestrator.settings import Settings
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
 
-# XR and XS (A12), iPad Pro 2018 (A12X), iPhone 12 (A14), iPhone 15 Pro (A17 Pro).
-DEMO_FARM = "iPhone11,8=1,iPhone11,2=1,iPad8,1=1,iPhone13,2=1,iPhone16,1=1"
+# XR and XS (A12), iPad Pro 2018 (A12X), iPhone 12 (A14), iPhone 15 Pro (A17 Pro). The XR
+# stays on iOS 16 (no compute plan): its verdicts come from timing and bisection, the XS's
+# from the compute plan, side by side.
+DEMO_FARM = "iPhone11,8@16.7.8=1,iPhone11,2=1,iPad8,1=1,iPhone13,2=1,iPhone16,1=1"
 STARTUP_TIMEOUT_S = 90.0
 
 

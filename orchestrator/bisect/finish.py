@@ -35,7 +35,13 @@ def on_verdict(
 ) -> list[RunBatch]:
     """A user run has its verdict: bisect it when called for; finish at once when the
     compatibility matrix already knows every signature."""
-    batches = after_verdict(session, run, verdict, settings=settings)
+    try:
+        batches = after_verdict(session, run, verdict, settings=settings)
+    except Exception as error:  # a bisection that cannot start must not lose the result
+        log.exception("bisection of run %s could not start", run.id)
+        run.bisect_state = "skipped"
+        run.bisection = {"trigger": "error", "error": f"bisection could not start: {error}"}
+        return []
     if run.bisect_state == PENDING and not batches:
         try_finish(session, run)
     return batches
@@ -56,7 +62,9 @@ def on_probe_final(
     wanted = Key.from_json(plan["key"])
     key = wanted
     if runner is not None:
-        reading = read_probe(runner, repeat=run.probe_repeat or 1)
+        repeat = run.probe_repeat or 1
+        baseline = _single_op_ms(session, run) if repeat > 1 else None
+        reading = read_probe(runner, repeat=repeat, baseline_ms=baseline)
         device = runner.device
         # Evidence counts where it was measured: a retry may have reached another OS build.
         key = Key(wanted.chip, device.os_build, runner.runner_version, wanted.simulated,
@@ -76,6 +84,24 @@ def on_probe_final(
     for parent in _pending_parents(session, run.device_class):
         try_finish(session, parent)
     return batches
+
+
+def _single_op_ms(session: Session, lifted: Any) -> float | None:
+    """The `cpuOnly` median of the single-op probe a lifted probe follows up."""
+    single = (
+        session.query(db.Run)
+        .filter_by(
+            parent_run_id=lifted.parent_run_id,
+            probe_signature=lifted.probe_signature,
+            probe_repeat=1,
+        )
+        .order_by(db.Run.created_at.desc())
+        .first()
+    )
+    if single is None:
+        return None
+    row = session.query(db.Measurement).filter_by(run_id=single.id, compute_units="cpuOnly").first()
+    return row.p50 if row is not None else None
 
 
 def _lift(session: Session, run: Any, key: Key, settings: Settings) -> list[RunBatch]:

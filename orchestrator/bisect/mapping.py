@@ -34,6 +34,7 @@ from orchestrator.verdict.lint import (
     joined_fixes,
     joined_reasons,
 )
+from orchestrator.verdict.plan import FULL_SHARE, NONE_SHARE, PLUMBING_OP_TYPES
 
 MAX_REASONS = 100
 SHOWN = 5
@@ -112,8 +113,18 @@ def map_back(
     off = [p for p in known if p.unit != ANE]
     unknown = [p for p in placed if p.status != ProbeStatus.PLACED]
     reasons = _summary(placed, known, off, unknown, outcomes)
-    if off:
-        kind = VerdictKind.PARTIAL if len(off) < len(known) else VerdictKind.NONE
+    share = _share(ops, placed) if known else None
+    blocking = [p for p in off if p.type not in PLUMBING_OP_TYPES]
+    if off and share is not None and share >= FULL_SHARE and not blocking:
+        # The same rule as the compute plan's: a dtype cast at an input is not the work.
+        kind, ops_off = VerdictKind.FULL, [_off(p, book) for p in off]
+        reasons.append(
+            f"only plumbing ops ({_names(off)}) are off the ANE by probe: counted as FULL"
+        )
+    elif off:
+        kind = (
+            VerdictKind.NONE if share is not None and share <= NONE_SHARE else VerdictKind.PARTIAL
+        )
         if verdict.verdict is VerdictKind.NONE and kind is VerdictKind.PARTIAL:
             reasons.append(
                 "context: the model's own timing shows the ANE doing no work under `all`: Core ML"
@@ -122,7 +133,7 @@ def map_back(
             )
         ops_off = [_off(p, book) for p in off]
     elif unknown:
-        kind, ops_off = verdict.verdict, list(verdict.ops_off_ane)
+        kind, ops_off, share = verdict.verdict, list(verdict.ops_off_ane), None
         reasons.append(
             f"no probe placed an op off the ANE, but {len(unknown)} op(s) are unknown:"
             f" the verdict stays {verdict.verdict.value}, decided by {_source(verdict)}"
@@ -140,7 +151,7 @@ def map_back(
             " segment merging or transfer costs. " + PREFIX_SEARCH
         )
     reasons += [r for r in verdict.reasons if not r.startswith("the ops listed are a static")]
-    share = _share(ops, placed) if known else verdict.ane_share
+    share = share if share is not None else verdict.ane_share
     redone = verdict.model_copy(
         update={
             "verdict": kind,
@@ -200,10 +211,17 @@ def _off(p: OpByProbe, book: LintBook) -> OpOffAne:
 
 
 def _share(ops: Sequence[OpRef], placed: Sequence[OpByProbe]) -> float | None:
-    """FLOP-weighted share of the placed ops on the ANE (op count when FLOPs are unknown)."""
-    weights = {op.index: float(op.flops or 0) for op in ops}
+    """FLOP-weighted share of the placed ops on the ANE; when an op's FLOPs are unknown,
+    compute ops weigh 1 and plumbing 0 (as the compute plan's share does without costs)."""
     known = [p for p in placed if p.status == ProbeStatus.PLACED]
-    total = sum(weights.get(p.index, 0.0) for p in known)
-    if total <= 0:
-        return sum(1 for p in known if p.unit == ANE) / len(known) if known else None
-    return min(1.0, sum(weights.get(p.index, 0.0) for p in known if p.unit == ANE) / total)
+    if not known:
+        return None
+    flops = {op.index: op.flops for op in ops}
+    if all(flops.get(p.index) for p in known):
+        weights = [float(flops[p.index] or 0) for p in known]
+    else:
+        weights = [0.0 if p.type in PLUMBING_OP_TYPES else 1.0 for p in known]
+        if not any(weights):
+            weights = [1.0] * len(known)
+    on_ane = sum(w for p, w in zip(known, weights, strict=True) if p.unit == ANE)
+    return min(1.0, max(0.0, on_ane / sum(weights)))

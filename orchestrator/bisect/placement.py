@@ -9,16 +9,19 @@ evidence, strongest first:
   - `cpuAndNeuralEngine` differs from `cpuOnly` → the ANE takes the op when allowed; the
     unit under `all` is the setting `all` is indistinguishable from (`cpuAndNeuralEngine`
     → ANE, `cpuAndGPU` → GPU);
-  - `cpuAndNeuralEngine` ≈ `cpuOnly` while `cpuAndGPU` differs from `cpuOnly` → the timer
-    resolves a change of unit for this op, and allowing the ANE changed nothing: the op
-    stays off the ANE; under `all` it runs where `all` matches (`cpuAndGPU` → GPU,
-    `cpuOnly` → CPU). This is an inference (an ANE exactly as fast as the CPU would look
-    the same), so its confidence is lower;
-  - all four settings within the ±10 % band, or an interval straddling its edge → the op
-    is too small for its placement to show above the per-prediction overhead and the
-    timer's noise: INCONCLUSIVE, ``too_small``. The planner then
-    lifts the probe: ``LIFT`` parallel copies of the op in one model multiply the op's
-    own time and leave the fixed overhead alone.
+  - `cpuAndNeuralEngine` ≈ `cpuOnly`: allowing the ANE changed nothing. That means "off the
+    ANE" only when the op's own time dominates its timing, so that an accelerator taking it
+    would show: the GPU beats the CPU on it, or a lifted probe takes ``LIFT_GROWTH``× the
+    single op's time or more. Then the op runs where `all` matches (`cpuAndGPU` → GPU,
+    `cpuOnly` → CPU), and when every setting stays as fast as `cpuOnly` at that scale, on
+    "GPU or CPU" when the GPU is as fast as the CPU on it (an LSTM, say: the CPU runs it
+    whatever the setting allows). These are inferences (an ANE exactly
+    as fast as the CPU would look the same), so their confidence is lower;
+  - otherwise — every setting within the ±10 % band, an interval straddling its edge, or
+    an accelerator's fixed cost outweighing the op — the op is too small for its placement
+    to show: INCONCLUSIVE, ``too_small``. The planner then lifts the probe once: ``LIFT``
+    parallel copies of the op in one model multiply the op's own time and leave the fixed
+    overhead alone. A lifted probe that is still too small is final.
 
 Confidence (0–1) is a documented scale, not a probability:
 ``DIRECT`` — the forced and the default setting agree on the unit (or a compute plan and
@@ -28,6 +31,7 @@ timing agree); ``PLAN_ONLY`` — the plan names the unit, timing cannot confirm 
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -42,7 +46,11 @@ from orchestrator.verdict.timing import (
 
 DIRECT, PLAN_ONLY, INFERRED = 0.9, 0.8, 0.6
 LIFT = 16  # copies of the op in a lifted probe
+# A lifted probe whose `cpuOnly` median is this many times the single op's is dominated by
+# the op's own time (16 copies of an op that is half the overhead give ~8.5×).
+LIFT_GROWTH = 3.0
 UNKNOWN = "unknown"
+GPU_OR_CPU = "gpu-or-cpu"  # placed off the ANE; timing cannot tell the GPU from the CPU
 
 ALL, CPU_NE, CPU_GPU, CPU_ONLY = (
     ComputeUnits.ALL,
@@ -62,27 +70,33 @@ class ProbeStatus(StrEnum):
 @dataclass(frozen=True)
 class ProbeReading:
     status: ProbeStatus
-    unit: ComputeUnit | None
+    unit: ComputeUnit | None  # None when placed: off the ANE, GPU or CPU (``GPU_OR_CPU``)
     confidence: float | None
     reason: str
     too_small: bool = False  # near or below the timer's noise: a lifted probe may tell
 
     @property
     def unit_name(self) -> str:
-        return str(self.unit) if self.unit is not None else UNKNOWN
+        if self.unit is not None:
+            return str(self.unit)
+        return GPU_OR_CPU if self.status is ProbeStatus.PLACED else UNKNOWN
 
 
 def failed(reason: str) -> ProbeReading:
     return ProbeReading(ProbeStatus.FAILED, None, None, reason)
 
 
-def read_probe(result: RunnerResult, *, seed: int = 0, repeat: int = 1) -> ProbeReading:
-    """The placement of the probe's op under `all`, from its plan and timing."""
+def read_probe(
+    result: RunnerResult, *, seed: int = 0, repeat: int = 1, baseline_ms: float | None = None
+) -> ProbeReading:
+    """The placement of the probe's op under `all`, from its plan and timing. A lifted
+    probe passes ``baseline_ms``: the single op's `cpuOnly` median, to see how much the
+    copies weigh."""
     if result.error is not None:
         return failed(
             f"the probe failed on the device ({result.error.kind}): {result.error.message}"
         )
-    timed = _by_timing(result, seed, repeat)
+    timed = _by_timing(result, seed, repeat, _growth(result, baseline_ms))
     planned = _plan_unit(result)
     if planned is None:
         return timed
@@ -108,7 +122,21 @@ def _plan_unit(result: RunnerResult) -> ComputeUnit | None:
     return next(iter(preferred)) if len(preferred) == 1 else None
 
 
-def _by_timing(result: RunnerResult, seed: int, repeat: int) -> ProbeReading:
+def cpu_only_median(result: RunnerResult) -> float | None:
+    setting = next((s for s in result.settings if s.compute_units is CPU_ONLY), None)
+    if setting is None or setting.error is not None or not setting.latencies_ms:
+        return None
+    return float(statistics.median(setting.latencies_ms))
+
+
+def _growth(result: RunnerResult, baseline_ms: float | None) -> float | None:
+    lifted = cpu_only_median(result)
+    if lifted is None or not baseline_ms or baseline_ms <= 0:
+        return None
+    return lifted / baseline_ms
+
+
+def _by_timing(result: RunnerResult, seed: int, repeat: int, growth: float | None) -> ProbeReading:
     gaps: list[str] = []
     found = {(c.a, c.b): c for c in pairwise(result, PAIRS, seed=seed, gaps=gaps)}
     if (CPU_NE, CPU_ONLY) not in found or (CPU_GPU, CPU_ONLY) not in found:
@@ -134,29 +162,43 @@ def _by_timing(result: RunnerResult, seed: int, repeat: int) -> ProbeReading:
                                 f"the ANE can run it, but Core ML prefers the GPU under `all` ({said})")  # fmt: skip
         return ProbeReading(ProbeStatus.PLACED, ComputeUnit.ANE, INFERRED,
                             f"on the ANE: `cpuAndNeuralEngine` is {ne} than `cpuOnly`; `all` matches no single setting ({said})")  # fmt: skip
+    # Allowing the ANE changed nothing. That says "off the ANE" only when the op's own
+    # time dominates, so that an accelerator taking it would show: the GPU beats the CPU on
+    # it, or a lifted probe (``LIFT`` copies) takes clearly longer than the single op did.
+    scaled = repeat > 1 and growth is not None and growth >= LIFT_GROWTH
+    grown = f"{repeat} copies take {growth:.1f}× the time of one" if growth is not None else ""
+    if not scaled and gpu is not Relation.FASTER:
+        lifted = (
+            f" even with {repeat} copies of it" + (f" ({grown})" if grown else "")
+            if repeat > 1
+            else ""
+        )
+        what = {
+            Relation.EQUIVALENT: f"`cpuAndNeuralEngine`, `cpuAndGPU` and `cpuOnly` are within ±{EQUIVALENCE_MARGIN - 1:.0%} of each other",
+            Relation.SLOWER: "the fixed cost of an accelerator outweighs the op (`cpuAndGPU` is slower than `cpuOnly`) and `cpuAndNeuralEngine` ≈ `cpuOnly`",
+            Relation.UNRESOLVED: "`cpuAndGPU`/`cpuOnly` straddles the band",
+        }[gpu]
+        return _inconclusive(
+            f"the op is too small to time{lifted}: {what} ({said})", too_small=repeat == 1
+        )
     if gpu is Relation.EQUIVALENT:
-        lifted = f" even with {repeat} copies of it" if repeat > 1 else ""
-        return _inconclusive(
-            f"the op is too small to time{lifted}: `cpuAndNeuralEngine`, `cpuAndGPU` and `cpuOnly`"
-            f" are within ±{EQUIVALENCE_MARGIN - 1:.0%} of each other ({said})",
-            too_small=True,
-        )
-    if gpu is Relation.UNRESOLVED:
-        return _inconclusive(
-            f"`cpuAndGPU`/`cpuOnly` straddles the band ({said}): the op's own time is close to"
-            " the timer's noise; a lifted probe or more iterations would tell",
-            too_small=True,
-        )
-    # The timer sees a change of unit (GPU vs CPU), and allowing the ANE changed nothing.
+        # Off the ANE for sure; but the GPU is as fast as the CPU on it, so timing cannot
+        # say which of the two runs it under `all` (an LSTM stays on the CPU, say).
+        return ProbeReading(
+            ProbeStatus.PLACED, None, INFERRED,
+            f"off the ANE, on the GPU or the CPU: every setting is as fast as `cpuOnly` although {grown},"
+            f" and the GPU is as fast as the CPU on it ({said})",
+        )  # fmt: skip
     if CPU_GPU in under_all:
         unit = ComputeUnit.GPU
     elif CPU_ONLY in under_all:
         unit = ComputeUnit.CPU
     else:  # `all` matches neither: the faster side of `cpuOnly` is the GPU's
         unit = ComputeUnit.GPU if rel.get((ALL, CPU_ONLY)) is Relation.FASTER else ComputeUnit.CPU
+    why = grown if scaled else "the GPU beats the CPU on it"
     return ProbeReading(
         ProbeStatus.PLACED, unit, INFERRED,
-        f"off the ANE: `cpuAndNeuralEngine` ≈ `cpuOnly` although the timer tells `cpuAndGPU` from `cpuOnly`;"
+        f"off the ANE: `cpuAndNeuralEngine` ≈ `cpuOnly` although the op's own time shows ({why});"
         f" under `all` it runs on the {unit} ({said})",
     )  # fmt: skip
 

@@ -150,10 +150,10 @@ def probe_runs(
     assert job is not None
     spec = _probe_spec(job.spec)
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
-    parent_model = session.get(db.Model, parent.model_sha256)
-    lint = stored_lint(parent_model, key.chip)
-    now = datetime.now(UTC)
-    batches: list[RunBatch] = []
+    lint = stored_lint(session.get(db.Model, parent.model_sha256), key.chip)
+    # First everything that may fail (cut, store, inspect), then the rows: a failure leaves
+    # no half-planned bisection in the transaction.
+    built = []
     with tempfile.TemporaryDirectory(prefix="probes-") as scratch:
         index = modelkit.write_probes(path, Path(scratch), repeat=repeat, signatures=signatures)
         for probe in index.probes:
@@ -161,34 +161,38 @@ def probe_runs(
             artifact = store.add(probe_path)
             inventory = modelkit.inspect_model(probe_path)
             findings = [f.to_json() for f in modelkit.lint(inventory, chips=[key.chip])]
-            upsert_model(session, PreparedModel(probe_path, inventory, findings), artifact)
-            run_id = uuid4()
-            session.add(
-                db.Run(
-                    id=run_id, job_id=parent.job_id, model_sha256=artifact.sha256,
-                    device_class=parent.device_class, status=db.RunStatus.QUEUED, attempts=1,
-                    max_attempts=settings.max_attempts, created_at=now, purpose=RunPurpose.PROBE,
-                    parent_run_id=parent.id, probe_signature=probe.signature, probe_repeat=repeat,
-                    bisection={
-                        "key": key.to_json(),
-                        "op_type": probe.op_type,
-                        "source_ops": probe.source_ops,
-                        "source_names": probe.source_names[:20],
-                        "lint": next(
-                            (f.to_json() for f in lint if f.op_index in probe.source_ops), None
-                        ),
-                    },
-                )
-            )  # fmt: skip
-            batches.append(
-                RunBatch(
-                    run_id=run_id, attempt=1, job_id=parent.job_id,
-                    model=model_ref(artifact, settings.resolved_artifact_url),
-                    device_class=parent.device_class, pinned_udid=parent.udid, spec=spec,
-                    purpose=RunPurpose.PROBE,
-                    input_seed=random.SystemRandom().randrange(2**31), created_at=now,
-                )
-            )  # fmt: skip
+            built.append((probe, artifact, PreparedModel(probe_path, inventory, findings)))
+    now = datetime.now(UTC)
+    batches: list[RunBatch] = []
+    for probe, artifact, prepared in built:
+        upsert_model(session, prepared, artifact)
+        run_id = uuid4()
+        session.add(
+            db.Run(
+                id=run_id, job_id=parent.job_id, model_sha256=artifact.sha256,
+                device_class=parent.device_class, status=db.RunStatus.QUEUED, attempts=1,
+                max_attempts=settings.max_attempts, created_at=now, purpose=RunPurpose.PROBE,
+                parent_run_id=parent.id, probe_signature=probe.signature, probe_repeat=repeat,
+                bisection={
+                    "key": key.to_json(),
+                    "op_type": probe.op_type,
+                    "source_ops": probe.source_ops,
+                    "source_names": probe.source_names[:20],
+                    "lint": next(
+                        (f.to_json() for f in lint if f.op_index in probe.source_ops), None
+                    ),
+                },
+            )
+        )  # fmt: skip
+        batches.append(
+            RunBatch(
+                run_id=run_id, attempt=1, job_id=parent.job_id,
+                model=model_ref(artifact, settings.resolved_artifact_url),
+                device_class=parent.device_class, pinned_udid=parent.udid, spec=spec,
+                purpose=RunPurpose.PROBE,
+                input_seed=random.SystemRandom().randrange(2**31), created_at=now,
+            )
+        )  # fmt: skip
     session.flush()
     return batches, {s.op_index: s.reason for s in index.skipped}
 

@@ -106,7 +106,7 @@ def _by_timing(
     if timing.other_units_under_all:
         reasons.append(
             "`all` differs from `cpuAndNeuralEngine`, so another unit takes part of the work;"
-            " timing cannot name the ops: bisect the model (probe runs)"
+            " timing cannot name the ops: bisection (probe runs) names them"
         )
         return VerdictKind.PARTIAL, []
     reasons.append(

@@ -36,7 +36,7 @@ PLUMBING_OP_TYPES = frozenset(
     {"cast", "reshape", "squeeze", "expand_dims", "identity", "flatten", "flatten2d"}
 )
 NO_RULE_REASON = "not preferred on the ANE by the compute plan; no static rule explains it"
-NO_RULE_FIX = "bisect the model (probe runs) to find what the ANE refuses"
+NO_RULE_FIX = "probe each op on the device (`anefarm submit --bisect`) to find what the ANE refuses"
 SHOWN_NAMES = 5  # how many op names a one-line reason quotes
 
 

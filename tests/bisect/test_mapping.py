@@ -104,3 +104,23 @@ def test_reuse_is_counted_in_the_summary() -> None:
     }
     verdict, _ = map_back(parent(GPU_UNDER_ALL), OPS, outcomes, LINT)
     assert "2 signature(s) probed, 2 reused" in verdict.reasons[0]
+
+
+def test_only_a_cast_off_the_ane_is_still_full_as_with_a_compute_plan() -> None:
+    ops = [OpRef(0, "x_to_fp16", "cast", "sig-cast", flops=10),
+           OpRef(1, "conv", "conv", "sig-plain", flops=100_000)]  # fmt: skip
+    outcomes = {"sig-cast": placed(ComputeUnit.CPU), "sig-plain": placed(ComputeUnit.ANE)}
+    verdict, _ = map_back(parent(ANE_USED, lint=[]), ops, outcomes, [])
+    assert verdict.verdict is VerdictKind.FULL and [o.name for o in verdict.ops_off_ane] == [
+        "x_to_fp16"
+    ]
+    assert any("only plumbing ops" in r for r in verdict.reasons)
+
+
+def test_a_tiny_op_on_the_ane_beside_a_big_one_off_it_is_none() -> None:
+    ops = [OpRef(0, "conv", "conv", "sig-dilated", flops=10**9),
+           OpRef(1, "out", "cast", "sig-cast", flops=10)]  # fmt: skip
+    outcomes = {"sig-dilated": placed(ComputeUnit.GPU), "sig-cast": placed(ComputeUnit.ANE)}
+    verdict, _ = map_back(parent(GPU_UNDER_ALL), ops, outcomes, LINT)
+    assert verdict.verdict is VerdictKind.NONE and verdict.ane_share is not None
+    assert verdict.ane_share < 0.01

@@ -51,8 +51,37 @@ def test_an_op_too_small_to_time_is_inconclusive_and_liftable() -> None:
     reading = read_probe(result(signature(TOO_SMALL)))
     assert reading.status is ProbeStatus.INCONCLUSIVE and reading.unit is None
     assert reading.too_small and "too small to time" in reading.reason
-    lifted = read_probe(result(signature(TOO_SMALL)), repeat=16)
-    assert "even with 16 copies" in lifted.reason
+    lifted = read_probe(result(signature(TOO_SMALL)), repeat=16, baseline_ms=0.2)
+    assert lifted.status is ProbeStatus.INCONCLUSIVE and not lifted.too_small  # final
+    assert "even with 16 copies of it (16 copies take 1.2× the time of one)" in lifted.reason
+
+
+OVERHEAD_BOUND = {ALL: 0.25, NE: 0.25, GPU: 0.6, CPU: 0.25}  # the GPU's fixed cost dominates
+
+
+def test_an_op_an_accelerator_loses_on_is_lifted_not_called_off_the_ane() -> None:
+    reading = read_probe(result(signature(OVERHEAD_BOUND)))
+    assert reading.status is ProbeStatus.INCONCLUSIVE and reading.too_small
+    assert "fixed cost of an accelerator outweighs the op" in reading.reason
+
+
+def test_a_lifted_probe_whose_copies_weigh_places_the_op() -> None:
+    # 16 copies take 8× the single op: the op's time dominates. Every setting as fast as
+    # the CPU at that scale: off the ANE, on the GPU or the CPU (an LSTM, say).
+    same = {ALL: 2.0, NE: 2.0, GPU: 2.0, CPU: 2.0}
+    reading = read_probe(result(signature(same)), repeat=16, baseline_ms=0.25)
+    assert (reading.status, reading.unit, reading.confidence) == (
+        ProbeStatus.PLACED,
+        None,
+        INFERRED,
+    )
+    assert reading.unit_name == "gpu-or-cpu"
+    assert "16 copies take 8.0× the time of one" in reading.reason
+    # The GPU still loses to the CPU, the ANE changes nothing: off the ANE, on the CPU.
+    cpu = read_probe(result(signature({ALL: 2.0, NE: 2.0, GPU: 3.0, CPU: 2.0})), repeat=16,
+                     baseline_ms=0.25)  # fmt: skip
+    assert (cpu.status, cpu.unit) == (ProbeStatus.PLACED, ComputeUnit.CPU)
+    assert cpu.reason.startswith("off the ANE")
 
 
 def test_an_interval_on_the_band_edge_asks_for_a_lift() -> None:
