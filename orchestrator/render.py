@@ -125,7 +125,8 @@ def _print_bisections(report: dict[str, Any], console: Console) -> None:
     probes = report.get("probes", [])
     lifted = sum(1 for p in probes if (p.get("repeat") or 1) > 1)
     console.print(
-        f"\n[bold]Bisection[/bold] ({len(probes)} probe run(s) in this job, {lifted} lifted):"
+        f"\n[bold]Bisection[/bold] ({len(probes)} probe run(s) in this job, {lifted} lifted;"
+        " each op timed alone, so context effects such as segment merging are not in it):"
     )
     for row in shown:
         b = row["bisection"]

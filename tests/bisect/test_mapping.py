@@ -124,3 +124,18 @@ def test_a_tiny_op_on_the_ane_beside_a_big_one_off_it_is_none() -> None:
     verdict, _ = map_back(parent(GPU_UNDER_ALL), ops, outcomes, LINT)
     assert verdict.verdict is VerdictKind.NONE and verdict.ane_share is not None
     assert verdict.ane_share < 0.01
+
+
+def test_when_a_run_is_bisected() -> None:
+    from orchestrator.bisect.plan import trigger
+
+    timing_none = parent(GPU_UNDER_ALL)
+    timing_full = parent(ANE_USED, lint=[])
+    assert "without a compute plan" in (trigger("auto", timing_none) or "")
+    assert trigger("auto", timing_full) is None
+    assert trigger("always", timing_full) == "requested (--bisect)"
+    assert trigger("never", timing_none) is None
+    disagree = timing_full.model_copy(update={"plan_available": True, "plan_timing_disagree": True})
+    assert trigger("auto", disagree) == "plan and timing disagree"
+    by_plan = timing_none.model_copy(update={"plan_available": True})
+    assert trigger("auto", by_plan) is None  # the plan already places every op
