@@ -145,8 +145,12 @@ def try_finish(session: Session, parent: Any) -> bool:
     if row is None:
         return False
     model = session.get(db.Model, parent.model_sha256)
+    planned = {
+        p.name: p.preferred
+        for p in session.query(db.OpPlacement).filter_by(run_id=parent.id, source="plan")
+    }
     verdict, placed = map_back(Verdict.model_validate(row.payload), ops, outcomes,
-                               stored_lint(model, key.chip))  # fmt: skip
+                               stored_lint(model, key.chip), planned)  # fmt: skip
     row.verdict, row.ane_share = verdict.verdict, verdict.ane_share
     row.payload = verdict.model_dump(mode="json")
     session.query(db.OpPlacement).filter_by(run_id=parent.id, source="probe").delete()

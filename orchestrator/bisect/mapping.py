@@ -97,8 +97,10 @@ def map_back(
     ops: Sequence[OpRef],
     outcomes: dict[str, SignatureOutcome],
     lint: Sequence[LintLike],
+    planned: dict[str, str | None] | None = None,
 ) -> tuple[Verdict, list[OpByProbe]]:
-    """The parent's verdict redone with probe placements, and the per-op placements."""
+    """The parent's verdict redone with probe placements, and the per-op placements.
+    ``planned`` maps op names to the compute plan's preferred unit, when there is a plan."""
     book = LintBook(lint, verdict.chip)
     placed: list[OpByProbe] = []
     for op in ops:
@@ -115,7 +117,12 @@ def map_back(
     reasons = _summary(placed, known, off, unknown, outcomes)
     share = _share(ops, placed) if known else None
     blocking = [p for p in off if p.type not in PLUMBING_OP_TYPES]
-    if off and share is not None and share >= FULL_SHARE and not blocking:
+    if verdict.plan_available:
+        # The compute plan is the stronger evidence (ARCHITECTURE): it keeps the verdict;
+        # the probes confirm it op by op, or say where run time may differ.
+        kind, ops_off = verdict.verdict, list(verdict.ops_off_ane)
+        reasons += _against_plan(known, planned or {})
+    elif off and share is not None and share >= FULL_SHARE and not blocking:
         # The same rule as the compute plan's: a dtype cast at an input is not the work.
         kind, ops_off = VerdictKind.FULL, [_off(p, book) for p in off]
         reasons.append(
@@ -161,6 +168,26 @@ def map_back(
         }
     )
     return Verdict.model_validate(redone.model_dump()), placed
+
+
+def _against_plan(known: Sequence[OpByProbe], planned: dict[str, str | None]) -> list[str]:
+    compared = [(p, planned[p.name]) for p in known if planned.get(p.name)]
+    if not compared:
+        return ["the compute plan places no op the probes placed: nothing to compare"]
+    differ = [(p, unit) for p, unit in compared if (p.unit == ANE) != (unit == ANE)]
+    lines = [
+        f"bisection confirms the compute plan for {len(compared) - len(differ)} of"
+        f" {len(compared)} op(s) (on or off the ANE)"
+    ]
+    if differ:
+        shown = ", ".join(f"{p.name} (plan {unit}, probe {p.unit})" for p, unit in differ[:SHOWN])
+        more = f" and {len(differ) - SHOWN} more" if len(differ) > SHOWN else ""
+        lines.append(
+            f"probes and plan disagree on {len(differ)} op(s): {shown}{more}; the verdict follows"
+            " the plan: within the whole model Core ML places these ops otherwise than alone"
+            " (segment merging, transfer costs), which single-op probes cannot see"
+        )
+    return lines
 
 
 def _source(verdict: Verdict) -> str:

@@ -139,3 +139,26 @@ def test_when_a_run_is_bisected() -> None:
     assert trigger("auto", disagree) == "plan and timing disagree"
     by_plan = timing_none.model_copy(update={"plan_available": True})
     assert trigger("auto", by_plan) is None  # the plan already places every op
+
+
+def test_with_a_compute_plan_the_plan_keeps_the_verdict_and_probes_confirm_or_disagree() -> None:
+    from tests.verdict.builders import ANE_UNIT, GPU_UNIT, op, plan
+
+    with_plan = decide(
+        result(signature(ANE_USED), compute_plan=plan(
+            op(0, "conv", ANE_UNIT, 0.4, name="conv_in"),
+            op(1, "conv", GPU_UNIT, 0.2, name="conv_dilated"),
+            op(2, "conv", ANE_UNIT, 0.4, name="conv_out"))),
+        device_class=XR, chip="A12", simulated=True, lint=LINT,
+    )  # fmt: skip
+    assert with_plan.plan_available and with_plan.verdict is VerdictKind.PARTIAL
+    planned = {"conv_in": "neuralEngine", "conv_dilated": "gpu", "conv_out": "neuralEngine"}
+    agree = {"sig-plain": placed(ComputeUnit.ANE), "sig-dilated": placed(ComputeUnit.GPU)}
+    verdict, _ = map_back(with_plan, OPS, agree, LINT, planned)
+    assert verdict.verdict is VerdictKind.PARTIAL and verdict.ane_share == with_plan.ane_share
+    assert any("confirms the compute plan for 3 of 3" in r for r in verdict.reasons)
+    differ = {"sig-plain": placed(ComputeUnit.ANE), "sig-dilated": placed(ComputeUnit.ANE)}
+    verdict, _ = map_back(with_plan, OPS, differ, LINT, planned)
+    assert verdict.verdict is VerdictKind.PARTIAL  # the plan is the stronger evidence
+    assert any("disagree on 1 op(s): conv_dilated (plan gpu, probe neuralEngine)" in r
+               for r in verdict.reasons)  # fmt: skip
