@@ -6,6 +6,7 @@ propagation knows its input and output shapes; otherwise the op is skipped with 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,43 +56,22 @@ def build_probe(
 ) -> None:
     """One layer as its own model; with ``repeat`` > 1, that many parallel copies of it
     reading the same inputs, each with its own outputs (a lifted probe)."""
-    from coremltools.proto import FeatureTypes_pb2, Model_pb2
-
-    probe = Model_pb2.Model()
-    probe.specificationVersion = spec.specificationVersion
-    network = probe.neuralNetwork
-    if settings is not None:
-        network.arrayInputShapeMapping = settings.arrayInputShapeMapping
-        network.imageInputShapeMapping = settings.imageInputShapeMapping
-    inputs = {t.name for t in op.inputs}
-    outputs: list[TensorInfo] = []
+    copies: list[tuple[Any, OpInfo]] = []
     for copy in range(repeat):
-        copied = network.layers.add()
+        copied = type(layer)()
         copied.CopyFrom(layer)
+        info = op
         if copy:
             copied.name = f"{layer.name}__copy{copy}"
             del copied.output[:]
-            for name in layer.output:
-                copied.output.append(f"{name}__copy{copy}")
-        outputs += [
-            TensorInfo(name, t.shape, t.dtype)
-            for name, t in zip(copied.output, op.outputs, strict=False)
-        ]
-    seen: set[str] = set()
-    for features, tensors in (
-        (probe.description.input, [t for t in op.inputs if t.name in inputs]),
-        (probe.description.output, outputs),
-    ):
-        for tensor in tensors:
-            if tensor.name in seen:
-                continue
-            seen.add(tensor.name)
-            feature = features.add()
-            feature.name = tensor.name
-            array = feature.type.multiArrayType
-            array.shape.extend(_feature_shape(tensor))
-            array.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value("FLOAT32")
-    destination.write_bytes(probe.SerializeToString(deterministic=True))
+            copied.output.extend(f"{name}__copy{copy}" for name in layer.output)
+            outputs = [
+                TensorInfo(n, t.shape, t.dtype)
+                for n, t in zip(copied.output, op.outputs, strict=False)
+            ]
+            info = replace(op, name=copied.name, outputs=outputs)
+        copies.append((copied, info))
+    _emit(spec, settings, copies, destination, every=True)
 
 
 def build_prefix(
@@ -99,6 +79,14 @@ def build_prefix(
 ) -> None:
     """The first ``len(ops)`` layers as a model: values read from outside are inputs,
     values no later layer of the prefix reads are outputs."""
+    _emit(spec, settings, list(zip(layers[: len(ops)], ops, strict=True)), destination, every=False)
+
+
+def _emit(
+    spec: Any, settings: Any, layers: list[tuple[Any, OpInfo]], destination: Path, *, every: bool
+) -> None:
+    """A network of ``layers``: what they read from outside are inputs; outputs are every
+    layer's (``every``) or those no layer reads (and always the last layer's)."""
     from coremltools.proto import FeatureTypes_pb2, Model_pb2
 
     probe = Model_pb2.Model()
@@ -110,15 +98,20 @@ def build_prefix(
     produced: dict[str, TensorInfo] = {}
     inputs: dict[str, TensorInfo] = {}
     read: set[str] = set()
-    for layer, op in zip(layers[: len(ops)], ops, strict=True):
+    for layer, op in layers:
         network.layers.add().CopyFrom(layer)
         for tensor in op.inputs:
             read.add(tensor.name)
             if tensor.name not in produced:
                 inputs.setdefault(tensor.name, tensor)
         produced.update({t.name: t for t in op.outputs})
-    last = {t.name for t in ops[-1].outputs}
-    outputs = [t for name, t in produced.items() if name not in read or name in last]
+    last = {t.name for t in layers[-1][1].outputs}
+    # A layer that writes in place (output named as its input) keeps just the input feature.
+    outputs = [
+        t
+        for name, t in produced.items()
+        if (every or name not in read or name in last) and name not in inputs
+    ]
     for features, tensors in ((probe.description.input, list(inputs.values())),
                               (probe.description.output, outputs)):  # fmt: skip
         for tensor in tensors:

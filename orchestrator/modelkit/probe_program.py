@@ -78,53 +78,26 @@ class ProgramSource:
         """Write compute op ``index`` as a one-op .mlpackage at ``destination``; with
         ``repeat`` > 1, that many parallel copies of it reading the same inputs, each a
         model output (a lifted probe: more op time, the same fixed overhead)."""
-        from coremltools.proto import Model_pb2
-
         op = self.compute[index]
         if len(op.blocks):
             raise ProbeSkipped("ops with nested blocks (cond, loops) cannot stand alone")
-        probe = Model_pb2.Model()
-        probe.specificationVersion = self.spec.specificationVersion
-        probe.mlProgram.version = self.spec.mlProgram.version
-        for key, value in self.spec.mlProgram.attributes.items():
-            probe.mlProgram.attributes[key].CopyFrom(value)
-        function = probe.mlProgram.functions["main"]
-        function.opset = self.opset
-        block = function.block_specializations[self.opset]
-        with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
-            weights = Path(scratch) / "weights"
-            weights.mkdir()
-            writer: list[Any] = []  # created on the first blob so weightless probes have none
-            seen: set[str] = set()
-            for _, argument in sorted(op.inputs.items()):  # map order varies by process
-                for binding in argument.arguments:
-                    name = binding.name
-                    if binding.WhichOneof("binding") != "name" or name in seen:
-                        continue
-                    seen.add(name)
-                    if name in self.consts:
-                        block.operations.append(self._inline_const(name, weights, writer))
-                    else:
-                        self._add_input(probe, function, name)
-            for copy in range(repeat):
-                copied = self._copy_op(op, copy)
-                block.operations.append(copied)
-                for out in copied.outputs:
-                    block.outputs.append(out.name)
-                    self._add_feature(probe, probe.description.output, out.name, out.type)
-            del writer[:]  # the blob writer flushes when released
-            self._save(probe, Path(scratch), weights, destination)
+        self._emit([self._copy_op(op, copy) for copy in range(repeat)], destination, every=True)
 
     def build_prefix(self, count: int, destination: Path) -> None:
         """Write the first ``count`` compute ops as a model at ``destination``: every value
         they read from outside becomes an input, every value no later op of the prefix
         reads becomes an output (so nothing is dead code)."""
-        from coremltools.proto import Model_pb2
-
         ops = self.compute[:count]
         nested = next((op for op in ops if len(op.blocks)), None)
         if nested is not None:
             raise ProbeSkipped(f"{nested.type} has nested blocks: cut the prefix before it")
+        self._emit(ops, destination, every=False)
+
+    def _emit(self, ops: list[Any], destination: Path, *, every: bool) -> None:
+        """A program of ``ops`` with the constants they read inlined and the rest of what
+        they read as inputs; outputs: every op's (``every``), or those nothing reads."""
+        from coremltools.proto import Model_pb2
+
         probe = Model_pb2.Model()
         probe.specificationVersion = self.spec.specificationVersion
         probe.mlProgram.version = self.spec.mlProgram.version
@@ -133,38 +106,32 @@ class ProgramSource:
         function = probe.mlProgram.functions["main"]
         function.opset = self.opset
         block = function.block_specializations[self.opset]
-        read = {
-            b.name
-            for op in ops
-            for _, argument in sorted(op.inputs.items())
-            for b in argument.arguments
-            if b.WhichOneof("binding") == "name"
-        }
+        read: set[str] = set()
         produced: set[str] = set()
         with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
             weights = Path(scratch) / "weights"
             weights.mkdir()
-            writer: list[Any] = []
-            seen: set[str] = set()
+            writer: list[Any] = []  # created on the first blob so weightless probes have none
             for op in ops:
-                for _, argument in sorted(op.inputs.items()):
+                for _, argument in sorted(op.inputs.items()):  # map order varies by process
                     for binding in argument.arguments:
                         name = binding.name
-                        if binding.WhichOneof("binding") != "name" or name in seen | produced:
+                        if binding.WhichOneof("binding") != "name":
                             continue
-                        seen.add(name)
-                        if name in self.consts:
-                            block.operations.append(self._inline_const(name, weights, writer))
-                        else:
-                            self._add_input(probe, function, name)
+                        if name not in read and name not in produced:
+                            if name in self.consts:
+                                block.operations.append(self._inline_const(name, weights, writer))
+                            else:
+                                self._add_input(probe, function, name)
+                        read.add(name)
                 block.operations.append(op)
                 produced.update(out.name for out in op.outputs)
             for op in ops:
                 for out in op.outputs:
-                    if out.name not in read or op is ops[-1]:
+                    if every or out.name not in read or op is ops[-1]:
                         block.outputs.append(out.name)
                         self._add_feature(probe, probe.description.output, out.name, out.type)
-            del writer[:]
+            del writer[:]  # the blob writer flushes when released
             self._save(probe, Path(scratch), weights, destination)
 
     @staticmethod
