@@ -66,6 +66,7 @@ bench: setup system-deps
 	$(BIN)/python bench/modelkit.py
 	$(BIN)/python bench/simulation.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/bisection.py
 
 schema: setup
 	$(BIN)/anefarm schema export ios-runner/Schema
