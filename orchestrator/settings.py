@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     ios_runner_ipa: Path | None = Field(default=None, description="Runner .ipa to install/upgrade")
     ios_min_battery_percent: float = Field(default=20.0, ge=0, le=100)
     ios_max_temperature_c: float = Field(default=40.0, gt=0, le=100)
+    # Tests and bring-up only (docs/real-devices.md): "module:factory", factory(udid) returns
+    # the DeveloperServices the driver uses instead of pymobiledevice3's; such devices are
+    # labelled SIMULATED.
+    ios_developer_services: str | None = Field(
+        default=None, description="Test/bring-up hook: module:factory of developer services"
+    )
 
     @field_validator("home", "artifact_dir", "agent_cache_dir", mode="after")
     @classmethod

@@ -56,7 +56,8 @@ def list_ios_devices_json(
             readiness = device.readiness()
             row.update(product_type=device.identity.product_type,
                        os_version=device.identity.os_version, reasons=list(readiness.reasons),
-                       state="ready" if readiness.ready else "not_ready")  # fmt: skip
+                       state="ready" if readiness.ready else "not_ready",
+                       simulated=device.identity.simulated)  # fmt: skip
         finally:
             device.close()
         rows.append(row)

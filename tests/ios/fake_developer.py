@@ -40,18 +40,24 @@ from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 RUNNER_PID = 4242
 
 
+async def _require_reachable(services: FakeDeveloperServices) -> None:
+    """A device that is gone fails every service call, as pymobiledevice3 does over USB."""
+    if not await services.reachable():
+        raise ConnectionTerminatedError()
+
+
 class FakeContainer:
-    """AfcService (house_arrest) over the fake device's container dict."""
+    """AfcService (house_arrest) over the fake device's container (a mapping of paths)."""
 
-    def __init__(self, device: FakeIPhone) -> None:
-        self.device = device
+    def __init__(self, services: FakeDeveloperServices) -> None:
+        self.services = services
+        self.device = services.device
 
-    def _check(self) -> None:
-        if not self.device.attached:
-            raise ConnectionTerminatedError()
+    async def _check(self) -> None:
+        await _require_reachable(self.services)
 
     async def makedirs(self, filename: str) -> Any:
-        self._check()
+        await self._check()
 
     async def push(
         self,
@@ -60,7 +66,7 @@ class FakeContainer:
         callback: Any = None,
         progress_bar: bool = True,
     ) -> Any:
-        self._check()
+        await self._check()
         source = Path(local_path)
         files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
         for path in files:
@@ -68,21 +74,21 @@ class FakeContainer:
             self.device.container[remote_path + relative] = path.read_bytes()
 
     async def set_file_contents(self, filename: str, data: bytes, progress: Any = None) -> None:
-        self._check()
+        await self._check()
         self.device.container[filename] = data
 
     async def get_file_contents(self, filename: str) -> bytes:
-        self._check()
+        await self._check()
         if filename not in self.device.container:
             raise AfcFileNotFoundError(f"No such file on the device: {filename}", 8, filename)
         return self.device.container[filename]
 
     async def exists(self, filename: str) -> Any:
-        self._check()
+        await self._check()
         return any(p == filename or p.startswith(filename + "/") for p in self.device.container)
 
     async def rm(self, filename: str, match: Any = None, force: bool = False) -> list[str]:
-        self._check()
+        await self._check()
         gone = [p for p in self.device.container if p == filename or p.startswith(filename + "/")]
         for path in gone:
             del self.device.container[path]
@@ -108,8 +114,7 @@ class FakeProcessControl:
         environment: dict[str, Any] | None = None,
         extra_options: dict[str, Any] | None = None,
     ) -> int:
-        if not self.device.attached:
-            raise ConnectionTerminatedError()
+        await _require_reachable(self.services)
         if bundle_id not in self.device.apps:
             raise AppNotInstalledError(bundle_id)
         batch = (environment or {})["ANEFARM_BATCH_ID"]
@@ -155,8 +160,7 @@ class FakeProcessControl:
         self.services.running = False
 
     async def process_identifier_for_bundle_identifier(self, app_bundle_identifier: str) -> int:
-        if not self.device.attached:
-            raise ConnectionTerminatedError()
+        await _require_reachable(self.services)
         return RUNNER_PID if self.services.running else 0
 
 
@@ -210,6 +214,10 @@ class FakeDeveloperServices:
         self.entries: asyncio.Queue[SyslogEntry] | None = None
         self.logged: list[SyslogEntry] = []
 
+    async def reachable(self) -> bool:
+        """Whether the device is still there (in a worker process: usbmuxd's device list)."""
+        return self.device.attached
+
     def log(self, message: str, subsystem: str, pid: int = RUNNER_PID) -> None:
         entry = SyslogEntry(pid=pid, timestamp=datetime.now(UTC), level=SyslogLogLevel.INFO,
                             image_name="AneFarmRunner", image_offset=0, filename="AneFarmRunner",
@@ -224,7 +232,7 @@ class FakeDeveloperServices:
     ) -> AsyncIterator[FakeContainer]:
         if bundle_id not in self.device.apps:
             raise AppNotInstalledError(bundle_id)
-        yield FakeContainer(self.device)
+        yield FakeContainer(self)
 
     @asynccontextmanager
     async def process_control(

@@ -17,6 +17,7 @@ import plistlib
 import socket
 import struct
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,9 @@ class FakeIPhone:
     devid: int = 0
     attached: bool = True
     restarts: int = 0
-    container: dict[str, bytes] = field(default_factory=dict)  # app container files
-    crash_reports: dict[str, str] = field(default_factory=dict)
+    # App container files and crash reports by path (directories when shared: fake_shared.py).
+    container: MutableMapping[str, bytes] = field(default_factory=dict)
+    crash_reports: MutableMapping[str, str] = field(default_factory=dict)
     trust: str = "accept"  # what the person does with the Trust dialog: accept | pending | deny
     host_id: str = HOST_ID  # the host this device trusts
 

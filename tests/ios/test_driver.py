@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,30 @@ def test_closed_device_refuses_work(ios_device: DeviceFactory, model: Path) -> N
     with pytest.raises(DeviceError, match="closed"):
         device.run(manifest_for(model), model, timeout_s=1)
     device.close()  # closing twice is harmless
+
+
+def test_a_forked_child_opens_its_own_connections(
+    ios_device: DeviceFactory, model: Path, fake_mux: object
+) -> None:
+    # The agent's worker opens the device, then Celery forks the pool child that runs the
+    # batches while the worker's heartbeat keeps checking readiness: sharing the parent's
+    # event loop and sockets across that fork hangs the heartbeat for good.
+    device, _, _ = ios_device()
+    assert device.readiness().ready
+    seen = fake_mux.requests  # type: ignore[attr-defined]
+    sessions_before = seen.count("StartSession")
+    pid = os.fork()
+    if pid == 0:  # the child: only os._exit, whatever happens
+        code = 1
+        signal.alarm(30)  # a child that hangs (as it did without its own loop) must end
+        try:
+            ok = device.readiness().ready
+            code = 0 if ok and device.run(manifest_for(model), model, timeout_s=10) else 3
+        finally:
+            os._exit(code)
+    for _ in range(10):  # the parent keeps using its own connections meanwhile
+        assert device.readiness().ready
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert seen.count("StartSession") == sessions_before + 1  # the child's own lockdown session
+    assert device.readiness().ready

@@ -1,10 +1,14 @@
 """The developer-service fakes must keep the installed pymobiledevice3 signatures: an
-upgrade that renames a parameter or changes a default fails here, not on a device."""
+upgrade that renames a parameter or changes a default fails here, not on a device. The
+fakes that agent worker processes load (fake_shared.py) hand out the same checked classes."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +16,14 @@ from pymobiledevice3.services.afc import AfcService
 from pymobiledevice3.services.crash_reports import CrashReportsManager
 from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
 
-from tests.ios.fake_developer import FakeContainer, FakeCrashReports, FakeProcessControl
+from agents.devices.ios.services import Pmd3DeveloperServices
+from tests.ios.fake_developer import (
+    FakeContainer,
+    FakeCrashReports,
+    FakeDeveloperServices,
+    FakeProcessControl,
+)
+from tests.ios.fake_shared import DeviceView, UsbmuxFakeDeveloperServices
 
 PAIRS = [
     (FakeContainer, AfcService, ["makedirs", "push", "set_file_contents", "get_file_contents",
@@ -44,3 +55,30 @@ def test_a_changed_signature_would_be_noticed() -> None:
     async def renamed(self: object, path: str) -> None: ...
 
     assert _shape(renamed) != _shape(AfcService.makedirs)
+
+
+SEAM = ["container", "process_control", "crash_reports", "syslog", "keep_awake",
+        "mount_developer_image", "open_rsd", "close_rsd"]  # fmt: skip
+
+
+@pytest.mark.parametrize("fake", [FakeDeveloperServices, UsbmuxFakeDeveloperServices])
+@pytest.mark.parametrize("method", SEAM)
+def test_fake_services_match_the_real_seam(fake: type, method: str) -> None:
+    assert _shape(getattr(fake, method)) == _shape(getattr(Pmd3DeveloperServices, method))
+
+
+def test_worker_side_fakes_hand_out_the_checked_classes(tmp_path: Path) -> None:
+    (tmp_path / "X").mkdir()
+    (tmp_path / "X" / "state.json").write_text(json.dumps({"apps": {"app": {}}}))
+    services = UsbmuxFakeDeveloperServices(DeviceView(tmp_path, "X"))
+
+    async def opened() -> list[type]:
+        provider: Any = None
+        async with (
+            services.container(provider, "app") as files,
+            services.process_control(provider) as control,
+            services.crash_reports(provider) as reports,
+        ):
+            return [type(files), type(control), type(reports)]
+
+    assert asyncio.run(opened()) == [FakeContainer, FakeProcessControl, FakeCrashReports]

@@ -115,6 +115,11 @@ class Farm:
         if wait_for:
             self.wait_devices(wait_for)
 
+    def start_ios_agent(self, *, name: str = "agent-1") -> None:
+        """`anefarm agent --ios`: one worker per device usbmuxd lists (set
+        USBMUXD_SOCKET_ADDRESS in ``extra_env`` to point it at a fake)."""
+        self._spawn(name, "agent", "--ios", "--name", name)
+
     def wait_devices(self, count: int, timeout: float = 60) -> list[livestate.DeviceStatus]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -75,6 +75,16 @@ class DeviceLink:
         self._lockdown: UsbmuxLockdownClient | None = None
         self._developer: LockdownServiceProvider | None = None
 
+    def fresh(self) -> DeviceLink:
+        """The same device with no connections yet (for a forked process: the open ones
+        belong to the parent's event loop)."""
+        return DeviceLink(
+            self.udid,
+            self.services,
+            usbmux_address=self.usbmux_address,
+            pair_records_dir=self.pair_records_dir,
+        )
+
     async def lockdown(self) -> UsbmuxLockdownClient:
         if self._lockdown is None:
             with translating(self.udid, "connecting to lockdownd"):

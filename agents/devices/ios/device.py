@@ -1,16 +1,25 @@
 """``IOSDevice``: a real USB iPhone or iPad behind the synchronous Device interface.
 
 pymobiledevice3 is asyncio throughout and a connection belongs to the loop that opened
-it, so the driver owns exactly one event loop for its whole life and runs every coroutine
-on it (``run_until_complete``). The worker that holds an ``IOSDevice`` is a single-threaded
-Celery process with concurrency 1 (one per device), so blocking calls are the right shape,
-and keeping one loop lets connections and the iOS 17.4+ userspace tunnel survive between
-batches instead of being rebuilt for each.
+it, so the driver owns one event loop per process and runs every coroutine on it
+(``run_until_complete``). The worker that holds an ``IOSDevice`` is a Celery worker with
+concurrency 1 (one per device), so blocking calls are the right shape, and keeping one
+loop lets connections and the iOS 17.4+ userspace tunnel survive between batches instead
+of being rebuilt for each.
+
+Two processes use the same ``IOSDevice``: the worker opens it and checks readiness from its
+heartbeat thread, and the prefork pool child that Celery forks from it runs the batches.
+An event loop must never cross a fork (the child would share the parent's epoll instance
+and sockets, and each would steal the other's I/O events: the parent's heartbeat then
+hangs for good), so a forked child starts from a loop and connections of its own. Calls
+from the heartbeat thread and the main thread are serialised by a lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -22,7 +31,11 @@ from agents.devices.ios.connection import DeviceLink
 from agents.devices.ios.errors import translating
 from agents.devices.ios.readiness import HealthLimits, RunnerConfig
 from agents.devices.ios.runner import RunLog, run_batch
-from agents.devices.ios.services import DeveloperServices, Pmd3DeveloperServices
+from agents.devices.ios.services import (
+    DeveloperServices,
+    Pmd3DeveloperServices,
+    load_services_factory,
+)
 from orchestrator import catalog
 from orchestrator.errors import AnefarmError, DeviceError, DeviceGone
 from orchestrator.protocol import RunnerManifest, RunnerResult
@@ -30,12 +43,16 @@ from orchestrator.settings import Settings
 
 T = TypeVar("T")
 REBOOT_TIMEOUT_S = 300.0  # an iPhone XS takes ~60 s to boot; old iPads and updates longer
+# In a forked child: the parent's loops and connections, never closed nor collected here
+# (closing a loop unregisters its fds from the epoll instance the parent still uses).
+_INHERITED: list[object] = []
 
 
 class IOSDevice:
     """One device over usbmuxd. ``simulated`` is False for hardware; it is True only when
-    the usbmuxd behind it is a fake (tests, demos), so identity and results say SIMULATED.
-    A runner result whose ``simulated`` disagrees is refused (ProtocolError)."""
+    the usbmuxd behind it is a fake (tests, demos) or the developer services come from the
+    test/bring-up hook (``ANEFARM_IOS_DEVELOPER_SERVICES``), so identity and results say
+    SIMULATED. A runner result whose ``simulated`` disagrees is refused (ProtocolError)."""
 
     def __init__(
         self,
@@ -53,6 +70,8 @@ class IOSDevice:
         self.runner = runner or RunnerConfig()
         self.limits = limits or HealthLimits()
         self.reboot_timeout_s = reboot_timeout_s
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._link = DeviceLink(
             udid,
@@ -80,13 +99,33 @@ class IOSDevice:
         )
         overrides.setdefault("runner", runner)
         overrides.setdefault("limits", limits)
+        if settings.ios_developer_services and "services" not in overrides:
+            # The test/bring-up hook: whatever plays the device's developer side is not
+            # Apple's, so nothing measured through it may pass for a real measurement.
+            factory = load_services_factory(settings.ios_developer_services)
+            overrides["services"] = factory(udid)
+            overrides.setdefault("simulated", True)
         return cls(udid, **overrides)
 
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        """This process's loop: a fresh one, with fresh connections, after a fork."""
+        if os.getpid() != self._pid:
+            _INHERITED.append((self._loop, self._link))
+            closed = self._loop.is_closed()
+            self._pid, self._lock = os.getpid(), threading.Lock()  # the lock may be held
+            self._loop = asyncio.new_event_loop()
+            self._link = self._link.fresh()
+            if closed:
+                self._loop.close()
+        return self._loop
+
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if self._loop.is_closed():
-            coroutine.close()
-            raise DeviceError("this IOSDevice is closed", udid=self._link.udid)
-        return self._loop.run_until_complete(coroutine)
+        loop = self._own_loop()
+        with self._lock:
+            if loop.is_closed():
+                coroutine.close()
+                raise DeviceError("this IOSDevice is closed", udid=self._link.udid)
+            return loop.run_until_complete(coroutine)
 
     async def _read_identity(self) -> DeviceIdentity:
         facts = await self._link.facts()
@@ -109,7 +148,7 @@ class IOSDevice:
         return self._identity
 
     def readiness(self) -> Readiness:
-        if self._loop.is_closed():
+        if self._own_loop().is_closed():
             raise DeviceError("this IOSDevice is closed", udid=self._link.udid)
         try:
             return self._call(
@@ -183,10 +222,12 @@ class IOSDevice:
                 await asyncio.sleep(1.0)
 
     def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        try:
-            self._loop.run_until_complete(self._link.drop())
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        finally:
-            self._loop.close()
+        loop = self._own_loop()
+        with self._lock:
+            if loop.is_closed():
+                return
+            try:
+                loop.run_until_complete(self._link.drop())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()

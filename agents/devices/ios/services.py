@@ -12,12 +12,15 @@ through the real pymobiledevice3 client (faked at the usbmuxd socket in tests).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import importlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 from pymobiledevice3.services.os_trace import SyslogEntry
+
+from orchestrator.errors import ConfigError
 
 # The OS boundaries of the developer-service transport (devices.md, "Launching the runner").
 RSD_MIN = (17, 0)
@@ -92,6 +95,29 @@ class DeveloperServices(Protocol):
     async def mount_developer_image(self, provider: LockdownServiceProvider) -> None: ...
     async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None: ...
     async def close_rsd(self, provider: LockdownServiceProvider) -> None: ...
+
+
+ServicesFactory = Callable[[str], DeveloperServices]
+
+
+def load_services_factory(spec: str) -> ServicesFactory:
+    """The factory named by ``ANEFARM_IOS_DEVELOPER_SERVICES`` ("package.module:function").
+
+    A hook for tests and bring-up only: ``factory(udid)`` returns the DeveloperServices the
+    driver uses for that device instead of :class:`Pmd3DeveloperServices` (the test suite
+    points it at fakes so that agent worker processes can run batches on fake devices).
+    """
+    module_name, _, attribute = spec.partition(":")
+    hint = 'ANEFARM_IOS_DEVELOPER_SERVICES is "package.module:function"; unset it on a real farm'
+    if not module_name or not attribute:
+        raise ConfigError(f"developer services hook {spec!r} is not module:function", hint=hint)
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(f"developer services hook {spec!r}: {error}", hint=hint) from error
+    if not callable(factory):
+        raise ConfigError(f"developer services hook {spec!r} is not callable", hint=hint)
+    return cast(ServicesFactory, factory)
 
 
 class Pmd3DeveloperServices:
