@@ -1,4 +1,5 @@
-"""The coordinator process: consumes the ``results`` queue and ingests each result.
+"""The coordinator process: consumes the ``results`` queue and ingests each result, and
+sweeps batches pinned to devices that went away (``orchestrator.sweep``).
 
 Runs as a Celery worker with concurrency 1 on ``results`` (ingest is cheap; one writer
 keeps SQLite happy and ordering simple). Optionally serves artifacts over HTTP for
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from orchestrator import livestate
+from orchestrator import livestate, sweep
 from orchestrator.artifact_server import ArtifactServer
 from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, create_app, run_worker
 from orchestrator.ingest import Ingestor
@@ -39,6 +40,11 @@ def run_coordinator(
     @app.task(name=INGEST_RESULT_TASK)  # type: ignore[untyped-decorator,unused-ignore]
     def ingest_result(payload: Any) -> str:
         return str(ingestor.ingest(payload))
+
+    # Batches pinned to a device that went away are re-routed (orchestrator/sweep.py).
+    every = sweep.interval_s(settings.heartbeat_ttl_s)
+    sweep.register(app, ingestor, every)
+    sweep.schedule(app, every)
 
     server = None
     if serve_artifacts:

@@ -61,7 +61,7 @@ class IngestOutcome(StrEnum):
 
 
 @dataclass
-class _After:
+class AfterCommit:
     """Side effects that must wait until the transaction has committed."""
 
     retry: RunBatch | None = None
@@ -90,7 +90,7 @@ class Ingestor:
             result = RunBatchResult.model_validate(payload)
         except ValidationError as error:
             return self._keep_invalid(payload, error)
-        after = _After()
+        after = AfterCommit()
         try:
             with session_scope(self.sessions) as session:
                 outcome = self._apply(session, result, after)
@@ -126,12 +126,12 @@ class Ingestor:
             )
             run = session.get(db.Run, run_id) if run_id else None
             if run is not None and run.status not in FINAL:
-                self._finish(session, run, db.RunStatus.FAILED, "protocol", message, infra=True)
-                self._probe_final(session, run, None, message, _After())
+                self.finish(session, run, db.RunStatus.FAILED, "protocol", message, infra=True)
+                self.probe_final(session, run, None, message, AfterCommit())
         log.error("%s", message)
         return IngestOutcome.INVALID
 
-    def _apply(self, session: Session, result: RunBatchResult, after: _After) -> IngestOutcome:
+    def _apply(self, session: Session, result: RunBatchResult, after: AfterCommit) -> IngestOutcome:
         run = session.get(db.Run, result.run_id, with_for_update=True)
         if run is None:
             session.add(
@@ -180,15 +180,15 @@ class Ingestor:
             verdict = self._store_verdict(session, run, result)
             if run.purpose == RunPurpose.USER:
                 after.batches += on_verdict(session, run, verdict, settings=self.settings)
-            self._finish(session, run, db.RunStatus.SUCCEEDED, None, None, infra=False)
-            self._probe_final(session, run, result.runner_result, None, after)
+            self.finish(session, run, db.RunStatus.SUCCEEDED, None, None, infra=False)
+            self.probe_final(session, run, result.runner_result, None, after)
             return IngestOutcome.STORED
         assert failure is not None  # guaranteed by RunBatchResult's validator
         if result.outcome is BatchOutcome.MODEL_ERROR:
             device.infra_failures_in_row = 0
-            self._finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
+            self.finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
                          infra=False)  # fmt: skip
-            self._probe_final(session, run, None, f"{failure.kind}: {failure.message}", after)
+            self.probe_final(session, run, None, f"{failure.kind}: {failure.message}", after)
             return IngestOutcome.FAILED
         # Infra failure: count it against the device, then retry or give up.
         device.infra_failures_in_row += 1
@@ -205,16 +205,17 @@ class Ingestor:
             run.attempts += 1
             run.status = db.RunStatus.QUEUED
             run.error_kind, run.error_message = failure.kind, failure.message
-            after.retry = self._retry_batch(session, run, avoid=result.device.udid)
+            after.retry = self.retry_batch(session, run, avoid=result.device.udid)
+            run.pinned_udid = after.retry.pinned_udid
             after.countdown = self.settings.retry_backoff_s * 2 ** (run.attempts - 2)
             return IngestOutcome.RETRY
         message = f"gave up after {run.attempts} attempt(s): {failure.message}"
-        self._finish(session, run, db.RunStatus.FAILED, failure.kind, message, infra=True)
-        self._probe_final(session, run, None, message, after)
+        self.finish(session, run, db.RunStatus.FAILED, failure.kind, message, infra=True)
+        self.probe_final(session, run, None, message, after)
         return IngestOutcome.FAILED
 
-    def _probe_final(
-        self, session: Session, run: Any, runner: Any, failure: str | None, after: _After
+    def probe_final(
+        self, session: Session, run: Any, runner: Any, failure: str | None, after: AfterCommit
     ) -> None:
         """A final probe run feeds the compatibility matrix and its parent's bisection,
         which may queue a lifted probe: the job's status is read again afterwards."""
@@ -315,7 +316,7 @@ class Ingestor:
         )
         return verdict
 
-    def _retry_batch(self, session: Session, run: Any, *, avoid: str) -> RunBatch:
+    def retry_batch(self, session: Session, run: Any, *, avoid: str) -> RunBatch:
         job = session.get(db.Job, run.job_id)
         model = session.get(db.Model, run.model_sha256)
         assert job is not None and model is not None
@@ -342,7 +343,7 @@ class Ingestor:
             created_at=datetime.now(UTC),
         )
 
-    def _finish(
+    def finish(
         self,
         session: Session,
         run: Any,

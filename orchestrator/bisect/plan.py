@@ -173,6 +173,7 @@ def probe_runs(
                 device_class=parent.device_class, status=db.RunStatus.QUEUED, attempts=1,
                 max_attempts=settings.max_attempts, created_at=now, purpose=RunPurpose.PROBE,
                 parent_run_id=parent.id, probe_signature=probe.signature, probe_repeat=repeat,
+                pinned_udid=parent.udid,
                 bisection={
                     "key": key.to_json(),
                     "op_type": probe.op_type,

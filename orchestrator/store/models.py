@@ -133,6 +133,9 @@ class Run(Base):
     # A probe run's copies of its op (1, or more when lifted above the timer's noise).
     probe_repeat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runner_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The device a queued run's batch waits for, when pinned (a retry, a probe): the
+    # coordinator's sweep re-routes it when that device goes away.
+    pinned_udid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # A user run's bisection: pending | done | skipped, and its plan (ops, signatures, the
     # compatibility-matrix key) in ``bisection``; a probe run keeps its key there too.
     bisect_state: Mapped[str | None] = mapped_column(_enum(16), nullable=True)

@@ -1,0 +1,138 @@
+"""The coordinator's sweep: a queued batch pinned to a device that went away is re-routed
+as a new attempt (or fails within the attempt budget), on real Redis and a real database."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from orchestrator import livestate
+from orchestrator.celery_app import create_app, device_class_queue, device_queue
+from orchestrator.ingest import Ingestor
+from orchestrator.settings import load_settings
+from orchestrator.store import models as db
+from orchestrator.store.engine import make_engine, session_factory, session_scope
+from orchestrator.store.migrate import upgrade
+from orchestrator.sweep import GONE, sweep
+from tests.pipeline.farm import Farm
+
+pytestmark = [pytest.mark.redis]
+XR = "iPhone11,8"
+GONE_UDID, LIVE_UDID = "SIM-iPhone11-8-0", "SIM-iPhone11-8-1"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def ingestor(tmp_path, redis_url):
+    url = f"sqlite:///{tmp_path / 'anefarm.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    settings = load_settings(home=tmp_path, broker_url=redis_url, database_url=url)
+    client = livestate.connect(redis_url)
+    client.flushdb()
+    yield Ingestor(
+        settings, sessions=session_factory(engine), app=create_app(settings), client=client
+    )
+    engine.dispose()
+
+
+def live(client, udid: str, *, os_version: str = "16.7.8", state: str = "ready") -> None:
+    status = livestate.DeviceStatus(udid=udid, product_type=XR, chip="A12", os_version=os_version,
+                                    os_build="20H338sim", name=udid, simulated=True, agent="a",
+                                    state=state)  # fmt: skip
+    livestate.put_device(client, status, ttl_s=60)
+
+
+def stuck_run(sessions, *, attempts: int = 1, purpose: str = "user", bisection=None) -> uuid.UUID:
+    with session_scope(sessions) as session:
+        job = db.Job(id=uuid.uuid4(), created_at=NOW, status="running", selector=XR,
+                     spec={"compute_units": ["all"]})  # fmt: skip
+        if session.get(db.Model, "ab" * 32) is None:
+            session.add(db.Model(sha256="ab" * 32, filename="m.mlmodel", format="mlmodel",
+                                 size_bytes=1, created_at=NOW))  # fmt: skip
+        session.add(job)
+        run = db.Run(id=uuid.uuid4(), job_id=job.id, model_sha256="ab" * 32, device_class=XR,
+                     status="queued", attempts=attempts, max_attempts=3, created_at=NOW,
+                     purpose=purpose, pinned_udid=GONE_UDID, bisection=bisection)  # fmt: skip
+        session.add(run)
+        return run.id
+
+
+def waiting(client: redis.Redis, queue: str) -> int:
+    # kombu keeps one Redis list per priority step: the queue name, and name + sep + step.
+    return sum(int(client.llen(key)) for key in client.keys(f"{queue}*"))
+
+
+def test_a_batch_pinned_to_a_gone_device_is_a_new_attempt_on_a_live_one(ingestor):
+    live(ingestor.redis, LIVE_UDID)
+    run_id = stuck_run(ingestor.sessions)
+    assert sweep(ingestor) == [str(run_id)]
+    with ingestor.sessions() as session:
+        run = session.get(db.Run, run_id)
+        assert (run.status, run.attempts, run.pinned_udid) == ("queued", 2, LIVE_UDID)
+        [lost] = session.query(db.RunAttempt).filter_by(run_id=run_id).all()
+        # The lost delivery has its row: a late result for attempt 1 is a duplicate.
+        assert (lost.attempt, lost.outcome, lost.failure_kind, lost.udid) == (
+            1,
+            "infra_error",
+            GONE,
+            GONE_UDID,
+        )
+    assert waiting(ingestor.redis, device_queue(LIVE_UDID)) == 1
+    assert sweep(ingestor) == []  # now pinned to a live device: left alone
+
+
+def test_a_live_pinned_device_is_left_alone_and_a_quarantined_one_is_not(ingestor):
+    live(ingestor.redis, GONE_UDID)
+    run_id = stuck_run(ingestor.sessions)
+    assert sweep(ingestor) == []
+    livestate.quarantine(ingestor.redis, GONE_UDID, "3 infra failures")
+    live(ingestor.redis, GONE_UDID, state="quarantined")
+    assert sweep(ingestor) == [str(run_id)]
+    assert waiting(ingestor.redis, device_class_queue(XR)) == 1  # no other device: the class
+
+
+def test_the_attempt_budget_still_holds(ingestor):
+    run_id = stuck_run(ingestor.sessions, attempts=3)
+    assert sweep(ingestor) == [str(run_id)]
+    with ingestor.sessions() as session:
+        run = session.get(db.Run, run_id)
+        assert (run.status, run.error_kind, run.infra_failure) == ("failed", GONE, True)
+        assert "gave up after 3 attempt(s)" in run.error_message
+    assert waiting(ingestor.redis, device_class_queue(XR)) == 0
+
+
+def test_a_probe_goes_only_to_a_device_on_the_same_os(ingestor):
+    live(ingestor.redis, LIVE_UDID, os_version="18.7")  # another OS build: not for this probe
+    key = {"chip": "A12", "os_build": "20H338sim", "runner_version": "sim-1", "simulated": True,
+           "device_class": XR, "os_version": "16.7.8"}  # fmt: skip
+    run_id = stuck_run(ingestor.sessions, purpose="probe", bisection={"key": key})
+    assert sweep(ingestor) == [str(run_id)]
+    assert waiting(ingestor.redis, device_queue(LIVE_UDID)) == 0
+    assert waiting(ingestor.redis, device_class_queue(XR)) == 1
+
+
+@pytest.mark.celery
+def test_the_coordinator_sweeps_on_its_own(tmp_path, redis_url):
+    home = tmp_path / "home"
+    home.mkdir()
+    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    try:
+        sessions = farm.sessions()
+        live(farm.redis(), LIVE_UDID)
+        run_id = stuck_run(sessions)
+        farm.start_coordinator()  # heartbeat TTL 6 s in the farm: a sweep every 3 s
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                if session.get(db.Run, run_id).attempts == 2:
+                    break
+            time.sleep(0.3)
+        else:
+            raise AssertionError("the coordinator never re-routed the run\n" + farm.logs())
+    finally:
+        farm.stop()
