@@ -3,8 +3,9 @@ pymobiledevice3 client (and its CLI through ``USBMUXD_SOCKET_ADDRESS``).
 
 usbmuxd packets: little-endian u32 length (including itself), version, message, tag, then
 an XML plist (message 8). After a successful ``Connect`` the same socket carries the
-device port: lockdownd on 62078 (big-endian u32 length + XML plist), and plain plist
-services (diagnostics_relay, installation_proxy) on ports lockdownd hands out. No SSL:
+device port: lockdownd on 62078 (big-endian u32 length + XML plist), plain plist services
+(diagnostics_relay, installation_proxy: lookup and install) and AFC (``fake_afc``, where an
+install stages its .ipa) on ports lockdownd hands out. No SSL:
 StartSession and StartService answer ``EnableSessionSSL``/``EnableServiceSSL`` false.
 """
 
@@ -13,14 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import plistlib
+import re
 import socket
 import struct
 import threading
+import zipfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.ios.fake_afc import serve_afc
 
 LOCKDOWN_PORT = 62078
 HOST_ID = "00000000-0000-4000-8000-0000000000AA"
@@ -48,6 +54,8 @@ class FakeIPhone:
     devid: int = 0
     attached: bool = True
     restarts: int = 0
+    installs: int = 0
+    staging: dict[str, bytes] = field(default_factory=dict)  # files written over AFC
     # App container files and crash reports by path (directories when shared: fake_shared.py).
     container: MutableMapping[str, bytes] = field(default_factory=dict)
     crash_reports: MutableMapping[str, str] = field(default_factory=dict)
@@ -220,15 +228,20 @@ class FakeUsbmuxd:
         writer.write(_frame_mux(tag, {"MessageType": "Result", "Number": 0}))
         await writer.drain()
         self._device_streams.setdefault(device.udid, []).append(writer)
+        if service in STREAM_SERVICES:  # binary protocols with a server of their own
+            await STREAM_SERVICES[service](reader, writer, device)
+            return
         handler = self._lockdownd if port == LOCKDOWN_PORT else SERVICES[service or ""]
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
                 (size,) = struct.unpack(">I", await reader.readexactly(4))
                 message = plistlib.loads(await reader.readexactly(size))
                 answer = handler(self, device, message)
-                if answer is not None:
-                    writer.write(_frame_service(answer))
-                    await writer.drain()
+                # A handler may answer with several messages (installation progress).
+                for part in answer if isinstance(answer, list) else [answer]:
+                    if part is not None:
+                        writer.write(_frame_service(part))
+                await writer.drain()
         if service == "com.apple.mobile.diagnostics_relay" and device.restarts and device.attached:
             # The device goes down when the connection that asked for the restart closes.
             await self._detach(device.udid)
@@ -273,7 +286,7 @@ class FakeUsbmuxd:
             name = msg["Service"]
             if device.locked:
                 reply["Error"] = "PasswordProtected"
-            elif name not in SERVICES:
+            elif name not in SERVICES and name not in STREAM_SERVICES:
                 reply["Error"] = "InvalidService"
             else:
                 self._next_port += 1
@@ -297,7 +310,9 @@ def _diagnostics(_server: FakeUsbmuxd, device: FakeIPhone, msg: dict[str, Any]) 
 
 def _installation_proxy(
     _server: FakeUsbmuxd, device: FakeIPhone, msg: dict[str, Any]
-) -> dict[str, Any]:
+) -> dict[str, Any] | list[dict[str, Any]]:
+    if msg.get("Command") in ("Install", "Upgrade"):
+        return _install(device, str(msg.get("PackagePath")))
     if msg.get("Command") == "Lookup":
         wanted = msg.get("ClientOptions", {}).get("BundleIDs")
         apps = {b: a for b, a in device.apps.items() if wanted is None or b in wanted}
@@ -305,7 +320,32 @@ def _installation_proxy(
     return {"Error": "UnknownCommand", "ErrorDescription": str(msg.get("Command"))}
 
 
+def _install(device: FakeIPhone, path: str) -> dict[str, Any] | list[dict[str, Any]]:
+    """Install the .ipa staged over AFC: the app's Info.plist decides what gets installed."""
+    data = device.staging.get(path)
+    if data is None:
+        return {"Error": "PackageNotFound", "ErrorDescription": f"no package at {path}"}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as ipa:
+            [plist] = [
+                n for n in ipa.namelist() if re.fullmatch(r"Payload/[^/]+\.app/Info\.plist", n)
+            ]
+            info = plistlib.loads(ipa.read(plist))
+        bundle, version = str(info["CFBundleIdentifier"]), str(info["CFBundleVersion"])
+    except (zipfile.BadZipFile, ValueError, KeyError, plistlib.InvalidFileException) as error:
+        return {
+            "Error": "ApplicationVerificationFailed",
+            "ErrorDescription": f"bad package: {error!r}",
+        }
+    device.apps[bundle] = {"CFBundleIdentifier": bundle, "CFBundleVersion": version}
+    device.installs += 1
+    return [{"Status": "CreatingStagingDirectory", "PercentComplete": 5},
+            {"Status": "InstallingApplication", "PercentComplete": 60},
+            {"Status": "Complete"}]  # fmt: skip
+
+
 SERVICES = {
     "com.apple.mobile.diagnostics_relay": _diagnostics,
     "com.apple.mobile.installation_proxy": _installation_proxy,
 }
+STREAM_SERVICES = {"com.apple.afc": serve_afc}
