@@ -34,10 +34,13 @@ from orchestrator.celery_app import (
     run_worker,
 )
 from orchestrator.errors import AnefarmError, ProtocolError
-from orchestrator.protocol import RunBatch
+from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult
 from orchestrator.settings import Settings, load_settings
 
 log = logging.getLogger("anefarm.worker")
+# Failures a restart may cure. Not: a detached device (nothing to restart), not ready
+# (a person must act), artifact or service trouble (not the device's).
+REBOOT_KINDS = frozenset({"runner_crash", "runner_timeout", "protocol", "device"})
 
 
 class DeviceWorker:
@@ -60,6 +63,7 @@ class DeviceWorker:
         self.state = livestate.DeviceState.READY
         self.reasons: list[str] = []
         self.current_run: str | None = None
+        self.infra_in_row = 0  # device-side infra failures in a row (this process)
         self._stop = threading.Event()
 
     @property
@@ -145,6 +149,34 @@ class DeviceWorker:
         app.send_task(
             INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
         )
+        if self.after_batch(result):
+            # Still inside the task: this device takes no work until the restart is over.
+            livestate.set_busy(self.redis, udid, run_id="reboot", pid=os.getpid(), ttl_s=ttl)
+            try:
+                self.reboot()
+            finally:
+                livestate.clear_busy(self.redis, udid)
+
+    def after_batch(self, result: RunBatchResult) -> bool:
+        """Count device-side infra failures in a row; True when the device needs a restart."""
+        failure = result.failure
+        if result.outcome is BatchOutcome.INFRA_ERROR and failure and failure.kind in REBOOT_KINDS:
+            self.infra_in_row += 1
+        elif result.outcome is not BatchOutcome.INFRA_ERROR:
+            self.infra_in_row = 0
+        if self.settings.reboot_after and self.infra_in_row >= self.settings.reboot_after:
+            self.infra_in_row = 0
+            return True
+        return False
+
+    def reboot(self) -> None:
+        udid = self.identity.udid
+        log.warning("%s: restarting after repeated infra failures", udid)
+        try:
+            self.device.reboot()
+        except AnefarmError as error:
+            # The coordinator quarantines the device if it keeps failing.
+            log.warning("%s: restart failed: %s", udid, error.one_line())
 
     def fetch_model(self, batch: RunBatch) -> Path:
         blob = self.fetcher.fetch(batch.model)

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_backoff_s: float = Field(default=1.0, ge=0)
     quarantine_after: int = Field(default=3, ge=1, description="Infra failures in a row")
+    # The agent restarts a device after this many device-side infra failures in a row
+    # (runner crash or hang, malformed result); 0 never. Below quarantine_after, so a
+    # device gets one reboot before the coordinator quarantines it.
+    reboot_after: int = Field(default=2, ge=0, description="Infra failures in a row → reboot")
     heartbeat_ttl_s: int = Field(default=30, ge=2)
     redis_persist: bool = Field(default=False, description="Embedded Redis keeps an AOF file")
     # Real iOS devices (agents/devices/ios): the runner app and the health gates.

@@ -97,6 +97,7 @@ class SimulatedDevice:
         self.state = DeviceState()
         self.faults = FaultScript(spec.faults, f"{self.seed}:{spec.udid}")
         self.runs = 0
+        self.reboots = 0
         self.last_truth: Truth | None = None
         self._log: list[str] = []
         self._crash_report: str | None = None
@@ -260,6 +261,7 @@ class SimulatedDevice:
     def reboot(self) -> None:
         """A restart cools the device; the compiled-model cache lives on disk and stays."""
         self._check_open()
+        self.reboots += 1
         self._sleep(REBOOT_S)
         self.state.heat.idle(float("inf"))
         self._log.append(f"rebooted at {datetime.now(UTC).isoformat()} (SIMULATED)")

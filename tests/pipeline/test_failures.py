@@ -54,6 +54,8 @@ def test_only_device_failing_gives_up_as_infra_and_is_quarantined(farm, samples)
     row = report["rows"][0]
     assert row["status"] == "failed" and row["error"].startswith("runner_crash")
     assert len(attempts_of(farm, row["run"])) == 3  # the retry budget (ANEFARM_MAX_ATTEMPTS)
+    # Two crashes in a row: the agent restarts the device once before it is quarantined.
+    assert farm.logs().count("restarting after repeated infra failures") == 1
     assert livestate.is_quarantined(farm.redis(), "SIM-iPhone11-8-0")
     with farm.sessions()() as session:
         assert session.get(db.Device, "SIM-iPhone11-8-0").state == "quarantined"
