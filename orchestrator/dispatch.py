@@ -317,5 +317,7 @@ def cancel(job_id: UUID, *, sessions: sessionmaker[Session], client: redis.Redis
                 run.status = db.RunStatus.CANCELLED
                 run.finished_at = datetime.now(UTC)
                 cancelled += 1
+            if run.bisect_state == "pending":  # its probe runs are cancelled with the job
+                run.bisect_state = "cancelled"
         job.status = db.JobStatus.CANCELLED
     return cancelled

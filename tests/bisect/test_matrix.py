@@ -98,3 +98,18 @@ def test_a_bisection_that_cannot_start_keeps_the_verdict_and_says_why(sessions, 
         assert on_verdict(session, run, verdict, settings=settings) == []
         assert run.bisect_state == "skipped" and "no artifact" in run.bisection["error"]
         assert session.query(db.Run).filter_by(parent_run_id=run.id).count() == 0
+
+
+@pytest.mark.redis
+def test_cancelling_a_job_ends_its_pending_bisections(sessions, redis_url):
+    from orchestrator import livestate
+    from orchestrator.dispatch import cancel
+
+    with session_scope(sessions) as session:
+        parent = job_and_run(session, bisect_state="pending")
+        probe = job_and_run(session, purpose="probe", status=db.RunStatus.QUEUED)
+        probe.job_id, job_id = parent.job_id, parent.job_id
+    assert cancel(job_id, sessions=sessions, client=livestate.connect(redis_url)) == 1
+    with sessions() as session:
+        assert session.get(db.Run, parent.id).bisect_state == "cancelled"
+        assert session.get(db.Run, probe.id).status == "cancelled"
