@@ -141,7 +141,13 @@ class DeviceWorker:
             return
         udid = self.identity.udid
         ttl = int(batch.spec.timeout_s) + 60
-        livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(), ttl_s=ttl)
+        if livestate.is_superseded(self.redis, str(batch.run_id), batch.attempt):
+            # The coordinator gave this attempt up (its worker died) and retried the run:
+            # this is the old delivery, handed out again by Redis after its timeout.
+            log.info("run %s attempt %d skipped: superseded", batch.run_id, batch.attempt)
+            return
+        livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(),
+                           ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid())  # fmt: skip
         try:
             result = execute(batch, self.device, agent=self.agent, fetch_model=self.fetch_model)
         finally:

@@ -19,6 +19,7 @@ AGENT_KEY = "anefarm:agent:{name}"
 DEVICE_KEY = "anefarm:device:{udid}"
 QUARANTINE_KEY = "anefarm:quarantine:{udid}"
 BUSY_KEY = "anefarm:busy:{udid}"
+SUPERSEDED_KEY = "anefarm:superseded:{run}"
 CANCEL_KEY = "anefarm:cancelled:{job_id}"
 CANCEL_TTL_S = 7 * 24 * 3600
 
@@ -68,11 +69,65 @@ def put_device(client: redis.Redis, status: DeviceStatus, *, ttl_s: int) -> None
     client.set(DEVICE_KEY.format(udid=status.udid), json.dumps(status.to_json()), ex=ttl_s)
 
 
-def set_busy(client: redis.Redis, udid: str, *, run_id: str, pid: int, ttl_s: int) -> None:
+def set_busy(
+    client: redis.Redis,
+    udid: str,
+    *,
+    run_id: str,
+    pid: int,
+    ttl_s: int,
+    attempt: int | None = None,
+    worker_pid: int | None = None,
+) -> None:
     """Written by the process running a batch (the worker's pool child), apart from the
-    heartbeat, which its parent process keeps."""
-    body = {"run": run_id, "pid": pid, "since": time.time()}
+    heartbeat, which its parent process (``worker_pid``) keeps."""
+    body = {
+        "run": run_id,
+        "attempt": attempt,
+        "pid": pid,
+        "worker": worker_pid,
+        "since": time.time(),
+    }
     client.set(BUSY_KEY.format(udid=udid), json.dumps(body), ex=max(1, ttl_s))
+
+
+def lost_batches(client: redis.Redis) -> list[tuple[str, str, dict[str, Any]]]:
+    """Busy marks whose worker is gone: the device has no heartbeat, or its heartbeat now
+    comes from another worker process (the supervisor restarted a dead one). Each entry is
+    (udid, the mark as stored, the mark parsed)."""
+    workers = {
+        body["udid"]: body.get("pid")
+        for body in (json.loads(v) for v in _values(client, DEVICE_KEY.format(udid="*")))
+    }
+    prefix = BUSY_KEY.format(udid="")
+    lost = []
+    for key in sorted(client.scan_iter(match=BUSY_KEY.format(udid="*"), count=500)):
+        raw = client.get(key)
+        if raw is None:
+            continue
+        body = json.loads(raw)
+        udid = str(key)[len(prefix) :]
+        if body.get("worker") is not None and workers.get(udid) != body["worker"]:
+            lost.append((udid, str(raw), body))
+    return lost
+
+
+def clear_busy_if(client: redis.Redis, udid: str, raw: str) -> None:
+    """Remove a busy mark only if it is still the one read (a new worker may have set its own)."""
+    key = BUSY_KEY.format(udid=udid)
+    if client.get(key) == raw:
+        client.delete(key)
+
+
+def supersede(client: redis.Redis, run_id: str, attempt: int, *, ttl_s: int) -> None:
+    """A lost attempt: its batch, if Redis hands it out again later, is skipped."""
+    key = SUPERSEDED_KEY.format(run=run_id)
+    client.sadd(key, str(attempt))
+    client.expire(key, max(1, ttl_s))
+
+
+def is_superseded(client: redis.Redis, run_id: str, attempt: int) -> bool:
+    return bool(client.sismember(SUPERSEDED_KEY.format(run=run_id), str(attempt)))
 
 
 def clear_busy(client: redis.Redis, udid: str) -> None:

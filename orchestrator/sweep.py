@@ -1,4 +1,5 @@
-"""The coordinator's sweep: queued batches pinned to a device that went away are re-routed.
+"""The coordinator's sweep: batches stranded by a device or worker that went away are
+re-routed.
 
 A batch pinned to one device (a retry sent to a chosen device, a probe run that must
 measure the parent's OS build) waits in that device's own queue, which no other worker
@@ -7,6 +8,11 @@ wait forever. Every ``interval`` the sweep looks at queued runs with a pinned de
 has no live heartbeat (or is quarantined) and treats the lost delivery as an infra
 attempt: recorded as ``device_gone``, then retried like any infra failure (another live
 device of the class, the same OS for probes, within the attempt budget) or failed.
+
+A batch whose worker died mid-run (its busy mark outlives the worker: the device has no
+heartbeat, or its heartbeat comes from a restarted worker) is handled the same way, at
+once instead of after the broker's visibility timeout (twice the run timeout); the old
+delivery, if Redis hands it out again, is marked superseded and skipped by the worker.
 
 Exactly one result still holds: the lost attempt has its row, so if the device comes back
 and runs the stale batch after all, ingest sees a duplicate (run, attempt) and drops it.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from celery import Celery
 
@@ -44,7 +51,7 @@ def interval_s(heartbeat_ttl_s: float) -> float:
 
 
 def sweep(ingestor: Ingestor) -> list[str]:
-    """Re-route queued runs pinned to devices that are gone; the run ids it handled."""
+    """Re-route runs stranded by a device or worker that went away; the run ids handled."""
     client = ingestor.redis
     live = {
         d.udid
@@ -63,22 +70,58 @@ def sweep(ingestor: Ingestor) -> list[str]:
         for run in stuck:
             if run.pinned_udid in live or livestate.is_cancelled(client, str(run.job_id)):
                 continue
-            _reroute(ingestor, session, run, after)
-            handled.append(str(run.id))
+            message = (
+                f"device {run.pinned_udid} went away (no heartbeat, or quarantined)"
+                " before running the batch"
+            )
+            gone = str(run.pinned_udid)
+            if _reroute(ingestor, session, run.id, run.attempts, gone, message, after):
+                handled.append(str(run.id))
+        handled += _lost_workers(ingestor, session, after)
     for batch in after.batches:
         publish(ingestor.app, batch)
     return handled
 
 
-def _reroute(ingestor: Ingestor, session: Any, run: Any, after: AfterCommit) -> None:
-    gone = run.pinned_udid
-    run = session.get(db.Run, run.id, with_for_update=True)
-    if run is None or run.status in FINAL:
-        return
+def _lost_workers(ingestor: Ingestor, session: Any, after: AfterCommit) -> list[str]:
+    """Batches whose worker died while running them (a busy mark outlives its worker): the
+    attempt is lost now, not when Redis hands the batch out again after the visibility
+    timeout (twice the run timeout)."""
+    client, handled = ingestor.redis, []
+    ttl = int(2 * ingestor.settings.run_timeout_s + 120)
+    for udid, raw, mark in livestate.lost_batches(client):
+        try:
+            run_id, attempt = UUID(str(mark.get("run"))), int(mark["attempt"])
+        except (ValueError, TypeError, KeyError):  # a reboot mark, or an older agent's
+            livestate.clear_busy_if(client, udid, raw)
+            continue
+        message = f"the worker running it on {udid} went away mid-run"
+        if _reroute(ingestor, session, run_id, attempt, udid, message, after):
+            livestate.supersede(client, str(run_id), attempt, ttl_s=ttl)
+            handled.append(str(run_id))
+        livestate.clear_busy_if(client, udid, raw)
+    return handled
+
+
+def _reroute(
+    ingestor: Ingestor,
+    session: Any,
+    run_id: UUID,
+    attempt: int,
+    gone: str,
+    message: str,
+    after: AfterCommit,
+) -> bool:
+    """Record ``attempt`` of the run as lost and retry it (or fail it within the budget);
+    False when the run is final, already past that attempt, or has its result."""
+    run = session.get(db.Run, run_id, with_for_update=True)
+    if run is None or run.status in FINAL or run.attempts != attempt:
+        return False
+    if session.query(db.RunAttempt).filter_by(run_id=run.id, attempt=attempt).first():
+        return False
     now = datetime.now(UTC)
-    message = f"device {gone} went away (no heartbeat, or quarantined) before running the batch"
     session.add(
-        db.RunAttempt(run_id=run.id, attempt=run.attempts, udid=gone, agent="", outcome="infra_error",
+        db.RunAttempt(run_id=run.id, attempt=attempt, udid=gone, agent="", outcome="infra_error",
                       failure_kind=GONE, failure_message=message, diagnostics=[],
                       started_at=now, finished_at=now)
     )  # fmt: skip
@@ -90,11 +133,12 @@ def _reroute(ingestor: Ingestor, session: Any, run: Any, after: AfterCommit) -> 
         run.pinned_udid = batch.pinned_udid
         after.batches.append(batch)
         log.warning("run %s: %s; attempt %d re-routed", run.id, message, run.attempts)
-        return
+        return True
     failure = f"gave up after {run.attempts} attempt(s): {message}"
     run.pinned_udid = None
     ingestor.finish(session, run, db.RunStatus.FAILED, GONE, failure, infra=True)
     ingestor.probe_final(session, run, None, failure, after)
+    return True
 
 
 def register(app: Celery, ingestor: Ingestor, every_s: float) -> None:

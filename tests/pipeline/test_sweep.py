@@ -19,6 +19,7 @@ from orchestrator.store.engine import make_engine, session_factory, session_scop
 from orchestrator.store.migrate import upgrade
 from orchestrator.sweep import GONE, sweep
 from tests.pipeline.farm import Farm
+from tests.pipeline.test_pipeline import count
 
 pytestmark = [pytest.mark.redis]
 XR = "iPhone11,8"
@@ -40,10 +41,12 @@ def ingestor(tmp_path, redis_url):
     engine.dispose()
 
 
-def live(client, udid: str, *, os_version: str = "16.7.8", state: str = "ready") -> None:
+def live(
+    client, udid: str, *, os_version: str = "16.7.8", state: str = "ready", pid: int | None = None
+) -> None:
     status = livestate.DeviceStatus(udid=udid, product_type=XR, chip="A12", os_version=os_version,
                                     os_build="20H338sim", name=udid, simulated=True, agent="a",
-                                    state=state)  # fmt: skip
+                                    state=state, pid=pid)  # fmt: skip
     livestate.put_device(client, status, ttl_s=60)
 
 
@@ -136,3 +139,99 @@ def test_the_coordinator_sweeps_on_its_own(tmp_path, redis_url):
             raise AssertionError("the coordinator never re-routed the run\n" + farm.logs())
     finally:
         farm.stop()
+
+
+def busy(client, udid: str, run_id, *, worker: int, attempt: int = 1) -> None:
+    livestate.set_busy(client, udid, run_id=str(run_id), pid=worker + 1, ttl_s=600,
+                       attempt=attempt, worker_pid=worker)  # fmt: skip
+
+
+def test_a_batch_whose_worker_died_mid_run_is_retried_at_once(ingestor):
+    client = ingestor.redis
+    live(client, LIVE_UDID)
+    run_id = stuck_run(ingestor.sessions)
+    with session_scope(ingestor.sessions) as session:
+        session.get(db.Run, run_id).pinned_udid = None  # it was running, from the class queue
+    # The supervisor restarted the dead worker: the heartbeat now comes from another pid.
+    live(client, GONE_UDID, pid=222)
+    busy(client, GONE_UDID, run_id, worker=111)
+    assert sweep(ingestor) == [str(run_id)]
+    with ingestor.sessions() as session:
+        [lost] = session.query(db.RunAttempt).filter_by(run_id=run_id).all()
+        assert (lost.attempt, lost.failure_kind, lost.udid) == (1, GONE, GONE_UDID)
+        assert "went away mid-run" in lost.failure_message
+        assert session.get(db.Run, run_id).attempts == 2
+    assert livestate.is_superseded(client, str(run_id), 1)  # the old delivery is skipped
+    assert not livestate.is_superseded(client, str(run_id), 2)
+    assert client.get(f"anefarm:busy:{GONE_UDID}") is None
+    assert sweep(ingestor) == []
+
+
+def test_a_busy_mark_of_a_live_worker_or_a_finished_run_is_not_a_loss(ingestor):
+    client = ingestor.redis
+    run_id = stuck_run(ingestor.sessions)
+    with session_scope(ingestor.sessions) as session:
+        session.get(db.Run, run_id).pinned_udid = None
+    live(client, GONE_UDID, pid=111)
+    busy(client, GONE_UDID, run_id, worker=111)
+    assert sweep(ingestor) == []  # its worker is alive and running it
+    client.delete(f"anefarm:device:{GONE_UDID}")  # the device is gone, but the result is in
+    with session_scope(ingestor.sessions) as session:
+        session.add(db.RunAttempt(run_id=run_id, attempt=1, udid=GONE_UDID, agent="a",
+                                  outcome="ok", started_at=NOW, finished_at=NOW))  # fmt: skip
+    assert sweep(ingestor) == []
+    assert client.get(f"anefarm:busy:{GONE_UDID}") is None  # the stale mark is cleared
+
+
+@pytest.mark.celery
+def test_sigkill_of_a_whole_worker_mid_run_is_retried_long_before_the_visibility_timeout(
+    tmp_path, redis_url
+):
+    import json
+    import os
+    import signal
+
+    from orchestrator import modelkit
+
+    home = tmp_path / "home"
+    home.mkdir()
+    [model] = [
+        p
+        for p in modelkit.write_samples(tmp_path / "s", small=True)
+        if p.name == "conv10x10.mlpackage"
+    ]
+    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    try:
+        farm.start_coordinator()
+        farm.start_agent(f"{XR}=2", time_mode="realtime", speed=1.0, wait_for=2)
+        out = farm.cli(
+            "submit", str(model), "--devices", XR, "--iterations", "20", "--no-bisect", "--json"
+        )
+        job = json.loads(out.stdout)["job"]
+        client, deadline, mark = farm.redis(), time.monotonic() + 60, None
+        while time.monotonic() < deadline and mark is None:
+            keys = client.keys("anefarm:busy:*")
+            mark = (keys[0], json.loads(client.get(keys[0]))) if keys else None
+            time.sleep(0.05)
+        assert mark is not None, farm.logs()
+        udid = mark[0].removeprefix("anefarm:busy:")
+        # The whole worker: its parent (heartbeat, consumer) and the child running the batch.
+        for pid in (mark[1]["worker"], mark[1]["pid"]):
+            os.kill(pid, signal.SIGKILL)
+        started = time.monotonic()
+        report = farm.wait_job(job, timeout=90)
+        took = time.monotonic() - started
+        [row] = report["rows"]
+        assert row["status"] == "succeeded", report
+        tries = [(a.attempt, a.outcome, a.udid) for a in _attempts(farm, row["run"])]
+        assert tries[0] == (1, "infra_error", udid) and tries[-1][1] == "ok" and len(tries) == 2
+        assert count(farm, db.Verdict, run_id=uuid.UUID(row["run"])) == 1
+        assert took < 60  # the visibility timeout here is 1860 s
+    finally:
+        farm.stop()
+
+
+def _attempts(farm: Farm, run_id: str) -> list[db.RunAttempt]:
+    with farm.sessions()() as session:
+        query = session.query(db.RunAttempt).filter_by(run_id=uuid.UUID(run_id))
+        return list(query.order_by(db.RunAttempt.attempt))
