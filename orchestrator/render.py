@@ -69,6 +69,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
                             ("all vs cpu", "right"), ("load cold/warm", "right")):  # fmt: skip
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     details: list[str] = []
+    off: dict[tuple[str, ...], list[str]] = {}
     any_simulated = False
     for row in report["rows"]:
         any_simulated |= bool(row["simulated"])
@@ -92,10 +93,21 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
             f"{_ms(row['cold_load_ms'])} / {_ms(row['warm_load_ms'])}",
         )  # fmt: skip
         for op in row["ops_off_ane"][:5]:
-            details.append(
-                f"{row['model']} on {row['device_class']} ({row['chip']}): {op['name']} ({op['type']}) "
-                f"→ {op['unit']} (by {op['source']}): {op['reason']}. Fix: {op['fix']}"
+            # One line per (model, op, finding); the devices it holds on are listed together.
+            key = (
+                row["model"],
+                op["name"],
+                op["type"],
+                op["unit"],
+                op["source"],
+                op["reason"],
+                op["fix"],
             )
+            off.setdefault(key, []).append(f"{row['device_class']} ({row['chip']})")
+    for (model, name, op_type, unit, source, reason, fix), where in off.items():
+        details.append(
+            f"{model}: {name} ({op_type}) → {unit} (by {source}) on {', '.join(where)}: {reason}. Fix: {fix}"
+        )
     console.print(table)
     console.print(
         "latencies in ms; p90 and every compute-units setting: `anefarm report JOB --json`"
