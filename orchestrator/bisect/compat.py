@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from orchestrator.bisect.matrix import settle
 from orchestrator.bisect.placement import UNKNOWN, ProbeStatus
 from orchestrator.errors import UsageError
 from orchestrator.store import models as db
@@ -49,7 +50,7 @@ def cells(
 def _cell(rows: list[Any]) -> dict[str, Any]:
     rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
     placed = [r for r in rows if r.status == ProbeStatus.PLACED]
-    settled = placed[0] if placed else rows[0]  # the same rule as matrix.resolve
+    settled = settle(rows)
     lint = next((r for r in rows if r.lint_rule), None)
     # A lint rule always predicts "off the ANE" (on the unit it names, or unknown).
     lint_unit = (lint.lint_unit or UNKNOWN) if lint else ANE

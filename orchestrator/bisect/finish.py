@@ -71,12 +71,7 @@ def on_probe_final(
                   wanted.device_class, device.os_version)  # fmt: skip
     else:
         reading = failed(f"the probe failed: {failure or 'no result'}")
-    lint_json = plan.get("lint")
-    lint = (
-        LintFinding(**{k: v for k, v in lint_json.items() if k != "prediction"})
-        if lint_json
-        else None
-    )
+    lint = LintFinding.from_json(plan["lint"]) if plan.get("lint") else None
     matrix.record(session, run, reading, key, op_type=plan.get("op_type"), lint=lint)
     batches: list[RunBatch] = []
     if reading.too_small and (run.probe_repeat or 1) < LIFT and key == wanted:

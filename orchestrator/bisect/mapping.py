@@ -162,7 +162,7 @@ def map_back(
     redone = verdict.model_copy(
         update={
             "verdict": kind,
-            "ops_off_ane": ops_off[: len(ops_off)],
+            "ops_off_ane": ops_off,
             "ane_share": share if not verdict.plan_available else verdict.ane_share,
             "reasons": [clip(r) for r in reasons[:MAX_REASONS]],
         }

@@ -42,7 +42,8 @@ class Key:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
-def _cell(session: Session, signature: str, key: Key) -> list[Any]:
+def evidence(session: Session, signature: str, key: Key) -> list[Any]:
+    """The cell's rows, newest first."""
     return (
         session.query(db.ProbeResult)
         .filter_by(
@@ -55,6 +56,11 @@ def _cell(session: Session, signature: str, key: Key) -> list[Any]:
         .order_by(db.ProbeResult.created_at.desc(), db.ProbeResult.id.desc())
         .all()
     )
+
+
+def settle(rows: list[Any]) -> Any:
+    """The row a cell settles on: its newest placed reading, else its newest (rows newest first)."""
+    return next((r for r in rows if r.status == ProbeStatus.PLACED), rows[0])
 
 
 def active_probe(session: Session, signature: str, key: Key) -> Any | None:
@@ -74,14 +80,14 @@ def resolve(
 ) -> SignatureOutcome | None:
     """The cell's settled placement, or None while a probe for it is on its way (a cell
     with no evidence and no probe on its way is a failure, so no parent waits forever)."""
-    rows = _cell(session, signature, key)
+    rows = evidence(session, signature, key)
     placed = [r for r in rows if r.status == ProbeStatus.PLACED]
     if placed:
         return _outcome(session, placed[0], len(placed), parent_run_id)
     if active_probe(session, signature, key) is not None:
         return None
     if rows:
-        return _outcome(session, rows[0], len(rows), parent_run_id)
+        return _outcome(session, settle(rows), len(rows), parent_run_id)
     return SignatureOutcome(
         status=ProbeStatus.FAILED,
         unit=UNKNOWN,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,12 @@ from sqlalchemy.orm import Session
 from orchestrator import catalog
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.artifacts.materialize import materialize
+from orchestrator.bisect import matrix
 from orchestrator.bisect.mapping import OpRef
-from orchestrator.bisect.matrix import Key, _cell, active_probe
+from orchestrator.bisect.matrix import Key
 from orchestrator.errors import AnefarmError
-from orchestrator.modelkit.inventory import LintFinding
+from orchestrator.modelkit.inventory import LintFinding, OpInfo
+from orchestrator.modelkit.probes import op_signature
 from orchestrator.protocol import (
     ComputeUnits,
     ModelFormat,
@@ -42,16 +44,24 @@ from orchestrator.protocol import (
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
 
-LINT_FIELDS = {f.name for f in fields(LintFinding)}
-
 
 def stored_lint(model: Any, chip: str) -> list[LintFinding]:
     """The lint findings stored with a model row (``LintFinding.to_json``) for one chip."""
     return [
-        LintFinding(**{k: v for k, v in f.items() if k in LINT_FIELDS})
+        LintFinding.from_json(f)
         for f in ((model.inspect_json or {}).get("lint", []) if model is not None else [])
         if f.get("chip") == chip
     ]
+
+
+def _model_ops(settings: Settings, model: Any) -> list[OpInfo]:
+    """The model's ops: from the inventory stored at submit time, else read again."""
+    stored = ((model.inspect_json or {}).get("inventory") or {}).get("ops") if model else None
+    if stored is not None:
+        return [OpInfo.from_json(op) for op in stored]
+    from orchestrator import modelkit
+
+    return modelkit.inspect_model(model_path(settings, model)).ops
 
 
 def trigger(mode: str, verdict: Verdict) -> str | None:
@@ -93,28 +103,27 @@ def after_verdict(
               device_class=run.device_class, os_version=run.os_version or "unknown")  # fmt: skip
     model = session.get(db.Model, run.model_sha256)
     try:
-        from orchestrator import modelkit
-
-        path = model_path(settings, model)
         ops = [
-            OpRef(op.index, op.name, op.type, modelkit.op_signature(op), op.flops)
-            for op in modelkit.inspect_model(path).ops
+            OpRef(op.index, op.name, op.type, op_signature(op), op.flops)
+            for op in _model_ops(settings, model)
         ]
+        signatures = list(dict.fromkeys(op.signature for op in ops if op.signature))
+        needed = {
+            s
+            for s in signatures
+            if not matrix.evidence(session, s, key) and matrix.active_probe(session, s, key) is None
+        }
+        batches: list[RunBatch] = []
+        skipped: dict[int, str] = {}
+        if needed:  # only then is the model itself read (probes are cut from it)
+            path = model_path(settings, model)
+            batches, skipped = probe_runs(
+                session, run, path, needed, key, settings=settings, repeat=1
+            )
     except AnefarmError as error:
         run.bisect_state = "skipped"
         run.bisection = {"trigger": why, "error": str(error)}
         return []
-    signatures = list(dict.fromkeys(op.signature for op in ops if op.signature))
-    needed = {
-        s
-        for s in signatures
-        if not _cell(session, s, key) and active_probe(session, s, key) is None
-    }
-    batches, skipped = (
-        probe_runs(session, run, path, needed, key, settings=settings, repeat=1)
-        if needed
-        else ([], {})
-    )
     ops = [
         OpRef(op.index, op.name, op.type, None, op.flops, skipped[op.index])
         if op.index in skipped else op

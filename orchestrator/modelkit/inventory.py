@@ -9,7 +9,7 @@ embedding, slice, pad, cast, custom, other.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,12 @@ class OpInfo:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OpInfo:
+        """The inverse of ``to_json`` (e.g. an op of an inventory stored at submit time)."""
+        tensors = {key: [TensorInfo(**t) for t in data[key]] for key in ("inputs", "outputs")}
+        return cls(**{**data, **tensors})
 
 
 @dataclass(frozen=True)
@@ -108,3 +114,8 @@ class LintFinding:
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "prediction": True}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LintFinding:
+        """The inverse of ``to_json`` (its extra ``prediction`` key is dropped)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})

@@ -163,3 +163,17 @@ def test_prefixes_keep_the_first_ops_and_expose_every_dangling_value(samples, tm
 def test_prefix_out_of_range_is_a_usage_error(samples, tmp_path):
     out = run_cli("probes", str(samples["conv10x10.mlpackage"]), str(tmp_path), "--prefix", "99")
     assert out.returncode == 2 and "prefix 99 is out of range" in out.stderr
+
+
+def test_a_stored_inventory_gives_the_same_signatures_as_reading_the_model(samples):
+    # Bisection plans from the inventory stored at submit time (a JSON column), without
+    # reading the model again: the round trip must not change a single signature.
+    from orchestrator.modelkit import LintFinding, OpInfo, lint
+
+    for path in samples.values():
+        inventory = inspect_model(path)
+        stored = json.loads(json.dumps(inventory.to_json()))
+        again = [OpInfo.from_json(op) for op in stored["ops"]]
+        assert [op_signature(op) for op in again] == [op_signature(op) for op in inventory.ops]
+        for finding in lint(inventory, ["A12"]):
+            assert LintFinding.from_json(json.loads(json.dumps(finding.to_json()))) == finding
