@@ -22,9 +22,7 @@ IOS16 = f"{XR}@16.7.8"
 
 @pytest.fixture
 def farm(tmp_path, redis_url):
-    home = tmp_path / "home"
-    home.mkdir()
-    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    farm = Farm.at(tmp_path, redis_url)
     farm.start_coordinator()
     yield farm
     farm.stop()

@@ -14,21 +14,12 @@ from orchestrator.bisect.matrix import Key, resolve
 from orchestrator.bisect.placement import ProbeStatus
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
-from orchestrator.store.engine import make_engine, session_factory, session_scope
-from orchestrator.store.migrate import upgrade
+from orchestrator.store.engine import session_scope
 from tests.verdict.builders import GPU_UNDER_ALL, XR, result, signature
 
 SIG = "f0" * 32
 KEY = Key("A12", "20H338sim", "sim-1", True, XR, "16.7.8")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def sessions(db_url):
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def job_and_run(session, *, purpose="user", status=db.RunStatus.SUCCEEDED, **extra):

@@ -62,9 +62,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm]:
-    home = tmp_path / "home"
-    home.mkdir()
-    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    farm = Farm.at(tmp_path, redis_url)
     farm.extra_env = {
         "USBMUXD_SOCKET_ADDRESS": fake_mux.address,
         "ANEFARM_IOS_DEVELOPER_SERVICES": HOOK,

@@ -30,6 +30,15 @@ class Farm:
     extra_env: dict[str, str] = field(default_factory=dict)
     _engine: Any = None
 
+    @classmethod
+    def at(cls, tmp_path: Path, broker_url: str) -> Farm:
+        """A farm whose home (and SQLite database) is ``tmp_path/home``."""
+        home = tmp_path / "home"
+        home.mkdir(exist_ok=True)
+        return cls(
+            home=home, broker_url=broker_url, database_url=f"sqlite:///{home / 'anefarm.db'}"
+        )
+
     @property
     def env(self) -> dict[str, str]:
         return {

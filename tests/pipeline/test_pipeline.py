@@ -23,9 +23,7 @@ A12 = "iPhone11,8"
 
 @pytest.fixture
 def farm(tmp_path, redis_url) -> Farm:
-    home = tmp_path / "home"
-    home.mkdir()
-    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    farm = Farm.at(tmp_path, redis_url)
     farm.start_coordinator()
     yield farm
     farm.stop()
@@ -105,9 +103,7 @@ def test_bad_input_is_refused_before_anything_is_stored(farm, samples, tmp_path)
 def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samples):
     """No coordinator: take the agent's real result message off the results queue and
     deliver it twice (and a third time through the queue)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    farm = Farm.at(tmp_path, redis_url)
     try:
         farm.start_agent(f"{A12}=1", wait_for=1)
         job = submit(farm, samples["conv10x10.mlpackage"])

@@ -121,9 +121,7 @@ def test_a_probe_goes_only_to_a_device_on_the_same_os(ingestor):
 
 @pytest.mark.celery
 def test_the_coordinator_sweeps_on_its_own(tmp_path, redis_url):
-    home = tmp_path / "home"
-    home.mkdir()
-    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    farm = Farm.at(tmp_path, redis_url)
     try:
         sessions = farm.sessions()
         live(farm.redis(), LIVE_UDID)
@@ -185,22 +183,14 @@ def test_a_busy_mark_of_a_live_worker_or_a_finished_run_is_not_a_loss(ingestor):
 
 @pytest.mark.celery
 def test_sigkill_of_a_whole_worker_mid_run_is_retried_long_before_the_visibility_timeout(
-    tmp_path, redis_url
+    tmp_path, redis_url, samples
 ):
     import json
     import os
     import signal
 
-    from orchestrator import modelkit
-
-    home = tmp_path / "home"
-    home.mkdir()
-    [model] = [
-        p
-        for p in modelkit.write_samples(tmp_path / "s", small=True)
-        if p.name == "conv10x10.mlpackage"
-    ]
-    farm = Farm(home=home, broker_url=redis_url, database_url=f"sqlite:///{home / 'anefarm.db'}")
+    model = samples["conv10x10.mlpackage"]
+    farm = Farm.at(tmp_path, redis_url)
     try:
         farm.start_coordinator()
         farm.start_agent(f"{XR}=2", time_mode="realtime", speed=1.0, wait_for=2)

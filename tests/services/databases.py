@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,15 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Runs a test once on SQLite and once on PostgreSQL."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[Any]:
+    """A session factory on a migrated database, once on SQLite and once on PostgreSQL."""
+    from orchestrator.store.engine import make_engine, session_factory
+    from orchestrator.store.migrate import upgrade
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    yield session_factory(engine)
+    engine.dispose()

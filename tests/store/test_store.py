@@ -19,14 +19,6 @@ from orchestrator.store.migrate import current_revision, upgrade
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
-@pytest.fixture
-def sessions(db_url):
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
 def test_migrations_match_the_orm_exactly(db_url):
     upgrade(db_url)
     engine = make_engine(db_url)
