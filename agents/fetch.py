@@ -3,7 +3,9 @@
 Messages carry ids and hashes, never model bytes. An agent downloads the stored blob
 (``.mlmodel`` bytes, or the deterministic archive of an ``.mlpackage``) once, verifies
 its sha256 while streaming, and keeps it in its cache; a corrupt or truncated download
-never enters the cache.
+never enters the cache. The device workers of a host share the cache: a blob is
+downloaded under its sha256's lock (``orchestrator.artifacts.locking``) and appears only
+by an atomic rename.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from orchestrator.artifacts.locking import sha_lock
 from orchestrator.errors import ArtifactError
 from orchestrator.protocol import ModelRef
 
@@ -48,11 +51,26 @@ class ArtifactFetcher:
     def fetch(self, ref: ModelRef) -> Path:
         """Path of the verified blob in the cache, downloading it if needed."""
         target = self.cache_dir / blob_relpath(ref.sha256)
-        if target.exists():
-            if ref.sha256 in self._verified or _sha256_of(target) == ref.sha256:
-                self._verified.add(ref.sha256)
-                return target
-            target.unlink()  # corrupted cache entry: fetch again
+        if ref.sha256 in self._verified and target.exists():
+            return target
+        try:
+            # Every device worker of the host shares this cache: one downloads, the
+            # others wait and then find the blob there.
+            with sha_lock(self.cache_dir, ref.sha256):
+                if not (target.exists() and _sha256_of(target) == ref.sha256):
+                    self._download(ref, target)
+        except OSError as error:
+            raise ArtifactError(
+                f"cannot store model {ref.sha256[:12]} in the agent cache: {error}",
+                hint=f"check free space and permissions of {self.cache_dir}",
+            ) from error
+        self._verified.add(ref.sha256)
+        return target
+
+    def _download(self, ref: ModelRef, target: Path) -> None:
+        """Download, verify and atomically put the blob at ``target``. A corrupt entry
+        there is replaced by the rename, never unlinked first: another process may be
+        reading it through a path it was given a moment ago."""
         base = self.base_url or ref.location
         if not base:
             raise ArtifactError(
@@ -73,10 +91,8 @@ class ArtifactFetcher:
             if tmp.stat().st_size != ref.size_bytes:
                 raise ArtifactError(f"model {ref.sha256[:12]} has the wrong size")
             os.replace(tmp, target)
-            self._verified.add(ref.sha256)
         finally:
             tmp.unlink(missing_ok=True)
-        return target
 
     def _copy(self, base: str, sha256: str, out: object) -> str:
         parsed = urlparse(base)

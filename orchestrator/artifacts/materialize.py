@@ -1,8 +1,16 @@
 """Turn a verified artifact blob into a model path the device driver can use.
 
 ``.mlmodel`` blobs are the model file itself; ``.mlpackage`` blobs are the coordinator's
-deterministic tar archive, extracted here once per sha256 (safely: no links, no paths
-outside the target) and reused afterwards.
+deterministic tar archive, extracted (safely: no links, no paths outside the target)
+once per sha256 and reused afterwards. The path is ``<models_dir>/<sha256>/<filename>``.
+
+Many processes share one cache: every device worker of an agent host, the coordinator's
+threads. So a model is built under the per-sha256 lock (``locking.sha_lock``) in a
+staging directory and appears at its path only by one atomic rename of that entry:
+whoever sees the path sees a complete model, without taking the lock. The same sha256
+may come under several filenames (a probe shared by two jobs, a model submitted twice
+under different names): each name gets its own entry, hard-linked from the first one,
+so the bytes are extracted and stored once.
 """
 
 from __future__ import annotations
@@ -13,31 +21,94 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from orchestrator.artifacts.locking import sha_lock
 from orchestrator.errors import ArtifactError
 from orchestrator.protocol import ModelFormat, ModelRef
 
+STAGE_PREFIX = ".stage-"
+
 
 def materialize(blob: Path, ref: ModelRef, models_dir: Path) -> Path:
-    target_dir = models_dir / ref.sha256
-    target = target_dir / ref.filename
-    if target.exists():
+    _check_filename(ref.filename)
+    target = models_dir / ref.sha256 / ref.filename
+    if target.exists():  # entries appear only by an atomic rename: present means complete
         return target
+    try:
+        with sha_lock(models_dir, ref.sha256):
+            if not target.exists():  # another process may have built it while we waited
+                _build(blob, ref, models_dir, target)
+    except OSError as error:
+        raise ArtifactError(
+            f"cannot materialise model {ref.sha256[:12]} ({ref.filename}): {error}",
+            hint=f"check free space and permissions of {models_dir}",
+        ) from error
+    return target
+
+
+def _build(blob: Path, ref: ModelRef, models_dir: Path, target: Path) -> None:
+    """Stage the model and rename it into place; the caller holds the sha256's lock."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".stage-", dir=models_dir))
+    # Only the lock holder stages this sha256: older stages of it are a dead process's.
+    for stale in models_dir.glob(f"{STAGE_PREFIX}{ref.sha256}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{ref.sha256}-", dir=models_dir))
     try:
         staged = staging / ref.filename
-        if ref.format is ModelFormat.MLMODEL:
-            shutil.copyfile(blob, staged)
-        else:
+        package = ref.format is ModelFormat.MLPACKAGE
+        sibling = _sibling(target, package)
+        if sibling is not None:
+            _link_copy(sibling, staged)
+        elif package:
             _extract(blob, staged)
-        try:
-            os.replace(staging, target_dir)
-        except OSError:
-            if not target.exists():  # another process won the race: fine; else real error
-                raise
+        else:
+            shutil.copyfile(blob, staged)
+        target.parent.mkdir(exist_ok=True)
+        # The entry, not the <sha256> directory: that may hold other filenames already.
+        os.rename(staged, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+
+def _check_filename(name: str) -> None:
+    # The filename comes from a message: it must name an entry, never a path elsewhere.
+    if name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
+        raise ArtifactError(
+            f"model filename {name!r} is not a plain file name",
+            hint="the coordinator sends the submitted file's own name",
+        )
+
+
+def _sibling(target: Path, package: bool) -> Path | None:
+    """A complete entry of the same sha256 under another filename, if there is one."""
+    if not target.parent.is_dir():
+        return None
+    for entry in sorted(target.parent.iterdir()):
+        if not entry.name.startswith(".") and entry.is_dir() == package:
+            return entry
+    return None
+
+
+def _link_copy(source: Path, dest: Path) -> None:
+    """``dest`` as a copy of ``source`` made of hard links: no bytes copied. Nobody writes
+    into a materialised model (drivers read, push or compile elsewhere), so sharing the
+    files' inodes is safe. Falls back to copying where links are refused."""
+    if source.is_file():
+        _link_file(source, dest)
+        return
+    dest.mkdir()
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = Path(dirpath).relative_to(source)
+        for name in dirnames:
+            (dest / rel / name).mkdir()
+        for name in filenames:
+            _link_file(Path(dirpath) / name, dest / rel / name)
+
+
+def _link_file(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:  # a file system without hard links, or a link-count limit
+        shutil.copyfile(source, dest)
 
 
 def _extract(archive: Path, dest: Path) -> None:
