@@ -42,7 +42,7 @@ def _fetch_model(home: str, store_uri: str, ref_json: str, barrier: Any, results
         batch = type("Batch", (), {"model": ref})()  # fetch_model reads only batch.model
         barrier.wait(timeout=120)
         began = time.monotonic()
-        path = worker.fetch_model(batch)  # type: ignore[arg-type]
+        path = worker.fetch_model(batch)
         results.put((ref.filename, str(path), None, time.monotonic() - began))
     except BaseException as error:
         results.put((ref.filename, None, f"{type(error).__name__}: {error}", 0.0))
@@ -139,6 +139,7 @@ def test_a_holder_killed_mid_extraction_blocks_nobody(stored, samples, tmp_path)
         waiter.start()
         waiter.join(timeout=0.5)
         assert not done, "materialize must wait while another process holds the model's lock"
+        assert holder.pid is not None
         os.kill(holder.pid, signal.SIGKILL)  # the kernel releases its flock
         waiter.join(timeout=30)
         assert done == [models / ref.sha256 / ref.filename]
