@@ -69,8 +69,22 @@ def _checked_broker_url(settings: Settings) -> str:
     return url
 
 
+# Publishing (a result, a retry, a probe batch) keeps trying through a short broker
+# outage (a Redis restart takes seconds) instead of failing after Celery's default ~1 s;
+# a publish that still fails is recovered by the coordinator's sweep (orchestrator.sweep).
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 40,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+
+
 def create_app(settings: Settings, *, name: str = "anefarm") -> Celery:
     """A configured Celery app; tasks are registered on it by the caller."""
+    from orchestrator.broker import reconnect
+
+    reconnect.install()  # a Redis restart must not kill the worker (see that module)
     app = Celery(name, broker=_checked_broker_url(settings), set_as_current=False)
     app.conf.update(
         task_serializer="json",
@@ -88,6 +102,9 @@ def create_app(settings: Settings, *, name: str = "anefarm") -> Celery:
         task_default_queue=RESULTS_QUEUE,
         task_create_missing_queues=True,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a worker waits for its broker, for ever
+        task_publish_retry=True,
+        task_publish_retry_policy=PUBLISH_RETRY_POLICY,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,
