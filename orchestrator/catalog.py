@@ -203,6 +203,14 @@ def select(selector: str) -> list[DeviceModel]:
     return sorted(chosen.values(), key=lambda d: order.index(d.product_type))
 
 
+def select_terms(selector: str) -> list[tuple[str, list[DeviceModel]]]:
+    """Each term of a selector with the catalog rows it names (see :func:`select`)."""
+    terms = _split_terms(selector)
+    if not terms:
+        raise UsageError("empty device selector", hint="try `all`, `A12` or `iPhone11,8`")
+    return [(term, _select_term(term)) for term in terms]
+
+
 def _split_terms(selector: str) -> list[str]:
     pieces = [p.strip() for p in selector.split(",")]
     terms: list[str] = []

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -21,9 +21,10 @@ from uuid import UUID, uuid4
 import redis
 from celery import Celery
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, livestate
+from orchestrator import catalog, failpoints, livestate
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.celery_app import RUN_BATCH_TASK, device_class_queue, device_queue
 from orchestrator.errors import ServiceError, UsageError
@@ -67,6 +68,8 @@ class Prepared:
     purpose: RunPurpose
     warnings: list[str] = field(default_factory=list)
     bisect: str = "auto"
+    # Classes with no live device: their runs are stored as waiting, not published.
+    waiting: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -74,6 +77,7 @@ class SubmittedRun:
     run_id: UUID
     model: str
     device_class: str
+    waiting: bool = False
 
 
 @dataclass
@@ -98,35 +102,104 @@ def make_spec(options: SubmitOptions) -> RunSpec:
         raise UsageError(f"invalid run parameters: {problems}") from error
 
 
-def resolve_classes(
-    selector: str, client: redis.Redis | None
-) -> tuple[list[catalog.DeviceModel], list[str]]:
-    """Device classes for a selector; warnings for classes with no live device."""
-    live_classes: set[str] = set()
+@dataclass(frozen=True)
+class FarmView:
+    """The device classes the farm has: ``live`` (a ready or busy device with a heartbeat
+    now), ``known`` (live, or a device seen in the last ``KNOWN_FOR``)."""
+
+    live: frozenset[str]
+    known: frozenset[str]
+
+    @classmethod
+    def of(cls, live: set[str] | frozenset[str], known: set[str] | None = None) -> FarmView:
+        return cls(frozenset(live), frozenset(live | (known or set())))
+
+
+# A device not seen for a week is no longer "the farm's": selectors by chip skip it.
+KNOWN_FOR = timedelta(days=7)
+
+
+def farm_view(client: redis.Redis | None, sessions: sessionmaker[Session] | None) -> FarmView:
+    """What the farm has, from live heartbeats and (with ``sessions``) recent devices."""
+    live: set[str] = set()
     if client is not None:
-        live_classes = {
+        live = {
             d.product_type
             for d in livestate.live_devices(client)
             if d.state != livestate.DeviceState.QUARANTINED
         }
+    known: set[str] = set()
+    if sessions is not None:
+        since = datetime.now(UTC) - KNOWN_FOR
+        with sessions() as session:
+            known = set(
+                session.scalars(select(db.Device.product_type).where(db.Device.last_seen >= since))
+            )
+    return FarmView.of(live, known)
+
+
+def resolve_classes(
+    selector: str, farm: FarmView | None, *, device_wait_s: float = 12 * 3600.0
+) -> tuple[list[catalog.DeviceModel], set[str], list[str]]:
+    """Device classes for a selector: (classes, those with no live device, warnings).
+
+    With no farm to ask (``farm`` None) the catalog answers alone. Otherwise a named
+    ProductType is always taken (its runs wait for a device when none is live), while a
+    chip, comparison, glob or ``all`` means the classes of that kind *the farm has*: a
+    farm of three phones does not queue a run for each of the catalog's 114 classes.
+    """
     if selector.strip().lower() == LIVE:
-        if not live_classes:
+        live = sorted(farm.live) if farm else []
+        if not live:
             raise UsageError(
                 "no live devices: no agent is running",
                 hint="start `anefarm agent`, or choose classes with --devices (work then waits)",
             )
-        return [catalog.device(pt) for pt in sorted(live_classes)], []
-    classes = catalog.select(selector)
-    idle = [c.product_type for c in classes if c.product_type not in live_classes]
-    warnings = []
-    if idle:
-        shown = ", ".join(idle[:8]) + (f" and {len(idle) - 8} more" if len(idle) > 8 else "")
-        warnings.append(f"no live device for {shown}: that work waits in its queue")
-    return classes, warnings
+        return [catalog.device(pt) for pt in live], set(), []
+    terms = catalog.select_terms(selector)
+    if farm is None:
+        chosen = {d.product_type: d for _, found in terms for d in found}
+        return _in_catalog_order(chosen), set(), []
+    chosen, skipped = {}, []
+    for term, found in terms:
+        if term in catalog.DEVICES:
+            chosen[term] = found[0]
+            continue
+        kept = [d for d in found if d.product_type in farm.known]
+        chosen.update((d.product_type, d) for d in kept)
+        if not kept:
+            skipped.append(term)
+    if not chosen:
+        has = ", ".join(sorted(farm.known)) or "no devices at all"
+        raise UsageError(
+            f"no device of the farm matches {selector!r} (the farm has: {has})",
+            hint="start an agent with such a device, or name a ProductType (e.g. iPhone13,2)"
+            " to queue work that waits for one",
+        )
+    classes = _in_catalog_order(chosen)
+    waiting = {c.product_type for c in classes if c.product_type not in farm.live}
+    warnings = [f"{term}: no device of the farm matches it; skipped" for term in skipped]
+    hours = device_wait_s / 3600
+    warnings += [
+        f"no live device for {c.product_type} ({c.chip}): its runs wait for one"
+        f" (at most {hours:g} h)"
+        for c in classes
+        if c.product_type in waiting
+    ]
+    return classes, waiting, warnings
+
+
+def _in_catalog_order(chosen: dict[str, catalog.DeviceModel]) -> list[catalog.DeviceModel]:
+    order = list(catalog.DEVICES)
+    return sorted(chosen.values(), key=lambda d: order.index(d.product_type))
 
 
 def prepare(
-    model_paths: Sequence[Path], options: SubmitOptions, client: redis.Redis | None
+    model_paths: Sequence[Path],
+    options: SubmitOptions,
+    farm: FarmView | None,
+    *,
+    device_wait_s: float = 12 * 3600.0,
 ) -> Prepared:
     """Validate everything; write nothing."""
     from orchestrator import modelkit
@@ -138,7 +211,9 @@ def prepare(
             f"unknown bisect mode {options.bisect!r}", hint=f"choose {', '.join(BISECT_MODES)}"
         )
     spec = make_spec(options)
-    classes, warnings = resolve_classes(options.selector, client)
+    classes, waiting, warnings = resolve_classes(
+        options.selector, farm, device_wait_s=device_wait_s
+    )
     chips = sorted({c.chip for c in classes})
     prepared = []
     for path in model_paths:
@@ -150,8 +225,9 @@ def prepare(
             )
         )
     return Prepared(
-        spec, classes, prepared, options.selector, options.purpose, warnings, options.bisect
-    )
+        spec, classes, prepared, options.selector, options.purpose, warnings, options.bisect,
+        waiting,
+    )  # fmt: skip
 
 
 def submit(
@@ -166,6 +242,7 @@ def submit(
     stored = [store.add(m.path) for m in prepared.models]
     job_id = uuid4()
     batches: list[RunBatch] = []
+    submitted: list[SubmittedRun] = []
     now = datetime.now(UTC)
     with session_scope(sessions) as session:
         session.add(
@@ -184,19 +261,27 @@ def submit(
             ref = model_ref(artifact, settings.resolved_artifact_url)
             for device_class in prepared.classes:
                 run_id = uuid4()
+                waits = device_class.product_type in prepared.waiting
                 session.add(
                     db.Run(
                         id=run_id,
                         job_id=job_id,
                         model_sha256=artifact.sha256,
                         device_class=device_class.product_type,
-                        status=db.RunStatus.QUEUED,
+                        status=db.RunStatus.WAITING if waits else db.RunStatus.QUEUED,
                         attempts=1,
                         max_attempts=settings.max_attempts,
                         created_at=now,
+                        queued_at=None if waits else now,
+                        waiting_since=now if waits else None,
                         purpose=prepared.purpose,
                     )
                 )
+                submitted.append(
+                    SubmittedRun(run_id, model.path.name, device_class.product_type, waits)
+                )
+                if waits:
+                    continue  # published by the coordinator's sweep once a device is up
                 batches.append(
                     RunBatch(
                         run_id=run_id,
@@ -210,10 +295,12 @@ def submit(
                         created_at=now,
                     )
                 )
+    # A crash (or a broker that fails) between the commit above and these publishes
+    # leaves queued runs without a message: the coordinator's sweep re-publishes them.
+    failpoints.hit(failpoints.SUBMIT_AFTER_COMMIT)
     for batch in batches:
         publish(app, batch)
-    runs = [SubmittedRun(b.run_id, b.model.filename, b.device_class) for b in batches]
-    return SubmitOutcome(job_id=job_id, runs=runs, warnings=prepared.warnings)
+    return SubmitOutcome(job_id=job_id, runs=submitted, warnings=prepared.warnings)
 
 
 def model_ref(stored: Any, location: str) -> ModelRef:
@@ -304,20 +391,32 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def cancel(job_id: UUID, *, sessions: sessionmaker[Session], client: redis.Redis) -> int:
-    """Cancel queued runs of a job; running ones finish. Returns how many were cancelled."""
-    livestate.mark_cancelled(client, str(job_id))
+def cancel(
+    job_id: UUID, *, sessions: sessionmaker[Session], client: redis.Redis | None
+) -> list[str]:
+    """Cancel every unfinished run of a job; the run ids cancelled.
+
+    The database is the truth and is changed first, so this works when the broker is
+    gone. With a broker, the job is also marked cancelled there: workers skip its batches
+    still in a queue, and a result still on its way is dropped by ingest (its run is final).
+    """
+    from orchestrator.ingest import FINAL
+
     with session_scope(sessions) as session:
         job = session.get(db.Job, job_id)
         if job is None:
-            raise UsageError(f"no job {job_id}")
-        cancelled = 0
-        for run in session.query(db.Run).filter(db.Run.job_id == job_id):
-            if run.status == db.RunStatus.QUEUED:
+            raise UsageError(f"no job {job_id}", hint="list jobs with `anefarm jobs`")
+        cancelled = []
+        now = datetime.now(UTC)
+        for run in session.scalars(select(db.Run).where(db.Run.job_id == job_id)):
+            if run.status not in FINAL:
                 run.status = db.RunStatus.CANCELLED
-                run.finished_at = datetime.now(UTC)
-                cancelled += 1
+                run.finished_at = now
+                cancelled.append(str(run.id))
             if run.bisect_state == "pending":  # its probe runs are cancelled with the job
                 run.bisect_state = "cancelled"
         job.status = db.JobStatus.CANCELLED
+    if client is not None:
+        livestate.mark_cancelled(client, str(job_id))
+        livestate.mark_final(client, cancelled, ttl_s=livestate.CANCEL_TTL_S)
     return cancelled

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -29,10 +29,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, livestate
+from orchestrator import catalog, failpoints, livestate
 from orchestrator.bisect.finish import on_probe_final, on_verdict
-from orchestrator.bisect.plan import stored_lint
+from orchestrator.bisect.plan import probe_spec, stored_lint
 from orchestrator.dispatch import model_ref, publish
+from orchestrator.errors import ServiceError
 from orchestrator.protocol import (
     BatchOutcome,
     RunBatch,
@@ -69,6 +70,7 @@ class AfterCommit:
     quarantine: tuple[str, str] | None = None
     batches: list[RunBatch] = field(default_factory=list)  # probe runs (bisection)
     notes: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)  # runs made final: workers skip them
 
 
 class Ingestor:
@@ -97,15 +99,32 @@ class Ingestor:
         except IntegrityError:
             # A concurrent duplicate won the race on the unique (run, attempt) key.
             return IngestOutcome.DUPLICATE
-        if after.quarantine:
-            udid, reason = after.quarantine
-            livestate.quarantine(self.redis, udid, reason)
-            log.warning("device %s quarantined: %s", udid, reason)
-        if after.retry is not None:
-            publish(self.app, after.retry, countdown=after.countdown)
-        for batch in after.batches:
-            publish(self.app, batch)
+        failpoints.hit(failpoints.INGEST_AFTER_COMMIT)
+        self.apply(after)
         return outcome
+
+    def apply(self, after: AfterCommit) -> None:
+        """The side effects of a committed transaction, in Redis. A broker that fails here
+        loses nothing: the runs are queued in the database, and the sweep re-publishes a
+        queued run whose message Redis does not hold (orchestrator/sweep.py)."""
+        try:
+            if after.quarantine:
+                udid, reason = after.quarantine
+                livestate.quarantine(self.redis, udid, reason)
+                log.warning("device %s quarantined: %s", udid, reason)
+            livestate.mark_final(self.redis, after.finished, ttl_s=self.final_mark_ttl_s)
+            if after.retry is not None:
+                publish(self.app, after.retry, countdown=after.countdown)
+            for batch in after.batches:
+                publish(self.app, batch)
+        except (ServiceError, redis.RedisError) as error:
+            message = error.one_line() if isinstance(error, ServiceError) else str(error)
+            log.warning("after commit: %s; the sweep re-publishes what is missing", message)
+
+    @property
+    def final_mark_ttl_s(self) -> int:
+        # As long as Redis may hand out an old delivery again (the visibility timeout).
+        return int(2 * self.settings.run_timeout_s + 3600)
 
     # ------------------------------------------------------------------------------
     def _keep_invalid(self, payload: Any, error: ValidationError) -> IngestOutcome:
@@ -125,9 +144,12 @@ class Ingestor:
                 )
             )
             run = session.get(db.Run, run_id) if run_id else None
+            after = AfterCommit()
             if run is not None and run.status not in FINAL:
-                self.finish(session, run, db.RunStatus.FAILED, "protocol", message, infra=True)
-                self.probe_final(session, run, None, message, AfterCommit())
+                self.finish(session, run, db.RunStatus.FAILED, "protocol", message,
+                            infra=True, after=after)  # fmt: skip
+                self.probe_final(session, run, None, message, after)
+        self.apply(after)
         log.error("%s", message)
         return IngestOutcome.INVALID
 
@@ -180,14 +202,14 @@ class Ingestor:
             verdict = self._store_verdict(session, run, result)
             if run.purpose == RunPurpose.USER:
                 after.batches += on_verdict(session, run, verdict, settings=self.settings)
-            self.finish(session, run, db.RunStatus.SUCCEEDED, None, None, infra=False)
+            self.finish(session, run, db.RunStatus.SUCCEEDED, None, None, infra=False, after=after)
             self.probe_final(session, run, result.runner_result, None, after)
             return IngestOutcome.STORED
         assert failure is not None  # guaranteed by RunBatchResult's validator
         if result.outcome is BatchOutcome.MODEL_ERROR:
             device.infra_failures_in_row = 0
             self.finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
-                         infra=False)  # fmt: skip
+                        infra=False, after=after)  # fmt: skip
             self.probe_final(session, run, None, f"{failure.kind}: {failure.message}", after)
             return IngestOutcome.FAILED
         # Infra failure: count it against the device, then retry or give up.
@@ -208,9 +230,11 @@ class Ingestor:
             after.retry = self.retry_batch(session, run, avoid=result.device.udid)
             run.pinned_udid = after.retry.pinned_udid
             after.countdown = self.settings.retry_backoff_s * 2 ** (run.attempts - 2)
+            run.queued_at = datetime.now(UTC) + timedelta(seconds=after.countdown)
             return IngestOutcome.RETRY
         message = f"gave up after {run.attempts} attempt(s): {failure.message}"
-        self.finish(session, run, db.RunStatus.FAILED, failure.kind, message, infra=True)
+        self.finish(session, run, db.RunStatus.FAILED, failure.kind, message, infra=True,
+                    after=after)  # fmt: skip
         self.probe_final(session, run, None, message, after)
         return IngestOutcome.FAILED
 
@@ -317,10 +341,8 @@ class Ingestor:
         return verdict
 
     def retry_batch(self, session: Session, run: Any, *, avoid: str) -> RunBatch:
-        job = session.get(db.Job, run.job_id)
-        model = session.get(db.Model, run.model_sha256)
-        assert job is not None and model is not None
-        # A probe measures one OS build: its retry goes to a device on the same OS.
+        """The run's next attempt, on another live device of the class when there is one
+        (a probe: one on the same OS, since it measures one OS build), else on the class."""
         os_version = (run.bisection or {}).get("key", {}).get("os_version")
         others = [
             d.udid
@@ -330,15 +352,24 @@ class Ingestor:
             and d.state not in (livestate.DeviceState.QUARANTINED, livestate.DeviceState.NOT_READY)
             and (os_version is None or d.os_version == os_version)
         ]
+        return self.batch_for(session, run, pinned_udid=sorted(others)[0] if others else None)
+
+    def batch_for(self, session: Session, run: Any, *, pinned_udid: str | None) -> RunBatch:
+        """The batch of the run's current attempt (a retry, or a re-published copy)."""
+        job = session.get(db.Job, run.job_id)
+        model = session.get(db.Model, run.model_sha256)
+        assert job is not None and model is not None
         return RunBatch(
             run_id=run.id,
             attempt=run.attempts,
             job_id=run.job_id,
             model=model_ref(model, self.settings.resolved_artifact_url),
             device_class=run.device_class,
-            # Another live device of the class when there is one; else the class queue.
-            pinned_udid=sorted(others)[0] if others else None,
-            spec=RunSpec.model_validate(job.spec),
+            pinned_udid=pinned_udid,
+            # A probe's spec is its own (every compute-units setting, the plan asked for).
+            spec=probe_spec(job.spec)
+            if run.purpose == RunPurpose.PROBE
+            else RunSpec.model_validate(job.spec),
             purpose=run.purpose,
             created_at=datetime.now(UTC),
         )
@@ -352,7 +383,9 @@ class Ingestor:
         message: str | None,
         *,
         infra: bool,
+        after: AfterCommit,
     ) -> None:
+        after.finished.append(str(run.id))
         run.status = status
         run.error_kind, run.error_message = kind, message
         run.infra_failure = infra
@@ -369,7 +402,7 @@ def update_job_status(session: Session, job_id: UUID) -> None:
     if statuses and all(s in FINAL for s in statuses):
         ok = any(s == db.RunStatus.SUCCEEDED for s in statuses)
         job.status = db.JobStatus.DONE if ok else db.JobStatus.FAILED
-    elif any(s != db.RunStatus.QUEUED for s in statuses):
+    elif any(s not in (db.RunStatus.QUEUED, db.RunStatus.WAITING) for s in statuses):
         job.status = db.JobStatus.RUNNING
 
 

@@ -20,6 +20,7 @@ DEVICE_KEY = "anefarm:device:{udid}"
 QUARANTINE_KEY = "anefarm:quarantine:{udid}"
 BUSY_KEY = "anefarm:busy:{udid}"
 SUPERSEDED_KEY = "anefarm:superseded:{run}"
+FINAL_KEY = "anefarm:final:{run}"
 CANCEL_KEY = "anefarm:cancelled:{job_id}"
 CANCEL_TTL_S = 7 * 24 * 3600
 
@@ -112,6 +113,11 @@ def lost_batches(client: redis.Redis) -> list[tuple[str, str, dict[str, Any]]]:
     return lost
 
 
+def busy_marks(client: redis.Redis) -> list[dict[str, Any]]:
+    """Every busy mark, parsed (``run``, ``attempt``, ``pid``, ``worker``, ``since``)."""
+    return [json.loads(v) for v in _values(client, BUSY_KEY.format(udid="*"))]
+
+
 def clear_busy_if(client: redis.Redis, udid: str, raw: str) -> None:
     """Remove a busy mark only if it is still the one read (a new worker may have set its own)."""
     key = BUSY_KEY.format(udid=udid)
@@ -126,8 +132,25 @@ def supersede(client: redis.Redis, run_id: str, attempt: int, *, ttl_s: int) -> 
     client.expire(key, max(1, ttl_s))
 
 
+def mark_final(client: redis.Redis, run_ids: list[str], *, ttl_s: int) -> None:
+    """Runs that have their result (or were cancelled, or failed): a batch of theirs that
+    Redis hands out again (a redelivery after a broker restart, a re-published copy) is
+    skipped by the worker instead of spending device time on a result ingest would drop."""
+    if not run_ids:
+        return
+    pipe = client.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipe.set(FINAL_KEY.format(run=run_id), "1", ex=max(1, ttl_s))
+    pipe.execute()
+
+
 def is_superseded(client: redis.Redis, run_id: str, attempt: int) -> bool:
-    return bool(client.sismember(SUPERSEDED_KEY.format(run=run_id), str(attempt)))
+    """True when this attempt's batch must not run: given up, or its run is final."""
+    pipe = client.pipeline(transaction=False)
+    pipe.sismember(SUPERSEDED_KEY.format(run=run_id), str(attempt))
+    pipe.exists(FINAL_KEY.format(run=run_id))
+    given_up, final = pipe.execute()
+    return bool(given_up) or bool(final)
 
 
 def clear_busy(client: redis.Redis, udid: str) -> None:

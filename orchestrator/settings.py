@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # device gets one reboot before the coordinator quarantines it.
     reboot_after: int = Field(default=2, ge=0, description="Infra failures in a row → reboot")
     heartbeat_ttl_s: int = Field(default=30, ge=2)
+    # A run for a device class the farm has no device of waits at most this long (then it
+    # fails "no device"), so every run ends even when a phone never comes back.
+    device_wait_s: float = Field(default=12 * 3600.0, gt=0)
     redis_persist: bool = Field(default=False, description="Embedded Redis keeps an AOF file")
     # Real iOS devices (agents/devices/ios): the runner app and the health gates.
     ios_runner_bundle_id: str = Field(default="org.anefarm.runner", min_length=1)

@@ -17,24 +17,33 @@ delivery, if Redis hands it out again, is marked superseded and skipped by the w
 Exactly one result still holds: the lost attempt has its row, so if the device comes back
 and runs the stale batch after all, ingest sees a duplicate (run, attempt) and drops it.
 
+It then makes sure every other unfinished run has a way to finish
+(``orchestrator.redelivery``): a queued run whose message Redis lost is published again,
+a waiting run is published once a device of its class is live, and a run that waited
+longer than ``device_wait_s`` for any device fails. After a Redis restart, deliveries
+orphaned by it are handed back at once (``orchestrator.broker.inflight``).
+
 The sweep runs as a Celery task on the coordinator's own ``results`` queue, serially with
-ingest (one writer for SQLite). Each run schedules the next one with a countdown; a Redis
-lock (``SET NX`` with a TTL a little under the interval) lets only one chain live when a
-coordinator restarts or two coordinators share a broker.
+ingest (one writer for SQLite). A timer thread in the coordinator's main process sends
+it every ``interval``; nothing of the schedule lives in Redis (a countdown message held
+by the worker was lost with a Redis restart, and with it every later sweep). A Redis lock
+(``SET NX`` with a TTL a little under the interval) lets only one sweep run per interval
+when two coordinators share a broker.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from celery import Celery
 
-from orchestrator import livestate
+from orchestrator import livestate, redelivery
+from orchestrator.broker import inflight
 from orchestrator.celery_app import RESULTS_QUEUE
-from orchestrator.dispatch import publish
 from orchestrator.ingest import FINAL, AfterCommit, Ingestor
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
@@ -51,8 +60,12 @@ def interval_s(heartbeat_ttl_s: float) -> float:
 
 
 def sweep(ingestor: Ingestor) -> list[str]:
-    """Re-route runs stranded by a device or worker that went away; the run ids handled."""
+    """Re-route runs stranded by a device or worker that went away, re-publish lost
+    batches, settle waiting runs; the run ids handled."""
     client = ingestor.redis
+    restart = inflight.restarted_at(client)
+    if restart is not None:
+        inflight.restore_orphans(ingestor.app, restart)
     live = {
         d.udid
         for d in livestate.live_devices(client)
@@ -78,8 +91,14 @@ def sweep(ingestor: Ingestor) -> list[str]:
             if _reroute(ingestor, session, run.id, run.attempts, gone, message, after):
                 handled.append(str(run.id))
         handled += _lost_workers(ingestor, session, after)
-    for batch in after.batches:
-        publish(ingestor.app, batch)
+        every = interval_s(ingestor.settings.heartbeat_ttl_s)
+        handled += redelivery.republish_lost(
+            ingestor, session, after, grace=redelivery.grace_s(every)
+        )
+        handled += redelivery.settle_waiting(
+            ingestor, session, after, device_wait_s=ingestor.settings.device_wait_s
+        )
+    ingestor.apply(after)
     return handled
 
 
@@ -129,6 +148,7 @@ def _reroute(
     if run.attempts < run.max_attempts:
         run.attempts += 1
         run.error_kind, run.error_message = GONE, message
+        run.queued_at = now
         batch = ingestor.retry_batch(session, run, avoid=gone)
         run.pinned_udid = batch.pinned_udid
         after.batches.append(batch)
@@ -136,24 +156,36 @@ def _reroute(
         return True
     failure = f"gave up after {run.attempts} attempt(s): {message}"
     run.pinned_udid = None
-    ingestor.finish(session, run, db.RunStatus.FAILED, GONE, failure, infra=True)
+    ingestor.finish(session, run, db.RunStatus.FAILED, GONE, failure, infra=True, after=after)
     ingestor.probe_final(session, run, None, failure, after)
     return True
 
 
 def register(app: Celery, ingestor: Ingestor, every_s: float) -> None:
-    """The sweep task on the coordinator's app; ``start`` kicks off its chain."""
+    """The sweep task on the coordinator's app (sent by :func:`start_timer`)."""
 
     @app.task(name=SWEEP_TASK)  # type: ignore[untyped-decorator,unused-ignore]
     def sweep_task() -> int:
-        # Only the chain that holds the lock continues; a duplicate chain ends here.
+        # One sweep per interval, however many coordinators send one.
         if not ingestor.redis.set(LOCK_KEY, "1", nx=True, ex=max(1, int(every_s * 0.8))):
             return 0
-        try:
-            return len(sweep(ingestor))
-        finally:
-            schedule(app, every_s)
+        return len(sweep(ingestor))
 
 
-def schedule(app: Celery, countdown: float) -> None:
-    app.send_task(SWEEP_TASK, queue=RESULTS_QUEUE, countdown=countdown)
+def start_timer(app: Celery, every_s: float) -> threading.Event:
+    """Send the sweep task now and every ``every_s`` until the returned event is set. A
+    broker that is down is waited out: the next tick tries again."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        while True:
+            try:
+                # No retries: a tick that fails is followed by the next one anyway.
+                app.send_task(SWEEP_TASK, queue=RESULTS_QUEUE, retry=False)
+            except Exception as error:  # noqa: BLE001 - kombu/redis raise many kinds: all "not sent"
+                log.warning("sweep not sent (broker unreachable?): %s", error)
+            if stop.wait(every_s):
+                return
+
+    threading.Thread(target=tick, name="anefarm-sweep-timer", daemon=True).start()
+    return stop

@@ -157,7 +157,7 @@ def probe_runs(
 
     job = session.get(db.Job, parent.job_id)
     assert job is not None
-    spec = _probe_spec(job.spec)
+    spec = probe_spec(job.spec)
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
     lint = stored_lint(session.get(db.Model, parent.model_sha256), key.chip)
     # First everything that may fail (cut, store, inspect), then the rows: a failure leaves
@@ -180,7 +180,8 @@ def probe_runs(
             db.Run(
                 id=run_id, job_id=parent.job_id, model_sha256=artifact.sha256,
                 device_class=parent.device_class, status=db.RunStatus.QUEUED, attempts=1,
-                max_attempts=settings.max_attempts, created_at=now, purpose=RunPurpose.PROBE,
+                max_attempts=settings.max_attempts, created_at=now, queued_at=now,
+                purpose=RunPurpose.PROBE,
                 parent_run_id=parent.id, probe_signature=probe.signature, probe_repeat=repeat,
                 pinned_udid=parent.udid,
                 bisection={
@@ -207,7 +208,7 @@ def probe_runs(
     return batches, {s.op_index: s.reason for s in index.skipped}
 
 
-def _probe_spec(job_spec: dict[str, Any]) -> RunSpec:
+def probe_spec(job_spec: dict[str, Any]) -> RunSpec:
     """The job's iterations and timeout, with every compute-units setting (a probe is
     placed by its timing signature) and the compute plan asked for."""
     spec = RunSpec.model_validate(job_spec)

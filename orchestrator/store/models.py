@@ -34,6 +34,9 @@ class JobStatus(StrEnum):
 
 
 class RunStatus(StrEnum):
+    # No device of the class is known to the farm yet: the batch is not published until
+    # one comes up (the coordinator's sweep), or the run fails after ANEFARM_DEVICE_WAIT_S.
+    WAITING = "waiting"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -108,7 +111,7 @@ class Run(Base):
     """One model on one device class; its attempts are batches on devices."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_job", "job_id"),)
+    __table_args__ = (Index("ix_runs_job", "job_id"), Index("ix_runs_status", "status"))
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     model_sha256: Mapped[str] = mapped_column(ForeignKey("models.sha256"))
@@ -136,6 +139,12 @@ class Run(Base):
     # The device a queued run's batch waits for, when pinned (a retry, a probe): the
     # coordinator's sweep re-routes it when that device goes away.
     pinned_udid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the current attempt's batch was (or, with a retry's backoff, will be) published:
+    # the sweep re-publishes a queued run whose message Redis no longer holds only after a
+    # grace period past this (orchestrator/sweep.py).
+    queued_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    # A waiting run (no device of its class yet) waits since then.
+    waiting_since: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     # A user run's bisection: pending | done | skipped, and its plan (ops, signatures, the
     # compatibility-matrix key) in ``bisection``; a probe run keeps its key there too.
     bisect_state: Mapped[str | None] = mapped_column(_enum(16), nullable=True)

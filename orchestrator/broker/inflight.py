@@ -1,0 +1,133 @@
+"""What Redis holds of the farm's work right now, and what a Redis restart orphaned.
+
+The database says which runs are queued; Redis is where their batches actually are: in
+a device queue (a list per queue, one more per Redis priority step), delivered and not
+yet acknowledged (kombu's ``unacked`` hash), or running (a worker's busy mark). A queued
+run whose batch is in none of these places has lost its message — Redis restarted
+without persistence, a publish failed, or a process died between a commit and its
+publish — and the coordinator's sweep publishes it again (``orchestrator.redelivery``).
+
+A Redis restart *with* persistence keeps the ``unacked`` hash, but every consumer's
+channel died with the old connection: those deliveries are orphans that kombu would only
+hand back after the visibility timeout (~31 minutes by default). The sweep notices the
+restart (Redis's ``run_id`` changed) and hands back at once every delivery older than the
+restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from celery import Celery
+
+from orchestrator import livestate
+from orchestrator.celery_app import DEVICE_QUEUE_PREFIX, RESULTS_QUEUE
+
+log = logging.getLogger("anefarm.broker")
+
+# kombu's Redis transport: where delivered, unacknowledged messages wait (defaults).
+UNACKED_KEY = "unacked"
+UNACKED_INDEX_KEY = "unacked_index"
+RUN_ID_KEY = "anefarm:broker:run_id"  # the Redis server the sweep saw last
+
+
+def batch_ids(client: redis.Redis) -> set[str]:
+    """Task ids (= batch ids, ``<run>-a<attempt>``) of every device batch Redis holds:
+    waiting in a device queue or delivered and not yet acknowledged."""
+    found: set[str] = set()
+    for key in client.scan_iter(match=f"{DEVICE_QUEUE_PREFIX}*", count=500):
+        if client.type(key) != "list":
+            continue
+        found.update(_task_id(raw) for raw in client.lrange(key, 0, -1))
+    for raw in client.hvals(UNACKED_KEY):
+        try:
+            message = json.loads(raw)[0]
+        except (ValueError, TypeError, IndexError, KeyError):
+            continue
+        found.add(_task_id(message))
+    found.discard("")
+    return found
+
+
+def result_ids(client: redis.Redis) -> set[str]:
+    """``<run>-a<attempt>`` of every batch result waiting to be ingested (on the results
+    queue, or delivered to the coordinator and not yet acknowledged)."""
+    bodies = list(client.lrange(RESULTS_QUEUE, 0, -1))
+    for raw in client.hvals(UNACKED_KEY):
+        try:
+            message, _exchange, routing_key = json.loads(raw)
+        except (ValueError, TypeError):
+            continue
+        if routing_key == RESULTS_QUEUE:
+            bodies.append(message)
+    found = set()
+    for raw in bodies:
+        payload = _first_arg(raw)
+        if isinstance(payload, dict) and "run_id" in payload:
+            found.add(f"{payload['run_id']}-a{payload.get('attempt')}")
+    return found
+
+
+def _first_arg(raw: Any) -> Any:
+    """The first argument of a Celery task message (protocol 2, JSON, base64 body)."""
+    try:
+        message = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return args[0] if args else None
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+
+
+def busy_runs(client: redis.Redis) -> set[str]:
+    """Runs a worker says it is running now (its busy mark)."""
+    runs = set()
+    for raw in livestate.busy_marks(client):
+        run = raw.get("run")
+        if run:
+            runs.add(str(run))
+    return runs
+
+
+def _task_id(raw: Any) -> str:
+    try:
+        message = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        return str(message["headers"]["id"])
+    except (ValueError, TypeError, KeyError):
+        return ""
+
+
+def restarted_at(client: redis.Redis) -> float | None:
+    """When Redis (re)started, if it is not the server this was last asked of; else None.
+
+    The first call on a fresh Redis answers its start as well, harmlessly: no delivery
+    can be older than the server itself.
+    """
+    info = client.info("server")
+    run_id = str(info["run_id"])
+    if client.set(RUN_ID_KEY, run_id, get=True) == run_id:
+        return None
+    return time.time() - float(info["uptime_in_seconds"])
+
+
+def restore_orphans(app: Celery, before: float) -> int:
+    """Hand every delivery made before ``before`` back to its queue (kombu's own
+    ``restore_by_tag``: a WATCH/MULTI transaction, so each is restored once)."""
+    restored = 0
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            old = client.zrangebyscore(channel.unacked_index_key, 0, before)
+            for tag in old:
+                channel.qos.restore_by_tag(tag, client)
+                restored += 1
+    if restored:
+        log.warning("Redis restarted: handed %d orphaned delivery(ies) back", restored)
+    return restored

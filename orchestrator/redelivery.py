@@ -1,0 +1,145 @@
+"""Every queued run has a message, every waiting run gets one: the sweep's second half.
+
+The database says which runs are unfinished; these passes make sure each has a live way
+to finish within a bounded time (issue #12's invariant):
+
+- a **queued run whose batch Redis no longer holds** (Redis restarted without its AOF, a
+  publish failed after its transaction committed, a process died in between) is
+  published again, same attempt: if the old copy turns up after all, the second result
+  of that attempt is a duplicate to ingest and the worker skips a batch of a final run;
+- a **waiting run** (no device of its class when it was submitted) is published once a
+  device of the class is live, and fails "no device" after ``device_wait_s``;
+- a **queued run whose class has had no live device for ``device_wait_s``** fails the
+  same way, instead of waiting in a queue nobody consumes.
+
+A run is only called lost ``grace_s`` after it was (re)queued, so a batch being published
+right now, or held back by a retry's backoff, is never published twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from orchestrator import livestate
+from orchestrator.broker import inflight
+from orchestrator.ingest import AfterCommit, Ingestor
+from orchestrator.store import models as db
+
+log = logging.getLogger(__name__)
+NO_DEVICE = "no_device"
+# A second look, this much later, before a batch is called lost: a message can be
+# between two of Redis's keys (popped from its queue, not yet in ``unacked``) for an
+# instant, and a scan of several keys is not atomic.
+SECOND_LOOK_S = 0.3
+
+
+def grace_s(sweep_every_s: float) -> float:
+    return max(10.0, 2 * sweep_every_s)
+
+
+def republish_lost(
+    ingestor: Ingestor, session: Any, after: AfterCommit, *, grace: float
+) -> list[str]:
+    """Queued runs whose batch is nowhere in Redis, published again; their ids."""
+    client = ingestor.redis
+    # Redis first (in the direction messages flow), the database after: a run that was
+    # ingested in between is final by then and not a candidate.
+    held = _held(client)
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace)
+    candidates = session.scalars(
+        select(db.Run)
+        .where(db.Run.status == db.RunStatus.QUEUED)
+        .where((db.Run.queued_at.is_(None)) | (db.Run.queued_at < cutoff))
+        .order_by(db.Run.created_at)
+    ).all()
+    live = {d.udid for d in livestate.live_devices(client)}
+    missing = [
+        run
+        for run in candidates
+        # A batch pinned to a device that is gone is the first pass's (a new attempt).
+        if (run.pinned_udid is None or run.pinned_udid in live) and not _is_held(run, held)
+    ]
+    if not missing:
+        return []
+    time.sleep(SECOND_LOOK_S)
+    held = _held(client)
+    handled = []
+    now = datetime.now(UTC)
+    for run in missing:
+        session.refresh(run)
+        if run.status != db.RunStatus.QUEUED or _is_held(run, held):
+            continue
+        after.batches.append(ingestor.batch_for(session, run, pinned_udid=run.pinned_udid))
+        run.queued_at = now
+        handled.append(str(run.id))
+        log.warning("run %s attempt %d: its batch was lost; published again", run.id,
+                    run.attempts)  # fmt: skip
+    return handled
+
+
+def _held(client: Any) -> tuple[set[str], set[str], set[str]]:
+    return inflight.batch_ids(client), inflight.busy_runs(client), inflight.result_ids(client)
+
+
+def _is_held(run: Any, held: tuple[set[str], set[str], set[str]]) -> bool:
+    batches, busy, results = held
+    batch_id = f"{run.id}-a{run.attempts}"
+    return batch_id in batches or str(run.id) in busy or batch_id in results
+
+
+def settle_waiting(
+    ingestor: Ingestor, session: Any, after: AfterCommit, *, device_wait_s: float
+) -> list[str]:
+    """Publish waiting runs whose class now has a device; fail runs that waited too long
+    for one (waiting, or queued on a class with no live device)."""
+    live = {
+        d.product_type
+        for d in livestate.live_devices(ingestor.redis)
+        if d.state != livestate.DeviceState.QUARANTINED
+    }
+    now = datetime.now(UTC)
+    deadline = now - timedelta(seconds=device_wait_s)
+    handled = []
+    waiting = session.scalars(
+        select(db.Run).where(db.Run.status == db.RunStatus.WAITING).order_by(db.Run.created_at)
+    ).all()
+    for run in waiting:
+        if run.device_class in live:
+            run.status, run.queued_at = db.RunStatus.QUEUED, now
+            after.batches.append(ingestor.batch_for(session, run, pinned_udid=None))
+            handled.append(str(run.id))
+        elif _aware(run.waiting_since or run.created_at) < deadline:
+            _no_device(ingestor, session, run, after, device_wait_s)
+            handled.append(str(run.id))
+    stale = session.scalars(
+        select(db.Run)
+        .where(db.Run.status == db.RunStatus.QUEUED)
+        .where(db.Run.queued_at < deadline)
+        .where(db.Run.device_class.not_in(live))
+    ).all()
+    for run in stale:
+        _no_device(ingestor, session, run, after, device_wait_s)
+        handled.append(str(run.id))
+    return handled
+
+
+def _no_device(
+    ingestor: Ingestor, session: Any, run: Any, after: AfterCommit, device_wait_s: float
+) -> None:
+    message = (
+        f"no device of {run.device_class} was live within {device_wait_s / 3600:g} h"
+        " (ANEFARM_DEVICE_WAIT_S)"
+    )
+    ingestor.finish(session, run, db.RunStatus.FAILED, NO_DEVICE, message, infra=True,
+                    after=after)  # fmt: skip
+    ingestor.probe_final(session, run, None, message, after)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored as UTC).
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
