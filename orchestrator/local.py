@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator import livestate
 from orchestrator.broker.embedded import resolve_broker
 from orchestrator.celery_app import create_app
-from orchestrator.dispatch import SubmitOptions, prepare, submit
-from orchestrator.errors import ServiceError
-from orchestrator.report import build_report, job_status
+from orchestrator.dispatch import FarmView, SubmitOptions, cancel, prepare, submit
+from orchestrator.errors import ServiceError, UsageError
+from orchestrator.progress import wait_for_job
+from orchestrator.report import build_report
 from orchestrator.settings import Settings
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
@@ -90,18 +90,30 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
 
 
 def profile(settings: Settings, request: ProfileRequest, *, err: Console) -> dict[str, Any]:
-    """Run the whole pipeline on this machine and return the report."""
+    """Run the whole pipeline on this machine and return the report.
+
+    The farm lives only as long as this call: if it ends before the job is done (Ctrl-C,
+    a child process that died, the time limit), the job is cancelled, so no run is left
+    waiting for a farm that is gone, and the error (or the interrupt) goes on up.
+    """
     devices = _farm_classes(request.farm, request.seed)
+    wanted = {pt for _, pt in devices}
     options = request.options
     if options.selector == "live":
-        classes = sorted({pt for _, pt in devices})
-        options = SubmitOptions(**{**options.__dict__, "selector": ",".join(classes)})
-    prepared = prepare(request.models, options, None)  # refuse bad input before starting
-    wanted = {pt for _, pt in devices}
-    missing = [c.product_type for c in prepared.classes if c.product_type not in wanted]
-    if missing:
-        err.print(f"[yellow]warning:[/yellow] the farm has no device for {', '.join(missing)}")
+        options = SubmitOptions(**{**options.__dict__, "selector": ",".join(sorted(wanted))})
+    # The farm is known before it starts: refuse bad input and unmatched selectors now.
+    prepared = prepare(request.models, options, FarmView.of(wanted))
+    if prepared.waiting:  # a named class the local farm does not have would wait for ever
+        err.print(
+            f"[yellow]warning:[/yellow] the farm has no device for {', '.join(sorted(prepared.waiting))}"
+        )
         prepared.classes = [c for c in prepared.classes if c.product_type in wanted]
+        prepared.waiting = set()
+        if not prepared.classes:
+            raise UsageError(
+                f"no device of the farm {request.farm!r} matches {options.selector!r}",
+                hint="add such a device to --simulate, or choose other --devices",
+            )
     upgrade(settings.resolved_database_url)
     logs = settings.home / "logs"
     with contextlib.ExitStack() as stack:
@@ -124,12 +136,35 @@ def profile(settings: Settings, request: ProfileRequest, *, err: Console) -> dic
         outcome = submit(
             prepared, settings=run_settings, sessions=sessions, app=create_app(run_settings)
         )
+        job = str(outcome.job_id)
         err.print(
-            f"job {outcome.job_id}: {len(outcome.runs)} run(s) on {len(prepared.classes)} device class(es)"
+            f"job {job}: {len(outcome.runs)} run(s) on {len(prepared.classes)} device class(es)"
         )
-        wait_for_job(sessions, str(outcome.job_id), request.timeout_s, procs, err, logs)
+        finished = False
+        try:
+            finished = wait_for_job(
+                sessions, job, request.timeout_s, err, check=lambda: _check_alive(procs, logs)
+            )
+        finally:
+            if not finished:
+                _cancel_unfinished(outcome.job_id, sessions, client, err)
         with sessions() as session:
-            return build_report(session, str(outcome.job_id))
+            report = build_report(session, job)
+        if not finished:
+            raise ServiceError(
+                f"job {job} not done after {request.timeout_s:.0f}s; cancelled",
+                hint=f"see the logs in {logs}",
+            )
+        return report
+
+
+def _cancel_unfinished(job_id: Any, sessions: Any, client: Any, err: Console) -> None:
+    try:
+        cancelled = cancel(job_id, sessions=sessions, client=client)
+    except Exception as error:  # noqa: BLE001 - already on an error path: say it, go on
+        err.print(f"job {job_id}: could not be cancelled: {error}")
+        return
+    err.print(f"job {job_id}: cancelled ({len(cancelled)} unfinished run(s))")
 
 
 def _check_alive(procs: list[subprocess.Popen[bytes]], logs: Path) -> None:
@@ -157,42 +192,3 @@ def _wait_for_devices(
                     hint=f"see the logs in {logs}",
                 )
             time.sleep(0.2)
-
-
-def wait_for_job(
-    sessions: Any,
-    job_id: str,
-    timeout_s: float,
-    procs: list[subprocess.Popen[bytes]],
-    err: Console,
-    logs: Path,
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("runs", total=None)
-        while True:
-            with sessions() as session:
-                status = job_status(session, job_id)
-            finished = sum(
-                v for k, v in status["by_status"].items() if k not in {"queued", "running"}
-            )
-            progress.update(
-                task,
-                total=status["runs"],
-                completed=finished,
-                description=f"runs ({status['status']})",
-            )
-            if status["done"]:
-                return
-            _check_alive(procs, logs)
-            if time.monotonic() > deadline:
-                raise ServiceError(
-                    f"job {job_id} not done after {timeout_s:.0f}s", hint=f"see {logs}"
-                )
-            time.sleep(0.25)

@@ -93,6 +93,30 @@ def _options(
     )
 
 
+FailOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--fail-on",
+        help="Exit 3 on findings: never, or not-full (a verdict other than FULL)",
+    ),
+]
+
+
+def _fail_on(value: str) -> str:
+    from orchestrator.progress import FAIL_ON
+
+    if value not in FAIL_ON:
+        raise UsageError(f"unknown --fail-on {value!r}", hint=f"choose {' or '.join(FAIL_ON)}")
+    return value
+
+
+def _farm(settings: Settings, broker: str, sessions: Any) -> Any:
+    from orchestrator import livestate
+    from orchestrator.dispatch import farm_view
+
+    return farm_view(livestate.connect(broker), sessions)
+
+
 def submit_cmd(
     models: Annotated[list[Path], typer.Argument(help=".mlmodel files or .mlpackage directories")],
     devices: DevicesOpt = "live",
@@ -103,46 +127,62 @@ def submit_cmd(
     wait: Annotated[
         bool, typer.Option("--wait", help="Show progress until done, then the report")
     ] = False,
+    wait_timeout: Annotated[
+        float,
+        typer.Option("--wait-timeout", help="With --wait: give up waiting after this many s"),
+    ] = 24 * 3600.0,
+    fail_on: FailOnOpt = "never",
     bisect: BisectOpt = None,
     as_json: JsonOpt = False,
-) -> None:
-    """Profile models on the farm: validate, store, and queue one batch per device class."""
-    from orchestrator import livestate
+) -> int:
+    """Profile models on the farm: validate, store, and queue one batch per device class.
+
+    With --wait: exit 0 when every run succeeded, 4 when some failed or never ran (also
+    when --wait-timeout passes), 3 on findings with --fail-on not-full.
+    """
     from orchestrator.celery_app import create_app
     from orchestrator.dispatch import prepare, submit
     from orchestrator.store.migrate import upgrade
 
     settings = load_settings()
     broker = _broker(settings)
+    fail_on = _fail_on(fail_on)
     options = _options(devices, compute_units, iterations, warmup, timeout, bisect)
-    prepared = prepare(models, options, livestate.connect(broker))
     upgrade(settings.resolved_database_url)
     sessions = _sessions(settings)
+    prepared = prepare(
+        models, options, _farm(settings, broker, sessions), device_wait_s=settings.device_wait_s
+    )
     outcome = submit(prepared, settings=settings, sessions=sessions, app=create_app(settings))
-    err = Console(stderr=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    job = str(outcome.job_id)
+    waiting = sum(1 for r in outcome.runs if r.waiting)
+    err.print(
+        f"job {job}: {len(outcome.runs)} run(s) on {len(prepared.classes)} device class(es)"
+        + (f", {waiting} waiting for a device" if waiting else "")
+    )
     for warning in outcome.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    if wait:
-        from orchestrator.local import wait_for_job
+    if not wait:
+        body = {"job": job, "runs": len(outcome.runs), "waiting": waiting,
+                "warnings": outcome.warnings}  # fmt: skip
+        typer.echo(json.dumps(body) if as_json else job)
+        return 0
+    from orchestrator.progress import exit_code, wait_for_job
 
-        wait_for_job(sessions, str(outcome.job_id), 24 * 3600, [], err, settings.home / "logs")
-        _print_report(sessions, str(outcome.job_id), "json" if as_json else "table")
-        return
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "job": str(outcome.job_id),
-                    "runs": len(outcome.runs),
-                    "warnings": outcome.warnings,
-                }
-            )
-        )
-    else:
-        typer.echo(str(outcome.job_id))
+    try:
+        done = wait_for_job(sessions, job, wait_timeout, err)
+    except KeyboardInterrupt:
+        # The farm goes on with the job: say how to follow or stop it.
+        err.print(f"job {job} goes on: `anefarm status {job}`, or `anefarm cancel {job}`")
+        raise
+    if not done:
+        err.print(f"job {job}: not done after {wait_timeout:g} s (it goes on)")
+    report = _print_report(sessions, job, "json" if as_json else "table")
+    return exit_code(report, fail_on=fail_on)
 
 
-def _print_report(sessions: Any, job: str, form: str) -> None:
+def _print_report(sessions: Any, job: str, form: str) -> dict[str, Any]:
     from orchestrator import render
     from orchestrator.report import build_report
 
@@ -154,19 +194,29 @@ def _print_report(sessions: Any, job: str, form: str) -> None:
         sys.stdout.write(render.as_csv(report))
     else:
         render.print_table(report)
+    return report
 
 
 def report_cmd(
     job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")],
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
-) -> None:
-    """Per model × device class: verdict, ANE share, latencies, load times, ops off the ANE."""
+    fail_on: FailOnOpt = "never",
+) -> int:
+    """Per model × device class: verdict, ANE share, latencies, load times, ops off the ANE.
+
+    Exit 0 when every run succeeded, 4 when some failed or have not run (yet), 3 on
+    findings with --fail-on not-full.
+    """
+    from orchestrator.progress import exit_code
+
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
-    _print_report(
+    fail_on = _fail_on(fail_on)
+    report = _print_report(
         _sessions(load_settings()), job, "json" if as_json else "csv" if as_csv else "table"
     )
+    return exit_code(report, fail_on=fail_on)
 
 
 def status_cmd(
@@ -174,19 +224,17 @@ def status_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """How far a job has got."""
+    from orchestrator.progress import summary
     from orchestrator.report import job_status
 
     with _sessions(load_settings())() as session:
         status = job_status(session, job)
-    if as_json:
-        typer.echo(json.dumps(status))
-        return
-    parts = ", ".join(f"{k}: {v}" for k, v in status["by_status"].items())
-    typer.echo(f"job {status['job']}: {status['status']} ({status['runs']} runs; {parts})")
+    typer.echo(json.dumps(status) if as_json else summary(status))
 
 
 def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")]) -> None:
-    """Cancel a job's queued work (runs in progress finish)."""
+    """Cancel a job: its unfinished runs end cancelled. Works without a broker (the
+    database is changed first); with one, workers also skip the job's queued batches."""
     from orchestrator import livestate
     from orchestrator.dispatch import cancel
     from orchestrator.report import find_job
@@ -195,8 +243,17 @@ def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique pref
     sessions = _sessions(settings)
     with sessions() as session:
         job_id = find_job(session, job).id
-    cancelled = cancel(job_id, sessions=sessions, client=livestate.connect(_broker(settings)))
-    typer.echo(f"job {job_id}: {cancelled} queued run(s) cancelled")
+    client, note = None, ""
+    if settings.broker_url:
+        client = livestate.connect(settings.broker_url)
+        try:
+            client.ping()
+        except Exception as error:  # noqa: BLE001 - any failure: the database still knows
+            client, note = None, f"; broker unreachable ({type(error).__name__}), database only"
+    else:
+        note = "; no broker configured, database only"
+    cancelled = cancel(job_id, sessions=sessions, client=client)
+    typer.echo(f"job {job_id}: {len(cancelled)} unfinished run(s) cancelled{note}")
 
 
 def agent_cmd(
@@ -256,23 +313,33 @@ def profile_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds a batch may take")] = 600.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
     bisect: BisectOpt = None,
+    fail_on: FailOnOpt = "never",
     as_json: JsonOpt = False,
-) -> None:
-    """Profile on this machine: embedded Redis, coordinator and agent, then the report."""
+) -> int:
+    """Profile on this machine: embedded Redis, coordinator and agent, then the report.
+
+    Exit 0 when every run succeeded, 4 when some failed, 3 on findings with --fail-on
+    not-full; Ctrl-C cancels the job and exits 130.
+    """
     from orchestrator import render
     from orchestrator.local import ProfileRequest, profile
+    from orchestrator.progress import exit_code
 
+    fail_on = _fail_on(fail_on)
     request = ProfileRequest(
         models=models,
         farm=simulate,
         options=_options(devices, compute_units, iterations, warmup, timeout, bisect),
         seed=seed,
     )
-    report = profile(load_settings(), request, err=Console(stderr=True))
+    report = profile(
+        load_settings(), request, err=Console(stderr=True, highlight=False, soft_wrap=True)
+    )
     if as_json:
         typer.echo(render.as_json(report))
     else:
         render.print_table(report)
+    return exit_code(report, fail_on=fail_on)
 
 
 def demo_cmd(
