@@ -11,9 +11,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery.exceptions import Reject
+
 from orchestrator import livestate, sweep
 from orchestrator.artifact_server import ArtifactServer
-from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, create_app, run_worker
+from orchestrator.celery_app import (
+    INGEST_RESULT_TASK,
+    RESULTS_QUEUE,
+    create_app,
+    run_worker,
+    visibility_timeout_s,
+)
+from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
 from orchestrator.ingest import Ingestor
 from orchestrator.settings import Settings
 from orchestrator.store.engine import make_engine, session_factory
@@ -30,16 +39,25 @@ def run_coordinator(
     loglevel: str = "WARNING",
 ) -> None:
     upgrade(settings.resolved_database_url)
-    sessions = session_factory(make_engine(settings.resolved_database_url))
+    engine = make_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
     worker_settings = settings.model_copy(update={"broker_url": broker_url})
     app = create_app(worker_settings)
     ingestor = Ingestor(
         worker_settings, sessions=sessions, app=app, client=livestate.connect(broker_url)
     )
 
+    # A database outage must not lose a result (orchestrator/db_outage.py): ingest waits
+    # for the database, and if it stays away the message goes back to the queue.
+    database = DatabaseRetry(engine, budget_s=budget_s(visibility_timeout_s(worker_settings)))
+
     @app.task(name=INGEST_RESULT_TASK)  # type: ignore[untyped-decorator,unused-ignore]
     def ingest_result(payload: Any) -> str:
-        return str(ingestor.ingest(payload))
+        try:
+            return str(database.call(ingestor.ingest, payload))
+        except DatabaseUnavailable as error:
+            log.error("%s; the result goes back to the %s queue", error, RESULTS_QUEUE)
+            raise Reject(str(error), requeue=True) from error
 
     # Batches pinned to a device that went away are re-routed (orchestrator/sweep.py).
     every = sweep.interval_s(settings.heartbeat_ttl_s)
