@@ -6,12 +6,16 @@ Classification (ARCHITECTURE "Infra failure ≠ model failure"):
   → ``model_error``: final, recorded, never retried;
 - the device is gone or not ready, the runner crashed or hung, the result is malformed,
   the model could not be fetched → ``infra_error``: the coordinator retries elsewhere;
+- anything else raised on the way (a bug, an exception no driver translated)
+  → ``infra_error`` of kind ``agent_error``, its traceback in the diagnostics: a batch
+  always ends as a reported attempt, never as a message acknowledged in silence;
 - otherwise ``ok``, even when single settings failed (each keeps its own error).
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +38,15 @@ log = logging.getLogger(__name__)
 MODEL_ERROR_KINDS = {RunnerErrorKind.COMPILE, RunnerErrorKind.LOAD, RunnerErrorKind.UNSUPPORTED}
 # Time the runner may use of the batch timeout; the rest covers launch, push and pull.
 RUNNER_BUDGET_SHARE = 0.9
+# FailureInfo keeps at most 500 diagnostics lines: the traceback's start and end matter.
+TRACEBACK_HEAD, TRACEBACK_TAIL = 40, 300
+
+
+class AgentError(AnefarmError):
+    """An unexpected exception in the agent while it ran a batch: infra, retried elsewhere."""
+
+    kind = "agent_error"
+    infra = True
 
 
 def manifest_for(batch: RunBatch) -> RunnerManifest:
@@ -76,27 +89,86 @@ def execute(
     agent: str,
     fetch_model: Callable[[RunBatch], Path],
 ) -> RunBatchResult:
-    """Readiness → fetch → run → classify. Never raises for device or model trouble."""
+    """Readiness → fetch → run → classify. Never raises (but for BaseException
+    such as a worker shutdown): whatever goes wrong becomes a failed attempt."""
     started = datetime.now(UTC)
+    try:
+        return _execute(batch, device, agent=agent, fetch_model=fetch_model, started=started)
+    except Exception as error:
+        log.exception("batch %s: unexpected error in the agent", batch.batch_id)
+        return unexpected_failure(batch, device, agent=agent, error=error, started=started)
+
+
+def _result(
+    batch: RunBatch,
+    device: Device,
+    agent: str,
+    started: datetime,
+    error: AnefarmError,
+    diagnostics: list[str],
+) -> RunBatchResult:
+    return RunBatchResult(
+        run_id=batch.run_id,
+        attempt=batch.attempt,
+        job_id=batch.job_id,
+        agent=agent,
+        device=device.identity.to_info(),
+        outcome=BatchOutcome.INFRA_ERROR if error.infra else BatchOutcome.MODEL_ERROR,
+        failure=FailureInfo(
+            kind=error.kind,
+            message=error.one_line()[:4000],
+            infra=error.infra,
+            diagnostics=[d[:4000] for d in diagnostics[:500]],
+        ),
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def unexpected_failure(
+    batch: RunBatch, device: Device, *, agent: str, error: Exception, started: datetime
+) -> RunBatchResult:
+    """An ``agent_error`` attempt for an exception nobody translated, traceback kept."""
+    udid = device.identity.udid
+    agent_error = AgentError(
+        f"unexpected {type(error).__name__} in the agent on {udid}: {error}",
+        hint="a bug in anefarm's agent; the traceback is in the attempt's diagnostics",
+    )
+    diagnostics = traceback_lines(error) + _device_diagnostics(device)
+    return _result(batch, device, agent, started, agent_error, diagnostics)
+
+
+def traceback_lines(error: BaseException) -> list[str]:
+    lines = "".join(traceback.format_exception(error)).splitlines()
+    if len(lines) > TRACEBACK_HEAD + TRACEBACK_TAIL:
+        left_out = len(lines) - TRACEBACK_HEAD - TRACEBACK_TAIL
+        lines = [*lines[:TRACEBACK_HEAD], f"... {left_out} lines left out ...",
+                 *lines[-TRACEBACK_TAIL:]]  # fmt: skip
+    return lines
+
+
+def _device_diagnostics(device: Device) -> list[str]:
+    try:
+        return device.diagnostics().as_lines()
+    except AnefarmError as error:  # a gone device cannot tell us more
+        return [f"diagnostics unavailable: {error.one_line()}"]
+    except Exception as error:
+        log.exception("diagnostics of %s failed", device.identity.udid)
+        return [f"diagnostics unavailable: {error!r}"]
+
+
+def _execute(
+    batch: RunBatch,
+    device: Device,
+    *,
+    agent: str,
+    fetch_model: Callable[[RunBatch], Path],
+    started: datetime,
+) -> RunBatchResult:
     info = device.identity.to_info()
 
     def failure(error: AnefarmError, diagnostics: list[str]) -> RunBatchResult:
-        return RunBatchResult(
-            run_id=batch.run_id,
-            attempt=batch.attempt,
-            job_id=batch.job_id,
-            agent=agent,
-            device=info,
-            outcome=BatchOutcome.INFRA_ERROR if error.infra else BatchOutcome.MODEL_ERROR,
-            failure=FailureInfo(
-                kind=error.kind,
-                message=error.one_line()[:4000],
-                infra=error.infra,
-                diagnostics=[d[:4000] for d in diagnostics[:500]],
-            ),
-            started_at=started,
-            finished_at=datetime.now(UTC),
-        )
+        return _result(batch, device, agent, started, error, diagnostics)
 
     readiness = device.readiness()
     if not readiness.ready:
@@ -112,10 +184,7 @@ def execute(
     except AnefarmError as error:
         diagnostics = list(getattr(error, "diagnostics", []))
         if error.infra:
-            try:
-                diagnostics += device.diagnostics().as_lines()
-            except AnefarmError as diag_error:  # a gone device cannot tell us more
-                diagnostics.append(f"diagnostics unavailable: {diag_error.one_line()}")
+            diagnostics += _device_diagnostics(device)
         log.warning("batch %s on %s failed: %s", batch.batch_id, info.udid, error.one_line())
         return failure(error, diagnostics)
     if result.simulated != info.simulated:

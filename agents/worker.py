@@ -14,12 +14,13 @@ import os
 import signal
 import socket
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
-from agents.batch import execute
+from agents.batch import execute, unexpected_failure
 from agents.devices.base import Device
 from agents.fetch import ArtifactFetcher
 from orchestrator import catalog, livestate
@@ -148,10 +149,18 @@ class DeviceWorker:
             return
         livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(),
                            ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid())  # fmt: skip
+        started = datetime.now(UTC)
         try:
             result = execute(batch, self.device, agent=self.agent, fetch_model=self.fetch_model)
+        except Exception as error:  # execute reports everything; this is the last resort
+            log.exception("batch %s: execute raised", batch.batch_id)
+            result = unexpected_failure(
+                batch, self.device, agent=self.agent, error=error, started=started
+            )
         finally:
-            livestate.clear_busy(self.redis, udid)
+            self._clear_busy()
+        # Whatever happened, the coordinator hears of it: an attempt that ends without a
+        # result would leave its run queued for ever once Celery acknowledges the message.
         app.send_task(
             INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
         )
@@ -161,7 +170,14 @@ class DeviceWorker:
             try:
                 self.reboot()
             finally:
-                livestate.clear_busy(self.redis, udid)
+                self._clear_busy()
+
+    def _clear_busy(self) -> None:
+        try:
+            livestate.clear_busy(self.redis, self.identity.udid)
+        except Exception:
+            # The mark expires with its TTL; losing the result over it would be worse.
+            log.exception("%s: cannot clear the busy mark", self.identity.udid)
 
     def after_batch(self, result: RunBatchResult) -> bool:
         """Count device-side infra failures in a row; True when the device needs a restart."""
@@ -183,6 +199,8 @@ class DeviceWorker:
         except AnefarmError as error:
             # The coordinator quarantines the device if it keeps failing.
             log.warning("%s: restart failed: %s", udid, error.one_line())
+        except Exception:
+            log.exception("%s: restart failed unexpectedly", udid)
 
     def fetch_model(self, batch: RunBatch) -> Path:
         blob = self.fetcher.fetch(batch.model)

@@ -158,6 +158,9 @@ class SimulatedDevice:
                 hint="fix the device, or let the supervisor quarantine it",
             )
         fired = self.faults.fire(self.runs, manifest.model.sha256)
+        if "exception" in fired:
+            self._log.append("driver: unexpected exception (SIMULATED bug)")
+            _driver_bug(udid)
         self._cool_down_between_runs()
         fixed_s = latency.RUNNER_LAUNCH_S + latency.push_s(inventory.size_bytes)
         self.state.heat.idle(fixed_s)
@@ -268,6 +271,12 @@ class SimulatedDevice:
 
     def close(self) -> None:
         self._closed = True
+
+
+def _driver_bug(udid: str) -> None:
+    """What a bug in a driver looks like to the agent: not an anefarm error, so nothing
+    classified it; the agent must still report it as a failed attempt."""
+    raise RuntimeError(f"simulated driver bug on {udid} (SIMULATED)")
 
 
 def build_farm(

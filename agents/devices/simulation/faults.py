@@ -6,8 +6,10 @@ One fault is ``name[#sha256-prefix][@N|~P]``:
 - ``@N`` fires on the device's N-th run only, ``~P`` on each run with probability P (seeded),
   neither on every run; ``#abc123`` restricts it to models whose sha256 starts so.
 - run faults: ``crash`` (RunnerCrashed), ``hang`` (RunnerTimeout), ``disconnect``
-  (DeviceGone), ``malformed`` (ProtocolError), and the *model* failures ``compilefail`` /
-  ``loadfail`` (the RunnerResult carries a compile / load error; never retried);
+  (DeviceGone), ``malformed`` (ProtocolError), ``exception`` (a plain RuntimeError out of
+  the driver, as a bug in agent code would raise: no anefarm error at all), and the
+  *model* failures ``compilefail`` / ``loadfail`` (the RunnerResult carries a compile /
+  load error; never retried);
 - readiness faults (permanent states, no modifiers): ``battery``, ``hot``, ``unpaired``,
   ``devmode``.
 """
@@ -21,7 +23,9 @@ from dataclasses import dataclass
 
 from orchestrator.errors import UsageError
 
-RUN_FAULTS = frozenset({"crash", "hang", "disconnect", "malformed", "compilefail", "loadfail"})
+RUN_FAULTS = frozenset(
+    {"crash", "hang", "disconnect", "malformed", "exception", "compilefail", "loadfail"}
+)
 READY_FAULTS = frozenset({"battery", "hot", "unpaired", "devmode"})
 TOKEN = re.compile(
     r"(?P<name>[a-z]+)(?:#(?P<model>[0-9a-f]{6,64}))?(?:@(?P<at>[0-9]+)|~(?P<p>[0-9]*\.?[0-9]+))?"
