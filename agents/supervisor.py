@@ -1,7 +1,8 @@
 """The agent supervisor: one worker process per device, restarted when it dies.
 
 It discovers the devices of its host (a simulated farm today; USB devices through the
-iOS driver), starts ``python -m agents.worker`` for each, keeps the agent heartbeat in
+iOS driver), starts ``python -m agents.worker`` for each (credentials in its environment,
+never on its command line, where ``ps`` shows them), keeps the agent heartbeat in
 Redis, restarts a worker that dies (with backoff, never a quarantined device's), and
 on SIGTERM/SIGINT stops gracefully: each worker gets a warm shutdown, so a run in
 progress finishes (or, if it is killed, Celery hands the unacknowledged batch back).
@@ -9,6 +10,7 @@ progress finishes (or, if it is killed, Celery hands the unacknowledged batch ba
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -19,6 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
+
+import redis
 
 from orchestrator import livestate
 from orchestrator.settings import Settings
@@ -70,6 +74,7 @@ class Supervisor:
         self.slots: dict[str, WorkerSlot] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # slots change from the usbmux watcher thread too
+        self._broker_down = False
 
     def discover(self) -> list[WorkerSlot]:
         slots = []
@@ -88,8 +93,9 @@ class Supervisor:
         return slots
 
     def _command(self, slot: WorkerSlot) -> list[str]:
+        # No credential here: a command line is readable by every user of the host (ps).
         cmd = [sys.executable, "-m", "agents.worker", "--udid", slot.udid, "--agent", self.name]
-        cmd += ["--broker-url", self.broker_url, "--loglevel", self.loglevel]
+        cmd += ["--loglevel", self.loglevel]
         if slot.product_type == USB:
             return cmd
         if self.plan.farm:
@@ -98,7 +104,10 @@ class Supervisor:
         return cmd
 
     def _start(self, slot: WorkerSlot) -> None:
-        slot.process = subprocess.Popen(self._command(slot), env=os.environ.copy())
+        # The broker URL (it may carry a password) goes by the environment, which only
+        # the worker's own user can read; the artifact token is inherited the same way.
+        env = {**os.environ, "ANEFARM_BROKER_URL": self.broker_url}
+        slot.process = subprocess.Popen(self._command(slot), env=env)
         log.info("worker for %s started (pid %s)", slot.udid, slot.process.pid)
 
     def start(self) -> None:
@@ -131,14 +140,23 @@ class Supervisor:
             slot.process.send_signal(signal.SIGTERM)
 
     def tick(self) -> None:
-        """One supervision step: heartbeat, restart dead workers."""
-        livestate.beat_agent(
-            self.redis,
-            self.name,
-            host=socket.gethostname(),
-            simulated=bool(self.plan.farm),
-            ttl_s=self.settings.heartbeat_ttl_s,
-        )
+        """One supervision step: heartbeat, restart dead workers. A broker that is down
+        (a Redis restart) is waited out: workers go on being supervised meanwhile."""
+        try:
+            livestate.beat_agent(
+                self.redis,
+                self.name,
+                host=socket.gethostname(),
+                simulated=bool(self.plan.farm),
+                ttl_s=self.settings.heartbeat_ttl_s,
+            )
+            if self._broker_down:
+                log.warning("broker reachable again")
+            self._broker_down = False
+        except redis.RedisError as error:
+            if not self._broker_down:
+                log.warning("broker unreachable (%s); waiting for it", error)
+            self._broker_down = True
         now = time.monotonic()
         with self._lock:
             slots = list(self.slots.values())
@@ -146,7 +164,7 @@ class Supervisor:
             proc = slot.process
             if proc is None:
                 if now >= slot.next_start and not self._stopping.is_set():
-                    if livestate.is_quarantined(self.redis, slot.udid):
+                    if self._quarantined(slot.udid):
                         continue
                     self._start(slot)
                 continue
@@ -155,13 +173,20 @@ class Supervisor:
                 continue
             slot.history.append(code)
             slot.process = None
-            if livestate.is_quarantined(self.redis, slot.udid):
+            if self._quarantined(slot.udid):
                 log.warning("%s is quarantined: its worker stays stopped", slot.udid)
                 continue
             delay = RESTART_BACKOFF_S[min(slot.restarts, len(RESTART_BACKOFF_S) - 1)]
             slot.restarts += 1
             slot.next_start = now + delay
             log.warning("worker for %s exited (%s); restarting in %.1fs", slot.udid, code, delay)
+
+    def _quarantined(self, udid: str) -> bool:
+        # Without the broker nobody can tell: start the worker, which asks again itself.
+        try:
+            return livestate.is_quarantined(self.redis, udid)
+        except redis.RedisError:
+            return False
 
     def run_forever(self, poll_s: float = 0.5) -> None:
         self.start()
@@ -183,7 +208,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()  # unacked batch goes back to the queue (acks_late)
                 proc.wait()
-        self.redis.delete(livestate.AGENT_KEY.format(name=self.name))
+        with contextlib.suppress(redis.RedisError):
+            self.redis.delete(livestate.AGENT_KEY.format(name=self.name))
 
 
 def run_agent(

@@ -3,7 +3,8 @@
 It consumes ``device.<ProductType>`` and ``device.<udid>`` with concurrency 1 and
 prefetch 1, so a free device pulls work and a busy one never hoards it, and it owns
 one device connection for its whole life (one event loop, one tunnel per process for
-pymobiledevice3). Started by the supervisor as ``python -m agents.worker``.
+pymobiledevice3). Started by the supervisor as ``python -m agents.worker``, with the
+broker URL (and any other credential) in its environment, never on its command line.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from orchestrator.celery_app import (
     device_queue,
     run_worker,
 )
-from orchestrator.errors import AnefarmError, ProtocolError
+from orchestrator.errors import AnefarmError, ConfigError, ProtocolError
 from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult
 from orchestrator.settings import Settings, load_settings
 
@@ -232,14 +233,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-mode", default="instant", choices=["instant", "realtime"])
     parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--broker-url", required=True)
+    # Kept for old launch scripts only: a URL on the command line shows its password to
+    # every user of the host (ps). The supervisor passes ANEFARM_BROKER_URL instead.
+    parser.add_argument("--broker-url", help=argparse.SUPPRESS)
     parser.add_argument("--loglevel", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.loglevel, format="%(asctime)s %(name)s %(message)s")
+    if args.broker_url:
+        log.warning("--broker-url is visible to every user of this host: set ANEFARM_BROKER_URL")
 
     settings = load_settings(broker_url=args.broker_url)
+    if not settings.broker_url:
+        raise ConfigError(
+            "the device worker has no broker URL",
+            hint="set ANEFARM_BROKER_URL (the agent supervisor passes it in the environment)",
+        )
     device = open_device(args)
-    worker = DeviceWorker(settings, device, agent=args.agent, broker_url=args.broker_url)
+    worker = DeviceWorker(settings, device, agent=args.agent, broker_url=settings.broker_url)
     if livestate.is_quarantined(worker.redis, device.identity.udid):
         worker.state = livestate.DeviceState.QUARANTINED
         worker.publish_state()
