@@ -4,6 +4,8 @@ This is the worker's logic without Celery around it, so tests can drive it direc
 Classification (ARCHITECTURE "Infra failure ≠ model failure"):
 - the runner reports the model failed to compile/load, or every setting failed that way
   → ``model_error``: final, recorded, never retried;
+- the model needs a newer iOS than the device runs → ``model_error`` (``os_too_old``),
+  decided here before the run so every driver gets it, SIMULATED or real;
 - the device is gone or not ready, the runner crashed or hung, the result is malformed,
   the model could not be fetched → ``infra_error``: the coordinator retries elsewhere;
 - anything else raised on the way (a bug, an exception no driver translated)
@@ -21,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agents.devices.base import Device
-from orchestrator.errors import AnefarmError, DeviceNotReady, RunnerCrashed
+from orchestrator.errors import AnefarmError, DeviceNotReady, ModelError, RunnerCrashed
+from orchestrator.modelkit.targets import os_too_old, read_spec_version
 from orchestrator.protocol import (
     BatchOutcome,
     FailureInfo,
@@ -89,7 +92,7 @@ def execute(
     agent: str,
     fetch_model: Callable[[RunBatch], Path],
 ) -> RunBatchResult:
-    """Readiness → fetch → run → classify. Never raises (but for BaseException
+    """Readiness → fetch → OS gate → run → classify. Never raises (but for BaseException
     such as a worker shutdown): whatever goes wrong becomes a failed attempt."""
     started = datetime.now(UTC)
     try:
@@ -157,6 +160,17 @@ def _device_diagnostics(device: Device) -> list[str]:
         return [f"diagnostics unavailable: {error!r}"]
 
 
+def os_gate(model_path: Path, os_version: str) -> AnefarmError | None:
+    """A model failure if the model's Core ML specification needs a newer iOS."""
+    try:
+        spec_version = read_spec_version(model_path)
+    except ModelError as error:
+        # The coordinator parsed this model at submit; if we cannot, the device decides.
+        log.warning("iOS check skipped: %s", error.one_line())
+        return None
+    return os_too_old(spec_version, os_version)
+
+
 def _execute(
     batch: RunBatch,
     device: Device,
@@ -180,6 +194,10 @@ def _execute(
         return failure(not_ready, readiness.reasons)
     try:
         model_path = fetch_model(batch)
+        too_old = os_gate(model_path, info.os_version)
+        if too_old is not None:
+            log.warning("batch %s on %s: %s", batch.batch_id, info.udid, too_old.one_line())
+            return failure(too_old, [])
         result = device.run(manifest_for(batch), model_path, batch.spec.timeout_s)
     except AnefarmError as error:
         diagnostics = list(getattr(error, "diagnostics", []))

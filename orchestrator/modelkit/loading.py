@@ -22,9 +22,7 @@ from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory
 from orchestrator.modelkit.mlprogram import program_ops
 from orchestrator.modelkit.neuralnet import network_ops
 from orchestrator.modelkit.probe_network import pipeline_models
-
-TARGETS = {1: "iOS11", 2: "iOS11.2", 3: "iOS12", 4: "iOS13", 5: "iOS14", 6: "iOS15",
-           7: "iOS16", 8: "iOS17", 9: "iOS18", 10: "iOS26"}  # fmt: skip
+from orchestrator.modelkit.targets import TARGETS
 
 
 def _spec_path(path: Path) -> tuple[Path, list[Path]]:

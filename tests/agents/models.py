@@ -67,7 +67,7 @@ def inventory(
     weights = sum(o.weight_bytes for o in ops)
     return ModelInventory(
         path=Path(f"/models/{name}.mlpackage"), sha256=sha, format="mlpackage",
-        model_type=model_type, spec_version=8, min_deployment_target="iOS16", inputs=[],
+        model_type=model_type, spec_version=7, min_deployment_target="iOS16", inputs=[],
         outputs=[], ops=numbered, const_count=0, size_bytes=weights + 4096,
     )  # fmt: skip
 

@@ -18,6 +18,7 @@ from agents.devices.simulation.plan import compute_plan, plan_available
 from agents.devices.simulation.profile import ModelProfile, Placement
 from agents.devices.simulation.thermal import Heat
 from orchestrator.modelkit.inventory import ModelInventory
+from orchestrator.modelkit.targets import os_too_old
 from orchestrator.protocol import (
     ComputePlan,
     ComputeUnits,
@@ -98,12 +99,18 @@ def simulate(
     compile_ms = 0.0 if cached else latency.compile_ms(len(model.ops), model.size_bytes)
     clock.spend(compile_ms)
     heat.busy(compile_ms / 1000)
-    if prof.uncompilable or model_fault is RunnerErrorKind.COMPILE:
+    # Core ML refuses a specification newer than its own, as a compile error. The agent
+    # checks this before a run (agents.batch.os_gate); the device is as strict anyway.
+    too_new = os_too_old(model.spec_version, facts.os_version)
+    if prof.uncompilable or model_fault is RunnerErrorKind.COMPILE or too_new:
         truth.model_fault = RunnerErrorKind.COMPILE
         what = (
             f"unsupported layer {model.ops[prof.uncompilable[0]].type!r}"
             if prof.uncompilable
             else "the model failed on-device compilation"
+            if model_fault is RunnerErrorKind.COMPILE
+            else f"specification version {model.spec_version} is newer than Core ML on"
+            f" iOS {facts.os_version} supports"
         )
         error = RunnerError(kind=RunnerErrorKind.COMPILE, message=f"MLModel.compileModel: {what}")
         return RunnerResult(**common, compile_ms=round(compile_ms, 3), thermal_after=heat.state,
