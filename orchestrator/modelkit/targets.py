@@ -10,6 +10,7 @@ one field it needs straight from the protobuf wire format.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,8 +31,9 @@ class OsTooOld(ModelError):
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
-    """``"16.7.8"`` → ``(16, 7, 8)``; ``"iOS11.2"`` → ``(11, 2)``."""
-    return tuple(int(part) for part in text.removeprefix("iOS").split("."))
+    """``"16.7.8"`` → ``(16, 7, 8)``; ``"iOS11.2"`` → ``(11, 2)``; ``()`` if unreadable."""
+    match = re.match(r"[0-9]+(?:\.[0-9]+)*", text.removeprefix("iOS"))
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
 
 
 def min_ios(spec_version: int) -> str | None:
@@ -47,6 +49,8 @@ def os_too_old(spec_version: int, os_version: str) -> OsTooOld | None:
     on an even newer iOS is given the benefit of the doubt (the runner still decides).
     """
     device = version_tuple(os_version)
+    if not device:  # an OS version we cannot read: no reason to refuse, the device decides
+        return None
     needed = min_ios(spec_version)
     if needed is not None:
         if device >= version_tuple(needed):

@@ -101,6 +101,7 @@ def test_the_reader_refuses_a_package_pointing_outside_itself(samples, tmp_path)
         (10, "18.7", "needs iOS 26, device runs 18.7"),
         (max(TARGETS) + 1, "26.1", "needs an iOS newer than 26, device runs 26.1"),
         (max(TARGETS) + 1, "27.0", None),  # newer than we know: the device decides
+        (7, "", None),  # unreadable: the device decides
     ],
 )
 def test_the_gate_table(spec, os_version, message):
