@@ -47,22 +47,27 @@ def republish_lost(
 ) -> list[str]:
     """Queued runs whose batch is nowhere in Redis, published again; their ids."""
     client = ingestor.redis
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace)
+    old_enough = (db.Run.status == db.RunStatus.QUEUED) & (
+        db.Run.queued_at.is_(None) | (db.Run.queued_at < cutoff)
+    )
+    if session.scalar(select(db.Run.id).where(old_enough).limit(1)) is None:
+        return []  # the common case: reading every queue in Redis is not free
     # Redis first (in the direction messages flow), the database after: a run that was
     # ingested in between is final by then and not a candidate.
     held = _held(client)
-    cutoff = datetime.now(UTC) - timedelta(seconds=grace)
-    candidates = session.scalars(
-        select(db.Run)
-        .where(db.Run.status == db.RunStatus.QUEUED)
-        .where((db.Run.queued_at.is_(None)) | (db.Run.queued_at < cutoff))
+    # Plain rows, not ORM objects: a large night has tens of thousands queued.
+    candidates = session.execute(
+        select(db.Run.id, db.Run.attempts, db.Run.pinned_udid)
+        .where(old_enough)
         .order_by(db.Run.created_at)
     ).all()
     live = {d.udid for d in livestate.live_devices(client)}
     missing = [
-        run
-        for run in candidates
+        row
+        for row in candidates
         # A batch pinned to a device that is gone is the first pass's (a new attempt).
-        if (run.pinned_udid is None or run.pinned_udid in live) and not _is_held(run, held)
+        if (row.pinned_udid is None or row.pinned_udid in live) and not _is_held(row, held)
     ]
     if not missing:
         return []
@@ -70,9 +75,9 @@ def republish_lost(
     held = _held(client)
     handled = []
     now = datetime.now(UTC)
-    for run in missing:
-        session.refresh(run)
-        if run.status != db.RunStatus.QUEUED or _is_held(run, held):
+    for row in missing:
+        run = session.get(db.Run, row.id, with_for_update=True)
+        if run is None or run.status != db.RunStatus.QUEUED or _is_held(run, held):
             continue
         after.batches.append(ingestor.batch_for(session, run, pinned_udid=run.pinned_udid))
         run.queued_at = now

@@ -82,6 +82,11 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
             details.append(
                 f"{row['model']} on {row['device_class']}: [red]{row['error'][:200]}[/red]"
             )
+        elif row.get("waiting_since"):
+            details.append(
+                f"{row['model']} on {row['device_class']}: [yellow]waiting for a device of the"
+                f" class since {row['waiting_since'][:19]} UTC[/yellow]"
+            )
         share = "–" if row["ane_share"] is None else f"{row['ane_share']:.0%}"
         lat = row["latency_ms"]
         speedup = row["speedup_all_vs_cpu_only"]
