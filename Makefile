@@ -67,6 +67,7 @@ bench: setup system-deps
 	$(BIN)/python bench/simulation.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/bisection.py
+	$(BIN)/python bench/recovery.py
 
 schema: setup
 	$(BIN)/anefarm schema export ios-runner/Schema
