@@ -131,3 +131,19 @@ def restore_orphans(app: Celery, before: float) -> int:
     if restored:
         log.warning("Redis restarted: handed %d orphaned delivery(ies) back", restored)
     return restored
+
+
+def persistence_warning(client: redis.Redis) -> str | None:
+    """A warning when the broker keeps no append-only file (``None`` when it does, or when
+    it will not say: managed Redis often refuses CONFIG)."""
+    try:
+        answer = client.config_get("appendonly")
+    except redis.RedisError:
+        return None
+    if str(answer.get("appendonly", "")).lower() == "yes":
+        return None
+    return (
+        "the broker keeps no append-only file: a Redis restart loses every queued batch "
+        "(anefarm publishes them again within a sweep or two, but work in flight runs "
+        "twice); run Redis with `appendonly yes`"
+    )
