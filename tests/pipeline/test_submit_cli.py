@@ -139,3 +139,12 @@ def test_cancel_without_a_broker_cancels_in_the_database(farm, samples):
     status = _status(farm, job)
     assert status["status"] == "cancelled" and status["by_status"] == {"cancelled": 2}
     assert status["done"]
+
+
+def test_profile_with_a_selector_the_farm_lacks_is_refused_up_front(tmp_path, samples):
+    # Seen: exit 0 with an empty job that stayed "queued (0 runs)" for ever.
+    farm = Farm.at(tmp_path, "redis://127.0.0.1:1/0")  # never reached: refused before
+    out = farm.cli("profile", str(samples["conv10x10.mlpackage"]), "--simulate", f"{XR}=1",
+                   "--devices", "A14", check=False)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "no device of the farm matches 'A14' (the farm has: iPhone11,8)" in out.stderr
