@@ -9,8 +9,8 @@ to finish within a bounded time (issue #12's invariant):
   of that attempt is a duplicate to ingest and the worker skips a batch of a final run;
 - a **waiting run** (no device of its class when it was submitted) is published once a
   device of the class is live, and fails "no device" after ``device_wait_s``;
-- a **queued run whose class has had no live device for ``device_wait_s``** fails the
-  same way, instead of waiting in a queue nobody consumes.
+- a **run queued for longer than ``device_wait_s`` whose class has no live device now**
+  fails the same way, instead of waiting in a queue nobody consumes.
 
 A run is only called lost ``grace_s`` after it was (re)queued, so a batch being published
 right now, or held back by a retry's backoff, is never published twice.

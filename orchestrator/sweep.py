@@ -92,11 +92,12 @@ def sweep(ingestor: Ingestor) -> list[str]:
                 handled.append(str(run.id))
         handled += _lost_workers(ingestor, session, after)
         every = interval_s(ingestor.settings.heartbeat_ttl_s)
-        handled += redelivery.republish_lost(
-            ingestor, session, after, grace=redelivery.grace_s(every)
-        )
+        # Runs that waited too long for a device fail first: nothing to publish for them.
         handled += redelivery.settle_waiting(
             ingestor, session, after, device_wait_s=ingestor.settings.device_wait_s
+        )
+        handled += redelivery.republish_lost(
+            ingestor, session, after, grace=redelivery.grace_s(every)
         )
     ingestor.apply(after)
     return handled

@@ -50,7 +50,11 @@ def live(
     livestate.put_device(client, status, ttl_s=60)
 
 
-def stuck_run(sessions, *, attempts: int = 1, purpose: str = "user", bisection=None) -> uuid.UUID:
+def stuck_run(
+    sessions, *, attempts: int = 1, purpose: str = "user", bisection=None, queued_at=None
+) -> uuid.UUID:
+    """A queued run pinned to GONE_UDID, queued just now unless ``queued_at`` says
+    otherwise (within the grace period, so the lost-batch check leaves it alone)."""
     with session_scope(sessions) as session:
         job = db.Job(id=uuid.uuid4(), created_at=NOW, status="running", selector=XR,
                      spec={"compute_units": ["all"]})  # fmt: skip
@@ -60,7 +64,8 @@ def stuck_run(sessions, *, attempts: int = 1, purpose: str = "user", bisection=N
         session.add(job)
         run = db.Run(id=uuid.uuid4(), job_id=job.id, model_sha256="ab" * 32, device_class=XR,
                      status="queued", attempts=attempts, max_attempts=3, created_at=NOW,
-                     purpose=purpose, pinned_udid=GONE_UDID, bisection=bisection)  # fmt: skip
+                     purpose=purpose, pinned_udid=GONE_UDID, bisection=bisection,
+                     queued_at=queued_at or datetime.now(UTC))  # fmt: skip
         session.add(run)
         return run.id
 
