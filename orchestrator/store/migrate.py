@@ -7,10 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.errors import StoreError
-from orchestrator.store.engine import make_engine, normalize_url
+from orchestrator.store.engine import database_error, make_engine, normalize_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,8 +25,8 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(url), revision)
-    except OperationalError as error:
-        raise StoreError(f"cannot migrate the database: {error.orig}") from error
+    except SQLAlchemyError as error:
+        raise database_error(error, url) from error
 
 
 def current_revision(url: str) -> str | None:
@@ -35,7 +34,7 @@ def current_revision(url: str) -> str | None:
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as error:
-        raise StoreError(f"cannot read the database: {error.orig}") from error
+    except SQLAlchemyError as error:
+        raise database_error(error, url) from error
     finally:
         engine.dispose()
