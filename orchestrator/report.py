@@ -10,28 +10,63 @@ from collections import Counter
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from orchestrator import catalog
 from orchestrator.bisect.report import bisection, probe_runs
-from orchestrator.errors import UsageError
+from orchestrator.errors import AnefarmError, UsageError
 from orchestrator.store import models as db
+from orchestrator.store.engine import database_error, is_missing_schema, safe_url
 
 SETTINGS = ("all", "cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly")
+
+
+class UnknownJob(AnefarmError):
+    """No job has that id: the person mistyped it or looks at another database (exit 1,
+    not 2: the arguments were well formed)."""
+
+    kind = "not_found"
+
+
+JOBS_HINT = (
+    "`anefarm jobs` lists the jobs of this database, chosen by ANEFARM_HOME or ANEFARM_DATABASE_URL"
+)
 
 
 def find_job(session: Session, job_ref: str) -> Any:
     """A job by full id or unique prefix."""
     try:
-        job = session.get(db.Job, UUID(job_ref))
-    except ValueError:
-        matches = [j for j in session.query(db.Job) if str(j.id).startswith(job_ref.lower())]
-        if len(matches) > 1:
-            raise UsageError(f"job prefix {job_ref!r} is ambiguous") from None
-        job = matches[0] if matches else None
+        job = _lookup(session, job_ref)
+    except SQLAlchemyError as error:
+        url = session.get_bind().engine.url
+        if is_missing_schema(error):
+            # A fresh home: nothing was ever submitted to this database.
+            raise UnknownJob(
+                f"no job {job_ref!r}: no jobs yet in {safe_url(url)}",
+                hint="`anefarm submit` or `anefarm profile` makes one; " + JOBS_HINT,
+            ) from error
+        raise database_error(error, url) from error
     if job is None:
-        raise UsageError(f"no job {job_ref!r}", hint="`anefarm jobs` lists recent jobs")
+        raise UnknownJob(f"no job {job_ref!r}", hint=JOBS_HINT)
     return job
+
+
+def _lookup(session: Session, job_ref: str) -> Any:
+    try:
+        return session.get(db.Job, UUID(job_ref))
+    except ValueError:
+        pass
+    # A prefix: compared in Python, as SQLite stores UUIDs as hex without dashes.
+    prefix = job_ref.lower()
+    matches = [i for i in session.scalars(select(db.Job.id)) if str(i).startswith(prefix)]
+    if len(matches) > 1:
+        raise UsageError(
+            f"job prefix {job_ref!r} is ambiguous ({len(matches)} jobs)",
+            hint="give more characters of the id; " + JOBS_HINT,
+        )
+    return session.get(db.Job, matches[0]) if matches else None
 
 
 def job_status(session: Session, job_ref: str) -> dict[str, Any]:

@@ -1,21 +1,33 @@
 """The ``anefarm`` command line: thin commands that parse, call one function, print.
 
-Each command family lives in its own module with a ``register(app)`` function. Errors
-from the anefarm family become one line on stderr and exit status 1 (with ``--json``, a
-structured error on stdout); usage errors exit 2; nothing prints a traceback for them.
+Each command family lives in its own module with a ``register(app)`` function. Every
+failure is one line on stderr, ``anefarm: error: <what> (<what to do>)``, never a
+traceback (``ANEFARM_DEBUG=1`` adds it): anefarm's own errors as they are, any other
+exception translated by ``cli.edge`` (broker, database, file system). With ``--json`` a
+structured error goes to stdout as well. Exit status: 0 ok, 1 error, 2 usage,
+130 interrupted (3 and 4 are the findings and failed-runs statuses of some commands).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import typer
 
+from orchestrator.cli import edge
 from orchestrator.errors import AnefarmError, UsageError
+from orchestrator.redact import mask
 
 # Typer vendors its own copy of click; take its exception base from the public API.
 ClickException: type[Exception] = typer.BadParameter.__mro__[2]
+ERROR_EXIT, USAGE_EXIT, INTERRUPTED_EXIT = 1, 2, 130
+# Commands that start one child process per device: with the broker down or refusing
+# the password, each child would print its own traceback, so they check it first.
+BROKER_FIRST = ("agent",)
 
 app = typer.Typer(
     name="anefarm",
@@ -29,49 +41,75 @@ app = typer.Typer(
 def _register_all() -> None:
     # Imported here, not at module import, so `anefarm --help` stays fast and each
     # family's heavy dependencies (coremltools, celery) load only when used.
+    if app.registered_commands:  # main() may run more than once in one process (tests)
+        return
     from orchestrator.cli import (
         basics,
         compat,
         devices_ios,
+        jobs,
         models,
         pipeline,
         services,
         storage,
     )
 
-    for family in (basics, storage, services, models, pipeline, devices_ios, compat):
+    for family in (basics, storage, services, models, pipeline, jobs, devices_ios, compat):
         family.register(app)
+    for info in app.registered_commands:
+        if info.name in BROKER_FIRST and info.callback is not None:
+            info.callback = _broker_first(info.callback)
+
+
+def _broker_first(command: Callable[..., Any]) -> Callable[..., Any]:
+    # functools.wraps keeps the signature Typer builds the options from.
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        from orchestrator.settings import load_settings
+
+        url = load_settings().broker_url
+        if url:  # without one, the command itself says how to configure it
+            edge.check_broker(url)
+        return command(*args, **kwargs)
+
+    return checked
 
 
 def report_error(error: AnefarmError, *, as_json: bool) -> None:
+    # Hints are our own words: their URLs are examples, only real secrets are masked.
+    message, hint = mask(error.message), mask(error.hint, urls=False) if error.hint else None
     if as_json:
-        body = {"error": {"kind": error.kind, "message": error.message, "hint": error.hint}}
+        body = {"error": {"kind": error.kind, "message": message, "hint": hint}}
         typer.echo(json.dumps(body))
-    typer.echo(f"anefarm: error: {error.one_line()}", err=True)
+    line = AnefarmError(message, hint=hint).one_line()
+    typer.echo(f"anefarm: error: {line}", err=True)
+
+
+def _fail(error: BaseException, *, as_json: bool) -> NoReturn:
+    if edge.debug_enabled():
+        edge.print_traceback(error)
+    translated = edge.translate(error)
+    report_error(translated, as_json=as_json)
+    sys.exit(USAGE_EXIT if isinstance(translated, UsageError) else ERROR_EXIT)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    _register_all()
     as_json = "--json" in args
     try:
+        _register_all()
         result = app(args=args, prog_name="anefarm", standalone_mode=False)
-    except UsageError as error:
-        report_error(error, as_json=as_json)
-        sys.exit(2)
-    except AnefarmError as error:
-        report_error(error, as_json=as_json)
-        sys.exit(1)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("anefarm: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT)
     except typer.Exit as error:
         sys.exit(error.exit_code)
+    except AnefarmError as error:
+        _fail(error, as_json=as_json)
     except ClickException as error:
         error.show()  # type: ignore[attr-defined]
         sys.exit(error.exit_code)  # type: ignore[attr-defined]
-    except KeyboardInterrupt:
-        typer.echo("anefarm: interrupted", err=True)
-        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the edge: every failure becomes one line
+        _fail(error, as_json=as_json)
     if isinstance(result, int):
         sys.exit(result)

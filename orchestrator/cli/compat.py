@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.errors import StoreError, UsageError
+from orchestrator.errors import UsageError
 from orchestrator.settings import load_settings
 
 
@@ -26,7 +26,7 @@ def compat_cmd(
 
     from orchestrator.bisect.compat import as_csv as render_csv
     from orchestrator.bisect.compat import cells
-    from orchestrator.store.engine import make_engine, session_factory
+    from orchestrator.store.engine import database_error, make_engine, session_factory
     from orchestrator.store.migrate import upgrade
 
     if as_json and as_csv:
@@ -38,9 +38,7 @@ def compat_cmd(
         with session_factory(engine)() as session:
             found = cells(session, chip=chip, op=op)
     except SQLAlchemyError as error:
-        raise StoreError(
-            f"cannot read the compatibility matrix: {error.__cause__ or error}"
-        ) from error
+        raise database_error(error, settings.resolved_database_url) from error
     finally:
         engine.dispose()
     if as_json:

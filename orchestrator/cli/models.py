@@ -10,8 +10,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.errors import ConfigError
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 LINT_FOUND_EXIT = 3  # something is predicted off the ANE (CI scripts gate on it)
+
+
+def _output_dir(path: Path) -> Path:
+    """Create ``path`` before the slow work starts (coremltools loads in ~3 s), so an
+    output place that cannot work fails at once, naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".anefarm-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write to {path}: {error.strerror or error}",
+            hint="choose a directory you can write to; it is created when missing",
+        ) from error
+    return path
 
 
 def inspect_cmd(
@@ -94,6 +112,7 @@ def probes_cmd(
     """Write one single-op probe model per distinct op signature, and index.json."""
     from orchestrator.modelkit import write_prefix, write_probes
 
+    _output_dir(outdir)
     if prefix is not None:
         written = write_prefix(model, prefix, outdir)
         typer.echo(
@@ -117,7 +136,7 @@ def samples_cmd(
     """Write the deterministic sample models (the write-up pair, LSTM, attention, …)."""
     from orchestrator.modelkit import write_samples
 
-    for path in write_samples(outdir, small=small):
+    for path in write_samples(_output_dir(outdir), small=small):
         typer.echo(str(path))
 
 
