@@ -59,6 +59,8 @@ swift-test:
 # Swift first, so the last summary line CI reads is pytest's.
 test: lint types contracts swift-test pytest
 
+# Its own home, so trying anefarm leaves the default one alone; the demo ends by printing
+# the follow-up command lines with this home spelled out (orchestrator/demo.py).
 demo: setup system-deps
 	ANEFARM_HOME=$${ANEFARM_HOME:-$(CURDIR)/.anefarm-demo} $(BIN)/anefarm demo
 
