@@ -15,6 +15,7 @@ from celery.exceptions import Reject
 
 from orchestrator import livestate, sweep
 from orchestrator.artifact_server import ArtifactServer
+from orchestrator.broker import recovery
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
@@ -58,6 +59,9 @@ def run_coordinator(
         except DatabaseUnavailable as error:
             log.error("%s; the result goes back to the %s queue", error, RESULTS_QUEUE)
             raise Reject(str(error), requeue=True) from error
+
+    # Results a killed coordinator held come back now, not after the visibility timeout.
+    recovery.restore_at_startup(app)
 
     # Batches pinned to a device that went away are re-routed (orchestrator/sweep.py).
     every = sweep.interval_s(settings.heartbeat_ttl_s)
