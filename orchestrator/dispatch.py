@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import catalog, failpoints, livestate
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.celery_app import RUN_BATCH_TASK, device_class_queue, device_queue
-from orchestrator.errors import ServiceError, UsageError
+from orchestrator.errors import NotFound, ServiceError, UsageError
 from orchestrator.protocol import ComputeUnits, ModelFormat, ModelRef, RunBatch, RunPurpose, RunSpec
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -405,7 +405,7 @@ def cancel(
     with session_scope(sessions) as session:
         job = session.get(db.Job, job_id)
         if job is None:
-            raise UsageError(f"no job {job_id}", hint="list jobs with `anefarm jobs`")
+            raise NotFound(f"no job {job_id}", hint="`anefarm jobs` lists the jobs")
         cancelled = []
         now = datetime.now(UTC)
         for run in session.scalars(select(db.Run).where(db.Run.job_id == job_id)):

@@ -7,6 +7,7 @@ whether it is an *infrastructure* failure (retry elsewhere) or a *model* failure
     AnefarmError
     ├── UsageError            bad arguments, unknown device selector (CLI exit 2 family)
     ├── ConfigError           settings that cannot work
+    ├── NotFound              a job, run or device id that this database does not hold
     ├── ModelError            bad, corrupt or unsupported model (final)
     ├── ArtifactError         artifact store: missing, unsafe, too large, hash mismatch
     ├── ProtocolError         a message that does not validate (kept raw for diagnosis)
@@ -48,6 +49,13 @@ class UsageError(AnefarmError):
 
 class ConfigError(AnefarmError):
     kind = "config"
+
+
+class NotFound(AnefarmError):
+    """An id that is well formed but unknown here: mistyped, or another database (exit 1,
+    not 2: the arguments themselves were fine)."""
+
+    kind = "not_found"
 
 
 class ModelError(AnefarmError):

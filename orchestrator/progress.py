@@ -43,9 +43,13 @@ def summary(status: dict[str, Any]) -> str:
     counts = status["by_status"]
     finished = sum(v for k, v in counts.items() if k not in UNFINISHED)
     parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
-    return f"job {status['job']}: {status['status']}, {finished}/{status['runs']} runs finished" + (
-        f" ({parts})" if parts else ""
-    )
+    waiting = "; ".join(f"{cls} since {since} UTC" for cls, since in status["waiting"].items())
+    line = f"job {status['job']}: {status['status']}, {finished}/{status['runs']} runs finished"
+    if parts:
+        line += f" ({parts})"
+    if waiting:
+        line += f"; waiting for a device: {waiting}"
+    return line
 
 
 def wait_for_job(

@@ -16,18 +16,15 @@ from sqlalchemy.orm import Session
 
 from orchestrator import catalog
 from orchestrator.bisect.report import bisection, probe_runs
-from orchestrator.errors import AnefarmError, UsageError
+from orchestrator.errors import NotFound, UsageError
 from orchestrator.store import models as db
 from orchestrator.store.engine import database_error, is_missing_schema, safe_url
 
 SETTINGS = ("all", "cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly")
 
 
-class UnknownJob(AnefarmError):
-    """No job has that id: the person mistyped it or looks at another database (exit 1,
-    not 2: the arguments were well formed)."""
-
-    kind = "not_found"
+class UnknownJob(NotFound):
+    """No job has that id: the person mistyped it or looks at another database."""
 
 
 JOBS_HINT = (
@@ -82,6 +79,13 @@ def job_status(session: Session, job_ref: str) -> dict[str, Any]:
         "by_status": dict(sorted(counts.items())),
         "retried": sum(1 for r in runs if r.attempts > 1),
         "done": all(str(r.status) in {"succeeded", "failed", "cancelled"} for r in runs),
+        # Classes with runs waiting for a device, and since when (the earliest).
+        "waiting": {
+            cls: min(
+                r.waiting_since for r in runs if r.device_class == cls and r.waiting_since
+            ).isoformat()[:19]
+            for cls in sorted({r.device_class for r in runs if str(r.status) == "waiting"})
+        },
     }
 
 
@@ -166,4 +170,6 @@ def _row(session: Session, run: Any) -> dict[str, Any]:
         ],
         "bisection": bisection(session, run),
         "error": (f"{run.error_kind}: {run.error_message}" if run.error_kind and str(run.status) == "failed" else None),
+        # A run for a class the farm had no live device of waits (not queued) since then.
+        "waiting_since": run.waiting_since.isoformat() if str(run.status) == "waiting" and run.waiting_since else None,
     }  # fmt: skip

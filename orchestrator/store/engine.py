@@ -66,7 +66,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True)
+        # A host that drops packets (rather than refusing) must not hang a command for the
+        # OS's TCP timeout; the coordinator's ingest retries an outage on its own.
+        connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (ImportError, ArgumentError) as error:
         raise StoreError(
             f"cannot use database {parsed.render_as_string(hide_password=True)}: {error}",

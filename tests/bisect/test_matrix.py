@@ -100,7 +100,8 @@ def test_cancelling_a_job_ends_its_pending_bisections(sessions, redis_url):
         parent = job_and_run(session, bisect_state="pending")
         probe = job_and_run(session, purpose="probe", status=db.RunStatus.QUEUED)
         probe.job_id, job_id = parent.job_id, parent.job_id
-    assert cancel(job_id, sessions=sessions, client=livestate.connect(redis_url)) == 1
+    cancelled = cancel(job_id, sessions=sessions, client=livestate.connect(redis_url))
+    assert cancelled == [str(probe.id)]  # the parent had finished; its probe had not
     with sessions() as session:
         assert session.get(db.Run, parent.id).bisect_state == "cancelled"
         assert session.get(db.Run, probe.id).status == "cancelled"

@@ -71,6 +71,8 @@ def test_a_named_class_without_a_device_waits_then_runs_when_one_comes(farm, sam
         time.sleep(0.2)
     status = _status(farm, job)
     assert status["by_status"] == {"succeeded": 1, "waiting": 1} and not status["done"]
+    line = farm.cli("status", job).stdout
+    assert f"; waiting for a device: {IPHONE12} since {status['waiting'][IPHONE12]} UTC" in line
     [waiting] = [r for r in _report(farm, job)["rows"] if r["status"] == "waiting"]
     assert waiting["device_class"] == IPHONE12 and waiting["waiting_since"]
     table = farm.cli("report", job, check=False)
