@@ -15,7 +15,7 @@ from celery.exceptions import Reject
 
 from orchestrator import livestate, sweep
 from orchestrator.artifact_server import ArtifactServer
-from orchestrator.broker import recovery
+from orchestrator.broker import inflight, recovery
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
@@ -63,10 +63,14 @@ def run_coordinator(
     # Results a killed coordinator held come back now, not after the visibility timeout.
     recovery.restore_at_startup(app)
 
+    warning = inflight.persistence_warning(ingestor.redis)
+    if warning:
+        log.warning("%s", warning)
+
     # Batches pinned to a device that went away are re-routed (orchestrator/sweep.py).
     every = sweep.interval_s(settings.heartbeat_ttl_s)
     sweep.register(app, ingestor, every)
-    sweep.schedule(app, every)
+    stop_sweeps = sweep.start_timer(app, every)
 
     server = None
     if serve_artifacts:
@@ -81,5 +85,6 @@ def run_coordinator(
     try:
         run_worker(app, [RESULTS_QUEUE], hostname="coordinator@%h", loglevel=loglevel)
     finally:
+        stop_sweeps.set()
         if server is not None:
             server.stop()
