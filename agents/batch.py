@@ -35,6 +35,7 @@ from orchestrator.protocol import (
     RunnerManifest,
     RunnerResult,
 )
+from orchestrator.redact import mask
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,12 @@ def unexpected_failure(
 ) -> RunBatchResult:
     """An ``agent_error`` attempt for an exception nobody translated, traceback kept."""
     udid = device.identity.udid
+    # An exception may quote a URL with its password: the database and logs must not.
     agent_error = AgentError(
-        f"unexpected {type(error).__name__} in the agent on {udid}: {error}",
+        mask(f"unexpected {type(error).__name__} in the agent on {udid}: {error}"),
         hint="a bug in anefarm's agent; the traceback is in the attempt's diagnostics",
     )
-    diagnostics = traceback_lines(error) + _device_diagnostics(device)
+    diagnostics = [mask(line) for line in traceback_lines(error)] + _device_diagnostics(device)
     return _result(batch, device, agent, started, agent_error, diagnostics)
 
 

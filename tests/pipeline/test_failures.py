@@ -81,7 +81,7 @@ def test_cancel_stops_queued_work(farm, samples):
     # No agent: the work waits in its queue, then is cancelled.
     job = submit(farm, samples["conv10x10.mlpackage"])
     out = farm.cli("cancel", job)
-    assert "1 queued run(s) cancelled" in out.stdout
+    assert "1 unfinished run(s) cancelled" in out.stdout
     status = json.loads(farm.cli("status", job, "--json").stdout)
     assert status["status"] == "cancelled" and status["by_status"] == {"cancelled": 1}
     farm.start_agent(f"{A12}=1", wait_for=1)
