@@ -50,7 +50,10 @@ def run_coordinator(
 
     # A database outage must not lose a result (orchestrator/db_outage.py): ingest waits
     # for the database, and if it stays away the message goes back to the queue.
-    database = DatabaseRetry(engine, budget_s=budget_s(visibility_timeout_s(worker_settings)))
+    database = DatabaseRetry(
+        engine,
+        budget_s=budget_s(settings.db_outage_budget_s, visibility_timeout_s(worker_settings)),
+    )
 
     @app.task(name=INGEST_RESULT_TASK)  # type: ignore[untyped-decorator,unused-ignore]
     def ingest_result(payload: Any) -> str:

@@ -16,7 +16,6 @@ constraint violation raised as an error must still fail loudly at once.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -26,8 +25,6 @@ from sqlalchemy import exc as sa
 log = logging.getLogger("anefarm.coordinator")
 T = TypeVar("T")
 
-BUDGET_ENV = "ANEFARM_DB_OUTAGE_BUDGET_S"
-DEFAULT_BUDGET_S = 600.0
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 5.0  # a database that comes back is used again within ~5 s
 # SQLSTATE classes of PostgreSQL that mean "not now" rather than "never": connection
@@ -40,18 +37,12 @@ class DatabaseUnavailable(Exception):
     """The database stayed unreachable for the whole budget."""
 
 
-def budget_s(visibility_timeout_s: float) -> float:
-    """How long one message may wait for the database: ``ANEFARM_DB_OUTAGE_BUDGET_S``
-    (default 10 min), but under half the broker's visibility timeout, so Redis never
-    hands the message to a second consumer while it still waits here."""
-    raw = os.environ.get(BUDGET_ENV, "").strip()
-    try:
-        wanted = float(raw) if raw else DEFAULT_BUDGET_S
-    except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %g", BUDGET_ENV, raw,
-                    DEFAULT_BUDGET_S)  # fmt: skip
-        wanted = DEFAULT_BUDGET_S
-    return max(0.0, min(wanted, visibility_timeout_s / 2))
+def budget_s(wanted_s: float, visibility_timeout_s: float) -> float:
+    """How long one message may wait for the database: ``wanted_s``
+    (``ANEFARM_DB_OUTAGE_BUDGET_S``, default 10 min), but under half the broker's
+    visibility timeout, so Redis never hands the message to a second consumer while it
+    still waits here."""
+    return max(0.0, min(wanted_s, visibility_timeout_s / 2))
 
 
 def is_connection_error(error: BaseException) -> bool:

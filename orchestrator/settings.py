@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # device gets one reboot before the coordinator quarantines it.
     reboot_after: int = Field(default=2, ge=0, description="Infra failures in a row → reboot")
     heartbeat_ttl_s: int = Field(default=30, ge=2)
+    # The coordinator's ingest waits out a database outage this long per result (capped
+    # below half the broker's visibility timeout), then hands the result back to Redis.
+    db_outage_budget_s: float = Field(default=600.0, ge=0)
     # A run for a device class the farm has no device of waits at most this long (then it
     # fails "no device"), so every run ends even when a phone never comes back.
     device_wait_s: float = Field(default=12 * 3600.0, gt=0)

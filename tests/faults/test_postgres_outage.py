@@ -24,7 +24,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE
 from orchestrator.db_outage import (
-    BUDGET_ENV,
     DatabaseRetry,
     DatabaseUnavailable,
     is_connection_error,
@@ -118,7 +117,7 @@ def test_postgres_stopped_for_20_s_mid_job(tmp_path, redis_url, samples, postgre
     home.mkdir()
     farm = Farm(home=home, broker_url=redis_url, database_url=postgres.url)
     if budget is not None:
-        farm.extra_env[BUDGET_ENV] = budget
+        farm.extra_env["ANEFARM_DB_OUTAGE_BUDGET_S"] = budget
     try:
         farm.start_coordinator()
         farm.start_agent(f"{XR}=2", time_mode="realtime", speed=4.0, wait_for=2)
