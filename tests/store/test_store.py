@@ -35,6 +35,19 @@ def test_upgrade_is_idempotent(db_url):
     assert current_revision(db_url) == "0004"
 
 
+def test_concurrent_upgrades_of_a_fresh_database_all_succeed(db_url):
+    # Seen: `anefarm submit` and a starting coordinator upgrading one SQLite database at
+    # once, and the second failing with "duplicate column name".
+    code = "import sys; from orchestrator.store.migrate import upgrade; upgrade(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert current_revision(db_url) == "0004"
+
+
 def _job_and_run(session):
     session.add(
         db.Model(
