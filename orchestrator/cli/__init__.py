@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -93,6 +94,9 @@ def _fail(error: BaseException, *, as_json: bool) -> NoReturn:
     sys.exit(USAGE_EXIT if isinstance(translated, UsageError) else ERROR_EXIT)
 
 
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
@@ -104,6 +108,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(INTERRUPTED_EXIT)
     except typer.Exit as error:
         sys.exit(error.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`anefarm report JOB | head`): stop quietly, as a Unix tool
+        # does on SIGPIPE; Python would otherwise complain once more at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(BROKEN_PIPE_EXIT)
     except AnefarmError as error:
         _fail(error, as_json=as_json)
     except ClickException as error:
