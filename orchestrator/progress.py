@@ -65,14 +65,41 @@ def wait_for_job(
     ``check`` is called every poll (e.g. to notice a child process that died)."""
     deadline = time.monotonic() + timeout_s
     if err.is_terminal:
-        return _with_bar(sessions, job_id, deadline, err, check, poll_s)
-    last = ""
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=err, transient=False) as progress:
+            task = progress.add_task("runs", total=None)
+
+            def bar(status: dict[str, Any]) -> None:
+                finished = sum(v for k, v in status["by_status"].items() if k not in UNFINISHED)
+                waiting = status["by_status"].get("waiting", 0)
+                label = f"runs ({status['status']}" + (f", {waiting} waiting" if waiting else "")
+                progress.update(task, total=status["runs"], completed=finished,
+                                description=label + ")")  # fmt: skip
+
+            return _poll(sessions, job_id, deadline, bar, check, poll_s)
+    last: list[str] = [""]
+
+    def line_per_change(status: dict[str, Any]) -> None:
+        line = summary(status)
+        if line != last[0]:  # one line per change: a CI log reads like a story
+            err.print(line, highlight=False, soft_wrap=True)
+            last[0] = line
+
+    return _poll(sessions, job_id, deadline, line_per_change, check, poll_s)
+
+
+def _poll(
+    sessions: Any,
+    job_id: str,
+    deadline: float,
+    show: Callable[[dict[str, Any]], None],
+    check: Callable[[], None] | None,
+    poll_s: float,
+) -> bool:
     while True:
         status = _status(sessions, job_id)
-        line = summary(status)
-        if line != last:  # one line per change: a CI log reads like a story
-            err.print(line, highlight=False, soft_wrap=True)
-            last = line
+        show(status)
         if status["done"]:
             return True
         if check is not None:
@@ -80,34 +107,6 @@ def wait_for_job(
         if time.monotonic() > deadline:
             return False
         time.sleep(poll_s)
-
-
-def _with_bar(
-    sessions: Any,
-    job_id: str,
-    deadline: float,
-    err: Console,
-    check: Callable[[], None] | None,
-    poll_s: float,
-) -> bool:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("runs", total=None)
-        while True:
-            status = _status(sessions, job_id)
-            finished = sum(v for k, v in status["by_status"].items() if k not in UNFINISHED)
-            waiting = status["by_status"].get("waiting", 0)
-            label = f"runs ({status['status']}" + (f", {waiting} waiting" if waiting else "")
-            progress.update(task, total=status["runs"], completed=finished,
-                            description=label + ")")  # fmt: skip
-            if status["done"]:
-                return True
-            if check is not None:
-                check()
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(poll_s)
 
 
 def _status(sessions: Any, job_id: str) -> dict[str, Any]:

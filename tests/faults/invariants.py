@@ -96,3 +96,26 @@ def wait_for(what: str, check: Any, *, timeout: float, farm: Farm, every: float 
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{farm.logs()}")
+
+
+XR = "iPhone11,8"
+BUSY_MODELS = ["conv10x10.mlpackage", "conv10x10_dilated4.mlpackage", "mobilenetv2_block.mlpackage",
+               "maxpool15.mlpackage", "upsample4x.mlpackage", "attention_ane.mlpackage"]  # fmt: skip
+
+
+def final_runs(farm: Farm, job: str) -> int:
+    with farm.sessions()() as session:
+        runs = session.query(db.Run).filter(db.Run.job_id == uuid.UUID(job)).all()
+        return sum(run.status in FINAL for run in runs)
+
+
+def start_busy_job(farm: Farm, samples: dict[str, Any]) -> str:
+    """A coordinator, two XRs in realtime ×4 and six runs that take a few seconds in all:
+    the job's id, once its first run is final (the job is mid-way)."""
+    farm.start_coordinator()
+    farm.start_agent(f"{XR}=2", time_mode="realtime", speed=4.0, wait_for=2)
+    out = farm.cli("submit", *(str(samples[m]) for m in BUSY_MODELS), "--devices", XR,
+                   "--iterations", "20", "--no-bisect", "--json")  # fmt: skip
+    job = str(json.loads(out.stdout)["job"])
+    wait_for("a first result", lambda: final_runs(farm, job) >= 1, timeout=90, farm=farm)
+    return job

@@ -4,14 +4,12 @@ ingests it within seconds, instead of after the broker's visibility timeout (~31
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -25,16 +23,19 @@ from orchestrator.celery_app import (
     device_class_queue,
     publish,
 )
-from orchestrator.ingest import FINAL
 from orchestrator.settings import load_settings
-from orchestrator.store import models as db
-from tests.faults.invariants import assert_exactly_once, unacked, wait_for, waiting
+from tests.faults.invariants import (
+    BUSY_MODELS,
+    XR,
+    assert_exactly_once,
+    start_busy_job,
+    unacked,
+    wait_for,
+    waiting,
+)
 from tests.pipeline.farm import Farm
 
 pytestmark = [pytest.mark.redis]
-XR = "iPhone11,8"
-MODELS = ["conv10x10.mlpackage", "conv10x10_dilated4.mlpackage", "mobilenetv2_block.mlpackage",
-          "maxpool15.mlpackage", "upsample4x.mlpackage", "attention_ane.mlpackage"]  # fmt: skip
 
 # Takes one message from each queue named on the command line, never acks, and dies the
 # way a SIGKILLed worker does: without handing anything back.
@@ -81,13 +82,8 @@ def test_sigkill_of_the_coordinator_mid_ingest(tmp_path, redis_url, samples):
     database = farm.home / "anefarm.db"
     lock = None
     try:
-        farm.start_coordinator()
-        farm.start_agent(f"{XR}=2", time_mode="realtime", speed=4.0, wait_for=2)
-        out = farm.cli("submit", *(str(samples[m]) for m in MODELS), "--devices", XR,
-                       "--iterations", "20", "--no-bisect", "--json")  # fmt: skip
-        job = json.loads(out.stdout)["job"]
+        job = start_busy_job(farm, samples)
         client = farm.redis()
-        wait_for("a first result", lambda: _final_runs(farm, job) >= 1, timeout=90, farm=farm)
         # Hold SQLite's write lock: the coordinator's next ingest blocks inside the task,
         # its message delivered and not acknowledged; that is when the coordinator dies.
         lock = sqlite3.connect(database, timeout=30, isolation_level=None)
@@ -107,7 +103,7 @@ def test_sigkill_of_the_coordinator_mid_ingest(tmp_path, redis_url, samples):
         farm.wait_job(job, timeout=120)
         took = time.monotonic() - restarted
         summary = assert_exactly_once(farm, job)
-        assert len(summary) == len(MODELS)
+        assert len(summary) == len(BUSY_MODELS)
         assert all(row["status"] == "succeeded" for row in summary), summary
         assert run_ids <= {row["run"] for row in summary}
         assert not _ingest_unacked(client)
@@ -118,12 +114,6 @@ def test_sigkill_of_the_coordinator_mid_ingest(tmp_path, redis_url, samples):
         if lock is not None:
             lock.close()
         farm.stop()
-
-
-def _final_runs(farm: Farm, job: str) -> int:
-    with farm.sessions()() as session:
-        runs = session.query(db.Run).filter(db.Run.job_id == uuid.UUID(job)).all()
-        return sum(run.status in FINAL for run in runs)
 
 
 def _ingest_unacked(client) -> list[dict]:

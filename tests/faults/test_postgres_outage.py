@@ -5,14 +5,12 @@ exactly one result."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,19 +27,22 @@ from orchestrator.db_outage import (
     is_connection_error,
 )
 from orchestrator.errors import StoreError
-from orchestrator.ingest import FINAL
-from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory, session_scope
-from tests.faults.invariants import assert_exactly_once, queued, unacked, wait_for
+from tests.faults.invariants import (
+    BUSY_MODELS,
+    assert_exactly_once,
+    final_runs,
+    queued,
+    start_busy_job,
+    unacked,
+    wait_for,
+)
 from tests.pipeline.farm import Farm
 from tests.services.common import free_port, missing_service
 from tests.services.databases import _pg_bin
 
 pytestmark = [pytest.mark.postgres]
-XR = "iPhone11,8"
 OUTAGE_S = 20.0
-MODELS = ["conv10x10.mlpackage", "conv10x10_dilated4.mlpackage", "mobilenetv2_block.mlpackage",
-          "maxpool15.mlpackage", "upsample4x.mlpackage", "attention_ane.mlpackage"]  # fmt: skip
 
 
 @dataclass
@@ -119,15 +120,10 @@ def test_postgres_stopped_for_20_s_mid_job(tmp_path, redis_url, samples, postgre
     if budget is not None:
         farm.extra_env["ANEFARM_DB_OUTAGE_BUDGET_S"] = budget
     try:
-        farm.start_coordinator()
-        farm.start_agent(f"{XR}=2", time_mode="realtime", speed=4.0, wait_for=2)
-        out = farm.cli("submit", *(str(samples[m]) for m in MODELS), "--devices", XR,
-                       "--iterations", "20", "--no-bisect", "--json")  # fmt: skip
-        job = json.loads(out.stdout)["job"]
+        job = start_busy_job(farm, samples)
         client = farm.redis()
-        wait_for("a first result", lambda: _final_runs(farm, job) >= 1, timeout=90, farm=farm)
-        done_before = _final_runs(farm, job)
-        assert done_before < len(MODELS), "the job ended before the outage: make runs longer"
+        done_before = final_runs(farm, job)
+        assert done_before < len(BUSY_MODELS), "the job ended before the outage: make runs longer"
         postgres.stop()
         stopped = time.monotonic()
         # Results keep coming; the coordinator holds one and waits for the database.
@@ -142,7 +138,7 @@ def test_postgres_stopped_for_20_s_mid_job(tmp_path, redis_url, samples, postgre
         farm.wait_job(job, timeout=120)
         took = time.monotonic() - back
         summary = assert_exactly_once(farm, job)
-        assert len(summary) == len(MODELS)
+        assert len(summary) == len(BUSY_MODELS)
         assert all(row["status"] == "succeeded" for row in summary), summary
         assert all(len(row["attempts"]) == 1 for row in summary), summary  # nothing retried
         log = (farm.home / "coordinator.log").read_text(errors="replace")
@@ -152,16 +148,10 @@ def test_postgres_stopped_for_20_s_mid_job(tmp_path, redis_url, samples, postgre
         kind = f"{budget} s" if budget else "default"
         print(f"FIGURE postgres stopped {OUTAGE_S:.0f} s mid-job ({kind} budget,"
               f" {requeued} requeue(s)): recovered in {took:.1f} s"
-              f" (database back → job done; {len(MODELS) - done_before} of {len(MODELS)} results"
+              f" (database back → job done; {len(BUSY_MODELS) - done_before} of {len(BUSY_MODELS)} results"
               f" came during or after the outage, {pending} waiting when it ended)")  # fmt: skip
     finally:
         farm.stop()
-
-
-def _final_runs(farm: Farm, job: str) -> int:
-    with farm.sessions()() as session:
-        runs = session.query(db.Run).filter(db.Run.job_id == uuid.UUID(job)).all()
-        return sum(run.status in FINAL for run in runs)
 
 
 def _results_pending(client: Any) -> int:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from agents.batch import execute
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
@@ -147,12 +146,6 @@ def farm(tmp_path, redis_url):
     farm.stop()
 
 
-def attempts_of(farm: Farm, run_id: str) -> list[db.RunAttempt]:
-    with farm.sessions()() as session:
-        query = select(db.RunAttempt).where(db.RunAttempt.run_id == uuid.UUID(run_id))
-        return list(session.execute(query.order_by(db.RunAttempt.attempt)).scalars())
-
-
 def assert_agent_error_attempt(attempt: db.RunAttempt) -> None:
     assert attempt.outcome == "infra_error" and attempt.failure_kind == "agent_error"
     assert attempt.failure_message.startswith("unexpected RuntimeError in the agent")
@@ -173,7 +166,7 @@ def test_the_run_recovers_after_an_agent_error(farm, samples):
     wall = time.monotonic() - began
     row = report["rows"][0]
     assert row["status"] == "succeeded"
-    failed, ok = attempts_of(farm, row["run"])  # exactly two attempts
+    failed, ok = farm.attempts(row["run"])  # exactly two attempts
     assert_agent_error_attempt(failed)
     assert ok.outcome == "ok" and ok.attempt == 2
     assert count(farm, db.Measurement, run_id=uuid.UUID(row["run"])) == 4  # one per setting
@@ -196,7 +189,7 @@ def test_a_device_that_always_fails_so_gives_up_within_the_budget(farm, samples)
     assert row["error"].startswith(
         "agent_error: gave up after 3 attempt(s): unexpected RuntimeError"
     )
-    tries = attempts_of(farm, row["run"])
+    tries = farm.attempts(row["run"])
     assert [t.attempt for t in tries] == [1, 2, 3]  # the attempt budget, one row each
     for attempt in tries:
         assert_agent_error_attempt(attempt)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,16 @@ class Farm:
             self._check()
             time.sleep(0.2)
         raise AssertionError(f"job {job} not done: {status}\n{self.logs()}")
+
+    def attempts(self, run_id: str) -> list[Any]:
+        """A run's attempts (``RunAttempt`` rows), in order."""
+        from sqlalchemy import select
+
+        from orchestrator.store import models as db
+
+        with self.sessions()() as session:
+            query = select(db.RunAttempt).where(db.RunAttempt.run_id == uuid.UUID(run_id))
+            return list(session.execute(query.order_by(db.RunAttempt.attempt)).scalars())
 
     def _check(self) -> None:
         for name, proc in self.procs.items():

@@ -25,12 +25,6 @@ def farm(tmp_path, redis_url):
     farm.stop()
 
 
-def attempts_of(farm: Farm, run_id: str) -> list[db.RunAttempt]:
-    with farm.sessions()() as session:
-        query = select(db.RunAttempt).where(db.RunAttempt.run_id == uuid.UUID(run_id))
-        return list(session.execute(query.order_by(db.RunAttempt.attempt)).scalars())
-
-
 @pytest.mark.parametrize("fault", ["crash", "hang", "disconnect", "malformed"])
 def test_infra_failure_is_retried_on_another_device_of_the_class(farm, samples, fault):
     # Device 0 always fails this way; device 1 of the same class is healthy.
@@ -39,7 +33,7 @@ def test_infra_failure_is_retried_on_another_device_of_the_class(farm, samples, 
     report = farm.wait_job(job, timeout=120)
     assert [row["status"] for row in report["rows"]] == ["succeeded", "succeeded"]
     for row in report["rows"]:
-        tries = attempts_of(farm, row["run"])
+        tries = farm.attempts(row["run"])
         assert tries[-1].outcome == "ok" and tries[-1].udid == "SIM-iPhone11-8-1"
         assert all(t.outcome == "infra_error" and t.udid == "SIM-iPhone11-8-0" for t in tries[:-1])
         assert count(farm, db.Measurement, run_id=uuid.UUID(row["run"])) == 4  # one result per run
@@ -51,7 +45,7 @@ def test_only_device_failing_gives_up_as_infra_and_is_quarantined(farm, samples)
     report = farm.wait_job(job, timeout=120)
     row = report["rows"][0]
     assert row["status"] == "failed" and row["error"].startswith("runner_crash")
-    assert len(attempts_of(farm, row["run"])) == 3  # the retry budget (ANEFARM_MAX_ATTEMPTS)
+    assert len(farm.attempts(row["run"])) == 3  # the retry budget (ANEFARM_MAX_ATTEMPTS)
     # Two crashes in a row: the agent restarts the device once before it is quarantined.
     assert farm.logs().count("restarting after repeated infra failures") == 1
     assert livestate.is_quarantined(farm.redis(), "SIM-iPhone11-8-0")
@@ -70,7 +64,7 @@ def test_model_failure_is_final_after_one_attempt(farm, samples):
     assert [row["status"] for row in report["rows"]] == ["failed", "failed"]
     for row in report["rows"]:
         assert row["error"].startswith("compile")
-        tries = attempts_of(farm, row["run"])
+        tries = farm.attempts(row["run"])
         assert [t.outcome for t in tries] == ["model_error"]  # never retried
     with farm.sessions()() as session:
         assert not session.get(db.Run, uuid.UUID(report["rows"][0]["run"])).infra_failure
