@@ -112,7 +112,7 @@ def _fail_on(value: str) -> str:
 
 def _farm(settings: Settings, broker: str, sessions: Any) -> Any:
     from orchestrator import livestate
-    from orchestrator.dispatch import farm_view
+    from orchestrator.selection import farm_view
 
     return farm_view(livestate.connect(broker), sessions)
 
