@@ -94,12 +94,25 @@ def _fail(error: BaseException, *, as_json: bool) -> NoReturn:
     sys.exit(USAGE_EXIT if isinstance(translated, UsageError) else ERROR_EXIT)
 
 
-BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+# A reader that went away (`anefarm report JOB | head`) is no failure of ours (issue 13).
+BROKEN_PIPE_EXIT = 0
+
+
+def _quiet_broken_pipe() -> None:
+    """rich answers a closed stdout with SystemExit(1); make it the BrokenPipeError that
+    ``main`` ends quietly on."""
+    from rich.console import Console
+
+    def on_broken_pipe(self: Console) -> None:
+        raise BrokenPipeError
+
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
+    _quiet_broken_pipe()
     try:
         _register_all()
         result = app(args=args, prog_name="anefarm", standalone_mode=False)
@@ -108,6 +121,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(INTERRUPTED_EXIT)
     except typer.Exit as error:
         sys.exit(error.exit_code)
+    except SystemExit as error:
+        # click answers a closed stdout (EPIPE) by wrapping stdout in its (private)
+        # _PacifyFlushWrapper and exiting 1: that exit is a reader gone, not a failure.
+        if error.code == 1 and "PacifyFlushWrapper" in type(sys.stdout).__name__:
+            sys.exit(BROKEN_PIPE_EXIT)
+        raise
     except BrokenPipeError:
         # The reader went away (`anefarm report JOB | head`): stop quietly, as a Unix tool
         # does on SIGPIPE; Python would otherwise complain once more at exit.
