@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -165,11 +166,27 @@ def device(product_type: str) -> DeviceModel:
     return found
 
 
+def _norm(name: str) -> str:
+    # "A17 Pro", "a17pro" and "A17-Pro" are one chip; a bare "A17" is not (it is suggested).
+    return re.sub(r"[\s_-]+", "", name).casefold()
+
+
 def chip(name: str) -> Chip:
+    wanted = _norm(name)
     for key, value in CHIPS.items():
-        if key.lower() == name.strip().lower():
+        if _norm(key) == wanted:
             return value
-    raise UsageError(f"unknown chip {name!r}", hint=_suggest(name, list(CHIPS)))
+    raise UsageError(f"unknown chip {name.strip()!r}", hint=_suggest(name.strip(), list(CHIPS)))
+
+
+def chips(text: str | Sequence[str]) -> list[Chip]:
+    """Chips named in a comma-separated list (or several of them, as a repeated option
+    gives), in the order given without duplicates; an unknown name is a usage error."""
+    parts = [text] if isinstance(text, str) else list(text)
+    names = [piece.strip() for part in parts for piece in part.split(",") if piece.strip()]
+    if not names:
+        raise UsageError("no chip named", hint="e.g. --chip A12 or --chip A12,A14")
+    return list({found.name: found for found in map(chip, names)}.values())
 
 
 def devices_with_chip(name: str) -> list[DeviceModel]:
@@ -178,7 +195,13 @@ def devices_with_chip(name: str) -> list[DeviceModel]:
 
 
 def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+    # Names that extend what was typed come first ("A17" → "A17 Pro"): difflib alone ranks
+    # A18 / A16 / A15 above it, since they differ from "A17" by one character.
+    key = _norm(word)
+    extending = [c for c in choices if key and _norm(c).startswith(key) and _norm(c) != key]
+    close = list(
+        dict.fromkeys(extending + difflib.get_close_matches(word, choices, n=3, cutoff=0.5))
+    )[:3]
     if close:
         return "did you mean " + ", ".join(close) + "?"
     return "see `anefarm devices catalog` for the known devices and chips"
@@ -255,7 +278,7 @@ def _select_term(term: str) -> list[DeviceModel]:
             f"device selector {term!r} matches no device in the catalog",
             hint=_suggest(term, list(DEVICES)),
         )
-    if any(term.strip().lower() == c.lower() for c in CHIPS):
+    if any(_norm(term) == _norm(c) for c in CHIPS):
         return devices_with_chip(term)
     raise UsageError(
         f"unknown device selector {term!r}",
