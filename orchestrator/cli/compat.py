@@ -10,12 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator import catalog
 from orchestrator.errors import UsageError
 from orchestrator.settings import load_settings
 
 
 def compat_cmd(
-    chip: Annotated[str | None, typer.Option(help="Only this chip, e.g. A12")] = None,
+    chip: Annotated[
+        list[str] | None, typer.Option(help="Only these chips: A12,A14 or repeated")
+    ] = None,
     op: Annotated[str | None, typer.Option(help="Only op types containing this, e.g. conv")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
@@ -31,16 +34,20 @@ def compat_cmd(
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
+    # An unknown chip is an error, not an empty matrix (which reads as "nothing probed yet").
+    chips = {c.name.casefold() for c in catalog.chips(chip)} if chip is not None else None
     settings = load_settings()
     upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     try:
         with session_factory(engine)() as session:
-            found = cells(session, chip=chip, op=op)
+            found = cells(session, op=op)
     except SQLAlchemyError as error:
         raise database_error(error, settings.resolved_database_url) from error
     finally:
         engine.dispose()
+    if chips is not None:
+        found = [c for c in found if str(c["chip"]).casefold() in chips]
     if as_json:
         typer.echo(json.dumps({"cells": found}, indent=2))
     elif as_csv:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orchestrator.modelkit.inventory import LintFinding
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 LINT_FOUND_EXIT = 3  # something is predicted off the ANE (CI scripts gate on it)
@@ -45,7 +48,9 @@ def inspect_cmd(
     console = Console()
     console.print(f"[bold]{model.name}[/bold]  {inventory.format} / {inventory.model_type}, "
                   f"spec {inventory.spec_version} ({inventory.min_deployment_target}+), "
-                  f"{inventory.size_bytes:,} bytes, sha256 {inventory.sha256[:16]}…")  # fmt: skip
+                  f"{inventory.size_bytes:,} bytes")  # fmt: skip
+    # In full: the same sha256 as `artifacts add`, the report and the database show.
+    console.print(f"  sha256 {inventory.sha256}", soft_wrap=True)
     for feature in inventory.inputs:
         console.print(
             f"  input  {feature.name}: {feature.type} {feature.shape} flexible={feature.flexible}"
@@ -66,7 +71,9 @@ def lint_cmd(
     model: Annotated[Path, typer.Argument(help=".mlmodel or .mlpackage")],
     chip: Annotated[
         list[str] | None,
-        typer.Option("--chip", help="Chip to predict for (repeatable; default: all)"),
+        typer.Option(
+            "--chip", help="Chips to predict for: A12,A14 or repeated (default: every chip)"
+        ),
     ] = None,
     os_version: Annotated[
         str | None, typer.Option("--os", help="Only rules that apply to this OS (e.g. 17.4)")
@@ -74,30 +81,59 @@ def lint_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict, per op and chip, what will not run on the ANE, why, and how to fix it.
-    Exit status 0: nothing predicted off the ANE; 3: something is; 1: bad model; 2: usage."""
-    from orchestrator.modelkit import inspect_model, lint
+    Notes (patterns nearly every model of a kind has, such as a TensorFlow input transpose)
+    are shown but predict nothing. Exit status 0: nothing predicted off the ANE; 3: something
+    is; 1: bad model; 2: usage (an unknown chip names the close ones)."""
+    from orchestrator import catalog
+    from orchestrator.modelkit import inspect_model
+    from orchestrator.modelkit.rules import ALL_CHIPS, NOTE, confidence, lint, parse_os
 
+    # Names first: a typo is reported before coremltools takes seconds to load.
+    chips = [c.name for c in catalog.chips(chip)] if chip is not None else sorted(ALL_CHIPS)
+    if os_version is not None:
+        parse_os(os_version)
     inventory = inspect_model(model)
-    findings = lint(inventory, chip or None, os_version=os_version)
+    findings = lint(inventory, chips, os_version=os_version, notes=True)
+    warnings = [f for f in findings if f.severity != NOTE]
+    notes = [f for f in findings if f.severity == NOTE]
     if as_json:
-        typer.echo(json.dumps({"model": model.name, "sha256": inventory.sha256, "prediction": True,
-                               "findings": [f.to_json() for f in findings]}, indent=2))  # fmt: skip
-    elif not findings:
-        typer.echo(
-            f"prediction: nothing in {model.name} is expected off the ANE on {', '.join(chip or ['any chip'])}"
-        )
+        typer.echo(json.dumps({
+            "model": model.name, "sha256": inventory.sha256, "chips": chips, "os": os_version,
+            "off_ane_predicted": bool(warnings), "warnings": len(warnings), "notes": len(notes),
+            # "prediction" per finding: does it predict the op off the ANE (a note does not).
+            "findings": [{**f.to_json(), "prediction": f.severity != NOTE,
+                          "confidence": confidence(f)} for f in findings],
+        }, indent=2))  # fmt: skip
     else:
-        table = Table(
-            "chip", "op", "rule", "expected", "reason", "fix", title=f"prediction for {model.name}"
-        )
-        for f in findings:
-            table.add_row(
-                f.chip, f"{f.op_name} ({f.op_type})", f.rule_id, f.expected_unit, f.reason, f.fix
-            )
+        _lint_text(model.name, chips if chip is not None else ["any chip"], warnings, notes)
+    if warnings:
+        raise typer.Exit(LINT_FOUND_EXIT)
+
+
+def _lint_text(
+    name: str, chips: list[str], warnings: list[LintFinding], notes: list[LintFinding]
+) -> None:
+    from orchestrator.modelkit.rules import confidence
+
+    if not warnings:
+        typer.echo(f"prediction: nothing in {name} is expected off the ANE on {', '.join(chips)}")
+    else:
+        table = Table("chip", "op", "rule", "expected", "confidence", "reason", "fix",
+                      title=f"prediction for {name}")  # fmt: skip
+        for f in warnings:
+            table.add_row(f.chip, f"{f.op_name} ({f.op_type})", f.rule_id, f.expected_unit,
+                          confidence(f) or "unknown", f.reason, f.fix)  # fmt: skip
         Console().print(table)
         typer.echo("These are predictions from public reports; real devices have the last word.")
-    if findings:
-        raise typer.Exit(LINT_FOUND_EXIT)
+    # One line per op and rule, its chips together: a note repeated per chip is noise too.
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for f in notes:
+        grouped.setdefault((f.rule_id, f.op_name, f.op_type), []).append(f.chip)
+    by_rule = {(f.rule_id, f.op_name, f.op_type): f for f in notes}
+    for key, on in grouped.items():
+        f = by_rule[key]
+        typer.echo(f"note ({', '.join(on)}; not counted): {f.op_name} ({f.op_type}): {f.reason}"
+                   f" [{f.rule_id}]; fix: {f.fix}")  # fmt: skip
 
 
 def probes_cmd(

@@ -3,6 +3,8 @@ as their probable reason and fix, or listed on their own as a prediction when no
 
 Findings are read through ``LintLike`` so the verdict does not import modelkit (which pulls
 in coremltools); ``orchestrator.modelkit.LintFinding`` and ingest's stored view both fit it.
+Only findings that predict placement count: a ``note`` (e.g. the layout transpose at a
+TensorFlow model's input) is never an op off the ANE, nor a reason for one.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class LintLike(Protocol):
     def expected_unit(self) -> str: ...
 
 
+def predicts_placement(finding: LintLike) -> bool:
+    """False for a note. Findings stored before severities existed, and fakes without the
+    attribute, are warnings: that is what every finding was then."""
+    return str(getattr(finding, "severity", "warning")) != "note"
+
+
 def clip(text: str, limit: int = TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -60,7 +68,9 @@ class LintBook:
 
     def __init__(self, findings: Sequence[LintLike], chip: str) -> None:
         wanted = chip.strip().casefold()
-        mine = [f for f in findings if f.chip.strip().casefold() == wanted]
+        mine = [
+            f for f in findings if f.chip.strip().casefold() == wanted and predicts_placement(f)
+        ]
         self.model_level = [f for f in mine if f.op_index is None]
         self.op_level = [f for f in mine if f.op_index is not None]
         self._by_name: dict[str, list[LintLike]] = {}

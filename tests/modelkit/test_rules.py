@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import UsageError
-from orchestrator.modelkit import FeatureInfo, inspect_model, lint
-from orchestrator.modelkit.rules import GIGABYTE, RULES
+from orchestrator.modelkit import FeatureInfo, inspect_model
+from orchestrator.modelkit.rules import CONFIDENCES, GIGABYTE, NOTE, RULES, WARNING, lint
 from tests.modelkit.conftest import run_cli
 
 
@@ -46,6 +46,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("rules")
     image = [mb.TensorSpec(shape=(1, 4, 8, 8))]
     scale = np.ones((1, 4, 1, 1), dtype=np.float32)
+    nhwc = [mb.TensorSpec(shape=(1, 8, 8, 4))]
+    weight = np.ones((2, 4, 1, 1), dtype=np.float32)
     return {
         "broadcast": _program(tmp, "broadcast", lambda x: mb.mul(x=x, y=mb.reduce_mean(x=x, axes=[2, 3], keep_dims=True)), image),
         "same_shape": _program(tmp, "same_shape", lambda x: mb.mul(x=x, y=mb.relu(x=x)), image),
@@ -54,6 +56,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "custom": _network(tmp, "custom", lambda b: b.add_custom(name="mine", input_names=["x"], output_names=["y"], custom_proto_spec=_custom_spec())),
         "topk": _network(tmp, "topk", lambda b: b.add_topk(name="top", input_names=["x"], output_names=["y", "i"], k=2, axis=0)),
         "relu": _network(tmp, "relu", lambda b: b.add_activation(name="relu", non_linearity="RELU", input_name="x", output_name="y")),
+        "nhwc_input": _program(tmp, "nhwc_input", lambda x: mb.conv(x=mb.transpose(x=x, perm=[0, 3, 1, 2]), weight=weight), nhwc),
         "range": _flexible(tmp, "range"),
         "enumerated": _flexible(tmp, "enumerated"),
     }  # fmt: skip
@@ -94,6 +97,8 @@ CASES = [  # rule, chip, triggering model, clean model
     ("broadcast", "A14", "broadcast", "same_shape"),
     ("linear-attention-layout", "A15", "attention_linear.mlpackage", "attention_ane.mlpackage"),
     ("transpose-a12", "A12", "attention_linear.mlpackage", "attention_ane.mlpackage"),
+    ("transpose-a12", "A12", "attention_linear.mlpackage", "nhwc_input"),
+    ("transpose-a12-layout", "A12Z", "nhwc_input", "attention_linear.mlpackage"),
     ("custom-layer", "A14", "custom", "relu"),
     ("unsupported-layer", "A14", "topk", "relu"),
     ("float32-precision", "A14", "lstm.mlpackage", "conv10x10.mlpackage"),
@@ -104,11 +109,19 @@ CASES = [  # rule, chip, triggering model, clean model
 @pytest.mark.parametrize(("rule_id", "chip", "hit", "clean"), CASES)
 def test_rule_triggers_and_does_not(samples, made, rule_id, chip, hit, clean):
     models = {**samples, **made}
-    found = lint(inspect_model(models[hit]), [chip])
+    found = lint(inspect_model(models[hit]), [chip], notes=True)
     assert rule_id in {f.rule_id for f in found}
     finding = next(f for f in found if f.rule_id == rule_id)
     assert finding.fix and finding.source and finding.to_json()["prediction"] is True
-    assert rule_id not in {f.rule_id for f in lint(inspect_model(models[clean]), [chip])}
+    clean_ids = {f.rule_id for f in lint(inspect_model(models[clean]), [chip], notes=True)}
+    assert rule_id not in clean_ids
+
+
+def test_notes_come_only_when_asked_and_say_so(made):
+    model = inspect_model(made["nhwc_input"])
+    assert lint(model, ["A12"]) == []
+    [note] = lint(model, ["A12"], notes=True)
+    assert note.severity == NOTE and note.op_type == "transpose"
 
 
 def test_chip_specific_rules_stay_on_their_chips(samples):
@@ -150,6 +163,8 @@ def test_every_rule_is_tested_and_complete():
             and rule.fix
             and rule.chips
             and rule.level in {"op", "model"}
+            and rule.confidence in CONFIDENCES
+            and rule.severity in {WARNING, NOTE}
         )
 
 
