@@ -177,3 +177,13 @@ def test_cli_compat_takes_a_chip_list(tmp_path):
                            "--json"], capture_output=True, text=True, check=False, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"cells": []}
+
+
+def test_the_docs_table_lists_every_rule_with_its_confidence():
+    from orchestrator.modelkit.rules import RULES
+
+    doc = (Path(__file__).parents[2] / "docs" / "lint-rules.md").read_text(encoding="utf-8")
+    rows = {line.split("`")[1]: line for line in doc.splitlines() if line.startswith("| `")}
+    for rule in RULES:
+        assert rows[rule.rule_id].rstrip().endswith(f"| {rule.confidence} |"), rule.rule_id
+        assert ("(note)" in rows[rule.rule_id]) == (rule.severity == NOTE)
