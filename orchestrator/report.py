@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from orchestrator import catalog
 from orchestrator.bisect.report import bisection, probe_runs
 from orchestrator.errors import NotFound, UsageError
+from orchestrator.render.matrix import build_matrix
 from orchestrator.store import models as db
 from orchestrator.store.engine import database_error, is_missing_schema, safe_url
 
@@ -106,6 +107,8 @@ def build_report(session: Session, job_ref: str) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "simulated": any(r["simulated"] for r in rows + probes),
         "rows": rows,
+        # The verdict of every model on every device class, as the report shows it first.
+        "matrix": build_matrix(rows),
         # Single-op probe runs of the bisection (rows say which user run they serve).
         "probes": probes,
     }

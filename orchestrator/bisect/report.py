@@ -3,6 +3,7 @@ prediction, and the job's probe runs (plain dicts for ``orchestrator.report``)."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +20,10 @@ def bisection(session: Session, run: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {
         "state": run.bisect_state,
         "trigger": plan.get("trigger"),
+        # The trigger names the verdict timing gave before probing; the row's verdict is the
+        # one after it. Reports say why in plain words and keep the earlier verdict apart.
+        "why": plain_trigger(plan.get("trigger")),
+        "verdict_before": _verdict_before(plan.get("trigger")),
         "error": plan.get("error"),
         "probe_runs": session.query(db.Run).filter_by(parent_run_id=run.id).count(),
         "signatures": len(plan.get("signatures", {})),
@@ -54,6 +59,24 @@ def bisection(session: Session, run: Any) -> dict[str, Any] | None:
             }
         )
     return out
+
+
+def plain_trigger(trigger: str | None) -> str | None:
+    """Why the run was bisected, without the verdict it had before (see ``plan.trigger``)."""
+    if trigger is None:
+        return None
+    if trigger.startswith("verdict ") and "without a compute plan" in trigger:
+        return "no compute plan on this OS, so timing alone could not place each op"
+    if trigger == "plan and timing disagree":
+        return "the compute plan and the timing disagree"
+    if trigger.startswith("requested"):
+        return "asked for (--bisect)"
+    return trigger
+
+
+def _verdict_before(trigger: str | None) -> str | None:
+    match = re.match(r"verdict (\w+) without a compute plan", trigger or "")
+    return match.group(1) if match else None
 
 
 def _disagree(unit: str, findings: list[Any]) -> bool:

@@ -1,5 +1,5 @@
-"""The table form of a report: one line per op off the ANE across devices, the bisection
-section, and SIMULATED said."""
+"""The table form of a report: causes grouped once per model across devices, layout ops
+collapsed, the bisection section agreeing with the verdict, and SIMULATED said."""
 
 from __future__ import annotations
 
@@ -9,49 +9,83 @@ from typing import Any
 from rich.console import Console
 
 from orchestrator.render import print_table
+from orchestrator.verdict.plan import NO_RULE_FIX
 
-OP = {"name": "conv_dilated", "type": "conv", "unit": "gpu", "source": "probe",
+OP = {"name": "conv_dilated", "type": "conv", "unit": "gpu", "source": "plan",
       "reason": "dilated (atrous) convolution (dilated-conv)", "fix": "stacked convolutions"}  # fmt: skip
+NAMES = {"iPhone11,8": "iPhone XR", "iPhone11,2": "iPhone XS", "iPhone13,2": "iPhone 12"}
+
+
+def plan_op(name: str, op_type: str) -> dict[str, Any]:
+    return {"name": name, "type": op_type, "unit": "gpu", "source": "plan", "fix": NO_RULE_FIX,
+            "reason": "the ANE supports it, but the compute plan prefers the gpu"}  # fmt: skip
 
 
 def row(device_class: str, chip: str, **extra: Any) -> dict[str, Any]:
     return {
-        "model": "sandwich.mlpackage", "device_class": device_class, "chip": chip,
-        "os_version": "16.7.8", "simulated": True, "status": "succeeded", "verdict": "PARTIAL",
-        "ane_share": 0.67, "latency_ms": {}, "speedup_all_vs_cpu_only": None,
-        "cold_load_ms": None, "warm_load_ms": None, "ops_off_ane": [OP], "error": None,
-        "bisection": None, **extra,
+        "model": "sandwich.mlpackage", "sha256": "s", "device_class": device_class, "chip": chip,
+        "device_name": NAMES.get(device_class), "os_version": "16.7.8", "simulated": True,
+        "status": "succeeded", "verdict": "PARTIAL", "ane_share": 0.6682, "latency_ms": {},
+        "speedup_all_vs_cpu_only": None, "cold_load_ms": None, "warm_load_ms": None,
+        "ops_off_ane": [OP], "error": None, "bisection": None, "reasons": [], **extra,
     }  # fmt: skip
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: dict[str, Any], width: int = 80) -> str:
     out = io.StringIO()
-    print_table(report, Console(file=out, width=200, color_system=None))
+    print_table(report, Console(file=out, width=width, color_system=None))
     return out.getvalue()
 
 
 def test_an_op_off_the_ane_on_several_devices_is_one_line() -> None:
     text = render(
-        {"job": "j", "status": "done", "rows": [row("iPhone11,8", "A12"), row("iPhone11,2", "A12")]}
+        {
+            "job": "j",
+            "status": "done",
+            "rows": [row("iPhone11,8", "A12"), row("iPhone11,2", "A12")],
+        },
+        width=300,
     )
-    lines = [line for line in text.splitlines() if "conv_dilated (conv) → gpu (by probe)" in line]
-    assert len(lines) == 1 and "on iPhone11,8 (A12), iPhone11,2 (A12)" in lines[0]
+    lines = [line for line in text.splitlines() if "conv_dilated (conv): dilated" in line]
+    assert len(lines) == 1
+    assert "On A12 XR → GPU by the compute plan; A12 XS → GPU by the compute plan" in lines[0]
     assert "SIMULATED" in text
 
 
-def test_a_bisected_row_lists_each_op_by_probe_plan_and_lint() -> None:
+def test_casts_and_reshapes_moved_by_the_plan_are_one_line_not_causes() -> None:
+    ops = [OP, plan_op("c1", "cast"), plan_op("c2", "cast"), plan_op("r1", "reshape"),
+           plan_op("conv_in", "conv")]  # fmt: skip
+    text = render(
+        {"job": "j", "status": "done", "rows": [row("iPhone13,2", "A14", ops_off_ane=ops)]}, 300
+    )
+    assert (
+        "2 casts and 1 reshape run on the GPU or CPU by plan on A14 12: layout ops, usually harmless"
+        in text
+    )
+    assert "context effect on A14 12: the compute plan also moves conv_in off the ANE" in text
+    assert "probe each op" not in text and "c1" not in text
+
+
+def test_a_bisected_row_says_the_verdict_the_matrix_says() -> None:
     bisection = {
-        "state": "done", "trigger": "requested (--bisect)", "signatures": 2, "reused": 1,
-        "inconclusive": 0, "error": None,
-        "ops": [{"name": "conv_dilated", "type": "conv", "by_probe": "gpu", "confidence": 0.6,
+        "state": "done", "trigger": "verdict NONE without a compute plan: per-op placement unknown",
+        "why": "no compute plan on this OS, so timing alone could not place each op",
+        "verdict_before": "NONE", "signatures": 2, "reused": 1, "inconclusive": 0, "error": None,
+        "ops": [{"name": "conv_dilated", "type": "conv", "by_probe": "gpu-or-cpu", "confidence": 0.6,
                  "by_plan": None, "by_lint": "gpu", "disagree": False},
                 {"name": "conv_in", "type": "conv", "by_probe": "neuralEngine", "confidence": 0.9,
                  "by_plan": None, "by_lint": "gpu", "disagree": True}],
     }  # fmt: skip
-    report = {"job": "j", "status": "done", "rows": [row("iPhone11,8", "A12", bisection=bisection)],
+    probe_op = {**OP, "source": "probe", "unit": "unknown"}
+    report = {"job": "j", "status": "done",
+              "rows": [row("iPhone11,8", "A12", bisection=bisection, ops_off_ane=[probe_op])],
               "probes": [{"repeat": 16}, {"repeat": 1}]}  # fmt: skip
-    text = render(report)
-    assert "Bisection (2 probe run(s) in this job, 1 lifted" in text
-    assert "conv_dilated (conv): probe gpu (0.6) · plan – · lint gpu" in text
-    assert "conv_in (conv): probe neuralEngine (0.9) · plan – · lint gpu  lint disagrees" in text
-    assert "1 reused from the compatibility matrix" in text
+    text = render(report, width=300)
+    assert "1 of 2 op(s) on the ANE → PARTIAL 67 % (timing alone had said NONE)" in text
+    assert "verdict NONE" not in text
+    assert "1 lifted: run again as many parallel copies of the op" in text
+    assert "conv_dilated (conv): GPU or CPU (confidence 0.6); lint GPU" in text
+    assert "conv_in (conv): ANE (confidence 0.9); lint GPU, disagrees" in text
+    # One name per placement: the cause line says what the bisection says, not "unknown".
+    assert "A12 XR → GPU or CPU by probe" in text and "gpu-or-cpu" not in text
+    assert "GPU or CPU = measured off the ANE, but timing cannot tell which" in text

@@ -1,0 +1,149 @@
+"""Render report rows (plain dicts, see ``report.build_report``) as a table, CSV or JSON.
+
+Simulated rows say SIMULATED in every form: the JSON has ``simulated: true``, the CSV a
+column, the text form says it once above the verdict matrix (or marks each simulated cell
+on a mixed farm) and explains it in a footer.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+
+from orchestrator.render.details import bisection_lines, model_lines, probe_units
+from orchestrator.render.matrix import ABBREVIATED, NO_RUN, build_matrix, grid_lines
+
+SETTINGS_ORDER = ("all", "cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly")
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else (f"{value:.2f}" if value < 100 else f"{value:.0f}")
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    # Binary floats print as 0.18462250000000002; nobody needs below a µs or 0.1 %.
+    return None if value is None else round(value, digits)
+
+
+def as_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False)
+
+
+def as_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    fields = [
+        "job", "model", "sha256", "device_class", "chip", "os_version", "simulated", "status",
+        "verdict", "ane_share", "speedup_all_vs_cpu_only", "cold_load_ms", "warm_load_ms",
+    ]  # fmt: skip
+    for setting in SETTINGS_ORDER:
+        fields += [f"{setting}_p50_ms", f"{setting}_p90_ms"]
+    fields += ["ops_off_ane", "by_probe", "error"]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in report["rows"]:
+        flat = {key: row.get(key) for key in fields if key in row}
+        flat["job"] = report["job"]
+        flat["simulated"] = "SIMULATED" if row["simulated"] else "real"
+        flat["ane_share"] = _round(row.get("ane_share"), 3)  # a fraction: 0.1 %
+        flat["speedup_all_vs_cpu_only"] = _round(row.get("speedup_all_vs_cpu_only"), 2)
+        for key in ("cold_load_ms", "warm_load_ms"):
+            flat[key] = _round(row.get(key), 3)  # ms to the µs
+        for setting in SETTINGS_ORDER:
+            lat = row["latency_ms"].get(setting) or {}
+            flat[f"{setting}_p50_ms"] = _round(lat.get("p50"), 3)
+            flat[f"{setting}_p90_ms"] = _round(lat.get("p90"), 3)
+        probed = probe_units(row)
+        flat["ops_off_ane"] = "; ".join(
+            f"{op['name']} ({op['type']}) → "
+            f"{probed.get(op['name'], op['unit']) if op.get('source') == 'probe' else op['unit']}"
+            f": {op['reason']}"
+            for op in row["ops_off_ane"]
+        )
+        flat["by_probe"] = "; ".join(
+            f"{op['name']} → {op['by_probe']}" for op in (row.get("bisection") or {}).get("ops", [])
+        )
+        writer.writerow(flat)
+    return out.getvalue()
+
+
+def _latency(row: dict[str, Any] | None) -> str:
+    """p50 under `all` and the speed-up over `cpuOnly`: '1.63 ×46'."""
+    lat = ((row or {}).get("latency_ms") or {}).get("all")
+    if not lat:
+        return "–"
+    speedup = row.get("speedup_all_vs_cpu_only") if row else None
+    if speedup is None:
+        return _ms(lat["p50"])
+    return (
+        f"{_ms(lat['p50'])} ×{speedup:.0f}"
+        if speedup >= 10
+        else f"{_ms(lat['p50'])} ×{speedup:.1f}"
+    )
+
+
+def print_table(report: dict[str, Any], console: Console | None = None) -> None:
+    """The verdict matrix first (one screen), then latencies, causes, bisection.
+
+    Every line fits the console's width (a pipe gets 80 columns): matrices are laid out
+    to fit, and only prose lines wrap.
+    """
+    console = console or Console()
+    width = console.width
+    matrix = report.get("matrix") or build_matrix(report["rows"])
+    out = functools.partial(console.print, highlight=False, markup=False)
+    out(f"anefarm report — job {report['job']} ({report['status']})")
+    if matrix["simulated"] == "all":
+        out("SIMULATED farm: every verdict below comes from a behaviour model, not a device")
+    grid = grid_lines(matrix, width, lambda c: c["label"] if c else NO_RUN)
+    for line in grid:
+        out(line)
+    abbreviated = any("PART. " in line or "INCONCL." in line for line in grid)
+    out(
+        (ABBREVIATED + "; " if abbreviated else "")
+        + "PARTIAL n % = share of the cost on the ANE; "
+        + ("* = SIMULATED; " if matrix["simulated"] == "some" else "")
+        + f"{NO_RUN} = not run"
+    )
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for row in report["rows"]:
+        by_model.setdefault(row.get("sha256") or row["model"], []).append(row)
+    rows_matrix = {
+        **matrix,
+        "simulated": "none",
+        "models": [
+            {
+                "model": m["model"],
+                "cells": {
+                    r["device_class"]: r for r in by_model.get(m["sha256"] or m["model"], [])
+                },
+            }
+            for m in matrix["models"]
+        ],
+    }
+    out("\nLatency: p50 in ms under `all` and ×, how much faster than CPU only")
+    for line in grid_lines(rows_matrix, width, _latency):
+        out(line)
+    out("p90, every compute-units setting and load times: `anefarm report JOB --json` or --csv")
+    details = [(rows[0]["model"], model_lines(rows)) for rows in by_model.values()]
+    if any(lines for _, lines in details):
+        out("\nWhy not FULL, per model (reason and fix once, then where it holds):")
+        for model, lines in details:
+            if lines:
+                out(model)
+                for line in lines:
+                    out(" • " + line)
+    bisected = bisection_lines(report)
+    if bisected:
+        out("")
+        for line in bisected:
+            out(line)
+    if matrix["simulated"] != "none":
+        out(
+            "\nSIMULATED: rows from the behaviour model of docs/simulation.md, not from real"
+            " devices; they never enter real baselines."
+        )
