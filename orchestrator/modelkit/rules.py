@@ -95,15 +95,19 @@ def _big_upsample(op: OpInfo | None, _: ModelInventory) -> bool:
     return any(f > 2 for f in factors)
 
 
-_edges: list[tuple[ModelInventory, frozenset[str]]] = []  # one model: lint asks per op
+# The last model's edge tensors: lint asks once per transpose and chip. One reference,
+# read and replaced whole, so concurrent lints at worst compute it again.
+Edges = tuple[frozenset[str], frozenset[str]]
+_edge_cache: list[tuple[ModelInventory, Edges] | None] = [None]
 
 
-def _edge_tensors(model: ModelInventory) -> frozenset[str]:
-    """Names of the model's inputs and outputs, and of the casts next to them: an ML
+def _edge_tensors(model: ModelInventory) -> Edges:
+    """Names of the model's inputs, and of its outputs, with the casts next to them: an ML
     program in float16 casts its float32 inputs before the first op and its outputs after
     the last, so an input transpose reads ``x_to_fp16``, not ``x``."""
-    if _edges and _edges[0][0] is model:
-        return _edges[0][1]
+    cached = _edge_cache[0]
+    if cached is not None and cached[0] is model:
+        return cached[1]
     inputs = {f.name for f in model.inputs}
     for op in model.ops:
         if op.kind == "cast" and op.inputs and op.inputs[0].name in inputs:
@@ -112,8 +116,8 @@ def _edge_tensors(model: ModelInventory) -> frozenset[str]:
     for op in reversed(model.ops):
         if op.kind == "cast" and op.inputs and any(t.name in outputs for t in op.outputs):
             outputs.add(op.inputs[0].name)
-    edges = frozenset(inputs | outputs)
-    _edges[:] = [(model, edges)]
+    edges = (frozenset(inputs), frozenset(outputs))
+    _edge_cache[0] = (model, edges)
     return edges
 
 
@@ -122,8 +126,8 @@ def _layout_transpose(op: OpInfo | None, model: ModelInventory) -> bool:
     # inverse at the output): flagging it would make every such model fail lint on A12.
     if op is None or op.kind != "transpose" or _ints(op.params.get("perm")) not in LAYOUT_PERMS:
         return False
-    edges = _edge_tensors(model)
-    return any(t.name in edges for t in op.inputs) or any(t.name in edges for t in op.outputs)
+    ins, outs = _edge_tensors(model)
+    return any(t.name in ins for t in op.inputs) or any(t.name in outs for t in op.outputs)
 
 
 def _inner_transpose(op: OpInfo | None, model: ModelInventory) -> bool:
