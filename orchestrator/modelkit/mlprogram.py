@@ -7,39 +7,47 @@ import math
 from pathlib import Path
 from typing import Any
 
+from orchestrator.modelkit.constants import constexpr_summary, decode, dtype_name
 from orchestrator.modelkit.inventory import OpInfo, TensorInfo
 from orchestrator.modelkit.kinds import kind_of
+from orchestrator.modelkit.milshapes import infer, merge
 
-DTYPES = {10: "float16", 11: "float32", 12: "float64", 23: "int32", 24: "int64", 2: "string",
-          1: "bool", 21: "int8", 31: "uint8"}  # fmt: skip
 BYTES = {"float16": 2, "float32": 4, "float64": 8, "int32": 4, "int64": 8, "int8": 1, "uint8": 1}
 PARAMS = ("strides", "dilations", "pad", "pad_type", "groups", "kernel_sizes", "axes", "axis",
           "perm", "scale_factor_height", "scale_factor_width", "output_shape", "shape",
           "transpose_x", "transpose_y", "epsilon", "alpha")  # fmt: skip
+WEIGHT_ARGS = {"weight", "bias", "gamma", "beta", "mean", "variance"}
 
 
-def _tensor_type(value_type: Any) -> tuple[list[int] | None, str | None]:
+def _tensor_type(value_type: Any) -> tuple[list[int | None] | None, str | None]:
+    """Declared dims (None for an unknown one, e.g. behind a flexible input) and dtype."""
     tensor = value_type.tensorType
-    dims = []
+    dims: list[int | None] = []
     for dim in tensor.dimensions:
-        if dim.WhichOneof("dimension") != "constant":
-            return None, DTYPES.get(tensor.dataType)
-        dims.append(int(dim.constant.size))
-    return dims, DTYPES.get(tensor.dataType)
+        constant = dim.WhichOneof("dimension") == "constant"
+        dims.append(int(dim.constant.size) if constant else None)
+    return dims, dtype_name(tensor.dataType)
+
+
+def _known(dims: list[int | None] | None) -> list[int] | None:
+    return None if dims is None or None in dims else [d for d in dims if d is not None]
 
 
 def _immediate(value: Any) -> Any:
-    if value.WhichOneof("value") != "immediateValue":
-        return None
-    tensor = value.immediateValue.tensor
-    which = tensor.WhichOneof("value")
-    if which is None:
-        return None
-    items = list(getattr(tensor, which).values)
-    if which == "strings":
-        items = [s if isinstance(s, str) else s.decode() for s in items]
-    rank = len(value.type.tensorType.dimensions)
-    return items[0] if rank == 0 and len(items) == 1 else items
+    """A const's value decoded (constants.decode), None for one in the weights file."""
+    return decode(value) if value.WhichOneof("value") == "immediateValue" else None
+
+
+def _constexpr(op: Any, consts: dict[str, Any], out: TensorInfo) -> str:
+    # iOS 16 constexpr ops carry their operands as attributes, iOS 18 ones as const inputs.
+    parts = {k: (dtype_name(v.type.tensorType.dataType), _known(_tensor_type(v.type)[0]))
+             for k, v in op.attributes.items() if k != "name"}  # fmt: skip
+    for arg_name, arg in op.inputs.items():
+        for binding in arg.arguments:
+            if binding.WhichOneof("binding") == "name" and binding.name in consts:
+                _, shape, dtype = consts[binding.name]
+                parts[arg_name] = (dtype, shape)
+    return constexpr_summary(op.type, parts, out.dtype, out.shape)
 
 
 def _flops(
@@ -60,38 +68,44 @@ def _flops(
     return elements
 
 
-def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
-    function = spec.mlProgram.functions["main"]
-    block = function.block_specializations[function.opset]
-    consts: dict[str, tuple[Any, list[int] | None, str | None]] = {}
+def _input_shapes(spec: Any, function: Any) -> dict[str, TensorInfo]:
     shapes: dict[str, TensorInfo] = {}
     for feature in spec.description.input:
+        # A flexible input's feature shape is its default shape (ct.RangeDim's default,
+        # or the first of ct.EnumeratedShapes): FLOPs are reported at it.
         array = feature.type.multiArrayType
         shapes[feature.name] = TensorInfo(feature.name, [int(d) for d in array.shape] or None, None)
     for value in function.inputs:
         # The function's own input types carry the dtype the feature description lacks, so
         # the first op's signature matches the same op deeper inside another model.
-        shape, dtype = _tensor_type(value.type)
+        dims, dtype = _tensor_type(value.type)
         known = shapes.get(value.name)
-        shapes[value.name] = TensorInfo(
-            value.name, shape or (known.shape if known else None), dtype
-        )
+        default = known.shape if known else None
+        shape = _known(dims) or (default if default and len(default) == len(dims or []) else None)
+        shapes[value.name] = TensorInfo(value.name, shape, dtype)
+    return shapes
+
+
+def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
+    function = spec.mlProgram.functions["main"]
+    block = function.block_specializations[function.opset]
+    consts: dict[str, tuple[Any, list[int] | None, str | None]] = {}
+    shapes = _input_shapes(spec, function)
+    expanded: dict[str, TensorInfo] = {}  # outputs of constexpr ops (compressed weights)
     ops: list[OpInfo] = []
     const_count = 0
     dtypes_seen: set[str] = set()
     for op in block.operations:
-        outputs = []
-        for out in op.outputs:
-            shape, dtype = _tensor_type(out.type)
-            info = TensorInfo(out.name, shape, dtype)
-            shapes[out.name] = info
-            outputs.append(info)
         if op.type == "const":
             const_count += 1
-            value = op.attributes["val"]
-            consts[op.outputs[0].name] = (_immediate(value), outputs[0].shape, outputs[0].dtype)
+            dims, dtype = _tensor_type(op.outputs[0].type)
+            info = TensorInfo(op.outputs[0].name, _known(dims), dtype)
+            shapes[info.name] = info
+            consts[info.name] = (_immediate(op.attributes["val"]), info.shape, info.dtype)
             continue
         inputs: list[TensorInfo] = []
+        args: dict[str, list[TensorInfo]] = {}  # every tensor bound, for shape rules
+        values: dict[str, Any] = {}  # constant arguments decoded, for shape rules
         params: dict[str, Any] = {}
         weight_bytes = 0
         weight_shape = None
@@ -100,31 +114,50 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
                 which = binding.WhichOneof("binding")
                 if which == "name" and binding.name in consts:
                     value, shape, dtype = consts[binding.name]
+                    args.setdefault(arg_name, []).append(TensorInfo(binding.name, shape, dtype))
+                    values[arg_name] = value
                     if arg_name in PARAMS and value is not None:
                         params[arg_name] = value
-                    elif value is None or arg_name in {
-                        "weight",
-                        "bias",
-                        "gamma",
-                        "beta",
-                        "mean",
-                        "variance",
-                    }:
+                    elif value is None or arg_name in WEIGHT_ARGS:
                         count = math.prod(shape) if shape else 1
                         weight_bytes += count * BYTES.get(dtype or "", 4)
                         if arg_name == "weight":
                             weight_shape = shape
                             params["weight_shape"] = shape
-                    elif arg_name in {"dtype", "mode"} or isinstance(value, str):
+                    elif arg_name in {"dtype", "mode"} or dtype == "string":
                         params[arg_name] = value
-                    else:
-                        inputs.append(
-                            TensorInfo(binding.name, shape, dtype)
-                        )  # a constant tensor input
+                    else:  # a constant tensor input
+                        inputs.append(TensorInfo(binding.name, shape, dtype))
+                elif which == "name" and binding.name in expanded and arg_name in WEIGHT_ARGS:
+                    # A compressed weight is a weight all the same: its dense size is what
+                    # the op reads, and a conv's FLOPs need its shape.
+                    tensor = expanded[binding.name]
+                    args.setdefault(arg_name, []).append(tensor)
+                    weight_bytes += math.prod(tensor.shape or [1]) * BYTES.get(
+                        tensor.dtype or "", 4
+                    )
+                    if arg_name == "weight":
+                        weight_shape = params["weight_shape"] = tensor.shape
                 elif which == "name":
-                    inputs.append(shapes.get(binding.name, TensorInfo(binding.name, None, None)))
+                    tensor = shapes.get(binding.name, TensorInfo(binding.name, None, None))
+                    args.setdefault(arg_name, []).append(tensor)
+                    inputs.append(tensor)
                 elif which == "value":
-                    params[arg_name] = _immediate(binding.value)
+                    params[arg_name] = values[arg_name] = _immediate(binding.value)
+        outputs = []
+        for position, out in enumerate(op.outputs):
+            dims, dtype = _tensor_type(out.type)
+            resolved = _known(dims)
+            if resolved is None and position == 0:
+                # Unknown dims (a flexible input upstream): computed from the inputs.
+                resolved = merge(dims, infer(op.type, args, params, values))
+            info = TensorInfo(out.name, resolved, dtype)
+            shapes[out.name] = info
+            outputs.append(info)
+        if op.type.startswith("constexpr_") and outputs:
+            # A compressed weight, expanded once at load: say what it holds, not its bytes.
+            params["weight"] = _constexpr(op, consts, outputs[0])
+            expanded[outputs[0].name] = outputs[0]
         if op.type == "conv" and weight_shape:
             params.setdefault("kernel", weight_shape[2:])
         kind = kind_of(op.type)
@@ -134,7 +167,8 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
         ops.append(OpInfo(
             index=len(ops), name=op.outputs[0].name if op.outputs else f"op_{len(ops)}", type=op.type,
             kind=kind, params=params, inputs=inputs, outputs=outputs,
-            flops=_flops(kind, inputs, outputs, weight_shape), weight_bytes=weight_bytes,
+            flops=0 if op.type.startswith("constexpr_") else _flops(kind, inputs, outputs, weight_shape),
+            weight_bytes=weight_bytes,
         ))  # fmt: skip
     compute = [op for op in ops if op.kind != "cast"]
     floats = {

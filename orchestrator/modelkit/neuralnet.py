@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from orchestrator.modelkit.constants import nn_weights
 from orchestrator.modelkit.inventory import FeatureInfo, OpInfo, TensorInfo
 from orchestrator.modelkit.kinds import kind_of
 
@@ -137,6 +138,24 @@ def _layer(
     return {}, None, 0, None  # unknown kind: shapes unknown from here on
 
 
+def _weights_note(layer: Any, kind_name: str) -> str | None:
+    """The layer's weights when they are not plain float32: quantised (linear or a lookup
+    table, i.e. palettised) or float16, in one line instead of raw bytes. float32 weights,
+    the default, get no note, so the op signatures of such models stay as they were."""
+    if kind_name not in {"convolution", "innerProduct", "batchedMatmul", "embedding",
+                         "embeddingND"}:  # fmt: skip
+        return None
+    p = getattr(layer, kind_name)
+    if not p.HasField("weights") or len(p.weights.floatValue):
+        return None
+    shape = None
+    if kind_name == "convolution":
+        shape = [int(p.outputChannels), int(p.kernelChannels), *(list(p.kernelSize) or [3, 3])]
+    elif kind_name == "innerProduct":
+        shape = [int(p.outputChannels), int(p.inputChannels)]
+    return nn_weights(p.weights, shape)
+
+
 def network_ops(network: Any, inputs: list[FeatureInfo]) -> tuple[list[OpInfo], int, str | None]:
     # NN inputs are declared without the batch axis: (C, H, W) → (1, C, H, W); a vector (C)
     # is one step of one sequence for recurrent layers: (1, 1, C).
@@ -153,6 +172,9 @@ def network_ops(network: Any, inputs: list[FeatureInfo]) -> tuple[list[OpInfo], 
         kind_name = layer.WhichOneof("layer") or "unknown"
         shape_in = [shapes.get(name) for name in layer.input]
         params, out, weights, flops = _layer(layer, kind_name, shape_in)
+        note = _weights_note(layer, kind_name)
+        if note:
+            params["weights"] = note
         outs: list[Shape] = [out] * len(layer.output)
         if kind_of(kind_name) == "rnn" and out:
             # Recurrent layers: the sequence output first, then final states of one step.

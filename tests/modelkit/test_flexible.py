@@ -1,0 +1,109 @@
+"""Flexible inputs (ct.RangeDim, ct.EnumeratedShapes): shapes and FLOPs at the default shape,
+never "unknown" for the ops modelkit has rules for, and never a silent zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from orchestrator.modelkit import inspect_model
+
+WEIGHT = np.random.default_rng(5).random((4, 1, 3, 3), dtype=np.float32)
+# conv 3×3, stride 2 on H, 4 filters, on a (1, 1, H, 16) input → (1, 4, (H - 3) // 2 + 1, 14).
+CONV_OUT = {16: [1, 4, 7, 14], 32: [1, 4, 15, 14]}
+
+
+def _conv_flops(height: int) -> int:
+    return 2 * int(np.prod(CONV_OUT[height])) * 1 * 3 * 3
+
+
+def _program(path: Path, shape: Any) -> Path:
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import get_new_symbol
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 1, get_new_symbol(), 16))])
+    def prog(x: Any) -> Any:
+        y = mb.relu(x=mb.conv(x=x, weight=WEIGHT, strides=[2, 1], name="conv"), name="relu")
+        y = mb.transpose(x=y, perm=[0, 1, 3, 2], name="swap")
+        return mb.reshape(x=y, shape=[1, -1], name="flat")
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16,
+                       inputs=[ct.TensorType(name="x", shape=shape)])  # fmt: skip
+    model.save(str(path))
+    return path
+
+
+def _network(path: Path, how: str) -> Path:
+    import coremltools as ct
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+    from coremltools.models.neural_network import flexible_shape_utils as flex
+
+    features = [("x", datatypes.Array(1, 16, 16))]
+    builder = NeuralNetworkBuilder(features, [("y", None)], disable_rank5_shape_mapping=True)
+    builder.add_convolution("conv", kernel_channels=1, output_channels=4, height=3, width=3,
+                            stride_height=2, stride_width=1, border_mode="valid", groups=1,
+                            W=WEIGHT.transpose(2, 3, 1, 0), b=None, has_bias=False,
+                            input_name="x", output_name="c")  # fmt: skip
+    builder.add_activation("relu", "RELU", "c", "y")
+    spec = builder.spec
+    if how == "range":
+        flex.set_multiarray_ndshape_range(
+            spec, "x", lower_bounds=[1, 8, 16], upper_bounds=[1, 64, 16]
+        )
+    else:
+        flex.add_multiarray_ndshape_enumeration(spec, "x", [(1, 16, 16), (1, 32, 16)])
+    ct.models.MLModel(spec).save(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("how", "height"),
+    [("range", 16), ("enumerated", 32)],
+)
+def test_ml_program_ops_have_shapes_and_flops_at_the_default_shape(
+    tmp_path: Path, how: str, height: int
+) -> None:
+    import coremltools as ct
+
+    shape = (
+        ct.Shape((1, 1, ct.RangeDim(8, 64, default=16), 16))
+        if how == "range"
+        else ct.EnumeratedShapes(shapes=[(1, 1, 16, 16), (1, 1, 32, 16)], default=(1, 1, 32, 16))
+    )
+    inventory = inspect_model(_program(tmp_path / f"{how}.mlpackage", shape))
+    assert [(f.shape, f.flexible) for f in inventory.inputs] == [([1, 1, height, 16], how)]
+    by_type = {op.type: op for op in inventory.ops}
+    assert by_type["conv"].outputs[0].shape == CONV_OUT[height]
+    assert by_type["conv"].flops == _conv_flops(height)
+    assert by_type["transpose"].outputs[0].shape == [1, 4, 14, CONV_OUT[height][2]]
+    assert by_type["reshape"].outputs[0].shape == [1, int(np.prod(CONV_OUT[height]))]
+    assert all(op.flops is not None for op in inventory.ops)
+    assert all(t.shape is not None for op in inventory.ops for t in op.outputs)
+
+
+@pytest.mark.parametrize(("how", "height"), [("range", 16), ("enumerated", 16)])
+def test_neural_network_ops_have_shapes_and_flops_at_the_default_shape(
+    tmp_path: Path, how: str, height: int
+) -> None:
+    inventory = inspect_model(_network(tmp_path / f"{how}.mlmodel", how))
+    assert [(f.shape, f.flexible) for f in inventory.inputs] == [([1, height, 16], how)]
+    conv = inventory.ops[0]
+    assert conv.outputs[0].shape == CONV_OUT[height] and conv.flops == _conv_flops(height)
+    assert inventory.ops[1].outputs[0].shape == CONV_OUT[height]
+
+
+def test_an_op_without_a_rule_stays_unknown_never_guessed() -> None:
+    from orchestrator.modelkit.inventory import TensorInfo
+    from orchestrator.modelkit.milshapes import infer, merge
+
+    x = {"x": [TensorInfo("x", [1, 4, 7, 14], "float16")]}
+    assert infer("gather", x, {}, {}) is None
+    assert merge([1, None, 7], None) is None  # an unknown dim no rule fills: unknown shape
+    assert merge([1, 5, None], [1, 4, 9]) == [1, 5, 9]  # declared constants win
+    # A broken parameter is unknown too, not an exception in inspect.
+    assert infer("transpose", x, {"perm": "nonsense"}, {}) is None
