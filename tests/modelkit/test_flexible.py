@@ -107,3 +107,45 @@ def test_an_op_without_a_rule_stays_unknown_never_guessed() -> None:
     assert merge([1, 5, None], [1, 4, 9]) == [1, 5, 9]  # declared constants win
     # A broken parameter is unknown too, not an exception in inspect.
     assert infer("transpose", x, {"perm": "nonsense"}, {}) is None
+
+
+def _unknown_conv(index: int) -> Any:
+    from orchestrator.modelkit.inventory import OpInfo, TensorInfo
+
+    tensor = TensorInfo(f"t{index}", None, "float16")  # shape unknown, so FLOPs unknown
+    return OpInfo(index, f"conv{index}", "conv", "conv", {}, [tensor], [tensor], None, 262_144)
+
+
+def test_the_simulator_never_charges_an_unknown_cost_as_zero() -> None:
+    from agents.devices.simulation.chips import ANE, GPU, chip_model
+    from agents.devices.simulation.latency import STAND_IN_FLOPS
+    from agents.devices.simulation.profile import profile
+    from orchestrator.modelkit.inventory import OpInfo, TensorInfo
+    from orchestrator.protocol import ComputeUnits
+
+    # CREPE before shapes were resolved: convs of unknown cost around a float32 batch_norm
+    # (GPU or CPU only). Charged nothing, the convs looked cheaper on the GPU than an ANE
+    # segment's dispatch, and the whole model went to the GPU: NONE on an A17 Pro.
+    f32 = TensorInfo("bn", [1, 128, 128, 1], "float32")
+    bn = OpInfo(2, "bn", "batch_norm", "batchnorm", {}, [f32], [f32], 32_768, 1_024)
+    ops = [_unknown_conv(0), _unknown_conv(1), bn, _unknown_conv(3), _unknown_conv(4)]
+    chip = chip_model("A17 Pro")
+    prof = profile(ops, chip)
+    assert prof.placements[ComputeUnits.ALL].units == [ANE, ANE, GPU, ANE, ANE]
+    assert prof.estimated == [0, 1, 3, 4]
+    # No conv has a known cost, so each is charged at least the documented stand-in.
+    assert prof.op_times[0][ANE] >= STAND_IN_FLOPS / chip.flops_per_ms(ANE)
+
+
+def test_a_flexible_model_runs_on_the_ane_at_its_default_shape(tmp_path: Path) -> None:
+    import coremltools as ct
+
+    from agents.devices.simulation.chips import ANE, chip_model
+    from agents.devices.simulation.profile import profile
+    from orchestrator.protocol import ComputeUnits
+
+    shape = ct.Shape((1, 1, ct.RangeDim(8, 64, default=16), 16))
+    inventory = inspect_model(_program(tmp_path / "range.mlpackage", shape))
+    prof = profile(inventory.ops, chip_model("A17 Pro"))
+    assert prof.estimated == []  # every cost known at the default shape
+    assert set(prof.placements[ComputeUnits.CPU_AND_NE].units) == {ANE}

@@ -27,6 +27,10 @@ WARM_WEIGHT_SHARE = 0.2  # a warm load re-reads a fifth of the weights (page cac
 FIRST_PREDICTION_FACTOR, FIRST_PREDICTION_MS = 2.5, 0.5  # slow first prediction
 # (B, S, C) linear/matmul layouts waste most of the ANE (apple/ml-ane-transformers).
 ANE_SEQUENCE_LAYOUT_PENALTY = 4.0
+# The least charged for an op of unknown FLOPs when no op of its kind has a known cost:
+# about a mid-size convolution layer (assumption). Never zero: a free op makes an ANE segment
+# look dearer than the GPU (its dispatch overhead), which called a multi-GFLOP model NONE.
+STAND_IN_FLOPS = 1e9
 
 
 def _elements(tensors: Sequence[TensorInfo]) -> int:
@@ -39,11 +43,30 @@ def _elements(tensors: Sequence[TensorInfo]) -> int:
     return total
 
 
-def op_time_ms(op: OpInfo, unit: ComputeUnit, chip: ChipModel) -> float:
-    """Roofline: the slower of compute and memory traffic, plus the per-op overhead."""
+def stand_in_flops(ops: Sequence[OpInfo]) -> list[float | None]:
+    """Per op, the FLOPs charged in place of unknown ones (None: known, charged as is).
+
+    Conservative, never zero: the costliest known op of the same kind in the model, else
+    the costliest known op of any kind but at least ``STAND_IN_FLOPS``. Over-charging can
+    only make the simulated latency pessimistic; charging nothing made it optimistic and
+    moved whole ANE segments to the GPU (docs/simulation.md, "Unknown cost")."""
+    known = [op for op in ops if op.flops is not None]
+    by_kind: dict[str, int] = {}
+    for op in known:
+        by_kind[op.kind] = max(by_kind.get(op.kind, 0), op.flops or 0)
+    fallback = max(max((op.flops or 0 for op in known), default=0), STAND_IN_FLOPS)
+    return [None if op.flops is not None else float(by_kind.get(op.kind) or fallback) for op in ops]
+
+
+def op_time_ms(
+    op: OpInfo, unit: ComputeUnit, chip: ChipModel, stand_in: float | None = None
+) -> float:
+    """Roofline: the slower of compute and memory traffic, plus the per-op overhead.
+    ``stand_in``: the FLOPs charged when ``op.flops`` is unknown (``stand_in_flops``)."""
     width = 2 if unit is ANE else 4  # the ANE moves float16
     bytes_moved = _elements(op.inputs) * width + _elements(op.outputs) * width + op.weight_bytes
-    compute_ms = float(op.flops or 0) / chip.flops_per_ms(unit)
+    flops = op.flops if op.flops is not None else (stand_in or STAND_IN_FLOPS)
+    compute_ms = float(flops) / chip.flops_per_ms(unit)
     if (
         unit is ANE
         and op.kind in {"linear", "matmul"}

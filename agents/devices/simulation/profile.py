@@ -4,10 +4,15 @@ latency per compute-units setting. Pure, and cached by the device per (sha256, c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.devices.simulation.chips import ALL_UNITS_ORDER, ChipModel
-from agents.devices.simulation.latency import op_time_ms, prediction_ms, transfer_ms
+from agents.devices.simulation.latency import (
+    op_time_ms,
+    prediction_ms,
+    stand_in_flops,
+    transfer_ms,
+)
 from agents.devices.simulation.placement import Segment, place, segments
 from agents.devices.simulation.support import UNCOMPILABLE_KINDS, Support, supported_units
 from orchestrator.modelkit.inventory import OpInfo
@@ -33,11 +38,18 @@ class ModelProfile:
     op_times: list[dict[ComputeUnit, float]]
     placements: dict[ComputeUnits, Placement]
     uncompilable: list[int]  # op positions no Core ML runtime can compile
+    # Op positions whose FLOPs modelkit could not know, charged a stand-in cost instead
+    # (latency.stand_in_flops): their latency is an estimate, and says so in the Truth.
+    estimated: list[int] = field(default_factory=list)
 
 
 def profile(ops: Sequence[OpInfo], chip: ChipModel) -> ModelProfile:
     support = [supported_units(op, chip) for op in ops]
-    op_times = [{unit: op_time_ms(op, unit, chip) for unit in ALL_UNITS_ORDER} for op in ops]
+    charged = stand_in_flops(ops)
+    op_times = [
+        {unit: op_time_ms(op, unit, chip, charged[i]) for unit in ALL_UNITS_ORDER}
+        for i, op in enumerate(ops)
+    ]
     transfers = [transfer_ms(op) for op in ops]
     placements = {}
     for setting in ComputeUnits:
@@ -48,4 +60,5 @@ def profile(ops: Sequence[OpInfo], chip: ChipModel) -> ModelProfile:
             steady_ms=prediction_ms(units, op_times, transfers),
         )
     uncompilable = [i for i, op in enumerate(ops) if op.kind in UNCOMPILABLE_KINDS]
-    return ModelProfile(chip.name, support, op_times, placements, uncompilable)
+    estimated = [i for i, flops in enumerate(charged) if flops is not None]
+    return ModelProfile(chip.name, support, op_times, placements, uncompilable, estimated)

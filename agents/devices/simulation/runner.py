@@ -56,6 +56,8 @@ class Truth:
     noise_sigma: float = NOISE_SIGMA
     device_s: float = 0.0  # time the batch kept the device, launch and push included
     faults: set[str] = field(default_factory=set)
+    # Op positions of unknown FLOPs, charged a stand-in cost (latency.stand_in_flops).
+    estimated_ops: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +125,7 @@ def simulate(
     samples: dict[ComputeUnits, list[float]] = {u: [] for u in manifest.compute_units}
     in_budget = True
     truth.placements = {units: prof.placements[units] for units in manifest.compute_units}
+    truth.estimated_ops = list(prof.estimated)
     weight_bytes = model.total_weight_bytes
     for units in manifest.compute_units:
         placement = prof.placements[units]
