@@ -36,7 +36,54 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click passes these on to every command's context: `anefarm report -h` works too.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"anefarm {version('anefarm')}")
+        except PackageNotFoundError:  # a checkout run without installing it
+            typer.echo("anefarm (not installed: no version)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_version,
+        is_eager=True,
+        help="Print anefarm's version and exit.",
+    ),
+) -> None:
+    """Find out whether Core ML models run on the Apple Neural Engine, on every device."""
+
+
+def _plain_types() -> None:
+    # Typer's help shows a type beside every parameter, `--json <bool>`, `job <str>`: for a
+    # flag or a string it says nothing the name and help do not; other types still show.
+    from typer.core import TyperArgument, TyperOption
+
+    for cls in (TyperOption, TyperArgument):
+        shown = cls.display_type_rich
+
+        def display(self: Any, ctx: Any, _shown: Any = shown) -> str | None:
+            if getattr(self, "is_flag", False):
+                return None
+            label = _shown(self, ctx)
+            return None if label in ("<str>", "<bool>") else label
+
+        cls.display_type_rich = display  # type: ignore[method-assign]
+
+
+_plain_types()
 
 
 def _register_all() -> None:
