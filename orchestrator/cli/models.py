@@ -126,13 +126,12 @@ def _lint_text(
         Console().print(table)
         typer.echo("These are predictions from public reports; real devices have the last word.")
     # One line per op and rule, its chips together: a note repeated per chip is noise too.
-    grouped: dict[tuple[str, str, str], list[str]] = {}
+    grouped: dict[tuple[str, str, str], list[LintFinding]] = {}
     for f in notes:
-        grouped.setdefault((f.rule_id, f.op_name, f.op_type), []).append(f.chip)
-    by_rule = {(f.rule_id, f.op_name, f.op_type): f for f in notes}
-    for key, on in grouped.items():
-        f = by_rule[key]
-        typer.echo(f"note ({', '.join(on)}; not counted): {f.op_name} ({f.op_type}): {f.reason}"
+        grouped.setdefault((f.rule_id, f.op_name, f.op_type), []).append(f)
+    for same in grouped.values():
+        f, on = same[0], ", ".join(n.chip for n in same)
+        typer.echo(f"note ({on}; not counted): {f.op_name} ({f.op_type}): {f.reason}"
                    f" [{f.rule_id}]; fix: {f.fix}")  # fmt: skip
 
 
