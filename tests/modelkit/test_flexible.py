@@ -3,6 +3,7 @@ never "unknown" for the ops modelkit has rules for, and never a silent zero."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,42 @@ def test_a_flexible_model_runs_on_the_ane_at_its_default_shape(tmp_path: Path) -
     prof = profile(inventory.ops, chip_model("A17 Pro"))
     assert prof.estimated == []  # every cost known at the default shape
     assert set(prof.placements[ComputeUnits.CPU_AND_NE].units) == {ANE}
+
+
+def test_json_says_at_which_shape_the_flops_are_and_null_when_unknown(tmp_path: Path) -> None:
+    import coremltools as ct
+
+    shape = ct.Shape((1, 1, ct.RangeDim(8, 64, default=16), 16))
+    inventory = inspect_model(_program(tmp_path / "range.mlpackage", shape))
+    body = inventory.to_json()
+    assert body["total_flops"] == inventory.total_flops > _conv_flops(16)
+    assert body["flops_note"].startswith("FLOPs at the default input shape (x [1, 1, 16, 16]")
+    # One op whose cost cannot be known: no total (null, never 0), and the note says why.
+    unknown = dataclasses.replace(inventory.ops[1], flops=None)
+    broken = dataclasses.replace(inventory, ops=[inventory.ops[0], unknown, *inventory.ops[2:]])
+    assert not broken.flops_known and broken.to_json()["total_flops"] is None
+    assert f"cost unknown: 1 of {len(inventory.ops)} ops" in broken.to_json()["flops_note"]
+    fixed = dataclasses.replace(inventory, inputs=[dataclasses.replace(inventory.inputs[0], flexible="none")])  # fmt: skip
+    assert fixed.to_json()["flops_note"] is None
+
+
+def test_the_shapes_a_flexible_input_takes(tmp_path: Path) -> None:
+    import coremltools as ct
+
+    from orchestrator.modelkit.flexible import describe, shape_options
+
+    ranged = ct.Shape((1, 1, ct.RangeDim(8, 64, default=16), 16))
+    enumerated = ct.EnumeratedShapes(
+        shapes=[(1, 1, 16, 16), (1, 1, 32, 16)], default=(1, 1, 32, 16)
+    )
+    found = {}
+    for name, shape in (("range", ranged), ("enumerated", enumerated)):
+        spec = ct.utils.load_spec(str(_program(tmp_path / f"{name}.mlpackage", shape)))
+        found[name] = shape_options(spec.description.input[0].type)
+    assert found == {
+        "range": {"range": [[1, 1, 8, 16], [1, 1, 64, 16]]},
+        # coremltools lists the default first.
+        "enumerated": {"enumerated": [[1, 1, 32, 16], [1, 1, 16, 16]]},
+    }
+    assert describe(found["range"]) == "range [1, 1, 8, 16]…[1, 1, 64, 16]"
+    assert describe(found["enumerated"]) == "one of [1, 1, 32, 16], [1, 1, 16, 16]"
