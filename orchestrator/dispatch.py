@@ -56,6 +56,7 @@ class PreparedModel:
     path: Path
     inventory: Any  # orchestrator.modelkit.ModelInventory
     lint: list[dict[str, Any]]
+    chips: list[str] = field(default_factory=list)  # what ``lint`` was computed for
 
 
 @dataclass
@@ -128,7 +129,10 @@ def prepare(
         findings = modelkit.lint(inventory, chips=chips)
         prepared.append(
             PreparedModel(
-                path=Path(path), inventory=inventory, lint=[f.to_json() for f in findings]
+                path=Path(path),
+                inventory=inventory,
+                lint=[f.to_json() for f in findings],
+                chips=chips,
             )
         )
     return Prepared(
@@ -255,10 +259,11 @@ def upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
     existing = session.get(db.Model, artifact.sha256)
     inspect_json = {"inventory": inventory.to_json(), "lint": model.lint}
     if existing is not None:
-        # Lint for other chips may have been computed before: merge, newest wins.
+        # Lint for other chips may have been computed before: keep it; the chips linted
+        # now are replaced whole (a rule that no longer fires must not linger).
         previous = (existing.inspect_json or {}).get("lint", [])
-        seen = {(f["rule_id"], f["chip"], f["op_index"]) for f in model.lint}
-        kept = [f for f in previous if (f["rule_id"], f["chip"], f["op_index"]) not in seen]
+        linted = set(model.chips) | {f["chip"] for f in model.lint}
+        kept = [f for f in previous if f["chip"] not in linted]
         existing.inspect_json = {"inventory": inventory.to_json(), "lint": kept + model.lint}
         return
     session.add(

@@ -170,7 +170,9 @@ def probe_runs(
             artifact = store.add(probe_path)
             inventory = modelkit.inspect_model(probe_path)
             findings = [f.to_json() for f in modelkit.lint(inventory, chips=[key.chip])]
-            built.append((probe, artifact, PreparedModel(probe_path, inventory, findings)))
+            built.append(
+                (probe, artifact, PreparedModel(probe_path, inventory, findings, [key.chip]))
+            )
     now = datetime.now(UTC)
     batches: list[RunBatch] = []
     for probe, artifact, prepared in built:
