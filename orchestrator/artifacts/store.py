@@ -1,10 +1,23 @@
 """Models stored by the sha256 of their bytes, under ``<root>/<sha[:2]>/<sha>``.
 
-``.mlmodel`` files are stored as they are. ``.mlpackage`` directories are stored as a
-deterministic tar (sorted entries; mtime, owner and modes normalised), so the same
-package always has the same sha256. Symlinks, special files, path traversal and
-anything over the size limit are refused; hashing streams; a blob appears only by an
-atomic rename, so a failure never leaves a partial file behind. Reads verify the hash.
+The sha256 of a model — the one every command shows (``inspect``, ``lint``, ``artifacts
+add``, the report), the database key, ``RunBatch.model.sha256``, the agents' cache key —
+is the sha256 of exactly the bytes stored here (``artifact_digest`` computes it without
+storing; docs/fingerprint.md):
+
+- an ``.mlmodel``: the file's bytes, as they are;
+- an ``.mlpackage``: the uncompressed tar stream Python's ``tarfile`` writes in PAX format
+  of every directory and file under the package (not the package folder itself), named
+  by their paths relative to it, sorted by path, with mtime 0, uid/gid 0 and empty owner
+  names, mode 0755 for directories and 0644 for files (``_write_archive``). The
+  package's own name, location, timestamps and permissions do not count, so a copy
+  elsewhere has the same sha256; every byte of every file does (Manifest.json included).
+
+A symbolic link named as the model is followed to its target, which is then what is
+hashed, stored and named (the same in every command: a link is only another name for the
+path). Links *inside* a package, special files, path traversal and anything over the
+size limit are refused; hashing streams; a blob appears only by an atomic rename, so a
+failure never leaves a partial file behind. Reads verify the hash.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -37,7 +51,7 @@ class StoredArtifact:
 class _HashingWriter(io.RawIOBase):
     """A file wrapper that hashes and counts what passes through, with a size cap."""
 
-    def __init__(self, out: IO[bytes], limit: int, label: str) -> None:
+    def __init__(self, out: IO[bytes] | io.RawIOBase, limit: int, label: str) -> None:
         self.out, self.limit, self.label = out, limit, label
         self.digest = hashlib.sha256()
         self.size = 0
@@ -69,31 +83,14 @@ class ArtifactStore:
         return self.path_of(sha256).is_file()
 
     def add(self, path: Path) -> StoredArtifact:
-        path = Path(path)
-        fmt = FORMATS.get(path.suffix.lower())
-        if not path.exists() and not path.is_symlink():
-            raise ArtifactError(f"{path}: no such file or directory")
-        if path.is_symlink():
-            raise ArtifactError(f"{path}: is a symbolic link; pass the real model")
-        if fmt is None:
-            raise ArtifactError(f"{path}: not a .mlmodel file or .mlpackage directory")
-        if fmt == "mlmodel" and not path.is_file():
-            raise ArtifactError(f"{path}: a .mlmodel must be a file")
-        if fmt == "mlpackage" and not path.is_dir():
-            raise ArtifactError(f"{path}: a .mlpackage must be a directory")
-        members = _package_members(path) if fmt == "mlpackage" else []
+        path, fmt, members = _checked(Path(path))
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as raw:
                 writer = _HashingWriter(raw, self.max_bytes, path.name)
-                if fmt == "mlmodel":
-                    with path.open("rb") as src:
-                        while chunk := src.read(CHUNK):
-                            writer.write(chunk)
-                else:
-                    _write_archive(path, members, writer)
+                _write_stored_form(path, fmt, members, writer)
             sha = writer.digest.hexdigest()
             target = self.path_of(sha)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +116,57 @@ class ArtifactStore:
                 f"artifact {sha256[:12]} is corrupt (hash mismatch)", hint="add the model again"
             )
         return blob
+
+
+def artifact_digest(path: Path, max_bytes: int | None = None) -> tuple[str, int]:
+    """The sha256 and size ``ArtifactStore.add`` would give ``path``, writing nothing;
+    refuses what the store refuses (ArtifactError)."""
+    path, fmt, members = _checked(Path(path))
+    writer = _HashingWriter(_Discard(), sys.maxsize if max_bytes is None else max_bytes, path.name)
+    _write_stored_form(path, fmt, members, writer)
+    return writer.digest.hexdigest(), writer.size
+
+
+def follow_link(path: Path) -> Path:
+    """``path``, or the target of the symbolic link ``path`` (fully resolved)."""
+    if not path.is_symlink():
+        return path
+    target = path.resolve()
+    if not target.exists():
+        raise ArtifactError(f"{path}: a symbolic link to {target}, which does not exist")
+    return target
+
+
+class _Discard(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return len(data)
+
+
+def _checked(given: Path) -> tuple[Path, str, list[Path]]:
+    """The model path to read (a link followed), its format and, for a package, its members."""
+    if not given.exists() and not given.is_symlink():
+        raise ArtifactError(f"{given}: no such file or directory")
+    path = follow_link(given)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ArtifactError(f"{path}: not a .mlmodel file or .mlpackage directory")
+    if fmt == "mlmodel" and not path.is_file():
+        raise ArtifactError(f"{path}: a .mlmodel must be a file")
+    if fmt == "mlpackage" and not path.is_dir():
+        raise ArtifactError(f"{path}: a .mlpackage must be a directory")
+    return path, fmt, _package_members(path) if fmt == "mlpackage" else []
+
+
+def _write_stored_form(path: Path, fmt: str, members: list[Path], out: io.RawIOBase) -> None:
+    if fmt == "mlmodel":
+        with path.open("rb") as src:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+    else:
+        _write_archive(path, members, out)
 
 
 def _package_members(root: Path) -> list[Path]:

@@ -50,15 +50,12 @@ class FeatureInfo:
     shape: list[int] | None
     dtype: str | None
     flexible: str  # none, enumerated, range
-    # The other shapes a flexible input takes (flexible.shape_options): {"range": [lower,
-    # upper]} or {"enumerated": [shape, …]}; ``shape`` is the default, what FLOPs are at.
-    shapes: dict[str, list[list[int]]] | None = None
 
 
 @dataclass(frozen=True)
 class ModelInventory:
     path: Path
-    sha256: str  # fingerprint of the canonical content (see loading.fingerprint)
+    sha256: str  # the artifact store's hash: the model's one sha256 (see loading)
     format: str  # mlmodel | mlpackage
     model_type: str  # neuralNetwork | mlProgram | pipeline
     spec_version: int
@@ -70,32 +67,13 @@ class ModelInventory:
     size_bytes: int
     compute_precision: str | None = None  # float16, float32, mixed
     notes: list[str] = field(default_factory=list)
+    # Same spec and weights whatever the metadata and Manifest.json (loading.content_fingerprint);
+    # None for inventories built without a model file (benchmarks, test doubles).
+    content_sha256: str | None = None
 
     @property
     def total_flops(self) -> int:
-        """The sum of the known FLOPs: read it with ``flops_known`` (JSON gives null)."""
         return sum(op.flops or 0 for op in self.ops)
-
-    @property
-    def flops_known(self) -> bool:
-        """False when an op's cost is unknown: a sum of the rest would pass for the model's
-        cost (CREPE once showed "0.0 MFLOPs" for several GFLOPs)."""
-        return all(op.flops is not None for op in self.ops)
-
-    @property
-    def flops_note(self) -> str | None:
-        """At which shape the FLOPs are (a flexible input's default), or why they are unknown."""
-        from orchestrator.modelkit.flexible import describe
-
-        notes = []
-        flexible = [f"{f.name} {f.shape}" + (f", {describe(f.shapes)}" if f.shapes else "")
-                    for f in self.inputs if f.flexible != "none"]  # fmt: skip
-        if flexible:
-            notes.append(f"FLOPs at the default input shape ({'; '.join(flexible)})")
-        unknown = sum(op.flops is None for op in self.ops)
-        if unknown:
-            notes.append(f"cost unknown: {unknown} of {len(self.ops)} ops have unknown shapes")
-        return "; ".join(notes) or None
 
     @property
     def total_weight_bytes(self) -> int:
@@ -105,6 +83,7 @@ class ModelInventory:
         return {
             "path": str(self.path),
             "sha256": self.sha256,
+            "content_sha256": self.content_sha256,
             "format": self.format,
             "model_type": self.model_type,
             "spec_version": self.spec_version,
@@ -115,8 +94,7 @@ class ModelInventory:
             "outputs": [asdict(f) for f in self.outputs],
             "compute_op_count": len(self.ops),
             "const_count": self.const_count,
-            "total_flops": self.total_flops if self.flops_known else None,
-            "flops_note": self.flops_note,
+            "total_flops": self.total_flops,
             "total_weight_bytes": self.total_weight_bytes,
             "ops": [op.to_json() for op in self.ops],
             "notes": self.notes,

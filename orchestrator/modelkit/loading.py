@@ -1,12 +1,24 @@
 """Load .mlmodel / .mlpackage specs and build the op inventory; bad input → ModelError.
 
-Fingerprint (``ModelInventory.sha256``), the *canonical content* of a model: sha256 over
-the spec re-serialised deterministically (protobuf maps in key order) with
-``description.metadata`` cleared, then, for an ML program, the bytes of every weight file
-in path order. Left out on purpose: Manifest.json (coremltools writes random item
-identifiers into it) and the metadata (author, licence, the coremltools version that saved
-it) — none changes what runs, and each would give the same model saved twice two
-fingerprints. Any change to a layer, op, shape or weight changes the fingerprint.
+Two hashes, each under its own name:
+
+- ``ModelInventory.sha256``, *the* sha256 of the model, the same in every command and
+  table (inspect, lint, artifacts add, the report, the database, ``RunBatch.model``): the
+  artifact store's hash, computed the way the store computes it, writing nothing
+  (``orchestrator.artifacts.store.artifact_digest``: an ``.mlmodel``'s bytes; a package's
+  deterministic tar; docs/fingerprint.md). A copy of a model elsewhere has the same one.
+- ``ModelInventory.content_sha256``, the *canonical content* (``content_fingerprint``):
+  sha256 over the spec re-serialised deterministically (protobuf maps in key order) with
+  ``description.metadata`` cleared, then, for an ML program, the bytes of every weight
+  file in path order. Left out on purpose: Manifest.json (coremltools writes random item
+  identifiers into it) and the metadata (author, licence, the coremltools version that
+  saved it) — none changes what runs, so the same model saved twice has one content
+  fingerprint (and two sha256s). Any change to a layer, op, shape or weight changes both.
+
+A symbolic link given as the model is followed to its target, as the artifact store does;
+links inside a package are refused, as the store refuses them. An ML program's weight
+blobs are checked against what its spec references (``weights.check_blobs``), so a
+truncated or corrupt weight file is refused here, at inspect, lint and submit alike.
 """
 
 from __future__ import annotations
@@ -16,13 +28,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ModelError
+from orchestrator.artifacts.store import artifact_digest
+from orchestrator.errors import ArtifactError, ModelError
 from orchestrator.modelkit import quiet
 from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory
 from orchestrator.modelkit.mlprogram import program_ops
 from orchestrator.modelkit.neuralnet import network_ops
 from orchestrator.modelkit.probe_network import pipeline_models
 from orchestrator.modelkit.targets import TARGETS
+from orchestrator.modelkit.weights import check_blobs
 
 
 def _spec_path(path: Path) -> tuple[Path, list[Path]]:
@@ -37,9 +51,11 @@ def _spec_path(path: Path) -> tuple[Path, list[Path]]:
         ) from error
 
 
-def _find_spec(path: Path) -> tuple[Path, list[Path]]:
-    if not path.exists():
-        raise ModelError(f"{path}: no such file or directory", path=str(path))
+def _find_spec(given: Path) -> tuple[Path, list[Path]]:
+    if not given.exists():  # a dangling link too
+        raise ModelError(f"{given}: no such file or directory", path=str(given))
+    # The artifact store follows a link given as the model; so does every command.
+    path = given.resolve() if given.is_symlink() else given
     if path.suffix == ".mlpackage" or path.is_dir():
         manifest = path / "Manifest.json"
         if not path.is_dir() or not manifest.is_file():
@@ -79,39 +95,58 @@ def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
     if spec.specificationVersion == 0 or spec.WhichOneof("Type") is None:
         raise ModelError(f"{path}: not a Core ML model (empty specification)", path=str(path))
     if spec.WhichOneof("Type") == "mlProgram":
-        _check_weight_files(path, spec, spec_file.parent)
+        check_blobs(path, spec, spec_file.parent)
     return spec, spec_file, weights
 
 
-def _check_weight_files(path: Path, spec: Any, spec_dir: Path) -> None:
-    # A package copied without its weights folder parses fine; catch it here, not on a phone.
-    for function in spec.mlProgram.functions.values():
-        for block in function.block_specializations.values():
-            for op in block.operations:
-                if op.type != "const":
-                    continue
-                value = op.attributes["val"]
-                if value.WhichOneof("value") != "blobFileValue":
-                    continue
-                name = value.blobFileValue.fileName.removeprefix("@model_path/")
-                if not (spec_dir / name).is_file():
-                    raise ModelError(
-                        f"{path}: the weight file {name} is missing from the package",
-                        path=str(path), hint="copy the whole .mlpackage, weights included",
-                    )  # fmt: skip
-                return  # one weight file per package in practice; checking the first suffices
+def model_sha256(path: Path) -> str:
+    """The artifact store's sha256 of the model at ``path`` (see the module docstring)."""
+    try:
+        return artifact_digest(path)[0]
+    except ArtifactError as error:  # a link or special file inside a package, …
+        raise ModelError(error.message, path=str(path), hint=error.hint) from error
 
 
-def fingerprint(spec: Any, weights: list[Path]) -> str:
-    canonical = type(spec)()
-    canonical.CopyFrom(spec)
-    canonical.description.ClearField("metadata")
-    digest = hashlib.sha256(canonical.SerializeToString(deterministic=True))
+def content_fingerprint(spec: Any, weights: list[Path]) -> str:
+    digest = hashlib.sha256(_canonical_spec_bytes(spec))
     for part in weights:
         with part.open("rb") as src:
             while chunk := src.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _canonical_spec_bytes(spec: Any) -> bytes:
+    """The deterministic serialisation of the spec with ``description.metadata`` cleared,
+    built without copying the model itself (a copy of a 1,000-op program costs as much as
+    inspecting it): the small fields go through a copy, then the model's own message
+    (field ≥ 200, so last in field order) is serialised in place and framed as protobuf
+    frames a field: tag, length, bytes."""
+    kind = spec.WhichOneof("Type")
+    shell = type(spec)()
+    for descriptor, value in spec.ListFields():
+        if descriptor.name == kind:
+            continue
+        if descriptor.message_type is not None:
+            getattr(shell, descriptor.name).CopyFrom(value)
+        else:
+            setattr(shell, descriptor.name, value)
+    shell.description.ClearField("metadata")
+    head = shell.SerializeToString(deterministic=True)
+    if kind is None:
+        return head
+    body = getattr(spec, kind).SerializeToString(deterministic=True)
+    number = spec.DESCRIPTOR.fields_by_name[kind].number
+    return head + _varint(number << 3 | 2) + _varint(len(body)) + body
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _array_dtype(code: int) -> str:
@@ -192,7 +227,7 @@ def inspect_loaded(path: Path, spec: Any, spec_file: Path, weights: list[Path]) 
         raise ModelError(f"{path}: the model has no compute ops", path=str(path))
     size = sum(p.stat().st_size for p in [spec_file, *weights])
     return ModelInventory(
-        path=path, sha256=fingerprint(spec, weights),
+        path=path, sha256=model_sha256(path), content_sha256=content_fingerprint(spec, weights),
         format="mlpackage" if path.suffix == ".mlpackage" or path.is_dir() else "mlmodel",
         model_type=kind, spec_version=int(spec.specificationVersion),
         min_deployment_target=TARGETS.get(int(spec.specificationVersion), "unknown"),

@@ -40,12 +40,20 @@ def test_same_model_saved_twice_same_fingerprint(samples, tmp_path):
     spec = ct.utils.load_spec(str(samples["lstm_nn.mlmodel"]))
     spec.description.metadata.author = "someone else"
     ct.utils.save_spec(spec, str(nn_again))
-    assert inspect_model(nn_again).sha256 == inspect_model(samples["lstm_nn.mlmodel"]).sha256
+    # Other bytes, so another sha256 (the store's); the same content fingerprint.
+    assert inspect_model(nn_again).sha256 != inspect_model(samples["lstm_nn.mlmodel"]).sha256
+    assert (
+        inspect_model(nn_again).content_sha256
+        == inspect_model(samples["lstm_nn.mlmodel"]).content_sha256
+    )
     spec.neuralNetwork.layers[0].uniDirectionalLSTM.weightParams.inputGateWeightMatrix.floatValue[
         0
     ] += 1
     ct.utils.save_spec(spec, str(nn_again))
-    assert inspect_model(nn_again).sha256 != inspect_model(samples["lstm_nn.mlmodel"]).sha256
+    assert (
+        inspect_model(nn_again).content_sha256
+        != inspect_model(samples["lstm_nn.mlmodel"]).content_sha256
+    )
 
 
 def test_neural_network_shapes_propagate_and_unknown_stays_unknown(samples):
@@ -152,7 +160,9 @@ def test_samples_are_deterministic_listed_and_quiet(samples, tmp_path):
     assert {entry["file"] for entry in listed} == set(samples) and all(e["about"] for e in listed)
     for name, path in samples.items():
         # Saved twice (two runs): fresh Manifest.json identifiers, same fingerprint.
-        assert inspect_model(tmp_path / name).sha256 == inspect_model(path).sha256, name
+        assert (
+            inspect_model(tmp_path / name).content_sha256 == inspect_model(path).content_sha256
+        ), name
         if path.suffix == ".mlpackage":
             manifest = json.loads((path / "Manifest.json").read_text())
             assert manifest != json.loads((tmp_path / name / "Manifest.json").read_text())
