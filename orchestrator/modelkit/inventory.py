@@ -50,6 +50,9 @@ class FeatureInfo:
     shape: list[int] | None
     dtype: str | None
     flexible: str  # none, enumerated, range
+    # The other shapes a flexible input takes (flexible.shape_options): {"range": [lower,
+    # upper]} or {"enumerated": [shape, …]}; ``shape`` is the default, what FLOPs are at.
+    shapes: dict[str, list[list[int]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,29 @@ class ModelInventory:
 
     @property
     def total_flops(self) -> int:
+        """The sum of the known FLOPs: read it with ``flops_known`` (JSON gives null)."""
         return sum(op.flops or 0 for op in self.ops)
+
+    @property
+    def flops_known(self) -> bool:
+        """False when an op's cost is unknown: a sum of the rest would pass for the model's
+        cost (CREPE once showed "0.0 MFLOPs" for several GFLOPs)."""
+        return all(op.flops is not None for op in self.ops)
+
+    @property
+    def flops_note(self) -> str | None:
+        """At which shape the FLOPs are (a flexible input's default), or why they are unknown."""
+        from orchestrator.modelkit.flexible import describe
+
+        notes = []
+        flexible = [f"{f.name} {f.shape}" + (f", {describe(f.shapes)}" if f.shapes else "")
+                    for f in self.inputs if f.flexible != "none"]  # fmt: skip
+        if flexible:
+            notes.append(f"FLOPs at the default input shape ({'; '.join(flexible)})")
+        unknown = sum(op.flops is None for op in self.ops)
+        if unknown:
+            notes.append(f"cost unknown: {unknown} of {len(self.ops)} ops have unknown shapes")
+        return "; ".join(notes) or None
 
     @property
     def total_weight_bytes(self) -> int:
@@ -94,7 +119,8 @@ class ModelInventory:
             "outputs": [asdict(f) for f in self.outputs],
             "compute_op_count": len(self.ops),
             "const_count": self.const_count,
-            "total_flops": self.total_flops,
+            "total_flops": self.total_flops if self.flops_known else None,
+            "flops_note": self.flops_note,
             "total_weight_bytes": self.total_weight_bytes,
             "ops": [op.to_json() for op in self.ops],
             "notes": self.notes,
