@@ -72,12 +72,10 @@ def _from_bytes(data: bytes, dtype: str | None, count: int | None) -> list[Any] 
 def decode(value: Any) -> Any:
     """A MIL ``Value`` as Python: a scalar, a list (rank ≥ 1), a summary string for large
     tensors and weights in the weights file, or None when it is no tensor at all."""
+    # Shape and dtype are looked up only when needed: inspect decodes thousands of consts.
     kind = value.WhichOneof("value")
-    dtype = dtype_name(value.type.tensorType.dataType)
-    shape = _shape(value.type)
-    count = math.prod(shape) if shape is not None else None
     if kind == "blobFileValue":
-        return tensor_summary(dtype, shape)
+        return tensor_summary(DTYPES.get(value.type.tensorType.dataType), _shape(value.type))
     if kind != "immediateValue":
         return None
     tensor = value.immediateValue.tensor
@@ -85,7 +83,8 @@ def decode(value: Any) -> Any:
     if which is None:
         return None
     if which == "bytes":
-        items = _from_bytes(tensor.bytes.values, dtype, count)
+        dtype, shape = DTYPES.get(value.type.tensorType.dataType), _shape(value.type)
+        items = _from_bytes(tensor.bytes.values, dtype, math.prod(shape) if shape else None)
         if items is None:  # a packing this module does not know: say what it is
             return tensor_summary(dtype, shape)
     else:
@@ -95,10 +94,10 @@ def decode(value: Any) -> Any:
     elif which == "floats":
         # The shortest decimal that is the same float32: 0.001, not 0.0010000000474974513.
         items = [float(str(np.float32(v))) for v in items]
-    if shape == [] and len(items) == 1:
+    if len(items) == 1 and not value.type.tensorType.dimensions:
         return items[0]
     if len(items) > SMALL:
-        return tensor_summary(dtype, shape)
+        return tensor_summary(DTYPES.get(value.type.tensorType.dataType), _shape(value.type))
     return items
 
 

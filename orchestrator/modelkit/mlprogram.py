@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from orchestrator.modelkit.constants import constexpr_summary, decode, dtype_name
+from orchestrator.modelkit.constants import DTYPES, constexpr_summary, decode, dtype_name
 from orchestrator.modelkit.inventory import OpInfo, TensorInfo
 from orchestrator.modelkit.kinds import kind_of
 from orchestrator.modelkit.milshapes import infer, merge
@@ -26,11 +26,11 @@ def _tensor_type(value_type: Any) -> tuple[list[int | None] | None, str | None]:
     for dim in tensor.dimensions:
         constant = dim.WhichOneof("dimension") == "constant"
         dims.append(int(dim.constant.size) if constant else None)
-    return dims, dtype_name(tensor.dataType)
+    return dims, DTYPES.get(tensor.dataType)
 
 
 def _known(dims: list[int | None] | None) -> list[int] | None:
-    return None if dims is None or None in dims else [d for d in dims if d is not None]
+    return None if dims is None or None in dims else cast("list[int]", dims)
 
 
 def _immediate(value: Any) -> Any:
