@@ -66,7 +66,9 @@ def plain_trigger(trigger: str | None) -> str | None:
     if trigger is None:
         return None
     if trigger.startswith("verdict ") and "without a compute plan" in trigger:
-        return "no compute plan on this OS, so timing alone could not place each op"
+        return (
+            "the OS gives no compute plan (iOS below 17.4), so timing alone could not place each op"
+        )
     if trigger == "plan and timing disagree":
         return "the compute plan and the timing disagree"
     if trigger.startswith("requested"):

@@ -11,6 +11,8 @@ import csv
 import functools
 import io
 import json
+import textwrap
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -86,6 +88,16 @@ def _latency(row: dict[str, Any] | None) -> str:
     )
 
 
+def _wrapped(
+    out: Callable[[str], None], width: int, text: str, first: str = "", rest: str = ""
+) -> None:
+    """Prose wrapped to the width with a hanging indent, never cut inside a word."""
+    lines = textwrap.wrap(text, width=max(width, 20), initial_indent=first, subsequent_indent=rest,
+                          break_on_hyphens=False, break_long_words=False)  # fmt: skip
+    for line in lines or [first]:
+        out(line)
+
+
 def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     """The verdict matrix first (one screen), then latencies, causes, bisection.
 
@@ -96,6 +108,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     width = console.width
     matrix = report.get("matrix") or build_matrix(report["rows"])
     out = functools.partial(console.print, highlight=False, markup=False)
+    say = functools.partial(_wrapped, out, width)
     out(f"anefarm report — job {report['job']} ({report['status']})")
     if matrix["simulated"] == "all":
         out("SIMULATED farm: every verdict below comes from a behaviour model, not a device")
@@ -103,7 +116,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     for line in grid:
         out(line)
     abbreviated = any("PART. " in line or "INCONCL." in line for line in grid)
-    out(
+    say(
         (ABBREVIATED + "; " if abbreviated else "")
         + "PARTIAL n % = share of the cost on the ANE; "
         + ("* = SIMULATED; " if matrix["simulated"] == "some" else "")
@@ -128,22 +141,27 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     out("\nLatency: p50 in ms under `all` and ×, how much faster than CPU only")
     for line in grid_lines(rows_matrix, width, _latency):
         out(line)
-    out("p90, every compute-units setting and load times: `anefarm report JOB --json` or --csv")
+    say("p90, every compute-units setting and load times: `anefarm report JOB --json` or --csv")
     details = [(rows[0]["model"], model_lines(rows)) for rows in by_model.values()]
-    if any(lines for _, lines in details):
-        out("\nWhy not FULL, per model (reason and fix once, then where it holds):")
-        for model, lines in details:
-            if lines:
+    if any(entries for _, entries in details):
+        out("\nWhy not FULL, per model: each cause once, with its fix and where it holds")
+        for model, entries in details:
+            if entries:
                 out(model)
-                for line in lines:
-                    out(" • " + line)
+                for first, *rest in entries:
+                    say(first, " • ", "   ")
+                    for more in rest:
+                        say(more, "   ", "     ")
     bisected = bisection_lines(report)
     if bisected:
         out("")
         for line in bisected:
-            out(line)
+            # Indented lines are ops under a row: their wrapped part goes in a little further.
+            lead = line[: len(line) - len(line.lstrip())]
+            say(line.lstrip(), lead, lead + "    " if lead else "  ")
     if matrix["simulated"] != "none":
-        out(
-            "\nSIMULATED: rows from the behaviour model of docs/simulation.md, not from real"
+        out("")
+        say(
+            "SIMULATED: rows from the behaviour model of docs/simulation.md, not from real"
             " devices; they never enter real baselines."
         )

@@ -54,94 +54,130 @@ def probe_units(row: dict[str, Any]) -> dict[str, str]:
     return {op["name"]: op["by_probe"] for op in (row.get("bisection") or {}).get("ops", [])}
 
 
-def model_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """The lines for one model's rows (all device classes); empty when nothing to say."""
+def model_lines(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """One model's rows (all device classes) as entries of paragraphs; empty: nothing to say."""
     causes: dict[tuple[str, str], dict[str, Any]] = {}
-    context: dict[str, list[str]] = {}  # device → names moved along by the plan
+    context: dict[str, list[str]] = {}  # device → ops the plan moved along
+    context_units: set[str] = set()
     layout: dict[str, Counter[str]] = {}  # device → op type → count
-    lines: list[str] = []
+    layout_units: set[str] = set()
+    entries: list[list[str]] = []
     for row in rows:
         here = where(row)
         if row.get("error"):
-            lines.append(f"{here}: failed — {row['error'][:200]}")
+            entries.append([f"{here}: failed — {row['error'][:200]}"])
         elif row.get("waiting_since"):
-            lines.append(
-                f"{here}: waiting for a device of the class since {row['waiting_since'][:19]} UTC"
+            entries.append(
+                [f"{here}: waiting for a device of the class since {row['waiting_since'][:19]} UTC"]
             )
         probed = probe_units(row)
         for op in row.get("ops_off_ane", []):
             unit = probed.get(op["name"], op["unit"]) if op["source"] == "probe" else op["unit"]
             if op["fix"] == NO_RULE_FIX:
+                # No rule against the op: the plan moved it along with a neighbour.
                 if op["type"] in PLUMBING_OP_TYPES:
                     layout.setdefault(here, Counter())[op["type"]] += 1
+                    layout_units.add(unit_word(unit))
                 else:
                     context.setdefault(here, []).append(op["name"])
+                    context_units.add(unit_word(unit))
                 continue
-            cause = causes.setdefault((op["reason"], op["fix"]), {"ops": [], "where": {}})
-            label = f"{op['name']} ({op['type']})"
-            if label not in cause["ops"]:
-                cause["ops"].append(label)
-            cause["where"].setdefault(here, set()).add(
-                (unit_word(unit), SOURCE.get(op["source"], op["source"]))
-            )
+            cause = causes.setdefault((op["reason"], op["fix"]), {"ops": {}, "where": {}})
+            cause["ops"].setdefault(op["type"], [])
+            if op["name"] not in cause["ops"][op["type"]]:
+                cause["ops"][op["type"]].append(op["name"])
+            found = f"{unit_word(unit)} {SOURCE.get(op['source'], op['source'])}"
+            cause["where"].setdefault(found, []).append(here)
     for (reason, fix), cause in causes.items():
+        ops = "; ".join(f"{_names(names)} ({kind})" for kind, names in cause["ops"].items())
         spots = "; ".join(
-            f"{device} → {', '.join(sorted(f'{u} {s}' for u, s in found))}"
-            for device, found in cause["where"].items()
+            f"{', '.join(dict.fromkeys(devices))}: {found}"
+            for found, devices in cause["where"].items()
         )
-        lines.append(f"{_names(cause['ops'])}: {reason}. Fix: {fix}. On {spots}")
+        entries.append([f"{ops}: {reason}", f"fix: {fix}", f"on {spots}"])
     if context:
         names = list(dict.fromkeys(n for moved in context.values() for n in moved))
-        lines.append(
-            f"context effect on {', '.join(context)}: the compute plan also moves {_names(names)} off the"
-            " ANE, though the ANE supports them, to avoid hand-overs between units; they should"
-            " follow once the causes above are fixed"
+        entries.append(
+            [
+                f"context effect on {', '.join(context)}: the compute plan also puts {_names(names)}"
+                f" on the {' or '.join(sorted(context_units))}, though the ANE supports"
+                f" {'it' if len(names) == 1 else 'them'}, to avoid hand-overs between units;"
+                " fixing the causes above should bring them back"
+            ]
         )
     if layout:
         total: Counter[str] = Counter()
         for counts in layout.values():
-            total = total | counts
+            total = total | counts  # the same ops on each device: the largest count
         said = " and ".join(_plural(n, t) for t, n in sorted(total.items()))
-        lines.append(
-            f"{said} run on the GPU or CPU by plan on {', '.join(layout)}: layout ops, usually harmless"
+        entries.append(
+            [
+                f"{said} run on the {' or '.join(sorted(layout_units))} by plan on"
+                f" {', '.join(layout)}: layout ops, usually harmless"
+            ]
         )
+    timed = [row for row in rows if any(r.startswith("context: ") for r in row.get("reasons", []))]
     for note in dict.fromkeys(
         r.removeprefix("context: ")
-        for row in rows
-        for r in row.get("reasons", [])
+        for row in timed
+        for r in row["reasons"]
         if r.startswith("context: ")
     ):
-        lines.append(f"context effect: {note}")
-    return lines
+        entries.append(
+            [f"context effect, from timing on {', '.join(where(r) for r in timed)}: {note}"]
+        )
+    return entries
 
 
 def bisection_lines(report: dict[str, Any]) -> list[str]:
-    """Per bisected row: why, the verdict before and after, and only the ops off the ANE."""
+    """Per bisected row: the verdict the matrix shows and how the probes led to it, then
+    only the ops worth a look (off the ANE, not placed, or where lint disagrees)."""
     shown = [r for r in report["rows"] if r.get("bisection")]
     if not shown:
         return []
     probes = report.get("probes", [])
     lifted = sum(1 for p in probes if (p.get("repeat") or 1) > 1)
+    whys = {r["bisection"].get("why") or r["bisection"].get("trigger") for r in shown}
+    common = whys.pop() if len(whys) == 1 else None
     lines = [
         f"Bisection: {len(probes)} probe run(s), each one op of the model run alone on the device"
         f" ({lifted} lifted: run again as many parallel copies of the op, one alone being too quick"
-        " to time). Ops run alone do not show context effects (Core ML moving neighbours along).",
+        " to time). Ops run alone do not show context effects (Core ML moving neighbours along)."
+        + (f" Why bisected: {common}." if common else ""),
         UNIT_NOTE,
     ]
     for row in shown:
         b = row["bisection"]
-        why = b.get("why") or b.get("trigger")
-        head = f"{row['model']} on {where(row)} (iOS {row['os_version']}), {why}"
+        head = f"{row['model']} on {where(row)} (iOS {row['os_version']})"
+        if not common:
+            head += f", {b.get('why') or b.get('trigger')}"
         if b["state"] != "done":
             lines.append(f"{head}: {b['state']}" + (f" — {b['error']}" if b.get("error") else ""))
             continue
-        on_ane = sum(1 for op in b["ops"] if op["by_probe"] == "neuralEngine")
+        units = Counter(
+            "on"
+            if op["by_probe"] == "neuralEngine"
+            else "unknown"
+            if op["by_probe"] == "unknown"
+            else "off"
+            for op in b["ops"]
+        )
         now = row["verdict"] + (
             f" {share_text(row['ane_share'])}" if row["verdict"] == "PARTIAL" else ""
         )
+        # With ops not placed and none off the ANE, the verdict stays the model's timing's.
+        by_timing = any("decided by its timing" in r for r in row.get("reasons", []))
+        said = (
+            f"{units['on']} op(s) on the ANE, {units['off']} off it, {units['unknown']} not placed"
+        )
+        verdict = (
+            f"; too few placed to decide: {now} from the model's timing"
+            if by_timing
+            else f" → {now}"
+        )
         before = b.get("verdict_before")
         lines.append(
-            f"{head}: {on_ane} of {len(b['ops'])} op(s) on the ANE → {now}"
+            f"{head}: {said}{verdict}"
             + (f" (timing alone had said {before})" if before and before != row["verdict"] else "")
         )
         for op in b["ops"]:
@@ -151,6 +187,6 @@ def bisection_lines(report: dict[str, Any]) -> list[str]:
             lint = f"lint {unit_word(op['by_lint'])}" + (", disagrees" if op["disagree"] else "")
             plan = f", plan {unit_word(op['by_plan'])}" if op.get("by_plan") else ""
             lines.append(
-                f"  {op['name']} ({op['type']}): {unit_word(op['by_probe'])}{confidence}{plan}; {lint}"
+                f"   · {op['name']} ({op['type']}): {unit_word(op['by_probe'])}{confidence}{plan}; {lint}"
             )
     return lines

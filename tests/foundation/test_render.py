@@ -46,9 +46,11 @@ def test_an_op_off_the_ane_on_several_devices_is_one_line() -> None:
         },
         width=300,
     )
-    lines = [line for line in text.splitlines() if "conv_dilated (conv): dilated" in line]
-    assert len(lines) == 1
-    assert "On A12 XR → GPU by the compute plan; A12 XS → GPU by the compute plan" in lines[0]
+    lines = text.splitlines()
+    [cause] = [i for i, line in enumerate(lines) if "conv_dilated (conv): dilated" in line]
+    # Reason, fix and where: once, the devices it holds on listed together.
+    assert lines[cause + 1].strip() == "fix: stacked convolutions"
+    assert lines[cause + 2].strip() == "on A12 XR, A12 XS: GPU by the compute plan"
     assert "SIMULATED" in text
 
 
@@ -59,10 +61,13 @@ def test_casts_and_reshapes_moved_by_the_plan_are_one_line_not_causes() -> None:
         {"job": "j", "status": "done", "rows": [row("iPhone13,2", "A14", ops_off_ane=ops)]}, 300
     )
     assert (
-        "2 casts and 1 reshape run on the GPU or CPU by plan on A14 12: layout ops, usually harmless"
+        "2 casts and 1 reshape run on the GPU by plan on A14 12: layout ops, usually harmless"
         in text
     )
-    assert "context effect on A14 12: the compute plan also moves conv_in off the ANE" in text
+    assert (
+        "context effect on A14 12: the compute plan also puts conv_in on the GPU, though the ANE"
+        in text
+    )
     assert "probe each op" not in text and "c1" not in text
 
 
@@ -81,11 +86,15 @@ def test_a_bisected_row_says_the_verdict_the_matrix_says() -> None:
               "rows": [row("iPhone11,8", "A12", bisection=bisection, ops_off_ane=[probe_op])],
               "probes": [{"repeat": 16}, {"repeat": 1}]}  # fmt: skip
     text = render(report, width=300)
-    assert "1 of 2 op(s) on the ANE → PARTIAL 67 % (timing alone had said NONE)" in text
+    assert (
+        "1 op(s) on the ANE, 1 off it, 0 not placed → PARTIAL 67 % (timing alone had said NONE)"
+        in text
+    )
     assert "verdict NONE" not in text
+    assert "Why bisected: no compute plan" in text
     assert "1 lifted: run again as many parallel copies of the op" in text
-    assert "conv_dilated (conv): GPU or CPU (confidence 0.6); lint GPU" in text
-    assert "conv_in (conv): ANE (confidence 0.9); lint GPU, disagrees" in text
+    assert "· conv_dilated (conv): GPU or CPU (confidence 0.6); lint GPU\n" in text
+    assert "· conv_in (conv): ANE (confidence 0.9); lint GPU, disagrees" in text
     # One name per placement: the cause line says what the bisection says, not "unknown".
-    assert "A12 XR → GPU or CPU by probe" in text and "gpu-or-cpu" not in text
+    assert "on A12 XR: GPU or CPU by probe" in text and "gpu-or-cpu" not in text
     assert "GPU or CPU = measured off the ANE, but timing cannot tell which" in text
