@@ -72,9 +72,13 @@ def _input_shapes(spec: Any, function: Any) -> dict[str, TensorInfo]:
     shapes: dict[str, TensorInfo] = {}
     for feature in spec.description.input:
         # A flexible input's feature shape is its default shape (ct.RangeDim's default,
-        # or the first of ct.EnumeratedShapes): FLOPs are reported at it.
-        array = feature.type.multiArrayType
-        shapes[feature.name] = TensorInfo(feature.name, [int(d) for d in array.shape] or None, None)
+        # or the default of ct.EnumeratedShapes): FLOPs are reported at it.
+        default: list[int] | None = [int(d) for d in feature.type.multiArrayType.shape] or None
+        if feature.type.WhichOneof("Type") == "imageType":
+            image = feature.type.imageType  # its size is the default size; NCHW in the program
+            gray = image.colorSpace in {10, 30}  # GRAYSCALE, GRAYSCALE_FLOAT16
+            default = [1, 1 if gray else 3, int(image.height), int(image.width)]
+        shapes[feature.name] = TensorInfo(feature.name, default, None)
     for value in function.inputs:
         # The function's own input types carry the dtype the feature description lacks, so
         # the first op's signature matches the same op deeper inside another model.

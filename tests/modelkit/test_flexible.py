@@ -189,3 +189,23 @@ def test_the_shapes_a_flexible_input_takes(tmp_path: Path) -> None:
     }
     assert describe(found["range"]) == "range [1, 1, 8, 16]…[1, 1, 64, 16]"
     assert describe(found["enumerated"]) == "one of [1, 1, 32, 16], [1, 1, 16, 16]"
+
+
+def test_a_flexible_image_input_is_costed_at_its_default_size(tmp_path: Path) -> None:
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import get_new_symbol
+
+    weight = np.ones((4, 3, 3, 3), dtype=np.float32)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 3, get_new_symbol(), 16))])
+    def prog(x: Any) -> Any:
+        return mb.conv(x=x, weight=weight, name="conv")
+
+    image = ct.ImageType(name="x", shape=(1, 3, ct.RangeDim(8, 64, default=32), 16))
+    model = ct.convert(prog, convert_to="mlprogram", inputs=[image],
+                       minimum_deployment_target=ct.target.iOS16)  # fmt: skip
+    model.save(str(tmp_path / "image.mlpackage"))
+    conv = next(op for op in inspect_model(tmp_path / "image.mlpackage").ops if op.type == "conv")
+    assert conv.outputs[0].shape == [1, 4, 30, 14]
+    assert conv.flops == 2 * 4 * 30 * 14 * 3 * 3 * 3
