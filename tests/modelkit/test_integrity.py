@@ -11,6 +11,7 @@ import pytest
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.errors import ArtifactError, ModelError
 from orchestrator.modelkit import inspect_model
+from orchestrator.modelkit.weights import HEADER_BYTES as HEADER
 from orchestrator.modelkit.weights import SENTINEL, blob_refs
 from tests.modelkit.conftest import run_cli
 
@@ -167,3 +168,26 @@ def test_a_dangling_link_is_one_clear_line(tmp_path):
         inspect_model(link)
     with pytest.raises(ArtifactError, match="which does not exist"):
         ArtifactStore(tmp_path / "store", 10**8).add(link)
+
+
+def test_palettised_weights_of_constexpr_ops_are_checked_too(samples, tmp_path):
+    pytest.importorskip("coremltools.optimize.coreml")
+    import coremltools as ct
+    import coremltools.optimize.coreml as cto
+
+    from orchestrator.modelkit.loading import load_spec
+
+    model = ct.models.MLModel(str(samples["conv10x10.mlpackage"]), skip_model_load=True)
+    config = cto.OpPalettizerConfig(mode="uniform", nbits=4, weight_threshold=10)
+    package = tmp_path / "palettised.mlpackage"
+    cto.palettize_weights(model, cto.OptimizationConfig(global_config=config)).save(str(package))
+    spec = load_spec(package)[0]  # intact: passes
+    owners = {op.outputs[0].name: op.type for b in spec.mlProgram.functions["main"]
+              .block_specializations.values() for op in b.operations}  # fmt: skip
+    refs = sorted(blob_refs(spec), key=lambda r: r.offset)
+    assert any(owners[r.owner].startswith("constexpr_") for r in refs), refs
+    last = refs[-1]
+    with (package / WEIGHTS).open("r+b") as f:
+        f.truncate(last.offset + HEADER)
+    with pytest.raises(ModelError, match=rf"{last.owner}'s weight needs bytes"):
+        inspect_model(package)
