@@ -110,6 +110,9 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     out = functools.partial(console.print, highlight=False, markup=False)
     say = functools.partial(_wrapped, out, width)
     out(f"anefarm report — job {report['job']} ({report['status']})")
+    if not report["rows"]:
+        out("no runs in this job")
+        return
     if matrix["simulated"] == "all":
         out("SIMULATED farm: every verdict below comes from a behaviour model, not a device")
     grid = grid_lines(matrix, width, lambda c: c["label"] if c else NO_RUN)
@@ -138,13 +141,14 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
             for m in matrix["models"]
         ],
     }
-    out("\nLatency: p50 in ms under `all` and ×, how much faster than CPU only")
-    for line in grid_lines(rows_matrix, width, _latency):
-        out(line)
-    say("p90, every compute-units setting and load times: `anefarm report JOB --json` or --csv")
+    if any(r["latency_ms"] for r in report["rows"]):
+        out("\nLatency: p50 in ms under `all` and ×, how much faster than CPU only")
+        for line in grid_lines(rows_matrix, width, _latency):
+            out(line)
+        say("p90, every compute-units setting and load times: `anefarm report JOB --json` or --csv")
     details = [(rows[0]["model"], model_lines(rows)) for rows in by_model.values()]
     if any(entries for _, entries in details):
-        out("\nWhy not FULL, per model: each cause once, with its fix and where it holds")
+        out("\nPer model, what keeps it off FULL: each cause once, its fix, where it holds")
         for model, entries in details:
             if entries:
                 out(model)

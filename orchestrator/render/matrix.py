@@ -53,7 +53,7 @@ def _os_line(rows: list[dict[str, Any]]) -> str:
     versions = Counter(
         ".".join(str(r["os_version"]).split(".")[:2]) for r in rows if r.get("os_version")
     )
-    return f"iOS {versions.most_common(1)[0][0]}" if versions else "iOS ?"
+    return f"iOS {versions.most_common(1)[0][0]}" if versions else ""  # none has run yet
 
 
 def build_matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -115,3 +115,16 @@ def test_csv_numbers_are_rounded_to_what_matters() -> None:
     text = as_csv({"job": "j", "status": "done", "rows": demo_rows()[:3]})
     assert "16.671," in text and "45.71," in text and "0.965," in text
     assert "16.6712" not in text
+
+
+def test_a_job_without_runs_or_still_waiting_says_so() -> None:
+    out = io.StringIO()
+    print_table({"job": "j", "status": "queued", "rows": []}, Console(file=out, width=80))
+    assert out.getvalue().splitlines()[1] == "no runs in this job"
+    waiting = {**demo_rows()[0], "status": "waiting", "verdict": None, "latency_ms": {},
+               "waiting_since": "2026-11-27T08:00:00.5", "simulated": None}  # fmt: skip
+    out = io.StringIO()
+    print_table({"job": "j", "status": "running", "rows": [waiting]}, Console(file=out, width=80))
+    text = out.getvalue()
+    assert "attention_ane  waiting" in text and "Latency" not in text  # nothing measured yet
+    assert "A12 XS: waiting for a device of the class since 2026-11-27T08:00:00 UTC" in text
