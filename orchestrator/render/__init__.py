@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from orchestrator.render.details import bisection_lines, model_lines, probe_units
 from orchestrator.render.matrix import ABBREVIATED, NO_RUN, build_matrix, grid_lines
@@ -88,6 +89,19 @@ def _latency(row: dict[str, Any] | None) -> str:
     )
 
 
+# Verdict colours on a terminal; the words carry the meaning without them (pipes, CSV).
+COLOURS = {r"FULL": "green", r"PART(?:IAL|\.) \d+ %": "yellow", r"NONE|failed": "red",
+           r"INCONCL(?:USIVE|\.)|waiting": "cyan"}  # fmt: skip
+
+
+def _coloured(line: str) -> Text:
+    text = Text(line)
+    for pattern, colour in COLOURS.items():
+        # Only whole cells (two spaces before): a model name may contain the same letters.
+        text.highlight_regex(rf"(?<=  )(?:{pattern})(?=\*?(?:  |$))", colour)
+    return text
+
+
 def _wrapped(
     out: Callable[[str], None], width: int, text: str, first: str = "", rest: str = ""
 ) -> None:
@@ -117,7 +131,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
         out("SIMULATED farm: every verdict below comes from a behaviour model, not a device")
     grid = grid_lines(matrix, width, lambda c: c["label"] if c else NO_RUN)
     for line in grid:
-        out(line)
+        out(_coloured(line))
     abbreviated = any("PART. " in line or "INCONCL." in line for line in grid)
     say(
         (ABBREVIATED + "; " if abbreviated else "")

@@ -128,3 +128,14 @@ def test_a_job_without_runs_or_still_waiting_says_so() -> None:
     text = out.getvalue()
     assert "attention_ane  waiting" in text and "Latency" not in text  # nothing measured yet
     assert "A12 XS: waiting for a device of the class since 2026-11-27T08:00:00 UTC" in text
+
+
+def test_verdicts_are_coloured_on_a_terminal_and_names_are_not() -> None:
+    rows = [
+        {**demo_rows()[0], "model": "NONE_FULL.mlpackage", "verdict": "FULL", "status": "succeeded"}
+    ]
+    out = io.StringIO()
+    print_table({"job": "j", "status": "done", "rows": rows},
+                Console(file=out, width=80, force_terminal=True, color_system="standard"))  # fmt: skip
+    line = next(line for line in out.getvalue().splitlines() if line.startswith("NONE_FULL"))
+    assert line == "NONE_FULL  \x1b[32mFULL\x1b[0m"
