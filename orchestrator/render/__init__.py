@@ -123,12 +123,12 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
     matrix = report.get("matrix") or build_matrix(report["rows"])
     out = functools.partial(console.print, highlight=False, markup=False)
     say = functools.partial(_wrapped, out, width)
-    out(f"anefarm report — job {report['job']} ({report['status']})")
+    say(f"anefarm report — job {report['job']} ({report['status']})")
     if not report["rows"]:
         out("no runs in this job")
         return
     if matrix["simulated"] == "all":
-        out("SIMULATED farm: every verdict below comes from a behaviour model, not a device")
+        say("SIMULATED farm: every verdict below comes from a behaviour model, not a device")
     grid = grid_lines(matrix, width, lambda c: c["label"] if c else NO_RUN)
     for line in grid:
         out(_coloured(line))
