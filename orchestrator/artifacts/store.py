@@ -29,6 +29,7 @@ import os
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -36,6 +37,7 @@ from typing import IO
 from orchestrator.errors import ArtifactError
 
 CHUNK = 1024 * 1024
+Tee = Callable[[Path, bytes], None]
 FORMATS = {".mlmodel": "mlmodel", ".mlpackage": "mlpackage"}
 
 
@@ -118,12 +120,15 @@ class ArtifactStore:
         return blob
 
 
-def artifact_digest(path: Path, max_bytes: int | None = None) -> tuple[str, int]:
+def artifact_digest(
+    path: Path, max_bytes: int | None = None, *, tee: Tee | None = None
+) -> tuple[str, int]:
     """The sha256 and size ``ArtifactStore.add`` would give ``path``, writing nothing;
-    refuses what the store refuses (ArtifactError)."""
+    refuses what the store refuses (ArtifactError). ``tee(file, chunk)`` sees every file
+    of a package as it is read, so a caller hashing some of them too reads them once."""
     path, fmt, members = _checked(Path(path))
     writer = _HashingWriter(_Discard(), sys.maxsize if max_bytes is None else max_bytes, path.name)
-    _write_stored_form(path, fmt, members, writer)
+    _write_stored_form(path, fmt, members, writer, tee)
     return writer.digest.hexdigest(), writer.size
 
 
@@ -135,6 +140,21 @@ def follow_link(path: Path) -> Path:
     if not target.exists():
         raise ArtifactError(f"{path}: a symbolic link to {target}, which does not exist")
     return target
+
+
+class _Teeing(io.RawIOBase):
+    """A file reader that shows each chunk read to ``tee``."""
+
+    def __init__(self, src: IO[bytes], file: Path, tee: Tee) -> None:
+        self.src, self.file, self.tee = src, file, tee
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.src.read(size)
+        self.tee(self.file, chunk)
+        return chunk
 
 
 class _Discard(io.RawIOBase):
@@ -160,13 +180,15 @@ def _checked(given: Path) -> tuple[Path, str, list[Path]]:
     return path, fmt, _package_members(path) if fmt == "mlpackage" else []
 
 
-def _write_stored_form(path: Path, fmt: str, members: list[Path], out: io.RawIOBase) -> None:
+def _write_stored_form(
+    path: Path, fmt: str, members: list[Path], out: io.RawIOBase, tee: Tee | None = None
+) -> None:
     if fmt == "mlmodel":
         with path.open("rb") as src:
             while chunk := src.read(CHUNK):
                 out.write(chunk)
     else:
-        _write_archive(path, members, out)
+        _write_archive(path, members, out, tee)
 
 
 def _package_members(root: Path) -> list[Path]:
@@ -186,7 +208,9 @@ def _package_members(root: Path) -> list[Path]:
     return sorted(members)
 
 
-def _write_archive(root: Path, members: list[Path], out: io.RawIOBase) -> None:
+def _write_archive(
+    root: Path, members: list[Path], out: io.RawIOBase, tee: Tee | None = None
+) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for member in members:
             rel = member.relative_to(root).as_posix()
@@ -198,4 +222,4 @@ def _write_archive(root: Path, members: list[Path], out: io.RawIOBase) -> None:
             else:
                 info.size, info.mode = member.stat().st_size, 0o644
                 with member.open("rb") as src:
-                    tar.addfile(info, src)
+                    tar.addfile(info, _Teeing(src, member, tee) if tee else src)

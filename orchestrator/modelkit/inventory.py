@@ -70,7 +70,7 @@ class ModelInventory:
     size_bytes: int
     compute_precision: str | None = None  # float16, float32, mixed
     notes: list[str] = field(default_factory=list)
-    # Same spec and weights whatever the metadata and Manifest.json (loading.content_fingerprint);
+    # Same spec and weights whatever the metadata and Manifest.json (loading.fingerprints);
     # None for inventories built without a model file (benchmarks, test doubles).
     content_sha256: str | None = None
 

@@ -7,7 +7,7 @@ Two hashes, each under its own name:
   artifact store's hash, computed the way the store computes it, writing nothing
   (``orchestrator.artifacts.store.artifact_digest``: an ``.mlmodel``'s bytes; a package's
   deterministic tar; docs/fingerprint.md). A copy of a model elsewhere has the same one.
-- ``ModelInventory.content_sha256``, the *canonical content* (``content_fingerprint``):
+- ``ModelInventory.content_sha256``, the *canonical content* (``fingerprints``):
   sha256 over the spec re-serialised deterministically (protobuf maps in key order) with
   ``description.metadata`` cleared, then, for an ML program, the bytes of every weight
   file in path order. Left out on purpose: Manifest.json (coremltools writes random item
@@ -101,19 +101,24 @@ def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
 
 def model_sha256(path: Path) -> str:
     """The artifact store's sha256 of the model at ``path`` (see the module docstring)."""
+    return fingerprints(path, None, [])[0]
+
+
+def fingerprints(path: Path, spec: Any, weights: list[Path]) -> tuple[str, str | None]:
+    """(sha256, content_sha256) of the model at ``path`` (content: None without ``spec``).
+    The weight files are read once, for both: they may be gigabytes."""
+    content = hashlib.sha256(_canonical_spec_bytes(spec)) if spec is not None else None
+    wanted = set(weights)
+
+    def tee(file: Path, chunk: bytes) -> None:
+        if content is not None and file in wanted:  # the tar reads them in path order
+            content.update(chunk)
+
     try:
-        return artifact_digest(path)[0]
+        sha256 = artifact_digest(path, tee=tee)[0]
     except ArtifactError as error:  # a link or special file inside a package, …
         raise ModelError(error.message, path=str(path), hint=error.hint) from error
-
-
-def content_fingerprint(spec: Any, weights: list[Path]) -> str:
-    digest = hashlib.sha256(_canonical_spec_bytes(spec))
-    for part in weights:
-        with part.open("rb") as src:
-            while chunk := src.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return sha256, content.hexdigest() if content is not None else None
 
 
 def _canonical_spec_bytes(spec: Any) -> bytes:
@@ -226,8 +231,9 @@ def inspect_loaded(path: Path, spec: Any, spec_file: Path, weights: list[Path]) 
     if not ops:
         raise ModelError(f"{path}: the model has no compute ops", path=str(path))
     size = sum(p.stat().st_size for p in [spec_file, *weights])
+    sha256, content_sha256 = fingerprints(path, spec, weights)
     return ModelInventory(
-        path=path, sha256=model_sha256(path), content_sha256=content_fingerprint(spec, weights),
+        path=path, sha256=sha256, content_sha256=content_sha256,
         format="mlpackage" if path.suffix == ".mlpackage" or path.is_dir() else "mlmodel",
         model_type=kind, spec_version=int(spec.specificationVersion),
         min_deployment_target=TARGETS.get(int(spec.specificationVersion), "unknown"),
