@@ -100,3 +100,13 @@ def test_content_fingerprint_is_the_canonical_serialisation(samples, name):
     for part in weights:
         digest.update(part.read_bytes())
     assert inspect_model(samples[name]).content_sha256 == digest.hexdigest()
+
+
+def test_inspect_takes_what_the_store_takes(samples, tmp_path):
+    from orchestrator.errors import ArtifactError, ModelError
+
+    unnamed = Path(shutil.copytree(samples["conv10x10.mlpackage"], tmp_path / "no-suffix"))
+    with pytest.raises(ModelError, match=r"not a \.mlmodel file or \.mlpackage directory"):
+        inspect_model(unnamed)
+    with pytest.raises(ArtifactError, match=r"not a \.mlmodel file or \.mlpackage directory"):
+        ArtifactStore(tmp_path / "store", 10**8).add(unnamed)
