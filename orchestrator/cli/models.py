@@ -40,20 +40,23 @@ def inspect_cmd(
 ) -> None:
     """Format, inputs/outputs, fingerprint and the op inventory with shapes and FLOPs."""
     from orchestrator.modelkit import inspect_model
+    from orchestrator.modelkit.flexible import describe
 
     inventory = inspect_model(model)
     if as_json:
         typer.echo(json.dumps(inventory.to_json(), indent=2))
         return
-    console = Console()
+    console = Console(soft_wrap=True)  # text lines are not cut; the table still fits
     console.print(f"[bold]{model.name}[/bold]  {inventory.format} / {inventory.model_type}, "
                   f"spec {inventory.spec_version} ({inventory.min_deployment_target}+), "
                   f"{inventory.size_bytes:,} bytes")  # fmt: skip
     # In full: the same sha256 as `artifacts add`, the report and the database show.
     console.print(f"  sha256 {inventory.sha256}", soft_wrap=True)
     for feature in inventory.inputs:
+        options = f" ({describe(feature.shapes)})" if feature.shapes else ""
         console.print(
             f"  input  {feature.name}: {feature.type} {feature.shape} flexible={feature.flexible}"
+            + options
         )
     table = Table("#", "name", "type", "kind", "in", "out", "params", "MFLOPs", "weights")
     for op in inventory.ops:
@@ -63,8 +66,19 @@ def inspect_cmd(
         table.add_row(str(op.index), op.name, op.type, op.kind, shapes(op.inputs), shapes(op.outputs),
                       params[:60], mflops, f"{op.weight_bytes:,}")  # fmt: skip
     console.print(table)
+    cost = _flops_text(inventory.total_flops) if inventory.flops_known else "cost unknown"
     console.print(f"{len(inventory.ops)} compute ops, {inventory.const_count} constants, "
-                  f"{inventory.total_flops / 1e6:.1f} MFLOPs, {inventory.total_weight_bytes:,} weight bytes")  # fmt: skip
+                  f"{cost}, {inventory.total_weight_bytes:,} weight bytes")  # fmt: skip
+    if inventory.flops_note:
+        console.print(f"note: {inventory.flops_note}")
+
+
+def _flops_text(flops: int) -> str:
+    """A cost a person reads: a tiny model is not "0.0 MFLOPs"."""
+    for scale, unit in ((1e9, "GFLOPs"), (1e6, "MFLOPs"), (1e3, "kFLOPs")):
+        if flops >= scale:
+            return f"{flops / scale:.1f} {unit}"
+    return f"{flops} FLOPs"
 
 
 def lint_cmd(
@@ -100,12 +114,15 @@ def lint_cmd(
         typer.echo(json.dumps({
             "model": model.name, "sha256": inventory.sha256, "chips": chips, "os": os_version,
             "off_ane_predicted": bool(warnings), "warnings": len(warnings), "notes": len(notes),
+            "flops_known": inventory.flops_known, "flops_note": inventory.flops_note,
             # "prediction" per finding: does it predict the op off the ANE (a note does not).
             "findings": [{**f.to_json(), "prediction": f.severity != NOTE,
                           "confidence": confidence(f)} for f in findings],
         }, indent=2))  # fmt: skip
     else:
         _lint_text(model.name, chips if chip is not None else ["any chip"], warnings, notes)
+        if inventory.flops_note:  # e.g. a flexible input: costed at its default shape
+            typer.echo(f"note: {inventory.flops_note}")
     if warnings:
         raise typer.Exit(LINT_FOUND_EXIT)
 

@@ -31,6 +31,7 @@ from typing import Any
 from orchestrator.artifacts.store import artifact_digest
 from orchestrator.errors import ArtifactError, ModelError
 from orchestrator.modelkit import quiet
+from orchestrator.modelkit.flexible import shape_options
 from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory
 from orchestrator.modelkit.mlprogram import program_ops
 from orchestrator.modelkit.neuralnet import network_ops
@@ -187,7 +188,8 @@ def _features(features: Any) -> list[FeatureInfo]:
             flexible = {"enumeratedSizes": "enumerated", "imageSizeRange": "range"}.get(
                 flex or "", "none"
             )
-        found.append(FeatureInfo(feature.name, kind.replace("Type", ""), shape, dtype, flexible))
+        found.append(FeatureInfo(feature.name, kind.replace("Type", ""), shape, dtype, flexible,
+                                 shape_options(feature.type)))  # fmt: skip
     return found
 
 

@@ -4,6 +4,7 @@ never "unknown" for the ops modelkit has rules for, and never a silent zero."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,23 @@ def test_a_flexible_image_input_is_costed_at_its_default_size(tmp_path: Path) ->
     conv = next(op for op in inspect_model(tmp_path / "image.mlpackage").ops if op.type == "conv")
     assert conv.outputs[0].shape == [1, 4, 30, 14]
     assert conv.flops == 2 * 4 * 30 * 14 * 3 * 3 * 3
+
+
+def test_inspect_and_lint_say_at_which_shape_and_never_print_zero_cost(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import coremltools as ct
+
+    path = _program(tmp_path / "range.mlpackage", ct.Shape((1, 1, ct.RangeDim(8, 64, default=16), 16)))  # fmt: skip
+    assert inspect_model(path).inputs[0].shapes == {"range": [[1, 1, 8, 16], [1, 1, 64, 16]]}
+    run = [sys.executable, "-m", "orchestrator"]
+    text = subprocess.run([*run, "inspect", str(path)], capture_output=True, text=True, check=True)
+    assert "flexible=range (range [1, 1, 8, 16]…[1, 1, 64, 16])" in text.stdout
+    assert "note: FLOPs at the default input shape (x [1, 1, 16, 16]" in text.stdout
+    assert "0.0 MFLOPs" not in text.stdout
+    lint = subprocess.run([*run, "lint", str(path), "--chip", "A14", "--json"],
+                          capture_output=True, text=True)  # fmt: skip
+    body = json.loads(lint.stdout)
+    assert body["flops_known"] is True
+    assert body["flops_note"].startswith("FLOPs at the default input shape")
