@@ -114,6 +114,18 @@ def build_report(session: Session, job_ref: str) -> dict[str, Any]:
     }
 
 
+def _ops_off_ane(payload: dict[str, Any], placed: dict[str, str]) -> list[dict[str, Any]]:
+    """The verdict's ops off the ANE; an op placed by probe says the probe's unit (the
+    verdict stores "GPU or CPU" as unknown, the bisection keeps it), as the text does."""
+    ops = []
+    for op in payload.get("ops_off_ane", []):
+        shown = {k: op.get(k) for k in ("name", "type", "unit", "reason", "fix", "source")}
+        if op.get("source") == "probe" and op.get("name") in placed:
+            shown["unit"] = placed[op["name"]]
+        ops.append(shown)
+    return ops
+
+
 def _row(session: Session, run: Any) -> dict[str, Any]:
     model = session.get(db.Model, run.model_sha256)
     measurements = {
@@ -143,6 +155,8 @@ def _row(session: Session, run: Any) -> dict[str, Any]:
     # A run that has not reported yet says nothing about being simulated: fall back to
     # what its verdict says, and never call it real without evidence.
     simulated = bool(run.simulated) if run.simulated is not None else None
+    bisected = bisection(session, run)
+    placed = {op["name"]: op["by_probe"] for op in (bisected or {}).get("ops", [])}
     return {
         "run": str(run.id),
         "model": model.filename if model else run.model_sha256[:12],
@@ -167,11 +181,8 @@ def _row(session: Session, run: Any) -> dict[str, Any]:
         "speedup_all_vs_cpu_only": speedup,
         "cold_load_ms": load.cold_load_ms if load else None,
         "warm_load_ms": load.warm_load_ms if load else None,
-        "ops_off_ane": [
-            {k: op.get(k) for k in ("name", "type", "unit", "reason", "fix", "source")}
-            for op in payload.get("ops_off_ane", [])
-        ],
-        "bisection": bisection(session, run),
+        "ops_off_ane": _ops_off_ane(payload, placed),
+        "bisection": bisected,
         "error": (f"{run.error_kind}: {run.error_message}" if run.error_kind and str(run.status) == "failed" else None),
         # A run for a class the farm had no live device of waits (not queued) since then.
         "waiting_since": run.waiting_since.isoformat() if str(run.status) == "waiting" and run.waiting_since else None,
