@@ -58,6 +58,12 @@ def _units(text: str) -> tuple[ComputeUnits, ...]:
     return tuple(units)
 
 
+def _time_mode(value: str) -> str:
+    if value not in {"instant", "realtime"}:
+        raise UsageError(f"unknown time mode {value!r}", hint="instant or realtime")
+    return value
+
+
 def _broker(settings: Settings) -> str:
     if settings.broker_url:
         return settings.broker_url
@@ -279,8 +285,7 @@ def agent_cmd(
             "no devices to drive",
             hint="use --simulate FARM (USB devices: --ios, see docs/real-devices.md)",
         )
-    if time_mode not in {"instant", "realtime"}:
-        raise UsageError(f"unknown time mode {time_mode!r}", hint="instant or realtime")
+    _time_mode(time_mode)
     settings = load_settings()
     plan = FarmPlan(farm=simulate, ios=ios, seed=seed, time_mode=time_mode, speed=speed)
     run_agent(settings, broker_url=_broker(settings), name=name, plan=plan, loglevel=loglevel)
@@ -312,6 +317,13 @@ def profile_cmd(
     warmup: Annotated[int, typer.Option(help="Warm-up predictions per setting")] = 5,
     timeout: Annotated[float, typer.Option(help="Seconds a batch may take")] = 600.0,
     seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
+    time_mode: Annotated[
+        str,
+        typer.Option(
+            help="Simulated time: instant, or realtime (batches take as long as on a device)"
+        ),
+    ] = "instant",
+    speed: Annotated[float, typer.Option(help="Realtime speed factor")] = 1.0,
     bisect: BisectOpt = None,
     fail_on: FailOnOpt = "never",
     as_json: JsonOpt = False,
@@ -331,6 +343,8 @@ def profile_cmd(
         farm=simulate,
         options=_options(devices, compute_units, iterations, warmup, timeout, bisect),
         seed=seed,
+        time_mode=_time_mode(time_mode),
+        speed=speed,
     )
     report = profile(
         load_settings(), request, err=Console(stderr=True, highlight=False, soft_wrap=True)

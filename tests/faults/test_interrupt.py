@@ -43,6 +43,8 @@ def test_ctrl_c_in_profile_cancels_its_job_and_exits_130(
             "--iterations",
             "400",
             "--no-bisect",
+            "--time-mode",  # each batch takes seconds: the job is surely mid-way at the Ctrl-C
+            "realtime",
         ],
         env=env,
         stdout=subprocess.PIPE,
