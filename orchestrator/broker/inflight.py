@@ -26,6 +26,7 @@ import redis
 from celery import Celery
 
 from orchestrator import livestate
+from orchestrator.broker.recovery import hand_back
 from orchestrator.celery_app import DEVICE_QUEUE_PREFIX, RESULTS_QUEUE
 
 log = logging.getLogger("anefarm.broker")
@@ -120,14 +121,9 @@ def restarted_at(client: redis.Redis) -> float | None:
 def restore_orphans(app: Celery, before: float) -> int:
     """Hand every delivery made before ``before`` back to its queue (kombu's own
     ``restore_by_tag``: a WATCH/MULTI transaction, so each is restored once)."""
-    restored = 0
-    with app.connection_for_write() as connection:
-        channel = connection.default_channel
-        with channel.conn_or_acquire() as client:
-            old = client.zrangebyscore(channel.unacked_index_key, 0, before)
-            for tag in old:
-                channel.qos.restore_by_tag(tag, client)
-                restored += 1
+    restored = hand_back(
+        app, lambda channel, client: client.zrangebyscore(channel.unacked_index_key, 0, before)
+    )
     if restored:
         log.warning("Redis restarted: handed %d orphaned delivery(ies) back", restored)
     return restored

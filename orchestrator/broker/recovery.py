@@ -21,6 +21,7 @@ worker, which has its own recovery (reject on worker lost, the coordinator's swe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from celery import Celery
@@ -34,17 +35,29 @@ from orchestrator.celery_app import RESULTS_QUEUE
 log = logging.getLogger("anefarm.coordinator")
 
 
-def restore_unacked(app: Celery, queue: str = RESULTS_QUEUE) -> int:
-    """Put every unacknowledged message of ``queue`` back on it; how many were."""
+def hand_back(app: Celery, choose: Callable[[Any, Any], Iterable[Any]]) -> int:
+    """Put the unacknowledged deliveries that ``choose(channel, client)`` names (delivery
+    tags) back on their queues, through kombu's own ``restore_by_tag`` (each once); how
+    many were."""
     restored = 0
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         with channel.conn_or_acquire() as client:
-            for tag, raw in list(client.hscan_iter(channel.unacked_key)):
-                if _queues_of(channel, raw) != {queue}:
-                    continue
+            for tag in list(choose(channel, client)):
                 channel.qos.restore_by_tag(tag, client)
                 restored += 1
+    return restored
+
+
+def restore_unacked(app: Celery, queue: str = RESULTS_QUEUE) -> int:
+    """Put every unacknowledged message of ``queue`` back on it; how many were."""
+
+    def of_queue(channel: Any, client: Any) -> Iterator[Any]:
+        for tag, raw in client.hscan_iter(channel.unacked_key):
+            if _queues_of(channel, raw) == {queue}:
+                yield tag
+
+    restored = hand_back(app, of_queue)
     if restored:
         log.warning("handed %d unacknowledged message(s) back to the %s queue", restored, queue)
     return restored
