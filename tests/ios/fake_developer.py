@@ -35,6 +35,7 @@ from orchestrator.protocol import (
     ThermalState,
 )
 from orchestrator.stats import summarize
+from tests.ios import fake_tunnel
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
 RUNNER_PID = 4242
@@ -268,7 +269,7 @@ class FakeDeveloperServices:
         self.mounts += 1
 
     async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None:
-        return None  # developer services ride on lockdown in the fakes, whatever the iOS
+        return await fake_tunnel.open_rsd(self, udid, os_version)
 
     async def close_rsd(self, provider: LockdownServiceProvider) -> None:
-        return None
+        await fake_tunnel.close_rsd(self, provider)

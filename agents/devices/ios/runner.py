@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 from pymobiledevice3.services.os_trace import SyslogEntry
 
+from agents.devices.ios.crashes import collect_crash_report
 from agents.devices.ios.errors import translating
 from agents.devices.ios.readiness import RunnerConfig
 from agents.devices.ios.services import ContainerFiles, DeveloperServices, ProcessLauncher
@@ -137,7 +137,7 @@ async def _launch_and_wait(
             running = await control.process_identifier_for_bundle_identifier(runner.bundle_id)
             if running == 0 and not await files.exists(done):
                 log.note(f"pid {pid} exited without a done marker")
-                await _collect_crash_report(services, provider, runner, log)
+                await collect_crash_report(services, provider, runner, log)
                 raise RunnerCrashed(
                     f"the runner on {udid} exited without finishing batch {batch}",
                     udid=udid,
@@ -160,27 +160,6 @@ async def _follow_log(
         async for entry in services.syslog(provider, pid):
             if entry.pid == pid:
                 log.add(entry)
-
-
-async def _collect_crash_report(
-    services: DeveloperServices,
-    provider: LockdownServiceProvider,
-    runner: RunnerConfig,
-    log: RunLog,
-) -> None:
-    # ReportCrash writes the .ips a moment after the process dies.
-    for _ in range(6):
-        with contextlib.suppress(Exception):
-            async with services.crash_reports(provider) as reports:
-                names = sorted(n for n in await reports.ls("/", 1) if runner.process_name in n)
-                if names:
-                    with tempfile.TemporaryDirectory() as out:
-                        await reports.pull(out, names[-1], progress_bar=False)
-                        files = sorted(Path(out).rglob("*"))
-                        texts = [f.read_text(errors="replace") for f in files if f.is_file()]
-                        log.crash_report = "\n".join(texts)[:200_000] or None
-                    return
-        await asyncio.sleep(POLL_S)
 
 
 async def _clean(files: ContainerFiles, batch: str) -> None:

@@ -125,7 +125,6 @@ class Pmd3DeveloperServices:
 
     def __init__(self, *, tunneld_address: tuple[str, int] | None = None) -> None:
         self.tunneld_address = tunneld_address
-        self._tunnels: dict[int, Any] = {}
 
     @asynccontextmanager
     async def container(
@@ -180,43 +179,17 @@ class Pmd3DeveloperServices:
             yield
 
     async def mount_developer_image(self, provider: LockdownServiceProvider) -> None:
-        from pymobiledevice3.exceptions import AlreadyMountedError
-        from pymobiledevice3.services.mobile_image_mounter import auto_mount
+        from agents.devices.ios import ddi
 
-        try:
-            await auto_mount(provider)
-        except AlreadyMountedError:
-            return  # the usual case after the first run since boot
+        await ddi.mount(provider)
 
     async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None:
         """An RSD provider on iOS 17+ (None below 17: lockdown serves developer services)."""
-        version = os_tuple(os_version)
-        if version < RSD_MIN:
-            return None
-        if version >= USERSPACE_TUNNEL_MIN:
-            from pymobiledevice3.remote.userspace_tunnel import UserspaceRsdTunnel
+        from agents.devices.ios import tunnel
 
-            # No root needed; one tunnel per process, which is why a device has its own worker.
-            tunnel = UserspaceRsdTunnel(serial=udid)
-            rsd = await tunnel.aopen()
-            self._tunnels[id(rsd)] = tunnel
-            return rsd
-        from pymobiledevice3.exceptions import RSDRequiredError
-        from pymobiledevice3.tunneld.api import TUNNELD_DEFAULT_ADDRESS, get_tunneld_device_by_udid
-
-        # 17.0–17.3: only the root tunneld daemon can build the tunnel (docs/real-devices.md).
-        found = await get_tunneld_device_by_udid(
-            udid, self.tunneld_address or TUNNELD_DEFAULT_ADDRESS
-        )
-        if found is None:
-            raise RSDRequiredError(udid, os_version)
-        return found
+        return await tunnel.open_rsd(udid, os_version, tunneld_address=self.tunneld_address)
 
     async def close_rsd(self, provider: LockdownServiceProvider) -> None:
-        tunnel = self._tunnels.pop(id(provider), None)
-        if tunnel is not None:
-            await tunnel.aclose()
-        else:
-            close = getattr(provider, "close", None)
-            if close is not None:
-                await close()
+        from agents.devices.ios import tunnel
+
+        await tunnel.close_rsd(provider)
