@@ -1,15 +1,354 @@
-"""The Developer Disk Image: mounted after every boot before developer services work."""
+"""The Developer Disk Image (DDI): prepared ahead into a host cache, mounted from it.
+
+pymobiledevice3's ``auto_mount`` downloads a missing image from a public GitHub repository
+(doronz88/DeveloperDiskImage) synchronously, with no timeout, into one unlocked cache under
+``~/.pymobiledevice3`` — and the driver used to call it inside a worker's event loop, where
+several device workers could do it at once. So downloading is now a step of its own,
+``anefarm devices prepare`` (:func:`prepare`: a file lock, a deadline, atomic writes), and
+:func:`mount` only ever reads local files: when the image is missing it says what to run.
+
+Layout of the cache (``<agent cache dir>/ddi`` unless told otherwise)::
+
+    developer/<major.minor>/DeveloperDiskImage.dmg{,.signature}   iOS ≤ 16, one per version
+    personalized/{Image.dmg,BuildManifest.plist,Image.trustcache}  iOS 17+, one for all
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymobiledevice3 import exceptions as pmd3
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
+from agents.devices.ios.services import os_tuple
+from orchestrator.errors import (
+    AnefarmError,
+    ArtifactError,
+    ConfigError,
+    DeviceNotReady,
+    ServiceError,
+)
 
-async def mount(provider: LockdownServiceProvider) -> None:
-    from pymobiledevice3.exceptions import AlreadyMountedError
-    from pymobiledevice3.services.mobile_image_mounter import auto_mount
+PERSONALIZED_MIN = (17, 0)  # iOS 17 replaced the per-version image by a personalized one
+DOWNLOAD_TIMEOUT_S = 300.0  # a personalized image is ~20 MB; a slow office link takes minutes
+SOURCE = "raw.githubusercontent.com/doronz88/DeveloperDiskImage"
+# Where images may already be on a Mac, read-only: Xcode's own DeviceSupport (classic images
+# of the iOS versions that Xcode knows) and pymobiledevice3's download cache. Module-level so
+# tests can point them at empty directories.
+XCODE_APP = Path("/Applications/Xcode.app")
+PMD3_HOME = Path.home() / ".pymobiledevice3"
+_DEVICE_SUPPORT = "Contents/Developer/Platforms/iPhoneOS.platform/DeviceSupport"
+_CLASSIC_FILES = ("DeveloperDiskImage.dmg", "DeveloperDiskImage.dmg.signature")
+_PERSONALIZED_FILES = ("Image.dmg", "BuildManifest.plist", "Image.trustcache")
 
+
+@dataclass(frozen=True)
+class ImageKey:
+    """Which image a device needs: the classic one of its major.minor, or the personalized one."""
+
+    version: str  # "16.7" for a classic image; "" for the personalized one (any iOS 17+)
+
+    @property
+    def personalized(self) -> bool:
+        return not self.version
+
+    @property
+    def label(self) -> str:
+        return "personalized image (iOS 17+)" if self.personalized else f"iOS {self.version} image"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return _PERSONALIZED_FILES if self.personalized else _CLASSIC_FILES
+
+    def directory(self, cache: Path) -> Path:
+        return cache / "personalized" if self.personalized else cache / "developer" / self.version
+
+
+def image_for(os_version: str) -> ImageKey:
+    """The image a device on ``os_version`` ("16.7.2", "17.4") mounts."""
+    version = os_tuple(os_version)
+    if not version or version[0] == 0:
+        raise ConfigError(f"{os_version!r} is not an iOS version", hint="write it as 16.7 or 17.4")
+    if version >= PERSONALIZED_MIN:
+        return ImageKey("")
+    return ImageKey(f"{version[0]}.{version[1] if len(version) > 1 else 0}")
+
+
+def default_cache_dir() -> Path:
+    """``<agent cache dir>/ddi``: where the agent looks and ``devices prepare`` writes."""
+    from orchestrator.settings import load_settings
+
+    return load_settings().resolved_agent_cache_dir / "ddi"
+
+
+@dataclass(frozen=True)
+class Found:
+    where: str  # "anefarm cache", "Xcode", "pymobiledevice3 cache"
+    paths: tuple[Path, ...]  # in the order of ImageKey.files
+
+
+def locate(cache: Path, key: ImageKey) -> Found | None:
+    """The image's local files, or None: anefarm's cache first, then what Xcode or an earlier
+    pymobiledevice3 already put on this Mac (never written to by anefarm)."""
+    candidates = [("anefarm cache", key.directory(cache))]
+    if key.personalized:
+        # pymobiledevice3 never uses Xcode's personalized image (a different layout); nor do we.
+        candidates.append(("pymobiledevice3 cache", PMD3_HOME / "Xcode_iOS_DDI_Personalized"))
+    else:
+        candidates.append(("Xcode", XCODE_APP / _DEVICE_SUPPORT / key.version))
+        candidates.append(
+            ("pymobiledevice3 cache", PMD3_HOME / "Xcode.app" / _DEVICE_SUPPORT / key.version)
+        )
+    for where, directory in candidates:
+        paths = tuple(directory / name for name in key.files)
+        if all(path.is_file() and path.stat().st_size > 0 for path in paths):
+            return Found(where, paths)
+    return None
+
+
+def prepare_command(key: ImageKey, os_version: str | None = None) -> str:
+    version = key.version or (os_version and ".".join(os_version.split(".")[:2])) or "17.0"
+    return f"anefarm devices prepare --ios {version}"
+
+
+# ---- preparing (the CLI, off any event loop) -------------------------------------------
+
+Fetch = Callable[[ImageKey], dict[str, bytes]]
+
+
+def fetch_from_repository(key: ImageKey) -> dict[str, bytes]:
+    """Download one image through pymobiledevice3's own repository client (file name → bytes).
+
+    Raises what the client raises: ``DeveloperDiskImageException`` (HTTP error, rate limit),
+    ``requests`` exceptions (no network); a version the repository lacks raises
+    ``DeveloperDiskImageNotFoundError``, as ``auto_mount`` does.
+    """
+    from developer_disk_image.repo import DeveloperDiskImageRepository
+
+    repo = DeveloperDiskImageRepository.create()
+    if key.personalized:
+        image = repo.get_personalized_disk_image()
+        blobs: dict[str, bytes | None] = dict(
+            zip(key.files, (image.image, image.build_manifest, image.trustcache), strict=True)
+        )
+    else:
+        classic = repo.get_developer_disk_image(key.version)
+        if classic is None:
+            raise pmd3.DeveloperDiskImageNotFoundError(key.version)
+        blobs = dict(zip(key.files, (classic.image, classic.signature), strict=True))
+    missing = [name for name, blob in blobs.items() if not blob]
+    if missing:
+        raise pmd3.DeveloperDiskImageNotFoundError(
+            f"{key.label}: {', '.join(missing)} not published"
+        )
+    return {name: blob for name, blob in blobs.items() if blob}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    key: ImageKey
+    found: Found
+    downloaded: bool
+
+
+def prepare(
+    cache: Path,
+    os_versions: Iterable[str],
+    *,
+    timeout_s: float = DOWNLOAD_TIMEOUT_S,
+    fetch: Fetch | None = None,
+    echo: Callable[[str], None] = lambda line: None,
+) -> list[Prepared]:
+    """Make sure the images for ``os_versions`` are on this host, downloading what is missing.
+
+    One lock for the whole cache: a second ``prepare`` (another command, another worker's
+    host script) waits and then finds the images there, so each is downloaded once. Each
+    download has ``timeout_s``; files appear only complete (written aside, then renamed).
+    """
+    from orchestrator.artifacts.locking import sha_lock
+
+    fetch = fetch or fetch_from_repository
+    # Classic images first, oldest first: the order a person reads versions in.
+    keys = sorted(
+        {image_for(version) for version in os_versions},
+        key=lambda key: (key.personalized, os_tuple(key.version)),
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    # A waiter may sit behind every download of the holder, plus a margin.
+    wait_s = timeout_s * max(len(keys), 1) + 60.0
     try:
-        await auto_mount(provider)
-    except AlreadyMountedError:
-        return  # the usual case after the first run since boot
+        with sha_lock(cache, "ddi-cache", wait_s=wait_s):
+            return [_prepare_one(cache, key, fetch, timeout_s, echo) for key in keys]
+    except ArtifactError as error:  # only the lock raises it here
+        raise ServiceError(
+            f"the disk image cache {cache} stayed locked for {wait_s:.0f}s",
+            hint="another `anefarm devices prepare` seems hung: stop it and rerun",
+        ) from error
+
+
+def _prepare_one(
+    cache: Path, key: ImageKey, fetch: Fetch, timeout_s: float, echo: Callable[[str], None]
+) -> Prepared:
+    found = locate(cache, key)
+    if found is not None:
+        echo(
+            f"{key.label}: already here, nothing to download ({found.where}: {found.paths[0].parent})"
+        )
+        return Prepared(key, found, downloaded=False)
+    echo(f"{key.label}: downloading from {SOURCE} (timeout {timeout_s:.0f}s)…")
+    blobs = _with_deadline(functools.partial(fetch, key), timeout_s, key)
+    directory = key.directory(cache)
+    _write_atomically(directory, blobs, key)
+    size = sum(len(blob) for blob in blobs.values()) / 1e6
+    echo(f"{key.label}: cached in {directory} ({size:.1f} MB)")
+    return Prepared(key, Found("anefarm cache", tuple(directory / n for n in key.files)), True)
+
+
+def _with_deadline(
+    call: Callable[[], dict[str, bytes]], timeout_s: float, key: ImageKey
+) -> dict[str, bytes]:
+    """``call()`` on a daemon thread, abandoned after ``timeout_s``: the repository client
+    sets no timeout, and an abandoned download writes nothing (only its caller writes)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", call()))
+        except BaseException as error:  # noqa: BLE001 - carried to the caller's thread
+            outcome.append(("error", error))
+
+    thread = threading.Thread(target=run, name=f"ddi-download-{key.version or 'p'}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not outcome:
+        raise ServiceError(
+            f"downloading the {key.label} from {SOURCE} timed out after {timeout_s:.0f}s",
+            hint=_NETWORK_HINT + "; or raise --timeout",
+        )
+    status, value = outcome[0]
+    if status == "ok":
+        return dict(value)
+    raise _download_error(value, key) from value
+
+
+_NETWORK_HINT = (
+    "this Mac needs HTTPS access to raw.githubusercontent.com once; or copy the ddi folder of "
+    "the agent cache from a Mac that has it"
+)
+
+
+def _download_error(error: BaseException, key: ImageKey) -> AnefarmError:
+    from developer_disk_image.exceptions import (
+        DeveloperDiskImageException,
+        GithubRateLimitExceededError,
+    )
+
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, AnefarmError):
+        return error
+    if isinstance(error, pmd3.DeveloperDiskImageNotFoundError):
+        return ConfigError(
+            f"{SOURCE} has no {key.label} ({detail})",
+            hint="check the iOS version (major.minor, e.g. 16.7); Xcode's DeviceSupport folder may have it",
+        )
+    if isinstance(error, GithubRateLimitExceededError):
+        return ServiceError(f"GitHub refused the download: {detail}", hint="wait and rerun")
+    if isinstance(error, DeveloperDiskImageException):
+        return ServiceError(f"downloading the {key.label} failed: {detail}", hint=_NETWORK_HINT)
+    if isinstance(error, OSError) or type(error).__module__.split(".")[0] in {
+        "requests",
+        "urllib3",
+    }:
+        # requests' ConnectionError is an OSError; its other errors (SSL, proxies) are not.
+        return ServiceError(
+            f"cannot download the {key.label}: no network ({type(error).__name__})",
+            hint=_NETWORK_HINT,
+        )
+    return AnefarmError(f"downloading the {key.label} failed: {type(error).__name__}: {detail}")
+
+
+def _write_atomically(target: Path, blobs: dict[str, bytes], key: ImageKey) -> None:
+    # Written beside the target and renamed into place: a reader (a worker mounting) sees
+    # the whole image or none of it, even if this process is killed half way.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
+    staging.mkdir()
+    try:
+        for name in key.files:
+            (staging / name).write_bytes(blobs[name])
+        if target.exists():  # incomplete leftovers (locate() found nothing usable there)
+            shutil.rmtree(target)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+# ---- mounting (the worker, on its event loop; reads local files only) -------------------
+
+
+@contextlib.asynccontextmanager
+async def open_mounter(provider: LockdownServiceProvider, key: ImageKey) -> AsyncIterator[Any]:
+    """pymobiledevice3's image mounter for ``key`` (a seam: tests replace it)."""
+    from pymobiledevice3.services.mobile_image_mounter import (
+        DeveloperDiskImageMounter,
+        PersonalizedImageMounter,
+    )
+
+    kind = PersonalizedImageMounter if key.personalized else DeveloperDiskImageMounter
+    async with kind(lockdown=provider) as mounter:
+        yield mounter
+
+
+# The image cannot be mounted (as opposed to a device gone, locked, or in the wrong mode,
+# which errors.translate already words): answered here with what to run.
+_CANNOT_MOUNT = (
+    pmd3.InvalidServiceError,
+    pmd3.NotMountedError,
+    pmd3.DeveloperDiskImageNotFoundError,
+    pmd3.NoSuchBuildIdentityError,
+    pmd3.MissingManifestError,
+    pmd3.MessageNotSupportedError,
+)
+
+
+async def mount(provider: LockdownServiceProvider, cache: Path | None = None) -> None:
+    """Mount the device's image from local files; an image already mounted is success.
+
+    Never downloads. The personalized image still needs Apple's signing server (TSS) once
+    per device and iOS build, unless the device kept its personalization manifest.
+    """
+    os_version = str(provider.product_version)
+    udid = str(getattr(provider, "udid", "") or "device")
+    key = image_for(os_version)
+    cache = cache if cache is not None else default_cache_dir()
+    try:
+        async with open_mounter(provider, key) as mounter:
+            if await mounter.is_image_mounted(mounter.IMAGE_TYPE):
+                return  # the usual case after the first run since boot
+            found = locate(cache, key)
+            if found is None:
+                reason = (
+                    f"Developer Disk Image is not mounted and the {key.label} is not prepared "
+                    f"on this host: run `{prepare_command(key, os_version)}`"
+                )
+                raise DeviceNotReady(f"{udid}: {reason}", udid=udid, reasons=[reason])
+            await mounter.mount(*found.paths)
+    except pmd3.AlreadyMountedError:
+        return
+    except _CANNOT_MOUNT as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = (
+            f"Developer Disk Image is not mounted: mounting the {key.label} failed ({detail}); "
+            f"check it with `anefarm devices check {udid}`"
+        )
+        raise DeviceNotReady(f"{udid}: {reason}", udid=udid, reasons=[reason]) from error
