@@ -1,10 +1,14 @@
 """One device worker process: a Celery worker bound to exactly one device.
 
 It consumes ``device.<ProductType>`` and ``device.<udid>`` with concurrency 1 and
-prefetch 1, so a free device pulls work and a busy one never hoards it, and it owns
-one device connection for its whole life (one event loop, one tunnel per process for
-pymobiledevice3). Started by the supervisor as ``python -m agents.worker``, with the
-broker URL (and any other credential) in its environment, never on its command line.
+prefetch 1, so a free device pulls work and a busy one never hoards it. Started by the
+supervisor as ``python -m agents.worker``, with the broker URL (and any other credential)
+in its environment, never on its command line.
+
+Two processes share the device: this one (identity, live state, the heartbeat's
+lockdown-level readiness) and the pool child that runs batches (``agents/batch_task.py``),
+which alone opens developer services and tunnels. The child is forked on Linux and
+spawned on macOS; ``ANEFARM_WORKER_START_METHOD`` picks either anywhere.
 """
 
 from __future__ import annotations
@@ -12,217 +16,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import threading
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-from celery import Celery
-
-from agents.batch import execute, unexpected_failure
-from agents.devices.base import Device
-from agents.fetch import ArtifactFetcher
+from agents import batch_task
+from agents.device_worker import SPEC_ENV, DeviceWorker, WorkerSpec, open_device
 from orchestrator import catalog, livestate
-from orchestrator.artifacts.materialize import materialize
-from orchestrator.celery_app import (
-    INGEST_RESULT_TASK,
-    RESULTS_QUEUE,
-    RUN_BATCH_TASK,
-    create_app,
-    device_class_queue,
-    device_queue,
-    run_worker,
-)
-from orchestrator.errors import AnefarmError, ConfigError, ProtocolError
-from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult
-from orchestrator.settings import Settings, load_settings
+from orchestrator.celery_app import create_app, device_class_queue, device_queue, run_worker
+from orchestrator.errors import ConfigError
+from orchestrator.settings import load_settings
 
 log = logging.getLogger("anefarm.worker")
-# Failures a restart may cure. Not: a detached device (nothing to restart), not ready
-# (a person must act), artifact or service trouble (not the device's).
-REBOOT_KINDS = frozenset({"runner_crash", "runner_timeout", "protocol", "device"})
-
-
-class DeviceWorker:
-    """Glue between Celery, live state in Redis and one Device."""
-
-    def __init__(self, settings: Settings, device: Device, *, agent: str, broker_url: str):
-        self.settings = settings
-        self.device = device
-        self.agent = agent
-        self.identity = device.identity
-        self.broker_url = broker_url
-        self._redis: Any = None
-        self._redis_pid = 0
-        self.fetcher = ArtifactFetcher(
-            settings.resolved_agent_cache_dir / "blobs",
-            base_url=settings.artifact_url,
-            token=settings.artifact_token,
-        )
-        self.models_dir = settings.resolved_agent_cache_dir / "models"
-        self.state = livestate.DeviceState.READY
-        self.reasons: list[str] = []
-        self.current_run: str | None = None
-        self.infra_in_row = 0  # device-side infra failures in a row (this process)
-        self._stop = threading.Event()
-
-    @property
-    def redis(self) -> Any:
-        # One client per process: the batch runs in a forked pool child, which must not
-        # share the parent's sockets.
-        if self._redis is None or self._redis_pid != os.getpid():
-            self._redis, self._redis_pid = livestate.connect(self.broker_url), os.getpid()
-        return self._redis
-
-    # live state -----------------------------------------------------------------
-    def publish_state(self) -> None:
-        ident = self.identity
-        status = livestate.DeviceStatus(
-            udid=ident.udid,
-            product_type=ident.product_type,
-            chip=ident.chip,
-            os_version=ident.os_version,
-            os_build=ident.os_build,
-            name=ident.name,
-            simulated=ident.simulated,
-            agent=self.agent,
-            state=self.state,
-            reasons=self.reasons,
-            current_run=self.current_run,
-            pid=os.getpid(),
-        )
-        livestate.put_device(self.redis, status, ttl_s=self.settings.heartbeat_ttl_s)
-
-    def heartbeat_forever(self) -> None:
-        interval = max(1.0, self.settings.heartbeat_ttl_s / 3)
-        while not self._stop.wait(interval):
-            try:
-                if livestate.is_quarantined(self.redis, self.identity.udid):
-                    # Quarantined by the coordinator: stop consuming (warm shutdown);
-                    # the supervisor will not restart us until a person releases it.
-                    self.state = livestate.DeviceState.QUARANTINED
-                    self.publish_state()
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    return
-                if self.state not in (
-                    livestate.DeviceState.BUSY,
-                    livestate.DeviceState.QUARANTINED,
-                ):
-                    readiness = self.device.readiness()
-                    self.reasons = readiness.reasons
-                    self.state = (
-                        livestate.DeviceState.READY
-                        if readiness.ready
-                        else livestate.DeviceState.NOT_READY
-                    )
-                self.publish_state()
-            except Exception:
-                log.exception("heartbeat failed")
-
-    # the task ----------------------------------------------------------------------
-    def handle(self, app: Celery, payload: dict[str, Any]) -> None:
-        try:
-            batch = RunBatch.model_validate(payload)
-        except ValueError as error:
-            # Nothing to retry: report loudly and drop (the coordinator never sent this).
-            log.error("%s", ProtocolError(f"invalid RunBatch dropped: {error}").one_line())
-            return
-        if livestate.is_cancelled(self.redis, str(batch.job_id)):
-            log.info("run %s skipped: job cancelled", batch.run_id)
-            return
-        if livestate.is_quarantined(self.redis, self.identity.udid):
-            # Hand the work back to the class and stop consuming: a quarantined
-            # device takes no more work until a person releases it.
-            app.send_task(
-                RUN_BATCH_TASK, args=[payload], queue=device_class_queue(batch.device_class)
-            )
-            # The batch runs in the pool child: stop the parent, which stops consuming.
-            os.kill(os.getppid(), signal.SIGTERM)
-            return
-        udid = self.identity.udid
-        ttl = int(batch.spec.timeout_s) + 60
-        if livestate.is_superseded(self.redis, str(batch.run_id), batch.attempt):
-            # The coordinator gave this attempt up (its worker died) and retried the run:
-            # this is the old delivery, handed out again by Redis after its timeout.
-            log.info("run %s attempt %d skipped: superseded", batch.run_id, batch.attempt)
-            return
-        livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(),
-                           ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid())  # fmt: skip
-        started = datetime.now(UTC)
-        try:
-            result = execute(batch, self.device, agent=self.agent, fetch_model=self.fetch_model)
-        except Exception as error:  # execute reports everything; this is the last resort
-            log.exception("batch %s: execute raised", batch.batch_id)
-            result = unexpected_failure(
-                batch, self.device, agent=self.agent, error=error, started=started
-            )
-        finally:
-            self._clear_busy()
-        # Whatever happened, the coordinator hears of it: an attempt that ends without a
-        # result would leave its run queued for ever once Celery acknowledges the message.
-        app.send_task(
-            INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
-        )
-        if self.after_batch(result):
-            # Still inside the task: this device takes no work until the restart is over.
-            livestate.set_busy(self.redis, udid, run_id="reboot", pid=os.getpid(), ttl_s=ttl)
-            try:
-                self.reboot()
-            finally:
-                self._clear_busy()
-
-    def _clear_busy(self) -> None:
-        try:
-            livestate.clear_busy(self.redis, self.identity.udid)
-        except Exception:
-            # The mark expires with its TTL; losing the result over it would be worse.
-            log.exception("%s: cannot clear the busy mark", self.identity.udid)
-
-    def after_batch(self, result: RunBatchResult) -> bool:
-        """Count device-side infra failures in a row; True when the device needs a restart."""
-        failure = result.failure
-        if result.outcome is BatchOutcome.INFRA_ERROR and failure and failure.kind in REBOOT_KINDS:
-            self.infra_in_row += 1
-        elif result.outcome is not BatchOutcome.INFRA_ERROR:
-            self.infra_in_row = 0
-        if self.settings.reboot_after and self.infra_in_row >= self.settings.reboot_after:
-            self.infra_in_row = 0
-            return True
-        return False
-
-    def reboot(self) -> None:
-        udid = self.identity.udid
-        log.warning("%s: restarting after repeated infra failures", udid)
-        try:
-            self.device.reboot()
-        except AnefarmError as error:
-            # The coordinator quarantines the device if it keeps failing.
-            log.warning("%s: restart failed: %s", udid, error.one_line())
-        except Exception:
-            log.exception("%s: restart failed unexpectedly", udid)
-
-    def fetch_model(self, batch: RunBatch) -> Path:
-        blob = self.fetcher.fetch(batch.model)
-        return materialize(blob, batch.model, self.models_dir)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def open_device(args: argparse.Namespace) -> Device:
-    if args.farm:
-        from agents.devices.simulated import build_farm
-
-        farm = build_farm(args.farm, seed=args.seed, time_mode=args.time_mode, speed=args.speed)
-        for candidate in farm:
-            if candidate.identity.udid == args.udid:
-                return candidate
-        raise AnefarmError(f"device {args.udid} is not in the simulated farm {args.farm!r}")
-    from agents.devices.ios import IOSDevice
-
-    return IOSDevice.from_settings(args.udid, load_settings())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,7 +52,12 @@ def main(argv: list[str] | None = None) -> None:
             "the device worker has no broker URL",
             hint="set ANEFARM_BROKER_URL (the agent supervisor passes it in the environment)",
         )
-    device = open_device(args)
+    spec = WorkerSpec(udid=args.udid, agent=args.agent, farm=args.farm, seed=args.seed,
+                      time_mode=args.time_mode, speed=args.speed)  # fmt: skip
+    # What the pool child rebuilds itself from (a spawned child inherits only this).
+    os.environ[SPEC_ENV] = spec.to_env()
+    os.environ["ANEFARM_BROKER_URL"] = settings.broker_url
+    device = open_device(spec, settings)
     worker = DeviceWorker(settings, device, agent=args.agent, broker_url=settings.broker_url)
     if livestate.is_quarantined(worker.redis, device.identity.udid):
         worker.state = livestate.DeviceState.QUARANTINED
@@ -256,15 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("%s is quarantined; not consuming", device.identity.udid)
         return
     catalog.device(device.identity.product_type)  # refuse a device the catalog lacks
-    first = device.readiness()  # say the truth from the first heartbeat on
-    worker.reasons = first.reasons
-    worker.state = livestate.DeviceState.READY if first.ready else livestate.DeviceState.NOT_READY
+    worker.check_readiness()  # say the truth from the first heartbeat on
     app = create_app(settings)
-
-    @app.task(name=RUN_BATCH_TASK, bind=True)  # type: ignore[untyped-decorator,unused-ignore]
-    def run_batch(task: Any, payload: dict[str, Any]) -> None:
-        worker.handle(app, payload)
-
+    # A spawned child imports the task from here; a forked one has it already.
+    app.conf.imports = (batch_task.__name__,)
     worker.publish_state()
     beat = threading.Thread(target=worker.heartbeat_forever, daemon=True)
     beat.start()
@@ -274,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     ]
     try:
         run_worker(
-            app, queues, hostname=f"{device.identity.udid}@{args.agent}", loglevel=args.loglevel
+            app,
+            queues,
+            hostname=f"{device.identity.udid}@{args.agent}",
+            loglevel=args.loglevel,
+            start_method=settings.worker_start_method,
         )
     finally:
         worker.stop()

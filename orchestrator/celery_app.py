@@ -158,6 +158,7 @@ def run_worker(
     hostname: str,
     loglevel: str = "WARNING",
     pool: str = "prefork",
+    start_method: str | None = None,
 ) -> None:
     """Run a worker in this process, consuming ``queues``, until SIGTERM (warm shutdown).
 
@@ -171,7 +172,17 @@ def run_worker(
     """
     if pool not in ("prefork", "solo"):
         raise ConfigError(f"worker pool {pool!r} not supported", hint="use prefork or solo")
+    if start_method is None:
+        import billiard
+
+        # The platform's own choice (spawn on macOS): what a Mac would do unless told.
+        start_method = billiard.get_start_method()
+    if start_method not in ("fork", "spawn"):
+        raise ConfigError(
+            f"worker start method {start_method!r} not supported", hint="use fork or spawn"
+        )
     worker = app.Worker(
+        pool_start_method=start_method,
         queues=list(queues),
         hostname=hostname,
         pool_cls=pool,

@@ -86,7 +86,11 @@ def run_coordinator(
         ).start()
         log.warning("serving artifacts at %s", server.url)
     try:
-        run_worker(app, [RESULTS_QUEUE], hostname="coordinator@%h", loglevel=loglevel)
+        # fork: the ingest task is registered in this function, which a spawned child never
+        # runs (device workers are spawn-safe; the coordinator is not yet, and runs on Linux).
+        run_worker(
+            app, [RESULTS_QUEUE], hostname="coordinator@%h", loglevel=loglevel, start_method="fork"
+        )
     finally:
         stop_sweeps.set()
         if server is not None:

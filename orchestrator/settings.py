@@ -8,7 +8,7 @@ edge (CLI, worker start-up, test fixture) and pass the object down.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # fails "no device"), so every run ends even when a phone never comes back.
     device_wait_s: float = Field(default=12 * 3600.0, gt=0)
     redis_persist: bool = Field(default=False, description="Embedded Redis keeps an AOF file")
+    # How a device worker starts the pool child that runs batches. None = the platform's
+    # default (billiard: spawn on macOS, fork on Linux); tests force each to prove both.
+    worker_start_method: Literal["fork", "spawn"] | None = Field(
+        default=None, description="Device worker pool start method (fork|spawn)"
+    )
     # Real iOS devices (agents/devices/ios): the runner app and the health gates.
     ios_runner_bundle_id: str = Field(default="org.anefarm.runner", min_length=1)
     ios_runner_version: str | None = Field(default=None, description="Expected CFBundleVersion")

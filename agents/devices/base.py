@@ -80,9 +80,11 @@ class Device(Protocol):
     @property
     def identity(self) -> DeviceIdentity: ...
 
-    def readiness(self) -> Readiness:
+    def readiness(self, *, deep: bool = True) -> Readiness:
         """Check pairing, developer mode, runner, battery, temperature. Never raises
-        for a not-ready device: the reasons say why."""
+        for a not-ready device: the reasons say why. ``deep=False`` (the heartbeat, in
+        the process that does not run batches) stays at lockdown level: no tunnel, no
+        disk-image mount, no install."""
         ...
 
     def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:

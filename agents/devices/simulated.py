@@ -110,7 +110,7 @@ class SimulatedDevice:
     def identity(self) -> DeviceIdentity:
         return self._identity
 
-    def readiness(self) -> Readiness:
+    def readiness(self, *, deep: bool = True) -> Readiness:
         states = self.faults.readiness()
         reasons = [READINESS[name] for name in sorted(states)]
         thermal = ThermalState.SERIOUS if "hot" in states else self.state.heat.state

@@ -97,7 +97,7 @@ class DeepBugDevice:
 
     identity = DeviceIdentity("SIM-X-0", A12, "A12", "18.7", "22H20", "XR", True)
 
-    def readiness(self) -> Readiness:
+    def readiness(self, *, deep: bool = True) -> Readiness:
         return Readiness()
 
     def run(self, manifest, model_path, timeout_s):

@@ -35,7 +35,7 @@ class ScriptedDevice:
         self.identity = DeviceIdentity("SIM-X-0", "iPhone11,8", "A12", "18.7", "22H20", "XR", True)
         self.runs = 0
 
-    def readiness(self):
+    def readiness(self, *, deep=True):
         return Readiness(reasons=self.reasons)
 
     def run(self, manifest, model_path, timeout_s):

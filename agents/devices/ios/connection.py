@@ -93,6 +93,9 @@ class DeviceLink:
                 self._lockdown = await create_using_usbmux(
                     serial=self.udid,
                     autopair=False,
+                    # USB only: a phone just unplugged can still be visible over Wi-Fi,
+                    # and a batch must never silently continue over the network.
+                    connection_type="USB",
                     usbmux_address=self.usbmux_address,
                     pairing_records_cache_folder=self.pair_records_dir,
                 )

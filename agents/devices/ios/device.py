@@ -18,6 +18,7 @@ from the heartbeat thread and the main thread are serialised by a lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
 from agents.devices.ios import readiness as ready
 from agents.devices.ios.connection import DeviceLink
-from agents.devices.ios.errors import translating
+from agents.devices.ios.errors import translate, translating
 from agents.devices.ios.readiness import HealthLimits, RunnerConfig
 from agents.devices.ios.runner import RunLog, run_batch
 from agents.devices.ios.services import (
@@ -147,19 +148,27 @@ class IOSDevice:
     def identity(self) -> DeviceIdentity:
         return self._identity
 
-    def readiness(self) -> Readiness:
+    def readiness(self, *, deep: bool = True) -> Readiness:
         if self._own_loop().is_closed():
             raise DeviceError("this IOSDevice is closed", udid=self._link.udid)
         try:
-            return self._call(
-                ready.check(self._link, self._identity.os_version, self.runner, self.limits)
+            state = self._call(
+                ready.check(
+                    self._link, self._identity.os_version, self.runner, self.limits, deep=deep
+                )
             )
         except DeviceGone as error:
-            self._call(self._link.drop())
+            self._drop()
             return Readiness(reasons=[f"not reachable: {error.message}"])
-        except DeviceError as error:
-            self._call(self._link.drop())
-            return Readiness(reasons=[error.one_line()])
+        except Exception as error:  # noqa: BLE001 - a check never raises for a sick device
+            self._drop()
+            failure = translate(error, self._link.udid, "checking readiness")
+            return Readiness(reasons=[failure.one_line()])
+        if not state.ready:
+            # Whatever a person does next (trust this Mac, enable Developer Mode, unlock)
+            # is only seen by a new lockdown session: the cached one keeps its old answers.
+            self._drop()
+        return state
 
     def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:
         self._log = RunLog()
@@ -167,10 +176,18 @@ class IOSDevice:
         ready.require_ready(state, self._identity.udid)
         try:
             return self._call(self._run(manifest, model_path, timeout_s))
-        except DeviceError:
-            # Whatever broke, the next call starts from fresh connections (and a fresh tunnel).
-            self._call(self._link.drop())
+        except BaseException as error:
+            # Whatever broke, the next call starts from fresh connections (and a fresh
+            # tunnel); a library exception the driver did not expect still ends as a
+            # device error, never as a crash of the worker.
+            self._drop()
+            if isinstance(error, Exception) and not isinstance(error, AnefarmError):
+                raise translate(error, self._link.udid, "running a batch") from error
             raise
+
+    def _drop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._call(self._link.drop())
 
     async def _run(
         self, manifest: RunnerManifest, model_path: Path, timeout_s: float
@@ -202,12 +219,22 @@ class IOSDevice:
         udid = self._identity.udid
         await self._link.restart()
         with translating(udid, "waiting for the device to restart"):
-            await wait_for_device_detach(
+            left = await wait_for_device_detach(
                 udid, timeout=60.0, usbmux_address=self._link.usbmux_address
+            )
+        if not left:
+            # A restart that never took the device off the bus did not happen: counting
+            # it as done would send the next batch to the same stuck state.
+            raise DeviceError(
+                f"{udid} did not restart: it stayed attached for 60s after the request",
+                udid=udid,
+                hint="restart it by hand (or unplug it); the coordinator quarantines it if it keeps failing",
             )
         deadline = time.monotonic() + self.reboot_timeout_s
         while True:
             try:
+                # Back on the bus (usbmuxd lists it again), then lockdown and developer
+                # services answer: only then is the restart over.
                 await self._link.lockdown()
                 await self._link.developer(self._identity.os_version)
                 return

@@ -37,20 +37,35 @@ def _not_ready(reasons: list[str], **facts: object) -> Readiness:
 
 
 async def check(
-    link: DeviceLink, os_version: str, runner: RunnerConfig, limits: HealthLimits
+    link: DeviceLink,
+    os_version: str,
+    runner: RunnerConfig,
+    limits: HealthLimits,
+    *,
+    deep: bool = True,
 ) -> Readiness:
-    """Never raises for a not-ready device; DeviceGone propagates (the device is not there)."""
+    """Never raises for a not-ready device; DeviceGone propagates (the device is not there).
+
+    ``deep=False`` is the heartbeat's check, made by the process that does not run batches:
+    lockdown-level only. It opens no developer connection (on iOS 17.4+ that is the
+    process's one userspace tunnel, which the batch process needs) and installs nothing."""
     if not await link.paired():
         return _not_ready([unpaired_reason(link.udid)], paired=False)
     if not await link.developer_mode(os_version):
         return _not_ready([DEVMODE_REASON], developer_mode=False)
     reasons: list[str] = []
     try:
-        await link.developer(os_version)
-        version = await _runner_version(link, runner)
+        if deep:
+            await link.developer(os_version)
+            version = await _runner_version(link, runner)
+        else:
+            version = await link.app_version(runner.bundle_id)
     except DeviceNotReady as error:
         return _not_ready(error.reasons or [error.message])
-    if version is None:
+    installable = runner.ipa_path is not None and runner.ipa_path.exists()
+    if not deep and installable:
+        pass  # missing or stale, the batch process installs it before its first batch
+    elif version is None:
         reasons.append(
             f"runner {runner.bundle_id} is not installed: set ANEFARM_IOS_RUNNER_IPA to its "
             ".ipa (ios-runner/README.md) and the agent installs it"
