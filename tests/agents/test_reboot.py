@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from agents.devices.simulated import build_farm
-from agents.worker import DeviceWorker
+from agents.device_worker import DeviceWorker
 from orchestrator.protocol import BatchOutcome, FailureInfo, RunBatchResult
 from orchestrator.settings import load_settings
 

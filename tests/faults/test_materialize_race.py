@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from agents.devices.simulated import build_farm
-from agents.worker import DeviceWorker
+from agents.device_worker import DeviceWorker
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.artifacts.locking import sha_lock
 from orchestrator.artifacts.materialize import materialize

@@ -20,7 +20,7 @@ import pytest
 from agents.batch import execute
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
 from agents.devices.simulated import build_farm
-from agents.worker import DeviceWorker
+from agents.device_worker import DeviceWorker
 from orchestrator import livestate
 from orchestrator.protocol import (
     BatchOutcome,
