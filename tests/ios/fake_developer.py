@@ -11,19 +11,26 @@ real measurement, whatever driver carried it.
 from __future__ import annotations
 
 import asyncio
+import json
+import posixpath
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pymobiledevice3.dtx.exceptions import DTXNsError
+from pymobiledevice3.dtx.ns_types import NSError
 from pymobiledevice3.exceptions import (
     AfcFileNotFoundError,
     AppNotInstalledError,
     ConnectionTerminatedError,
     DeveloperDiskImageNotFoundError,
+    PyMobileDevice3Exception,
 )
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
+from pymobiledevice3.services.afc import AfcError
 from pymobiledevice3.services.os_trace import SyslogEntry, SyslogLabel, SyslogLogLevel
 
 from orchestrator.protocol import (
@@ -39,6 +46,31 @@ from tests.ios import fake_tunnel
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
 RUNNER_PID = 4242
+CRASH_REPORT = "AneFarmRunner-2026-01-01-120000.ips"
+JETSAM_REPORT = "JetsamEvent-2026-01-01-120000.ips"
+
+
+def _state(device: Any, name: str, default: Any) -> Any:
+    """A FakeIPhone field the worker-side DeviceView (fake_shared.py) may not share."""
+    try:
+        return getattr(device, name)
+    except AttributeError:
+        return default
+
+
+def launch_refused(bundle_id: str, reason: str, why: str) -> DTXNsError:
+    """What DVT ProcessControl raises when SpringBoard refuses a launch: the NSError of a
+    real device (reason "Locked" or "Security"), as pymobiledevice3 decodes it."""
+    underlying = NSError(7 if reason == "Locked" else 3, "FBSOpenApplicationErrorDomain",
+                         {"BSErrorCodeDescription": reason,
+                          "NSLocalizedDescription": f"Unable to launch {bundle_id} because {why}."})  # fmt: skip
+    return DTXNsError(NSError(1, "FBSOpenApplicationServiceErrorDomain", {
+        "NSLocalizedDescription": f'The request to open "{bundle_id}" failed.',
+        "NSLocalizedFailureReason": "The request was denied by service delegate "
+        f'(SBMainWorkspace) for reason: {reason} ("Unable to launch {bundle_id} because {why}").',
+        "BSErrorCodeDescription": "RequestDenied",
+        "NSUnderlyingError": underlying,
+    }))  # fmt: skip
 
 
 async def _require_reachable(services: FakeDeveloperServices) -> None:
@@ -118,6 +150,13 @@ class FakeProcessControl:
         await _require_reachable(self.services)
         if bundle_id not in self.device.apps:
             raise AppNotInstalledError(bundle_id)
+        if _state(self.device, "locked", False):
+            why = "the device was not, or could not be, unlocked"
+            raise launch_refused(bundle_id, "Locked", why)
+        if not _state(self.device, "profile_trusted", True):
+            why = ("it has an invalid code signature, inadequate entitlements or its profile "
+                   "has not been explicitly trusted by the user")  # fmt: skip
+            raise launch_refused(bundle_id, "Security", why)
         batch = (environment or {})["ANEFARM_BATCH_ID"]
         self.services.launched.append((bundle_id, list(arguments or []), batch))
         self.services.running = True
@@ -130,11 +169,16 @@ class FakeProcessControl:
         services.log(f"batch {batch}: manifest read", "com.anefarm.runner")
         if device.behaviour == "hang":
             return
-        if device.behaviour == "crash":
-            services.log("EXC_BAD_ACCESS in MLModel predict", "com.apple.espresso")
-            device.crash_reports["AneFarmRunner-2026-01-01-120000.ips"] = (
-                '{"exception": "EXC_BAD_ACCESS (SIGSEGV)", "procName": "AneFarmRunner"}'
-            )
+        if device.behaviour in ("crash", "oom"):
+            if device.behaviour == "crash":
+                services.log("EXC_BAD_ACCESS in MLModel predict", "com.apple.espresso")
+                name, report = CRASH_REPORT, crash_ips(device)
+            else:  # killed by jetsam for memory: no crash of its own, a JetsamEvent
+                name, report = JETSAM_REPORT, jetsam_ips(device)
+            # ReportCrash writes it where only crashreportmover (flush) moves it from; the
+            # worker-side view of a shared fake has no such place: visible at once there.
+            reports = _state(device, "pending_crash_reports", device.crash_reports)
+            reports[name] = report
             services.running = False
             return
         if device.behaviour == "detach":
@@ -166,11 +210,28 @@ class FakeProcessControl:
 
 
 class FakeCrashReports:
+    """CrashReportsManager over the fake device's reports, strict as the real one: ``ls``
+    gives paths under "/" (AfcService.dirlist joins them to the root it lists, and ``ls``
+    drops the root itself); ``pull`` of a missing entry raises AfcFileNotFoundError (AFC
+    stat, before anything is copied); ``erase`` removes exactly the files pulled; reports
+    are visible only after ``flush`` moved them (com.apple.crashreportmover)."""
+
     def __init__(self, device: FakeIPhone) -> None:
         self.device = device
+        self.flushes = 0
 
     async def ls(self, path: str = "/", depth: int = 1) -> list[str]:
-        return sorted(self.device.crash_reports)
+        root = path.strip("/")
+        listed: set[str] = set()
+        for key in self.device.crash_reports:
+            if root and not key.startswith(root + "/"):
+                continue
+            parts = key.split("/")
+            start = len(root.split("/")) if root else 0
+            # Each directory on the way, down to depth levels (-1: all of them).
+            stop = len(parts) if depth == -1 else min(len(parts), start + depth)
+            listed.update("/" + "/".join(parts[: i + 1]) for i in range(start, stop))
+        return sorted(listed)
 
     async def pull(
         self,
@@ -180,7 +241,61 @@ class FakeCrashReports:
         match: str | None = None,
         progress_bar: bool = True,
     ) -> None:
-        (Path(out) / Path(entry).name).write_text(self.device.crash_reports[entry])
+        key, reports = entry.strip("/"), self.device.crash_reports
+        if key in reports:  # a file: into out, under its own name when out is a folder
+            targets = {
+                key: Path(out) / posixpath.basename(key) if Path(out).is_dir() else Path(out)
+            }
+        else:  # a folder: copied into a folder of its name ("/": into out itself)
+            inside = [k for k in reports if not key or k.startswith(key + "/")]
+            if key and not inside:
+                raise AfcFileNotFoundError(
+                    f"No such file on the device: {entry}", AfcError.OBJECT_NOT_FOUND, entry
+                )
+            base = Path(out) / posixpath.basename(key)
+            targets = {k: base / k[len(key) :].lstrip("/") for k in inside}
+        for name, target in targets.items():
+            if match is not None and not re.search(match, posixpath.basename(name)):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(reports[name])
+            if erase:
+                del reports[name]
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        pending = _state(self.device, "pending_crash_reports", {})
+        for name in list(pending):
+            self.device.crash_reports[name] = pending.pop(name)
+
+
+def crash_ips(device: FakeIPhone, pid: int = RUNNER_PID) -> str:
+    """An iOS 15+ .ips crash report: a JSON header line, then the JSON body."""
+    header = {"app_name": "AneFarmRunner", "bug_type": "309", "name": "AneFarmRunner",
+              "os_version": f"iPhone OS {device.os_version} ({device.build})",
+              "timestamp": "2026-01-01 12:00:00.00 +0000"}  # fmt: skip
+    body = {"pid": pid, "procName": "AneFarmRunner", "modelCode": device.product_type,
+            "exception": {"type": "EXC_BAD_ACCESS", "signal": "SIGSEGV"},
+            "termination": {"indicator": "EXC_BAD_ACCESS (SIGSEGV)"}}  # fmt: skip
+    return json.dumps(header) + "\n" + json.dumps(body, indent=2)
+
+
+def jetsam_ips(device: FakeIPhone, killed: str = "AneFarmRunner", pid: int = RUNNER_PID) -> str:
+    """A JetsamEvent report (bug_type 298): every process, the killed one with its reason."""
+    header = {"bug_type": "298", "timestamp": "2026-01-01 12:00:00.00 +0000",
+              "os_version": f"iPhone OS {device.os_version} ({device.build})"}  # fmt: skip
+    processes = [{"name": "SpringBoard", "pid": 34, "rpages": 9000, "states": ["daemon"]},
+                 {"name": "AneFarmRunner", "pid": RUNNER_PID, "rpages": 180000,
+                  "states": ["frontmost"]}]  # fmt: skip
+    for process in processes:
+        if (process["name"], process["pid"]) == (killed, pid):
+            process["reason"] = "per-process-limit"
+    if not any("reason" in p for p in processes):
+        processes.append({"name": killed, "pid": pid, "rpages": 50000,
+                          "reason": "per-process-limit"})  # fmt: skip
+    body = {"product": device.product_type, "largestProcess": "AneFarmRunner",
+            "processes": processes}  # fmt: skip
+    return json.dumps(header) + "\n" + json.dumps(body, indent=2)
 
 
 def fake_result(device: FakeIPhone, manifest: RunnerManifest) -> str:
@@ -266,10 +381,28 @@ class FakeDeveloperServices:
     async def mount_developer_image(self, provider: LockdownServiceProvider) -> None:
         if not self.device.ddi_available:
             raise DeveloperDiskImageNotFoundError()
+        if _state(self.device, "locked", False) and not _state(self.device, "ddi_mounted", True):
+            # mobile_image_mounter refuses a mount on a locked device with "DeviceLocked"
+            # (libimobiledevice's ideviceimagemounter: "Device is locked, can't mount");
+            # pymobiledevice3 11.45 raises its answer inside a plain exception. Already
+            # mounted, auto_mount stops at AlreadyMountedError before asking.
+            raise PyMobileDevice3Exception(
+                "The device failed to mount the Developer image: "
+                "{'Error': 'DeviceLocked', 'Status': 'Failed'}"
+            )
+        if isinstance(self.device, FakeIPhone):  # a shared view has no mount state
+            self.device.ddi_mounted = True
         self.mounts += 1
 
-    async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None:
-        return await fake_tunnel.open_rsd(self, udid, os_version)
+    async def open_rsd(
+        self,
+        udid: str,
+        os_version: str,
+        *,
+        usbmux_address: str | None = None,
+        pair_records_dir: Path | None = None,
+    ) -> LockdownServiceProvider | None:
+        return await fake_tunnel.open_rsd(self, udid, os_version, usbmux_address, pair_records_dir)
 
     async def close_rsd(self, provider: LockdownServiceProvider) -> None:
         await fake_tunnel.close_rsd(self, provider)

@@ -50,7 +50,9 @@ class FakeIPhone:
     charging: bool = True
     temperature_raw: int = 3050  # 1/100 °C, as IOPMPowerSource reports it
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    behaviour: str = "ok"  # ok | hang | crash | detach | malformed
+    behaviour: str = "ok"  # ok | hang | crash | oom | detach | malformed
+    profile_trusted: bool = True  # whether the runner's developer profile is trusted
+    ddi_mounted: bool = False  # the Developer Disk Image; a restart unmounts it
     devid: int = 0
     attached: bool = True
     restarts: int = 0
@@ -59,6 +61,9 @@ class FakeIPhone:
     # App container files and crash reports by path (directories when shared: fake_shared.py).
     container: MutableMapping[str, bytes] = field(default_factory=dict)
     crash_reports: MutableMapping[str, str] = field(default_factory=dict)
+    # Written by ReportCrash, not yet moved where the crash-report AFC service shows them:
+    # CrashReportsManager.flush() (com.apple.crashreportmover) moves them (fake_developer.py).
+    pending_crash_reports: MutableMapping[str, str] = field(default_factory=dict)
     trust: str = "accept"  # what the person does with the Trust dialog: accept | pending | deny
     host_id: str = HOST_ID  # the host this device trusts
 
@@ -73,6 +78,11 @@ class FakeIPhone:
             "UniqueChipID": 1234,
             "WiFiAddress": "02:00:00:00:00:0a",
             "DevicePublicKey": device_public_key(),
+            # True while the screen is locked with a passcode, False once unlocked (even
+            # with a passcode set): what `ideviceinfo -k PasswordProtected` and
+            # `tidevice info -k PasswordProtected` are used for (libimobiledevice#1073,
+            # alibaba/tidevice#300). Read it with a fresh GetValue: it changes.
+            "PasswordProtected": self.locked,
         }
 
 
@@ -273,7 +283,11 @@ class FakeUsbmuxd:
             else:
                 reply.update(SessionID="fake-session", EnableSessionSSL=False)
         elif request == "Pair":
-            if device.trust == "accept":
+            if device.locked:
+                # The Trust dialog only shows on an unlocked screen: lockdownd refuses a new
+                # pairing of a locked device (pymobiledevice3 maps it to PasswordRequiredError).
+                reply["Error"] = "PasswordProtected"
+            elif device.trust == "accept":
                 device.paired, device.host_id = True, msg["PairRecord"]["HostID"]
                 reply["EscrowBag"] = b"fake-escrow-bag"
             else:
@@ -284,9 +298,12 @@ class FakeUsbmuxd:
             reply["Result"] = "Success"
         elif request == "StartService":
             name = msg["Service"]
-            if device.locked:
-                reply["Error"] = "PasswordProtected"
-            elif name not in SERVICES and name not in STREAM_SERVICES:
+            # A locked device that is paired (a session started with this host's pair
+            # record, whose escrow bag unlocks the keybag) starts services as an unlocked
+            # one does: a real lockdownd does not refuse them. What fails is further in:
+            # a DVT launch (SpringBoard refuses, reason "Locked") and mounting the Developer
+            # Disk Image ("DeviceLocked"), both played in fake_developer.py.
+            if name not in SERVICES and name not in STREAM_SERVICES:
                 reply["Error"] = "InvalidService"
             else:
                 self._next_port += 1
@@ -304,6 +321,7 @@ def _diagnostics(_server: FakeUsbmuxd, device: FakeIPhone, msg: dict[str, Any]) 
         return {"Status": "Success", "Diagnostics": {"IORegistry": battery}}
     if msg.get("Request") == "Restart":
         device.restarts += 1
+        device.ddi_mounted = False  # a mounted image does not survive a reboot
         return {"Status": "Success"}
     return {"Status": "UnknownRequest"}
 

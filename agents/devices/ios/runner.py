@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 from pymobiledevice3.services.os_trace import SyslogEntry
 
-from agents.devices.ios.crashes import collect_crash_report
+from agents.devices.ios.crashes import collect_crash_report, report_names
 from agents.devices.ios.errors import translating
 from agents.devices.ios.readiness import RunnerConfig
 from agents.devices.ios.services import ContainerFiles, DeveloperServices, ProcessLauncher
@@ -113,12 +113,16 @@ async def _launch_and_wait(
     log: RunLog,
 ) -> None:
     loop = asyncio.get_running_loop()
-    pid = await control.launch(
-        runner.bundle_id,
-        arguments=["--batch", batch],
-        kill_existing=True,  # a runner left over from a crashed agent would hold the ANE
-        environment={"ANEFARM_BATCH_ID": batch},
-    )
+    # The crash reports already on the device, right before the launch: a report that
+    # appears after it is this launch's (crashes.py).
+    reports_before = await report_names(services, provider)
+    with translating(udid, f"launching {runner.bundle_id}"):
+        pid = await control.launch(
+            runner.bundle_id,
+            arguments=["--batch", batch],
+            kill_existing=True,  # a runner left over from a crashed agent would hold the ANE
+            environment={"ANEFARM_BATCH_ID": batch},
+        )
     log.note(f"launched {runner.bundle_id} as pid {pid} for batch {batch}")
     tracer = loop.create_task(_follow_log(services, provider, pid, log))
     done = f"{outbox(batch)}/done"
@@ -137,7 +141,9 @@ async def _launch_and_wait(
             running = await control.process_identifier_for_bundle_identifier(runner.bundle_id)
             if running == 0 and not await files.exists(done):
                 log.note(f"pid {pid} exited without a done marker")
-                await collect_crash_report(services, provider, runner, log)
+                await collect_crash_report(
+                    services, provider, runner, log, pid=pid, before=reports_before
+                )
                 raise RunnerCrashed(
                     f"the runner on {udid} exited without finishing batch {batch}",
                     udid=udid,
