@@ -17,7 +17,7 @@ import signal
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from agents.device_worker import DeviceWorker, WorkerSpec, open_device
 from orchestrator.celery_app import RUN_BATCH_TASK, device_class_queue
@@ -59,6 +59,18 @@ def _build_in_child(**_: Any) -> None:
         # The task retries the build and reports what fails there, as a failed attempt
         # the coordinator hears of, rather than a pool child that dies at birth.
         log.exception("device worker child: cannot open the device yet")
+
+
+@worker_process_shutdown.connect
+def _close_in_child(**_: Any) -> None:
+    # Close the child's tunnel and sessions politely: the device then frees them at once
+    # instead of waiting to notice a dead connection.
+    worker = _built.pop("worker", None)
+    if worker is not None:
+        try:
+            worker.device.close()
+        except Exception:
+            log.exception("device worker child: closing the device failed")
 
 
 @shared_task(name=RUN_BATCH_TASK, bind=True)  # type: ignore[untyped-decorator,unused-ignore]

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.devices.simulated import build_farm
 from agents.device_worker import DeviceWorker
+from agents.devices.simulated import build_farm
 from orchestrator.protocol import BatchOutcome, FailureInfo, RunBatchResult
 from orchestrator.settings import load_settings
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from agents.devices.simulated import build_farm
 from agents.device_worker import DeviceWorker
+from agents.devices.simulated import build_farm
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.artifacts.locking import sha_lock
 from orchestrator.artifacts.materialize import materialize

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from agents.batch import execute
+from agents.device_worker import DeviceWorker
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
 from agents.devices.simulated import build_farm
-from agents.device_worker import DeviceWorker
 from orchestrator import livestate
 from orchestrator.protocol import (
     BatchOutcome,

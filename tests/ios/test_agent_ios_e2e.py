@@ -74,9 +74,12 @@ def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm
     farm.stop()
 
 
+# Issue 14: a Mac spawns the pool child that runs batches, Linux forks it; both must work.
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_device_detached_mid_run_is_retried_on_another_and_ends_with_one_result(
-    farm: Farm, fake_mux: FakeUsbmuxd, model: Path
+    farm: Farm, fake_mux: FakeUsbmuxd, model: Path, start_method: str
 ) -> None:
+    farm.extra_env["ANEFARM_WORKER_START_METHOD"] = start_method
     root = Path(farm.extra_env[DIR_ENV])
     # Both runners block: whichever device gets the batch is still running it when unplugged.
     fakes = {
