@@ -242,6 +242,8 @@ def check_device(
         services = developer_services(udid)
     elif settings.ios_developer_services:  # the bring-up hook, as the agent would use it
         services = load_services_factory(settings.ios_developer_services)(udid)
+        echo(f"note: developer services from ANEFARM_IOS_DEVELOPER_SERVICES="
+             f"{settings.ios_developer_services} (tests and bring-up only: results are SIMULATED)")  # fmt: skip
     else:
         services = Pmd3DeveloperServices()
     runner = RunnerConfig(bundle_id=settings.ios_runner_bundle_id,

@@ -121,7 +121,7 @@ async def _steps(
     found = ddi.locate(ddi_cache, key)
     if found is None:
         yield Step("disk image", FAIL, f"the {key.label} is not on this host",
-                   f"run `{ddi.prepare_command(key, os_version)}` (needs internet once)", blocking=True)  # fmt: skip
+                   f"run `{ddi.prepare_command(key, os_version)}`; it needs internet access once", blocking=True)  # fmt: skip
         return
     yield Step("disk image", OK, f"{key.label} in {found.where}: {found.paths[0].parent}")
 
