@@ -151,20 +151,42 @@ class DeviceLink:
                 await proxy.install_from_local(ipa)
 
     async def developer(self, os_version: str) -> LockdownServiceProvider:
-        """The provider developer services run on, with the Developer Disk Image mounted."""
+        """The provider developer services run on, with the Developer Disk Image mounted.
+
+        Opened once and reused until drop(): on iOS 17.4+ it carries this process's one
+        userspace tunnel, and pymobiledevice3 refuses to open a second."""
         if self._developer is not None:
             return self._developer
         lockdown = await self.lockdown()
         with translating(self.udid, "opening the developer-service connection"):
-            provider: LockdownServiceProvider = lockdown
-            if os_tuple(os_version) >= RSD_MIN:
-                rsd = await self.services.open_rsd(self.udid, os_version)
+            rsd = await self._open_rsd(os_version)
+            provider: LockdownServiceProvider = lockdown if rsd is None else rsd
+            try:
+                # Mount after every (re)connect: the image is gone after each reboot.
+                await self.services.mount_developer_image(provider)
+            except BaseException:
                 if rsd is not None:
-                    provider = rsd
-            # Mount after every (re)connect: the image is gone after each reboot.
-            await self.services.mount_developer_image(provider)
+                    # Not kept, so closed now: the next attempt would be refused a tunnel.
+                    await self._close_rsd(rsd)
+                raise
         self._developer = provider
         return provider
+
+    async def _open_rsd(self, os_version: str) -> LockdownServiceProvider | None:
+        """The iOS 17+ RSD, over the same usbmuxd and pair records as lockdown()."""
+        if os_tuple(os_version) < RSD_MIN:
+            return None
+        return await self.services.open_rsd(
+            self.udid,
+            os_version,
+            usbmux_address=self.usbmux_address,
+            pair_records_dir=self.pair_records_dir,
+        )
+
+    async def _close_rsd(self, rsd: LockdownServiceProvider) -> None:
+        # Closing a dead tunnel must not hide the error that made us drop it.
+        with contextlib.suppress(Exception):
+            await self.services.close_rsd(rsd)
 
     async def restart(self) -> None:
         from pymobiledevice3.services.diagnostics import DiagnosticsService
@@ -181,9 +203,7 @@ class DeviceLink:
         developer, self._developer = self._developer, None
         lockdown, self._lockdown = self._lockdown, None
         if developer is not None and developer is not lockdown:
-            # Closing a dead tunnel must not hide the error that made us drop it.
-            with contextlib.suppress(Exception):
-                await self.services.close_rsd(developer)
+            await self._close_rsd(developer)  # releases this process's tunnel for a reopen
         if lockdown is not None:
             with contextlib.suppress(Exception):
                 await lockdown.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
@@ -93,7 +94,14 @@ class DeveloperServices(Protocol):
         self, provider: LockdownServiceProvider, reason: str, timeout_s: float
     ) -> AbstractAsyncContextManager[None]: ...
     async def mount_developer_image(self, provider: LockdownServiceProvider) -> None: ...
-    async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None: ...
+    async def open_rsd(
+        self,
+        udid: str,
+        os_version: str,
+        *,
+        usbmux_address: str | None = None,
+        pair_records_dir: Path | None = None,
+    ) -> LockdownServiceProvider | None: ...
     async def close_rsd(self, provider: LockdownServiceProvider) -> None: ...
 
 
@@ -183,11 +191,25 @@ class Pmd3DeveloperServices:
 
         await ddi.mount(provider)
 
-    async def open_rsd(self, udid: str, os_version: str) -> LockdownServiceProvider | None:
-        """An RSD provider on iOS 17+ (None below 17: lockdown serves developer services)."""
+    async def open_rsd(
+        self,
+        udid: str,
+        os_version: str,
+        *,
+        usbmux_address: str | None = None,
+        pair_records_dir: Path | None = None,
+    ) -> LockdownServiceProvider | None:
+        """An RSD provider on iOS 17+ (None below 17: lockdown serves developer services),
+        over the usbmuxd and pair records the driver's lockdown client uses."""
         from agents.devices.ios import tunnel
 
-        return await tunnel.open_rsd(udid, os_version, tunneld_address=self.tunneld_address)
+        return await tunnel.open_rsd(
+            udid,
+            os_version,
+            usbmux_address=usbmux_address,
+            pair_records_dir=pair_records_dir,
+            tunneld_address=self.tunneld_address,
+        )
 
     async def close_rsd(self, provider: LockdownServiceProvider) -> None:
         from agents.devices.ios import tunnel
