@@ -52,10 +52,7 @@ JETSAM_REPORT = "JetsamEvent-2026-01-01-120000.ips"
 
 def _state(device: Any, name: str, default: Any) -> Any:
     """A FakeIPhone field the worker-side DeviceView (fake_shared.py) may not share."""
-    try:
-        return getattr(device, name)
-    except AttributeError:
-        return default
+    return getattr(device, name, default)
 
 
 def launch_refused(bundle_id: str, reason: str, why: str) -> DTXNsError:
@@ -284,15 +281,10 @@ def jetsam_ips(device: FakeIPhone, killed: str = "AneFarmRunner", pid: int = RUN
     """A JetsamEvent report (bug_type 298): every process, the killed one with its reason."""
     header = {"bug_type": "298", "timestamp": "2026-01-01 12:00:00.00 +0000",
               "os_version": f"iPhone OS {device.os_version} ({device.build})"}  # fmt: skip
-    processes = [{"name": "SpringBoard", "pid": 34, "rpages": 9000, "states": ["daemon"]},
-                 {"name": "AneFarmRunner", "pid": RUNNER_PID, "rpages": 180000,
-                  "states": ["frontmost"]}]  # fmt: skip
-    for process in processes:
-        if (process["name"], process["pid"]) == (killed, pid):
-            process["reason"] = "per-process-limit"
-    if not any("reason" in p for p in processes):
-        processes.append({"name": killed, "pid": pid, "rpages": 50000,
-                          "reason": "per-process-limit"})  # fmt: skip
+    alive = [("SpringBoard", 34), ("AneFarmRunner", RUNNER_PID)]
+    processes: list[dict[str, Any]] = [{"name": n, "pid": p, "rpages": 9000}
+                                       for n, p in alive if (n, p) != (killed, pid)]  # fmt: skip
+    processes.append({"name": killed, "pid": pid, "rpages": 180000, "reason": "per-process-limit"})
     body = {"product": device.product_type, "largestProcess": "AneFarmRunner",
             "processes": processes}  # fmt: skip
     return json.dumps(header) + "\n" + json.dumps(body, indent=2)

@@ -151,3 +151,20 @@ def test_fake_flush_keeps_the_installed_signature() -> None:
 
     assert inspect.iscoroutinefunction(CrashReportsManager.flush)
     assert shape(FakeCrashReports.flush) == shape(CrashReportsManager.flush)
+
+
+def test_a_crash_report_service_that_stops_answering_does_not_hold_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("agents.devices.ios.crashes.POLL_S", 0.0)
+    monkeypatch.setattr("agents.devices.ios.crashes.CALL_TIMEOUT_S", 0.05)
+
+    async def hang(self: FakeCrashReports) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(FakeCrashReports, "flush", hang)
+    fake = FakeIPhone("x")
+    fake.crash_reports[CRASH_REPORT] = crash_ips(fake)
+    log = _collect(fake, before=frozenset())
+    assert log.crash_report is None and CRASH_REPORT in fake.crash_reports
+    assert any("TimeoutError" in line for line in log.all_lines())

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 POLL_S = 0.5
 ATTEMPTS = 6  # ReportCrash writes the .ips a moment after the process dies: ~3 s in all
+# One listing or one collection attempt (flush, ls, a few small pulls) takes well under a
+# second over USB; a crash-report service that stops answering must not hold the batch.
+CALL_TIMEOUT_S = 15.0
 MAX_REPORT_CHARS = 200_000
 JETSAM_PREFIX = "JetsamEvent-"
 
@@ -51,7 +54,7 @@ async def report_names(
     """The crash reports on the device now (None when they cannot be listed: the report
     is then attached only if it names the runner's pid)."""
     with contextlib.suppress(Exception):
-        async with services.crash_reports(provider) as reports:
+        async with asyncio.timeout(CALL_TIMEOUT_S), services.crash_reports(provider) as reports:
             await _flush(reports)  # a report still pending now is an old one
             return frozenset(await reports.ls("/", 1))
     return None
@@ -72,7 +75,7 @@ async def collect_crash_report(
         if attempt:
             await asyncio.sleep(POLL_S)
         try:
-            async with services.crash_reports(provider) as reports:
+            async with asyncio.timeout(CALL_TIMEOUT_S), services.crash_reports(provider) as reports:
                 await _flush(reports)
                 names = await reports.ls("/", 1)
                 candidates = _candidates(names, before, runner.process_name)
