@@ -165,6 +165,7 @@ def prepare_images(
     *,
     cache: Path | None = None,
     timeout_s: float = 300.0,
+    refresh: bool = False,
     usbmux_address: str | None = None,
     pair_records_dir: Path | None = None,
     echo: Callable[[str], None] = typer.echo,
@@ -196,7 +197,7 @@ def prepare_images(
     if timeout_s <= 0:
         raise UsageError(f"--timeout must be positive, not {timeout_s:g}")
     target = cache or ddi.default_cache_dir()
-    return ddi.prepare(target, versions, timeout_s=timeout_s, echo=echo)
+    return ddi.prepare(target, versions, timeout_s=timeout_s, echo=echo, refresh=refresh)
 
 
 def devices_prepare(
@@ -215,9 +216,12 @@ def devices_prepare(
     timeout_s: Annotated[
         float, typer.Option("--timeout", help="Seconds allowed for each image's download")
     ] = 300.0,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Download anefarm's cached images again")
+    ] = False,
 ) -> None:
     """Download the Developer Disk Images this Mac's devices need, once, before the agent runs."""
-    prepared = prepare_images(list(ios or []), cache=cache, timeout_s=timeout_s)
+    prepared = prepare_images(list(ios or []), cache=cache, timeout_s=timeout_s, refresh=refresh)
     fetched = sum(1 for item in prepared if item.downloaded)
     typer.echo(f"ready: {len(prepared)} image(s) on this host, {fetched} downloaded now")
 

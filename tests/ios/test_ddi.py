@@ -344,3 +344,29 @@ def test_mount_failure_is_not_ready_with_a_reason(
     ) as raised:
         asyncio.run(ddi.mount(provider(os_version), tmp_path / "c"))
     assert needle in raised.value.reasons[0]
+
+
+def test_refresh_downloads_again_and_leftovers_are_cleaned(
+    github: FakeRawGithub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import plistlib
+
+    cache = tmp_path / "c"
+    old = plistlib.dumps({"ProductBuildVersion": "21A000"})
+    PUBLISHED[f"{PERSONALIZED}/BuildManifest.plist"] = old
+    try:
+        ddi.prepare(cache, ["17.4"])
+    finally:
+        PUBLISHED[f"{PERSONALIZED}/BuildManifest.plist"] = b"manifest"
+    leftover = cache / "developer" / ".16.7.dead.partial"  # a prepare killed mid-write
+    leftover.mkdir(parents=True)
+    assert run_cli("devices", "prepare", "--ios", "17.4", "--cache", str(cache)) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"build 21A000, pymobiledevice3 expects {mobile_image_mounter.LATEST_DDI_BUILD_ID}" in out
+    )
+    assert "--refresh fetches it" in out and not leftover.exists()
+    calls = len(github.calls)
+    assert run_cli("devices", "prepare", "--ios", "17.4", "--cache", str(cache), "--refresh") == 0
+    assert len(github.calls) == calls + 3
+    assert (cache / "personalized/BuildManifest.plist").read_bytes() == b"manifest"

@@ -167,12 +167,14 @@ def prepare(
     timeout_s: float = DOWNLOAD_TIMEOUT_S,
     fetch: Fetch | None = None,
     echo: Callable[[str], None] = lambda line: None,
+    refresh: bool = False,
 ) -> list[Prepared]:
     """Make sure the images for ``os_versions`` are on this host, downloading what is missing.
 
     One lock for the whole cache: a second ``prepare`` (another command, another worker's
     host script) waits and then finds the images there, so each is downloaded once. Each
     download has ``timeout_s``; files appear only complete (written aside, then renamed).
+    ``refresh`` downloads anefarm's copies again (a newer personalized image).
     """
     from orchestrator.artifacts.locking import sha_lock
 
@@ -187,7 +189,10 @@ def prepare(
     wait_s = timeout_s * max(len(keys), 1) + 60.0
     try:
         with sha_lock(cache, "ddi-cache", wait_s=wait_s):
-            return [_prepare_one(cache, key, fetch, timeout_s, echo) for key in keys]
+            # Under the lock, a staging folder is what a killed prepare left behind.
+            for partial in cache.glob("*/.*.partial"):
+                shutil.rmtree(partial, ignore_errors=True)
+            return [_prepare_one(cache, key, fetch, timeout_s, echo, refresh) for key in keys]
     except ArtifactError as error:  # only the lock raises it here
         raise ServiceError(
             f"the disk image cache {cache} stayed locked for {wait_s:.0f}s",
@@ -196,13 +201,17 @@ def prepare(
 
 
 def _prepare_one(
-    cache: Path, key: ImageKey, fetch: Fetch, timeout_s: float, echo: Callable[[str], None]
+    cache: Path,
+    key: ImageKey,
+    fetch: Fetch,
+    timeout_s: float,
+    echo: Callable[[str], None],
+    refresh: bool,
 ) -> Prepared:
-    found = locate(cache, key)
+    found = None if refresh else locate(cache, key)
     if found is not None:
-        echo(
-            f"{key.label}: already here, nothing to download ({found.where}: {found.paths[0].parent})"
-        )
+        where = f"{found.where}: {found.paths[0].parent}"
+        echo(f"{key.label}: already here, nothing to download ({where}){_build_note(found)}")
         return Prepared(key, found, downloaded=False)
     echo(f"{key.label}: downloading from {SOURCE} (timeout {timeout_s:.0f}s)…")
     blobs = _with_deadline(functools.partial(fetch, key), timeout_s, key)
@@ -211,6 +220,25 @@ def _prepare_one(
     size = sum(len(blob) for blob in blobs.values()) / 1e6
     echo(f"{key.label}: cached in {directory} ({size:.1f} MB)")
     return Prepared(key, Found("anefarm cache", tuple(directory / n for n in key.files)), True)
+
+
+def _build_note(found: Found) -> str:
+    """For a personalized image older than the one this pymobiledevice3 expects (newer
+    devices may be missing from its build manifest), how to fetch the current one."""
+    import plistlib
+
+    from pymobiledevice3.services.mobile_image_mounter import LATEST_DDI_BUILD_ID
+
+    manifests = [path for path in found.paths if path.name == "BuildManifest.plist"]
+    if not manifests:
+        return ""
+    try:
+        build = plistlib.loads(manifests[0].read_bytes()).get("ProductBuildVersion")
+    except (plistlib.InvalidFileException, ValueError, OSError, AttributeError):
+        return ""
+    if not build or build == LATEST_DDI_BUILD_ID:
+        return ""
+    return f"; build {build}, pymobiledevice3 expects {LATEST_DDI_BUILD_ID}: --refresh fetches it"
 
 
 def _with_deadline(
