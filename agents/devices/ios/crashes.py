@@ -9,7 +9,7 @@ Only a report of *this* launch is attached, and it is taken off the device:
   the crash-report AFC service shows (libimobiledevice's idevicecrashreport does the same);
 * a candidate is the runner's own report (``<process>-<date>.ips``, or ``<process>.<kind>-…``
   for resource kills) or a memory kill, ``JetsamEvent-<date>.ips``, which lists every
-  process on the device: it counts only if it names the runner's pid;
+  process on the device: it counts only if it lists the runner's pid as the one killed;
 * what is attached is erased from the device (pulled again with ``erase=True``, which
   removes exactly the files it pulled), so the next crash is never confused with this one.
 """

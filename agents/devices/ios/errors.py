@@ -62,8 +62,9 @@ def ddi_reason(detail: str) -> str:
 
 def ddi_download_reason(detail: str) -> str:
     return (
-        f"Developer Disk Image could not be downloaded ({detail}): run "
-        "`anefarm devices prepare` on this Mac once it has internet access (docs/real-devices.md)"
+        f"Developer Disk Image could not be downloaded or personalised ({detail}): give this "
+        "Mac internet access (GitHub; Apple's signing server for iOS 17+), then run "
+        "`anefarm devices prepare` (docs/real-devices.md)"
     )
 
 
