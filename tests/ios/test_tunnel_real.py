@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -283,6 +284,7 @@ def tunneld() -> Iterator[tuple[dict[str, Any], tuple[str, int]]]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            time.sleep(listed.pop("_delay_s", 0))
             body = json.dumps(listed).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -336,3 +338,29 @@ def test_a_device_tunneld_does_not_list_says_so(
     with pytest.raises(DeviceNotReady) as caught:
         _open_through(address)
     assert caught.value.reasons == [tunnel.NO_TUNNEL_REASON]
+
+
+def test_asking_tunneld_does_not_stall_the_event_loop(
+    tunneld: tuple[dict[str, Any], tuple[str, int]],
+) -> None:
+    listed, address = tunneld
+    listed["_delay_s"] = 0.5  # a slow (or hung, up to pymobiledevice3's 5 s) tunneld
+    ticks = 0
+
+    async def scenario() -> None:
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.get_running_loop().create_task(tick())
+        services = Pmd3DeveloperServices(tunneld_address=address)
+        try:
+            with pytest.raises(DeviceNotReady):
+                await services.open_rsd(UDID, "17.2")
+        finally:
+            ticker.cancel()
+
+    asyncio.run(scenario())
+    assert ticks >= 10  # the loop kept running while tunneld took its time

@@ -81,6 +81,10 @@ async def open_rsd(
     address = tunneld_address or tunneld_api.TUNNELD_DEFAULT_ADDRESS
 
     async def lookup(serial: str) -> LockdownServiceProvider | None:
+        # Listed off the event loop first: get_tunneld_device_by_udid asks tunneld on the
+        # loop's thread, and a tunneld that is down or hung would stall the worker's loop.
+        if serial not in await tunneld_api.get_tunneld_tunnels(address):
+            return None
         return await tunneld_api.get_tunneld_device_by_udid(serial, address)
 
     return await from_tunneld(udid, f"{address[0]}:{address[1]}", lookup)
