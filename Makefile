@@ -51,7 +51,7 @@ pytest: setup system-deps
 
 swift-test:
 	@if [ -n "$(SWIFT)" ]; then \
-	  cd ios-runner && $(SWIFT) build && $(SWIFT) test --disable-swift-testing; \
+	  $(MAKE) --no-print-directory -C ios-runner test SWIFT=$(SWIFT); \
 	elif [ "$$CI" = "true" ]; then \
 	  echo "error: no Swift toolchain (looked in PATH and /opt/swift/usr/bin); required in CI"; exit 1; \
 	else echo "skipping swift test: no Swift toolchain found (PATH, /opt/swift/usr/bin)"; fi

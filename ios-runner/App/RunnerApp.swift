@@ -24,21 +24,28 @@ final class BatchRunner: ObservableObject {
     private var started = false
 
     /// Stale batches (agent never collected them) are removed after this long.
-    static let staleAfter: TimeInterval = 24 * 3600
+    nonisolated static let staleAfter: TimeInterval = 24 * 3600
 
     func start(arguments: [String]) {
         guard !started else { return }
         started = true
         let requested = Self.batch(from: arguments, environment: ProcessInfo.processInfo.environment)
         state = "working"
-        Task.detached(priority: .userInitiated) {
+        // The harness blocks for minutes (Core ML loads, timed loops, waits for async-only
+        // Core ML calls): it gets a thread of its own, never a Swift concurrency task, whose
+        // few cooperative threads must not block (CoreMLExecutor refuses to wait inside one).
+        let worker = Thread {
             let report = Self.work(requested: requested)
-            await MainActor.run {
+            Task { @MainActor in
                 self.lastBatch = report.batch
                 self.lastSummary = report.summary
                 self.state = "idle"
             }
         }
+        worker.name = "anefarm.harness"
+        worker.qualityOfService = .userInitiated
+        worker.stackSize = 8 << 20
+        worker.start()
     }
 
     /// `--batch <id>` from the agent's launch, else ANEFARM_BATCH_ID, else nil (every pending batch).

@@ -1,12 +1,20 @@
-// The real executor: Core ML on the device. Compiled only where Core ML exists (not on
-// Linux), and kept thin: every decision about what to measure lives in the Harness.
+// The real executor: Core ML on the device. Kept thin: every decision about what to
+// measure lives in the Harness. On Linux it compiles against CoreMLShim (Apple's
+// declarations over a fake), so every `swift test` type-checks it in Swift 6 mode and
+// drives it through the fake.
 #if canImport(CoreML)
 import CoreML
 import CoreVideo
+#else
+import CoreMLShim
+#endif
 import Foundation
 
 public final class CoreMLExecutor: ModelExecutor {
-    public init() {}
+    /// Longest wait for an async-only Core ML call (compile, compute plan) before giving up.
+    let asyncTimeout: TimeInterval
+
+    public init(asyncTimeout: TimeInterval = 600) { self.asyncTimeout = asyncTimeout }
 
     public var simulated: Bool { false }
 
@@ -15,6 +23,7 @@ public final class CoreMLExecutor: ModelExecutor {
     }
 
     public var thermalState: ThermalState {
+        #if canImport(Darwin)
         switch ProcessInfo.processInfo.thermalState {
         case .nominal: return .nominal
         case .fair: return .fair
@@ -22,6 +31,9 @@ public final class CoreMLExecutor: ModelExecutor {
         case .critical: return .critical
         @unknown default: return .critical  // an unknown state is treated as hot: wait, don't measure heat
         }
+        #else
+        return .nominal  // Linux (tests through the shim) has no thermal state
+        #endif
     }
 
     public var device: DeviceFacts {
@@ -41,16 +53,26 @@ public final class CoreMLExecutor: ModelExecutor {
     }
 
     static func sysctlString(_ name: String) -> String? {
+        #if canImport(Darwin)
         var size = 0
         guard sysctlbyname(name, nil, &size, nil, 0) == 0, size > 0 else { return nil }
         var bytes = [CChar](repeating: 0, count: size)
         guard sysctlbyname(name, &bytes, &size, nil, 0) == 0 else { return nil }
         return String(cString: bytes)
+        #else
+        return nil
+        #endif
     }
 
+    /// The async compileModel(at:) (the synchronous one is marked to-be-deprecated), awaited
+    /// from the harness's own thread.
     public func compile(modelURL: URL) throws -> URL {
         do {
-            return try MLModel.compileModel(at: modelURL)
+            return try AsyncBridge.wait(timeout: asyncTimeout, "compile") {
+                try await MLModel.compileModel(at: modelURL)
+            }
+        } catch let error as ExecutorError {
+            throw ExecutorError(error.kind == .internal ? .internal : .compile, error.message)
         } catch {
             throw ExecutorError(.compile, error.localizedDescription)
         }
@@ -81,7 +103,9 @@ public final class CoreMLExecutor: ModelExecutor {
             throw ExecutorError(.load, error.localizedDescription)
         }
         do {
-            let inputs = try InputGenerator(seed: UInt64(inputSeed)).inputs(for: model.modelDescription)
+            // A named generator: inputs(for:) is mutating and cannot run on a temporary.
+            var generator = InputGenerator(seed: UInt64(inputSeed))
+            let inputs = try generator.inputs(for: model.modelDescription)
             return CoreMLModel(model: model, inputs: inputs)
         } catch let error as ExecutorError {
             throw error
@@ -90,22 +114,16 @@ public final class CoreMLExecutor: ModelExecutor {
         }
     }
 
+    /// MLComputePlan loads only asynchronously and is not Sendable, so the whole plan is
+    /// read inside the task and only the resulting ComputePlan (plain values) comes back.
     public func computePlan(compiled: URL, computeUnits: ComputeUnits) throws -> ComputePlan? {
         guard #available(iOS 17.4, macOS 14.4, *) else { return nil }
-        let configuration = try Self.configuration(computeUnits)
-        // MLComputePlan only loads asynchronously; the harness runs on a background thread.
-        let done = DispatchSemaphore(value: 0)
-        var outcome: Result<MLComputePlan, Error>?
-        Task.detached {
-            do { outcome = .success(try await MLComputePlan.load(contentsOf: compiled, configuration: configuration)) }
-            catch { outcome = .failure(error) }
-            done.signal()
+        return try AsyncBridge.wait(timeout: asyncTimeout, "compute plan") {
+            let plan = try await MLComputePlan.load(contentsOf: compiled, configuration: Self.configuration(computeUnits))
+            var ops: [OpPlan] = []
+            Self.collect(plan.modelStructure, plan: plan, into: &ops)
+            return ComputePlan(computeUnits: computeUnits, ops: ops)
         }
-        done.wait()
-        guard let plan = try outcome?.get() else { return nil }
-        var ops: [OpPlan] = []
-        Self.collect(plan.modelStructure, plan: plan, into: &ops)
-        return ComputePlan(computeUnits: computeUnits, ops: ops)
     }
 
     @available(iOS 17.4, macOS 14.4, *)
@@ -146,7 +164,9 @@ public final class CoreMLExecutor: ModelExecutor {
         case .neuralEngine: return .neuralEngine
         case .gpu: return .gpu
         case .cpu: return .cpu
-        @unknown default: return .cpu
+        #if canImport(CoreML)
+        @unknown default: return .cpu  // a resilient SDK enum may grow cases
+        #endif
         }
     }
 }
@@ -174,14 +194,17 @@ struct InputGenerator {
 
     init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
 
-    /// SplitMix64, mapped to [0, 1).
-    mutating func next() -> Double {
+    /// SplitMix64.
+    mutating func nextBits() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        return z ^ (z >> 31)
     }
+
+    /// Mapped to [0, 1).
+    mutating func next() -> Double { Double(nextBits() >> 11) / Double(1 << 53) }
 
     mutating func inputs(for description: MLModelDescription) throws -> MLFeatureProvider {
         var features: [String: MLFeatureValue] = [:]
@@ -199,13 +222,7 @@ struct InputGenerator {
             guard let constraint = input.multiArrayConstraint else { break }
             // For enumerated and ranged shapes, `shape` is the model's default shape.
             let array = try MLMultiArray(shape: constraint.shape, dataType: constraint.dataType)
-            if constraint.dataType == .float32 {
-                array.withUnsafeMutableBufferPointer(ofType: Float.self) { buffer, _ in
-                    for i in buffer.indices { buffer[i] = Float(next() * 2 - 1) }
-                }
-            } else {
-                for i in 0..<array.count { array[i] = NSNumber(value: constraint.dataType == .int32 ? Double(Int(next() * 10)) : next() * 2 - 1) }
-            }
+            fill(array)
             return MLFeatureValue(multiArray: array)
         case .image:
             guard let constraint = input.imageConstraint else { break }
@@ -216,6 +233,36 @@ struct InputGenerator {
         default: break
         }
         throw ExecutorError(.unsupported, "input \(input.name) has type \(input.type.rawValue), which the runner cannot generate")
+    }
+
+    /// Every scalar of the buffer (padding included) written through raw bytes, one pass
+    /// for every data type: floats in [-1, 1), integers in [0, 10).
+    mutating func fill(_ array: MLMultiArray) {
+        let type = array.dataType
+        array.withUnsafeMutableBytes { bytes, _ in
+            switch type {
+            case .float32:
+                for i in 0..<bytes.count / 4 { bytes.storeBytes(of: Float(next() * 2 - 1), toByteOffset: i * 4, as: Float.self) }
+            case .double:
+                for i in 0..<bytes.count / 8 { bytes.storeBytes(of: next() * 2 - 1, toByteOffset: i * 8, as: Double.self) }
+            case .int32:
+                for i in 0..<bytes.count / 4 { bytes.storeBytes(of: Int32(next() * 10), toByteOffset: i * 4, as: Int32.self) }
+            case .float16:
+                for i in 0..<bytes.count / 2 { bytes.storeBytes(of: halfBits(), toByteOffset: i * 2, as: UInt16.self) }
+            @unknown default:
+                bytes.initializeMemory(as: UInt8.self, repeating: 0)  // zeros are a valid value of any type
+            }
+        }
+    }
+
+    /// A finite half-precision value in [-1, -2^-4] ∪ [2^-4, 1), as bits: exponent 11...14
+    /// never reaches the all-ones exponent of NaN and infinity. Bits, not Float16, because
+    /// Float16 does not exist on Intel Macs.
+    mutating func halfBits() -> UInt16 {
+        let bits = nextBits()
+        let sign = UInt16(bits & 1) << 15
+        let exponent = UInt16(11 + (bits >> 1) % 4) << 10
+        return sign | exponent | UInt16((bits >> 3) & 0x3FF)
     }
 
     mutating func pixelBuffer(_ constraint: MLImageConstraint) throws -> CVPixelBuffer {
@@ -237,4 +284,3 @@ struct InputGenerator {
         return buffer
     }
 }
-#endif

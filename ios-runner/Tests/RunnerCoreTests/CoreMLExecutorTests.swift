@@ -1,0 +1,156 @@
+// CoreMLExecutor.swift itself (not a copy) driven through CoreMLShim's fake on Linux. On a
+// Mac the real Core ML is imported and these tests are left out (they program the fake).
+#if !canImport(CoreML)
+import CoreMLShim
+import Foundation
+import XCTest
+@testable import RunnerCore
+
+/// A model file, a compile cache, and a fake reset before and after.
+final class CoreMLBench {
+    let folder: URL
+    let model: URL
+    init() throws {
+        CoreMLFake.reset()
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("coreml-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        model = folder.appendingPathComponent("Tiny.mlmodel")
+        try Data("not really a model".utf8).write(to: model)
+    }
+    func compiled(_ executor: CoreMLExecutor = CoreMLExecutor()) throws -> URL { try executor.compile(modelURL: model) }
+    var cache: CompileCache { CompileCache(root: folder.appendingPathComponent("compiled")) }
+    deinit {
+        CoreMLFake.reset()
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
+final class CoreMLExecutorTests: XCTestCase {
+    // Compile error 1 (a mutating call on a temporary generator): load builds its inputs
+    // from a named generator, every declared input gets a value, and the seed decides them.
+    func testLoadBuildsSeededInputsForEveryDeclaredInput() throws {
+        let bench = try CoreMLBench()
+        CoreMLFake.inputs = [CoreMLFake.multiArray("x", shape: [2, 3], .float32),
+                             CoreMLFake.feature("scale", .double), CoreMLFake.feature("steps", .int64),
+                             CoreMLFake.feature("prompt", .string), CoreMLFake.feature("mask", .dictionary, optional: true)]
+        let compiled = try bench.compiled()
+        let executor = CoreMLExecutor()
+        func firstInputs(seed: Int) throws -> (x: [Double], scale: Double) {
+            try executor.load(compiled: compiled, computeUnits: .cpuOnly, inputSeed: seed).predict()
+            let inputs = try XCTUnwrap(CoreMLFake.lastInputs)
+            XCTAssertEqual(inputs.featureNames, ["x", "scale", "steps", "prompt"])  // the optional one is left out
+            let x = try XCTUnwrap(inputs.featureValue(for: "x")?.multiArrayValue)
+            return ((0..<x.count).map { x[$0].doubleValue }, inputs.featureValue(for: "scale")?.doubleValue ?? -1)
+        }
+        let a = try firstInputs(seed: 7), b = try firstInputs(seed: 7), c = try firstInputs(seed: 8)
+        XCTAssertEqual(a.x, b.x)
+        XCTAssertEqual(a.scale, b.scale)
+        XCTAssertNotEqual(a.x, c.x)
+        XCTAssertTrue(a.x.allSatisfy { $0 >= -1 && $0 < 1 })
+    }
+
+    // Compile error 2 (a captured var mutated in Task.detached under a semaphore): the plan
+    // is loaded and read inside its task (it is not Sendable), only plain values come back,
+    // and the async load really suspends (asyncDelay) while this thread waits.
+    func testComputePlanIsReadInsideItsTaskWithNestedBlocks() throws {
+        let bench = try CoreMLBench()
+        let inner = CoreMLFake.operation("relu", output: "loop_relu")
+        CoreMLFake.plan = (
+            CoreMLFake.program(main: [CoreMLFake.operation("conv", output: "conv_0"),
+                                      CoreMLFake.operation("while_loop", output: "loop", blocks: [CoreMLFake.block([inner])])]),
+            ["conv_0": CoreMLFake.usage(preferred: CoreMLFake.neuralEngine, supported: [CoreMLFake.neuralEngine, CoreMLFake.gpu, CoreMLFake.cpu]),
+             "loop_relu": CoreMLFake.usage(preferred: CoreMLFake.cpu, supported: [CoreMLFake.cpu])],
+            ["conv_0": 0.75, "loop": 1.5])
+        CoreMLFake.asyncDelay = 0.05
+        let plan = try XCTUnwrap(try CoreMLExecutor().computePlan(compiled: bench.compiled(), computeUnits: .all))
+        XCTAssertEqual(plan.computeUnits, .all)
+        XCTAssertEqual(plan.ops.map(\.name), ["conv_0", "loop", "loop_relu"])
+        XCTAssertEqual(plan.ops.map(\.opType), ["conv", "while_loop", "relu"])
+        XCTAssertEqual(plan.ops[0].preferred, .neuralEngine)
+        XCTAssertEqual(plan.ops[0].supported, [.neuralEngine, .gpu, .cpu])
+        XCTAssertEqual(plan.ops[0].cost, 0.75)
+        XCTAssertNil(plan.ops[1].preferred)
+        XCTAssertEqual(plan.ops[1].cost, 1)  // clamped to [0, 1]
+        XCTAssertEqual(plan.ops[2].preferred, .cpu)
+    }
+
+    func testComputePlanOfANeuralNetworkHasPlacementButNoCost() throws {
+        let bench = try CoreMLBench()
+        CoreMLFake.plan = (CoreMLFake.neuralNetwork([("dense_1", "innerProduct")]),
+                           ["dense_1": CoreMLFake.usage(preferred: CoreMLFake.gpu, supported: [CoreMLFake.gpu, CoreMLFake.cpu])], [:])
+        let plan = try XCTUnwrap(try CoreMLExecutor().computePlan(compiled: bench.compiled(), computeUnits: .cpuAndGPU))
+        XCTAssertEqual(plan.ops.map(\.opType), ["innerProduct"])
+        XCTAssertEqual(plan.ops[0].preferred, .gpu)
+        XCTAssertNil(plan.ops[0].cost)
+    }
+
+    // The wait for an async Core ML call never blocks a cooperative thread: from inside a
+    // task it is refused at once (kind internal) instead of occupying the pool.
+    func testAsyncCallsRefuseToBlockACooperativeThread() async throws {
+        let compiled = FileManager.default.temporaryDirectory  // refused before anything is read
+        let outcome = await Task.detached { () -> RunnerErrorKind? in
+            do { _ = try CoreMLExecutor().computePlan(compiled: compiled, computeUnits: .all); return nil }
+            catch { return (error as? ExecutorError)?.kind }
+        }.value
+        XCTAssertEqual(outcome, .internal)
+    }
+
+    func testAnAsyncCallThatNeverAnswersTimesOut() throws {
+        let bench = try CoreMLBench()
+        let compiled = try bench.compiled()
+        CoreMLFake.asyncDelay = 30
+        let start = Date()
+        XCTAssertThrowsError(try CoreMLExecutor(asyncTimeout: 0.2).computePlan(compiled: compiled, computeUnits: .all)) {
+            XCTAssertEqual(($0 as? ExecutorError)?.kind, .timeout)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
+
+    func testEachFailureKeepsTheKindOfItsStep() throws {
+        let bench = try CoreMLBench()
+        let executor = CoreMLExecutor()
+        let boom = NSError(domain: "test", code: 1, userInfo: [NSLocalizedDescriptionKey: "boom"])
+        CoreMLFake.compileError = boom
+        XCTAssertThrowsError(try executor.compile(modelURL: bench.model)) { XCTAssertEqual($0 as? ExecutorError, ExecutorError(.compile, "boom")) }
+        CoreMLFake.compileError = nil
+        let compiled = try bench.compiled()
+        CoreMLFake.loadError = boom
+        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all, inputSeed: 1)) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .load) }
+        CoreMLFake.loadError = nil
+        CoreMLFake.predictionError = boom
+        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all, inputSeed: 1).predict()) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .predict) }
+        CoreMLFake.predictionError = nil
+        CoreMLFake.inputs = [CoreMLFake.feature("table", .dictionary)]
+        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all, inputSeed: 1).predict()) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .unsupported) }
+    }
+
+    func testMultiArraysOfEveryDataTypeAreFilledWithFiniteValuesInRange() throws {
+        var generator = InputGenerator(seed: 3)
+        for type in [MLMultiArrayDataType.float32, .double, .float16, .int32] {
+            let array = try MLMultiArray(shape: [3, 5, 7], dataType: type)  // the shim starts it as all-NaN bytes
+            generator.fill(array)
+            let values = (0..<array.count).map { array[$0].doubleValue }
+            XCTAssertTrue(values.allSatisfy(\.isFinite), "\(type)")
+            XCTAssertTrue(values.allSatisfy { type == .int32 ? (0..<10).contains($0) : (-1...1).contains($0) }, "\(type)")
+            XCTAssertGreaterThan(Set(values).count, 3, "\(type)")
+        }
+    }
+
+    // The harness over the real executor, end to end through the fake.
+    func testHarnessMeasuresTheRealExecutor() throws {
+        let bench = try CoreMLBench()
+        CoreMLFake.predictionLatency = 0.002
+        CoreMLFake.plan = (CoreMLFake.program(main: [CoreMLFake.operation("conv", output: "c")]),
+                           ["c": CoreMLFake.usage(preferred: CoreMLFake.neuralEngine, supported: [CoreMLFake.neuralEngine])], ["c": 1])
+        let manifest = makeManifest([.all, .cpuOnly], iterations: 4, warmup: 1, rounds: 2)
+        let result = Harness(executor: CoreMLExecutor(), cache: bench.cache).run(manifest, modelURL: bench.model)
+        _ = try Codec.decodeResult(Codec.encoder().encode(result))
+        XCTAssertNil(result.error)
+        XCTAssertFalse(result.simulated)
+        XCTAssertEqual(result.settings.map(\.latenciesMs.count), [4, 4])
+        XCTAssertTrue(result.settings.allSatisfy { ($0.stats?.min ?? 0) >= 2 })
+        XCTAssertEqual(result.computePlan?.ops.first?.preferred, .neuralEngine)
+        XCTAssertEqual(CoreMLFake.compiles, 1)
+    }
+}
+#endif
