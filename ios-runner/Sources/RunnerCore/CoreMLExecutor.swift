@@ -93,24 +93,14 @@ public final class CoreMLExecutor: ModelExecutor {
         return configuration
     }
 
-    public func load(compiled: URL, computeUnits: ComputeUnits, inputSeed: Int) throws -> LoadedModel {
-        let model: MLModel
+    /// Only the load: the harness times this call, so inputs are made later (prepareInputs).
+    /// Core ML autoreleases while loading; the pool returns that memory before the next load.
+    public func load(compiled: URL, computeUnits: ComputeUnits) throws -> LoadedModel {
+        let configuration = try Self.configuration(computeUnits)
         do {
-            model = try MLModel(contentsOf: compiled, configuration: Self.configuration(computeUnits))
-        } catch let error as ExecutorError {
-            throw error
+            return CoreMLModel(model: try autoreleasepool { try MLModel(contentsOf: compiled, configuration: configuration) })
         } catch {
             throw ExecutorError(.load, error.localizedDescription)
-        }
-        do {
-            // A named generator: inputs(for:) is mutating and cannot run on a temporary.
-            var generator = InputGenerator(seed: UInt64(inputSeed))
-            let inputs = try generator.inputs(for: model.modelDescription)
-            return CoreMLModel(model: model, inputs: inputs)
-        } catch let error as ExecutorError {
-            throw error
-        } catch {
-            throw ExecutorError(.unsupported, "cannot generate inputs: \(error.localizedDescription)")
         }
     }
 
@@ -173,19 +163,39 @@ public final class CoreMLExecutor: ModelExecutor {
 
 private final class CoreMLModel: LoadedModel {
     let model: MLModel
-    let inputs: MLFeatureProvider
-    init(model: MLModel, inputs: MLFeatureProvider) {
-        self.model = model
-        self.inputs = inputs
-    }
-    func predict() throws {
+    private var inputs: MLFeatureProvider?
+    init(model: MLModel) { self.model = model }
+
+    func prepareInputs(seed: Int) throws {
         do {
-            _ = try model.prediction(from: inputs)
+            // A named generator: inputs(for:) is mutating and cannot run on a temporary.
+            var generator = InputGenerator(seed: UInt64(seed))
+            inputs = try autoreleasepool { try generator.inputs(for: model.modelDescription) }
+        } catch let error as ExecutorError {
+            throw error
+        } catch {
+            throw ExecutorError(.unsupported, "cannot generate inputs: \(error.localizedDescription)")
+        }
+    }
+
+    /// Each prediction in its own autorelease pool: Core ML autoreleases its outputs, and
+    /// without a pool they pile up until the harness thread ends (memory grows over
+    /// thousands of iterations and skews later samples).
+    func predict() throws {
+        guard let inputs else { throw ExecutorError(.internal, "predict before prepareInputs") }
+        do {
+            try autoreleasepool { _ = try model.prediction(from: inputs) }
         } catch {
             throw ExecutorError(.predict, error.localizedDescription)
         }
     }
 }
+
+#if !canImport(ObjectiveC)
+/// Linux has no Objective-C runtime and no autorelease pools: the pool is just the body.
+/// Same signature as the ObjectiveC module's function, so the calls above compile unchanged.
+func autoreleasepool<Result>(invoking body: () throws -> Result) rethrows -> Result { try body() }
+#endif
 
 /// Inputs of the declared shape and type, filled from a seeded generator, so every
 /// device measures the same numbers for the same manifest.

@@ -15,15 +15,20 @@ public struct ExecutorError: Error, Equatable, Sendable {
 
 /// A model loaded under one compute-units setting.
 public protocol LoadedModel: AnyObject {
-    /// One prediction on the executor's generated (seeded) inputs.
+    /// Generates the seeded inputs predict() uses. Separate from loading so the harness
+    /// keeps input synthesis out of every timed region. Throws kind `unsupported` for an
+    /// input type the runner cannot generate.
+    func prepareInputs(seed: Int) throws
+    /// One prediction on the inputs from prepareInputs(seed:).
     func predict() throws
 }
 
 public protocol ModelExecutor: AnyObject {
     /// Compiles the model file to a new temporary location (MLModel.compileModel).
     func compile(modelURL: URL) throws -> URL
-    /// Loads a compiled model. Throws kind `unsupported` for a setting the OS lacks.
-    func load(compiled: URL, computeUnits: ComputeUnits, inputSeed: Int) throws -> LoadedModel
+    /// Loads a compiled model (nothing else: no input synthesis). Throws kind `unsupported`
+    /// for a setting the OS lacks.
+    func load(compiled: URL, computeUnits: ComputeUnits) throws -> LoadedModel
     /// MLComputePlan's anticipated placement; nil where the OS has no compute plan.
     func computePlan(compiled: URL, computeUnits: ComputeUnits) throws -> ComputePlan?
     var thermalState: ThermalState { get }

@@ -26,6 +26,8 @@ public final class FakeExecutor: ModelExecutor {
     public var compileMs = 120.0
     public var coldLoadMs = 80.0
     public var warmLoadMs = 8.0
+    /// Time input synthesis takes: the harness must keep it out of every figure.
+    public var inputMs = 0.0
     /// Steps that throw, by setting: "load" or "predict" (after `failAfter` good predictions).
     public var failures: [ComputeUnits: (stage: String, error: ExecutorError)] = [:]
     public var failAfter = 0
@@ -36,6 +38,9 @@ public final class FakeExecutor: ModelExecutor {
     /// Every prediction in order, by setting: the interleaving the harness produced.
     public private(set) var predictions: [ComputeUnits] = []
     public private(set) var compiles = 0
+    /// Models alive now, and the most alive at once during a prediction.
+    public private(set) var liveModels = 0
+    public private(set) var maxLiveModelsWhilePredicting = 0
     private let workspace: URL
 
     public init(clock: FakeClock, workspace: URL) {
@@ -58,7 +63,7 @@ public final class FakeExecutor: ModelExecutor {
         return compiled
     }
 
-    public func load(compiled: URL, computeUnits: ComputeUnits, inputSeed: Int) throws -> LoadedModel {
+    public func load(compiled: URL, computeUnits: ComputeUnits) throws -> LoadedModel {
         guard FileManager.default.fileExists(atPath: compiled.path) else {
             throw ExecutorError(.load, "no compiled model at \(compiled.lastPathComponent)")
         }
@@ -73,23 +78,38 @@ public final class FakeExecutor: ModelExecutor {
 
     public func computePlan(compiled: URL, computeUnits: ComputeUnits) throws -> ComputePlan? { plan }
 
-    fileprivate func predict(_ units: ComputeUnits, count: Int) throws {
+    /// Predictions so far by setting, across loads: failAfter and the wobble count per setting.
+    private var predictionCounts: [ComputeUnits: Int] = [:]
+
+    fileprivate func predict(_ units: ComputeUnits) throws {
+        let count = predictionCounts[units, default: 0]
+        maxLiveModelsWhilePredicting = max(maxLiveModelsWhilePredicting, liveModels)
         if let failure = failures[units], failure.stage == "predict", count >= failAfter { throw failure.error }
+        predictionCounts[units] = count + 1
         predictions.append(units)
         clock.advance(ms: latencyMs[units, default: 1.0] + Double(count % 7) * 0.125)
     }
+
+    fileprivate func modelCreated() { liveModels += 1 }
+    fileprivate func modelReleased() { liveModels -= 1 }
 }
 
 private final class FakeModel: LoadedModel {
     let executor: FakeExecutor
     let units: ComputeUnits
-    var count = 0
+    var prepared = false
     init(executor: FakeExecutor, units: ComputeUnits) {
         self.executor = executor
         self.units = units
+        executor.modelCreated()
+    }
+    deinit { executor.modelReleased() }
+    func prepareInputs(seed: Int) throws {
+        executor.clock.advance(ms: executor.inputMs)
+        prepared = true
     }
     func predict() throws {
-        try executor.predict(units, count: count)
-        count += 1
+        guard prepared else { throw ExecutorError(.internal, "predict before prepareInputs") }
+        try executor.predict(units)
     }
 }

@@ -1,6 +1,7 @@
-// The measurement harness: compile once (cached), then per setting cold load, warm load,
-// first prediction and warm-up, then timed predictions interleaved across settings in
-// rounds, with thermal cool-downs between rounds and a total time budget.
+// The measurement harness: compile once (cached), then per setting cold load, warm load
+// and first prediction, then timed predictions interleaved across settings in rounds (each
+// slot loads its setting's model, warms it up, measures, releases it), with thermal
+// cool-downs between rounds and a total time budget.
 import Foundation
 
 public struct HarnessOptions: Sendable {
@@ -35,21 +36,21 @@ public struct CompileCache: Sendable {
     }
 }
 
-/// One setting's state while the batch runs.
+/// One setting's state while the batch runs. No model is kept here: a model is loaded for
+/// a slot and released after it, so only one is ever in memory (big models × settings would
+/// not fit) and no setting measures while another's model holds memory.
 private final class Setting {
     let units: ComputeUnits
-    var model: LoadedModel?
+    var ready = false  // loaded and predicted once in prepare()
     var result: SettingResult
-    var warmedUp = false
     init(_ units: ComputeUnits) {
         self.units = units
         result = SettingResult(computeUnits: units, latenciesMs: [])
     }
-    var active: Bool { model != nil && result.error == nil }
+    var active: Bool { ready && result.error == nil }
     func fail(_ error: Error, stage: RunnerErrorKind) {
         let kind = (error as? ExecutorError)?.kind ?? stage
         result.error = RunnerError(kind: kind, message: "\(units.rawValue): \(describe(error))")
-        model = nil
     }
 }
 
@@ -132,30 +133,31 @@ public final class Harness {
         measuring: for round in 0..<manifest.rounds {
             if coolDownIfHot(until: deadline) { cooldowns += 1 }
             for setting in Harness.order(settings, round: round) where setting.active {
-                if !setting.warmedUp {
-                    // Warm-up right before the first timed slot, so caches are hot for it.
-                    for _ in 0..<manifest.warmup where setting.active {
-                        if overBudget() { partial = true; break measuring }
-                        do { try setting.model?.predict() } catch { setting.fail(error, stage: .predict) }
-                    }
-                    setting.warmedUp = true
+                let quota = Harness.quota(iterations: manifest.iterations, rounds: manifest.rounds, round: round)
+                guard quota > 0 else { continue }
+                if overBudget() { partial = true; break measuring }
+                // The slot's own model, loaded and given its inputs outside any timing.
+                guard let model = load(setting, compiled: target, seed: manifest.inputSeed) else { continue }
+                // Warm-up at the start of every slot: after another setting's slot or a
+                // cool-down sleep, caches and clocks are cold again.
+                for _ in 0..<manifest.warmup where setting.active {
+                    if overBudget() { partial = true; break measuring }
+                    do { try model.predict() } catch { setting.fail(error, stage: .predict) }
                 }
-                for _ in 0..<Harness.quota(iterations: manifest.iterations, rounds: manifest.rounds, round: round)
-                where setting.active {
+                for _ in 0..<quota where setting.active {
                     if overBudget() { partial = true; break measuring }
                     let t0 = clock.monotonicNanos()
                     do {
-                        try setting.model?.predict()
+                        try model.predict()
                         setting.result.latenciesMs.append(millis(since: t0))
                     } catch {
                         setting.fail(error, stage: .predict)
                     }
                 }
-            }
+            }  // the slot's model is released here, before the next setting loads its own
         }
 
         for setting in settings {
-            setting.model = nil  // release before the compute plan loads the model again
             setting.result.stats = Statistics.summarize(setting.result.latenciesMs)
             if setting.result.error == nil && setting.result.latenciesMs.isEmpty {
                 setting.result.error = RunnerError(
@@ -171,23 +173,38 @@ public final class Harness {
             partial: partial, error: nil, startedAt: timestamp(startedAt), finishedAt: timestamp(clock.wallClock()))
     }
 
-    /// Cold load (first load of the compiled model in this process), warm load, first prediction.
+    /// Cold load (first load of the compiled model in this process), warm load, first
+    /// prediction. Input synthesis happens between them, outside every timed region; each
+    /// model is released before the next load, so one model is in memory at a time.
     private func prepare(_ setting: Setting, compiled: URL, seed: Int) {
         var stage = RunnerErrorKind.load
         do {
             var t0 = clock.monotonicNanos()
-            _ = try executor.load(compiled: compiled, computeUnits: setting.units, inputSeed: seed)
+            _ = try executor.load(compiled: compiled, computeUnits: setting.units)
             setting.result.coldLoadMs = millis(since: t0)
             t0 = clock.monotonicNanos()
-            let model = try executor.load(compiled: compiled, computeUnits: setting.units, inputSeed: seed)
+            let model = try executor.load(compiled: compiled, computeUnits: setting.units)
             setting.result.warmLoadMs = millis(since: t0)
+            try model.prepareInputs(seed: seed)
             stage = .predict
             t0 = clock.monotonicNanos()
             try model.predict()
             setting.result.firstPredictionMs = millis(since: t0)
-            setting.model = model
+            setting.ready = true
         } catch {
             setting.fail(error, stage: stage)
+        }
+    }
+
+    /// A slot's model with its inputs (untimed), or nil after recording why not.
+    private func load(_ setting: Setting, compiled: URL, seed: Int) -> LoadedModel? {
+        do {
+            let model = try executor.load(compiled: compiled, computeUnits: setting.units)
+            try model.prepareInputs(seed: seed)
+            return model
+        } catch {
+            setting.fail(error, stage: .load)
+            return nil
         }
     }
 

@@ -25,6 +25,13 @@ final class CoreMLBench {
     }
 }
 
+/// A loaded model with its inputs made, as the harness prepares one.
+func ready(_ executor: CoreMLExecutor, _ compiled: URL, _ units: ComputeUnits, seed: Int) throws -> LoadedModel {
+    let model = try executor.load(compiled: compiled, computeUnits: units)
+    try model.prepareInputs(seed: seed)
+    return model
+}
+
 final class CoreMLExecutorTests: XCTestCase {
     // Compile error 1 (a mutating call on a temporary generator): load builds its inputs
     // from a named generator, every declared input gets a value, and the seed decides them.
@@ -36,7 +43,7 @@ final class CoreMLExecutorTests: XCTestCase {
         let compiled = try bench.compiled()
         let executor = CoreMLExecutor()
         func firstInputs(seed: Int) throws -> (x: [Double], scale: Double) {
-            try executor.load(compiled: compiled, computeUnits: .cpuOnly, inputSeed: seed).predict()
+            try ready(executor, compiled, .cpuOnly, seed: seed).predict()
             let inputs = try XCTUnwrap(CoreMLFake.lastInputs)
             XCTAssertEqual(inputs.featureNames, ["x", "scale", "steps", "prompt"])  // the optional one is left out
             let x = try XCTUnwrap(inputs.featureValue(for: "x")?.multiArrayValue)
@@ -115,13 +122,37 @@ final class CoreMLExecutorTests: XCTestCase {
         CoreMLFake.compileError = nil
         let compiled = try bench.compiled()
         CoreMLFake.loadError = boom
-        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all, inputSeed: 1)) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .load) }
+        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all)) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .load) }
         CoreMLFake.loadError = nil
         CoreMLFake.predictionError = boom
-        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all, inputSeed: 1).predict()) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .predict) }
+        XCTAssertThrowsError(try ready(executor, compiled, .all, seed: 1).predict()) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .predict) }
         CoreMLFake.predictionError = nil
+    }
+
+    // Input synthesis is not part of load() (which the harness times): a model whose input
+    // the runner cannot make still loads; prepareInputs is where that fails.
+    func testLoadMakesNoInputsAndPrepareInputsReportsUnsupportedTypes() throws {
+        let bench = try CoreMLBench()
         CoreMLFake.inputs = [CoreMLFake.feature("table", .dictionary)]
-        XCTAssertThrowsError(try executor.load(compiled: compiled, computeUnits: .all, inputSeed: 1).predict()) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .unsupported) }
+        let model = try CoreMLExecutor().load(compiled: bench.compiled(), computeUnits: .all)
+        XCTAssertThrowsError(try model.predict()) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .internal) }
+        XCTAssertThrowsError(try model.prepareInputs(seed: 1)) { XCTAssertEqual(($0 as? ExecutorError)?.kind, .unsupported) }
+        XCTAssertEqual(CoreMLFake.predictions, 0)
+    }
+
+    // One model in memory at a time: every slot loads its own and releases it before the
+    // next setting's slot, and nothing stays loaded after the batch.
+    func testTheHarnessKeepsOneModelLoadedAtATime() throws {
+        let bench = try CoreMLBench()
+        let manifest = makeManifest([.all, .cpuAndGPU, .cpuOnly], iterations: 6, warmup: 2, rounds: 3)
+        let result = Harness(executor: CoreMLExecutor(), cache: bench.cache).run(manifest, modelURL: bench.model)
+        XCTAssertEqual(result.settings.map(\.latenciesMs.count), [6, 6, 6])
+        XCTAssertEqual(CoreMLFake.maxLiveModelsWhilePredicting, 1)
+        XCTAssertEqual(CoreMLFake.liveModels, 0)
+        // 2 loads (cold, warm) per setting, then one per slot: 3 settings × 3 rounds.
+        XCTAssertEqual(CoreMLFake.loads, 3 * 2 + 9)
+        // 1 first prediction per setting, then warm-up + timed in every slot.
+        XCTAssertEqual(CoreMLFake.predictions, 3 + 9 * 2 + 18)
     }
 
     func testMultiArraysOfEveryDataTypeAreFilledWithFiniteValuesInRange() throws {

@@ -52,14 +52,47 @@ final class HarnessTests: XCTestCase {
         let result = try bench.run(makeManifest([.cpuOnly], iterations: 10, warmup: 4, rounds: 2))
         let setting = try XCTUnwrap(result.settings.first)
         XCTAssertEqual(setting.latenciesMs.count, 10)
-        // 1 first prediction + 4 warm-up + 10 timed ran on the fake model.
-        XCTAssertEqual(bench.executor.predictions.count, 15)
+        // 1 first prediction + 4 warm-up in each of the 2 slots + 10 timed ran on the fake model.
+        XCTAssertEqual(bench.executor.predictions.count, 19)
         XCTAssertEqual(setting.stats?.count, 10)
         XCTAssertEqual(setting.coldLoadMs ?? 0, 80, accuracy: 1e-9)
         XCTAssertEqual(setting.warmLoadMs ?? 0, 8, accuracy: 1e-9)
         XCTAssertEqual(setting.firstPredictionMs ?? 0, 11, accuracy: 1e-9)
         XCTAssertEqual(setting.stats?.min ?? 0, 11, accuracy: 1e-9)
         XCTAssertFalse(result.partial)
+    }
+
+    // Input synthesis (here 500 ms a time) is in no figure: not the loads, not the first
+    // prediction, not the samples.
+    func testInputSynthesisIsOutsideEveryTimedFigure() throws {
+        let bench = try Bench()
+        bench.executor.inputMs = 500
+        let result = try bench.run(makeManifest([.cpuOnly], iterations: 4, warmup: 1, rounds: 2))
+        let setting = try XCTUnwrap(result.settings.first)
+        XCTAssertEqual(setting.coldLoadMs ?? 0, 80, accuracy: 1e-9)
+        XCTAssertEqual(setting.warmLoadMs ?? 0, 8, accuracy: 1e-9)
+        XCTAssertEqual(setting.firstPredictionMs ?? 0, 11, accuracy: 1e-9)
+        XCTAssertLessThan(setting.stats?.max ?? 1000, 12)
+    }
+
+    // Every slot starts with its warm-up, not only a setting's first: after the other
+    // settings' slots (or a cool-down) the caches are cold again.
+    func testEverySlotStartsWithItsWarmUp() throws {
+        let bench = try Bench()
+        _ = try bench.run(makeManifest([.all, .cpuOnly], iterations: 4, warmup: 3, rounds: 2))
+        let slots = Array(bench.executor.predictions.dropFirst(2))  // after the first predictions
+        // Round 0: all, cpuOnly; round 1 rotated: cpuOnly, all. Each 3 warm-up + 2 timed.
+        let expected: [ComputeUnits] = [.all, .cpuOnly, .cpuOnly, .all].flatMap { Array(repeating: $0, count: 5) }
+        XCTAssertEqual(slots, expected)
+    }
+
+    // One model in memory at a time, none left after the batch.
+    func testOneModelIsLoadedAtATime() throws {
+        let bench = try Bench()
+        let result = try bench.run(makeManifest(iterations: 6, warmup: 1, rounds: 3))
+        XCTAssertTrue(result.settings.allSatisfy { $0.latenciesMs.count == 6 })
+        XCTAssertEqual(bench.executor.maxLiveModelsWhilePredicting, 1)
+        XCTAssertEqual(bench.executor.liveModels, 0)
     }
 
     func testSettingsAreInterleavedInRotatingRounds() throws {
