@@ -285,11 +285,18 @@ struct InputGenerator {
         }
         CVPixelBufferLockBaseAddress(buffer, [])
         defer { CVPixelBufferUnlockBaseAddress(buffer, []) }
-        if let base = CVPixelBufferGetBaseAddress(buffer) {
-            let bytes = base.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<(CVPixelBufferGetBytesPerRow(buffer) * CVPixelBufferGetHeight(buffer)) {
-                bytes[i] = UInt8(next() * 256)
-            }
+        guard let base = CVPixelBufferGetBaseAddress(buffer) else { return buffer }
+        let bytes = UnsafeMutableRawBufferPointer(start: base, count: CVPixelBufferGetBytesPerRow(buffer) * CVPixelBufferGetHeight(buffer))
+        // Random bytes are valid 8-bit pixels but not valid floats: one in 32 random halves is
+        // a NaN or an infinity, which can take a model's slow path or poison its output. Float
+        // formats get finite values sample by sample (row padding included, harmlessly).
+        switch constraint.pixelFormatType {
+        case kCVPixelFormatType_OneComponent16Half, kCVPixelFormatType_64RGBAHalf:
+            for i in 0..<bytes.count / 2 { bytes.storeBytes(of: halfBits() & 0x7FFF, toByteOffset: i * 2, as: UInt16.self) }
+        case kCVPixelFormatType_OneComponent32Float, kCVPixelFormatType_128RGBAFloat:
+            for i in 0..<bytes.count / 4 { bytes.storeBytes(of: Float(next()), toByteOffset: i * 4, as: Float.self) }
+        default:
+            for i in 0..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: nextBits()) }
         }
         return buffer
     }

@@ -167,6 +167,27 @@ final class CoreMLExecutorTests: XCTestCase {
         }
     }
 
+    // Image inputs of every pixel format Core ML takes (and the float ones it may) are
+    // filled completely with finite samples; the shim starts buffers as NaN bytes.
+    func testPixelBuffersOfEveryFormatHoldOnlyFiniteSamples() throws {
+        let bench = try CoreMLBench()
+        let compiled = try bench.compiled()
+        let formats = [kCVPixelFormatType_32BGRA, kCVPixelFormatType_32ARGB, kCVPixelFormatType_OneComponent8,
+                       kCVPixelFormatType_OneComponent16Half, kCVPixelFormatType_64RGBAHalf,
+                       kCVPixelFormatType_OneComponent32Float, kCVPixelFormatType_128RGBAFloat]
+        for format in formats {
+            CoreMLFake.inputs = [CoreMLFake.image("image", width: 33, height: 17, format: format)]
+            try ready(CoreMLExecutor(), compiled, .all, seed: 5).predict()
+            let buffer = try XCTUnwrap(CoreMLFake.lastInputs?.featureValue(for: "image")?.imageBufferValue)
+            XCTAssertEqual(CVPixelBufferGetPixelFormatType(buffer), format)
+            CVPixelBufferLockBaseAddress(buffer, .readOnly)
+            XCTAssertEqual(CoreMLFake.nonFinitePixels(buffer), 0, "format \(format)")
+            CVPixelBufferUnlockBaseAddress(buffer, .readOnly)
+        }
+        XCTAssertEqual(CoreMLFake.nonFiniteInputs, 0)
+        XCTAssertEqual(CoreMLFake.predictions, formats.count)
+    }
+
     // The harness over the real executor, end to end through the fake.
     func testHarnessMeasuresTheRealExecutor() throws {
         let bench = try CoreMLBench()
