@@ -92,11 +92,6 @@ def test_a_device_locked_after_its_image_was_mounted_fails_the_run_as_locked(
     assert device.run(manifest_for(model, "run2-a1"), model, timeout_s=10).batch_id == "run2-a1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readiness.check does not read lockdown's PasswordProtected yet (issue 14 item 9: "
-    "DeviceLink.locked() in connection.py, checked in readiness.py); remove this marker then",
-)
 def test_readiness_sees_a_lock_after_the_image_was_mounted(ios_device: DeviceFactory) -> None:
     device, fake, _ = ios_device()
     assert device.readiness().ready

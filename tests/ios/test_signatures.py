@@ -30,7 +30,7 @@ PAIRS = [
                                  "exists", "rm", "close"]),
     (FakeProcessControl, ProcessControl, ["launch", "kill",
                                           "process_identifier_for_bundle_identifier"]),
-    (FakeCrashReports, CrashReportsManager, ["ls", "pull"]),
+    (FakeCrashReports, CrashReportsManager, ["ls", "pull", "flush"]),
 ]  # fmt: skip
 
 

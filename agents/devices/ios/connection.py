@@ -114,6 +114,13 @@ class DeviceLink:
     async def paired(self) -> bool:
         return bool((await self.lockdown()).paired)
 
+    async def locked(self) -> bool:
+        """Whether the screen is locked now (read afresh: ``all_values`` is a snapshot
+        taken when the session started)."""
+        lockdown = await self.lockdown()
+        with translating(self.udid, "reading the lock state"):
+            return bool(await lockdown.get_value(key="PasswordProtected"))
+
     async def developer_mode(self, os_version: str) -> bool:
         if os_tuple(os_version) < DEVELOPER_MODE_MIN:
             return True

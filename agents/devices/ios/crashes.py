@@ -23,7 +23,7 @@ import posixpath
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any
 
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
@@ -42,12 +42,6 @@ MAX_REPORT_CHARS = 200_000
 JETSAM_PREFIX = "JetsamEvent-"
 
 
-class _Flushable(Protocol):
-    """``CrashReportsManager.flush`` (services.CrashReports lacks it until it is added there)."""
-
-    async def flush(self) -> None: ...
-
-
 async def report_names(
     services: DeveloperServices, provider: LockdownServiceProvider
 ) -> frozenset[str] | None:
@@ -55,7 +49,7 @@ async def report_names(
     is then attached only if it names the runner's pid)."""
     with contextlib.suppress(Exception):
         async with asyncio.timeout(CALL_TIMEOUT_S), services.crash_reports(provider) as reports:
-            await _flush(reports)  # a report still pending now is an old one
+            await reports.flush()  # a report still pending now is an old one
             return frozenset(await reports.ls("/", 1))
     return None
 
@@ -76,7 +70,7 @@ async def collect_crash_report(
             await asyncio.sleep(POLL_S)
         try:
             async with asyncio.timeout(CALL_TIMEOUT_S), services.crash_reports(provider) as reports:
-                await _flush(reports)
+                await reports.flush()
                 names = await reports.ls("/", 1)
                 candidates = _candidates(names, before, runner.process_name)
                 texts = await _take_ours(reports, candidates, runner.process_name, pid, before)
@@ -88,11 +82,6 @@ async def collect_crash_report(
             log.note(f"crash report(s) of pid {pid}: {', '.join(sorted(texts))}")
             return
     log.note(f"no crash report of pid {pid} appeared")
-
-
-async def _flush(reports: CrashReports) -> None:
-    if hasattr(reports, "flush"):
-        await cast(_Flushable, reports).flush()
 
 
 def _candidates(names: Iterable[str], before: frozenset[str] | None, process: str) -> list[str]:

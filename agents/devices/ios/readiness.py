@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agents.devices.base import Readiness
 from agents.devices.ios.connection import Battery, DeviceLink
-from agents.devices.ios.errors import DEVMODE_REASON, unpaired_reason
+from agents.devices.ios.errors import DEVMODE_REASON, LOCKED_REASON, unpaired_reason
 from orchestrator.errors import DeviceNotReady
 
 
@@ -51,6 +51,10 @@ async def check(
     process's one userspace tunnel, which the batch process needs) and installs nothing."""
     if not await link.paired():
         return _not_ready([unpaired_reason(link.udid)], paired=False)
+    if await link.locked():
+        # A paired device serves lockdown while locked, but launching the runner fails:
+        # the heartbeat (lockdown level only) must see the lock itself.
+        return _not_ready([LOCKED_REASON])
     if not await link.developer_mode(os_version):
         return _not_ready([DEVMODE_REASON], developer_mode=False)
     reasons: list[str] = []

@@ -66,6 +66,7 @@ class ProcessLauncher(Protocol):
 class CrashReports(Protocol):
     """The part of ``CrashReportsManager`` the driver uses."""
 
+    async def flush(self) -> None: ...
     async def ls(self, path: str = "/", depth: int = 1) -> list[str]: ...
     async def pull(
         self,
