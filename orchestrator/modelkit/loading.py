@@ -17,8 +17,9 @@ Two hashes, each under its own name:
 
 A symbolic link given as the model is followed to its target, as the artifact store does;
 links inside a package are refused, as the store refuses them. An ML program's weight
-blobs are checked against what its spec references (``weights.check_blobs``), so a
-truncated or corrupt weight file is refused here, at inspect, lint and submit alike.
+blobs are checked against what its spec references (``weights.check_refs``, the
+references collected by ``program_ops`` on its walk over the ops), so a truncated or
+corrupt weight file is refused here, at inspect, lint and submit alike.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from orchestrator.modelkit.mlprogram import program_ops
 from orchestrator.modelkit.neuralnet import network_ops
 from orchestrator.modelkit.probe_network import pipeline_models
 from orchestrator.modelkit.targets import TARGETS
-from orchestrator.modelkit.weights import check_blobs
+from orchestrator.modelkit.weights import BlobRef, check_refs
 
 
 def _spec_path(path: Path) -> tuple[Path, list[Path]]:
@@ -95,8 +96,6 @@ def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
         ) from error
     if spec.specificationVersion == 0 or spec.WhichOneof("Type") is None:
         raise ModelError(f"{path}: not a Core ML model (empty specification)", path=str(path))
-    if spec.WhichOneof("Type") == "mlProgram":
-        check_blobs(path, spec, spec_file.parent)
     return spec, spec_file, weights
 
 
@@ -199,12 +198,15 @@ def inspect_model(path: Path) -> ModelInventory:
 
 
 def inspect_loaded(path: Path, spec: Any, spec_file: Path, weights: list[Path]) -> ModelInventory:
-    """The inventory of a spec already parsed by ``load_spec``."""
+    """The inventory of a spec already parsed by ``load_spec``; an ML program whose weight
+    blobs do not match its spec is refused (ModelError)."""
     model_type = spec.WhichOneof("Type")
     inputs = _features(spec.description.input)
     notes: list[str] = []
     if model_type == "mlProgram":
-        ops, consts, precision = program_ops(spec, path)
+        refs: list[BlobRef] = []
+        ops, consts, precision = program_ops(spec, path, refs)
+        check_refs(path, refs, spec_file.parent)
         kind = "mlProgram"
     elif model_type in {"neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"}:
         ops, consts, precision = network_ops(getattr(spec, model_type), inputs)

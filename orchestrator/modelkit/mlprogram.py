@@ -11,6 +11,7 @@ from orchestrator.modelkit.constants import DTYPES, constexpr_summary, decode, d
 from orchestrator.modelkit.inventory import OpInfo, TensorInfo
 from orchestrator.modelkit.kinds import kind_of
 from orchestrator.modelkit.milshapes import infer, merge
+from orchestrator.modelkit.weights import BlobRef, const_refs, op_refs, refs_besides
 
 BYTES = {"float16": 2, "float32": 4, "float64": 8, "int32": 4, "int64": 8, "int8": 1, "uint8": 1}
 PARAMS = ("strides", "dilations", "pad", "pad_type", "groups", "kernel_sizes", "axes", "axis",
@@ -38,7 +39,53 @@ def _immediate(value: Any) -> Any:
     return decode(value) if value.WhichOneof("value") == "immediateValue" else None
 
 
-def _constexpr(op: Any, consts: dict[str, Any], out: TensorInfo) -> str:
+class _Consts:
+    """The const ops met so far: shape and dtype at once, the value decoded only when read
+    (a parameter, a dtype or mode, a shape rule's argument). A weight's or a constant
+    tensor input's value is never shown, and the params of 500 convs are five values
+    repeated: decoding every immediate once each cost inspect several per cent."""
+
+    def __init__(self) -> None:
+        # name → (the immediate ``Value``, None when in a weights file; shape; dtype)
+        self.known: dict[str, tuple[Any, list[int] | None, str | None]] = {}
+        # Decoded values by their serialised ``Value``: equal bytes are equal messages.
+        self._decoded: dict[bytes, Any] = {}
+
+    def __getitem__(self, name: str) -> tuple[Any, list[int] | None, str | None]:
+        return self.known[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.known
+
+    def value(self, name: str) -> Any:
+        """What ``_immediate`` gives the const; a list is a copy, so no op's params share
+        one with another const's."""
+        raw = self.known[name][0]
+        if raw is None:
+            return None
+        key = raw.SerializeToString()
+        if key not in self._decoded:
+            self._decoded[key] = decode(raw)
+        value = self._decoded[key]
+        return list(value) if isinstance(value, list) else value
+
+    def is_empty(self, name: str) -> bool:
+        """Whether ``value(name)`` is None, without decoding: in a weights file, or an
+        immediate that holds no tensor (``decode`` gives None for exactly these)."""
+        raw = self.known[name][0]
+        return raw is None or raw.immediateValue.tensor.WhichOneof("value") is None
+
+
+class _Deferred:
+    """A const argument in an op's ``values``, decoded only if a shape rule needs it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _constexpr(op: Any, consts: _Consts, out: TensorInfo) -> str:
     # iOS 16 constexpr ops carry their operands as attributes, iOS 18 ones as const inputs.
     parts = {k: (dtype_name(v.type.tensorType.dataType), _known(_tensor_type(v.type)[0]))
              for k, v in op.attributes.items() if k != "name"}  # fmt: skip
@@ -90,10 +137,15 @@ def _input_shapes(spec: Any, function: Any) -> dict[str, TensorInfo]:
     return shapes
 
 
-def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
+def program_ops(
+    spec: Any, path: Path, refs: list[BlobRef] | None = None
+) -> tuple[list[OpInfo], int, str | None]:
+    """The ops, const count and compute precision of an ML program; ``refs`` (if given)
+    receives every weight-file reference (``weights.check_refs``), collected on this walk
+    over the ops rather than a second one."""
     function = spec.mlProgram.functions["main"]
     block = function.block_specializations[function.opset]
-    consts: dict[str, tuple[Any, list[int] | None, str | None]] = {}
+    consts = _Consts()
     shapes = _input_shapes(spec, function)
     expanded: dict[str, TensorInfo] = {}  # outputs of constexpr ops (compressed weights)
     ops: list[OpInfo] = []
@@ -105,8 +157,14 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
             dims, dtype = _tensor_type(op.outputs[0].type)
             info = TensorInfo(op.outputs[0].name, _known(dims), dtype)
             shapes[info.name] = info
-            consts[info.name] = (_immediate(op.attributes["val"]), info.shape, info.dtype)
+            value = op.attributes["val"]
+            immediate = value.WhichOneof("value") == "immediateValue"
+            if refs is not None and not immediate:
+                refs.extend(const_refs(op, value))
+            consts.known[info.name] = (value if immediate else None, info.shape, info.dtype)
             continue
+        if refs is not None and (op.type.startswith("constexpr") or op.blocks):
+            refs.extend(op_refs(op))
         inputs: list[TensorInfo] = []
         args: dict[str, list[TensorInfo]] = {}  # every tensor bound, for shape rules
         values: dict[str, Any] = {}  # constant arguments decoded, for shape rules
@@ -117,19 +175,26 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
             for binding in arg.arguments:
                 which = binding.WhichOneof("binding")
                 if which == "name" and binding.name in consts:
-                    value, shape, dtype = consts[binding.name]
-                    args.setdefault(arg_name, []).append(TensorInfo(binding.name, shape, dtype))
-                    values[arg_name] = value
-                    if arg_name in PARAMS and value is not None:
-                        params[arg_name] = value
-                    elif value is None or arg_name in WEIGHT_ARGS:
+                    const = binding.name
+                    raw, shape, dtype = consts[const]
+                    args.setdefault(arg_name, []).append(TensorInfo(const, shape, dtype))
+                    values[arg_name] = _Deferred(const)
+                    if arg_name in PARAMS:
+                        value = consts.value(const)
+                        if value is not None:
+                            params[arg_name] = value
+                            continue
+                        weight = True
+                    else:
+                        weight = raw is None or arg_name in WEIGHT_ARGS or consts.is_empty(const)
+                    if weight:
                         count = math.prod(shape) if shape else 1
                         weight_bytes += count * BYTES.get(dtype or "", 4)
                         if arg_name == "weight":
                             weight_shape = shape
                             params["weight_shape"] = shape
                     elif arg_name in {"dtype", "mode"} or dtype == "string":
-                        params[arg_name] = value
+                        params[arg_name] = consts.value(const)
                     else:  # a constant tensor input
                         inputs.append(TensorInfo(binding.name, shape, dtype))
                 elif which == "name" and binding.name in expanded and arg_name in WEIGHT_ARGS:
@@ -154,7 +219,11 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
             resolved = _known(dims)
             if resolved is None and position == 0:
                 # Unknown dims (a flexible input upstream): computed from the inputs.
-                resolved = merge(dims, infer(op.type, args, params, values))
+                decoded = {
+                    k: consts.value(v.name) if isinstance(v, _Deferred) else v
+                    for k, v in values.items()
+                }
+                resolved = merge(dims, infer(op.type, args, params, decoded))
             info = TensorInfo(out.name, resolved, dtype)
             shapes[out.name] = info
             outputs.append(info)
@@ -174,6 +243,8 @@ def program_ops(spec: Any, path: Path) -> tuple[list[OpInfo], int, str | None]:
             flops=0 if op.type.startswith("constexpr_") else _flops(kind, inputs, outputs, weight_shape),
             weight_bytes=weight_bytes,
         ))  # fmt: skip
+    if refs is not None:
+        refs.extend(refs_besides(spec, "main", function.opset))
     compute = [op for op in ops if op.kind != "cast"]
     floats = {
         t.dtype for op in compute for t in op.outputs if t.dtype and t.dtype.startswith("float")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -48,31 +48,51 @@ def blob_refs(spec: Any) -> Iterator[BlobRef]:
     """Every weight-file reference of an ML program spec."""
     for function in spec.mlProgram.functions.values():
         for block in function.block_specializations.values():
-            yield from _block_refs(block)
+            yield from block_refs(block)
 
 
-def _block_refs(block: Any) -> Iterator[BlobRef]:
+def refs_besides(spec: Any, function_name: str, specialization: str) -> Iterator[BlobRef]:
+    """The references of every block but one: ``mlprogram.program_ops`` collects those of
+    the block it walks anyway (``op_refs``), so a program's ops are traversed once."""
+    for name, function in spec.mlProgram.functions.items():
+        for key, block in function.block_specializations.items():
+            if (name, key) != (function_name, specialization):
+                yield from block_refs(block)
+
+
+def block_refs(block: Any) -> Iterator[BlobRef]:
     for op in block.operations:
-        kind = op.type
-        # Only const ops (their ``val``) and constexpr_* ops (palettised, quantised, sparse
-        # weights: attributes or bound values) hold values; other ops name their inputs.
-        # A 1,000-op program has ~3,000 consts: the direct lookup is ~7× faster than a walk.
-        if kind == "const":
+        if op.type == "const":
             value = op.attributes.get("val")  # (indexing a missing key would insert it)
-            if value is not None and value.WhichOneof("value") == "blobFileValue":
-                yield _ref(value.blobFileValue, _owner(op))
-        elif kind.startswith("constexpr"):
-            yield from _op_refs(op)
-        elif op.blocks:  # cond, while_loop, …
-            for inner in op.blocks:
-                yield from _block_refs(inner)
+            if value is not None:
+                yield from const_refs(op, value)
+        else:
+            yield from op_refs(op)
+
+
+def const_refs(op: Any, value: Any) -> Iterator[BlobRef]:
+    """The reference of a const op whose ``val`` is ``value``, if it is in a weight file."""
+    if value.WhichOneof("value") == "blobFileValue":
+        yield _ref(value.blobFileValue, _owner(op))
+
+
+def op_refs(op: Any) -> Iterator[BlobRef]:
+    """The references of an op other than const, nested blocks included."""
+    # Only constexpr_* ops (palettised, quantised, sparse weights: attributes or bound
+    # values) hold values; other ops name their inputs. A 1,000-op program has ~3,000
+    # consts: this direct lookup is ~7× faster than a walk of every field.
+    if op.type.startswith("constexpr"):
+        yield from _constexpr_refs(op)
+    elif op.blocks:  # cond, while_loop, …
+        for inner in op.blocks:
+            yield from block_refs(inner)
 
 
 def _owner(op: Any) -> str:
     return str(op.outputs[0].name) if op.outputs else str(op.type)
 
 
-def _op_refs(op: Any) -> Iterator[BlobRef]:
+def _constexpr_refs(op: Any) -> Iterator[BlobRef]:
     owner = _owner(op)
     for value in op.attributes.values():
         if value.WhichOneof("value") == "blobFileValue":
@@ -93,15 +113,20 @@ def _ref(blob: Any, owner: str) -> BlobRef:
 def check_blobs(path: Path, spec: Any, spec_dir: Path) -> None:
     """Raise ModelError (one line naming ``path``, the file and the range) when a blob the
     spec references is missing, outside its file, or has no valid metadata record."""
+    check_refs(path, blob_refs(spec), spec_dir)
+
+
+def check_refs(path: Path, refs: Iterable[BlobRef], spec_dir: Path) -> None:
+    """``check_blobs`` for references already collected."""
     by_file: dict[str, list[BlobRef]] = {}
-    for ref in blob_refs(spec):
+    for ref in refs:
         by_file.setdefault(ref.file, []).append(ref)
-    for name, refs in by_file.items():
+    for name, in_file in by_file.items():
         parts = PurePosixPath(name).parts
         if not parts or name.startswith("/") or ".." in parts:
             # A reference out of the package could read any file of the machine.
             raise ModelError(
-                f"{path}: {refs[0].owner} names the weight file {name!r} outside the package",
+                f"{path}: {in_file[0].owner} names the weight file {name!r} outside the package",
                 path=str(path), hint=HINT,
             )  # fmt: skip
         file = spec_dir / name
@@ -110,7 +135,7 @@ def check_blobs(path: Path, spec: Any, spec_dir: Path) -> None:
                 f"{path}: the weight file {name} is missing from the package",
                 path=str(path), hint="copy the whole .mlpackage, weights included",
             )  # fmt: skip
-        problems = _file_problems(file, name, refs)
+        problems = _file_problems(file, name, in_file)
         if problems:
             extra = len(problems) - 1
             more = f" (and {extra} more blob{'s' if extra > 1 else ''} broken)" if extra else ""
