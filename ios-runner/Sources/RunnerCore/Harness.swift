@@ -24,6 +24,13 @@ public struct CompileCache: Sendable {
             .appendingPathComponent("\(stem).mlmodelc", isDirectory: true)
     }
 
+    /// Marks an entry as used now. Stale-entry clean-up (Mailbox.cleanStale) goes by
+    /// modification time, which reading a model never changes: without this, a model used
+    /// every hour was still removed, and recompiled, a day after it was compiled.
+    public func markUsed(_ target: URL, now: Date = Date()) {
+        try? FileManager.default.setAttributes([.modificationDate: now], ofItemAtPath: target.deletingLastPathComponent().path)
+    }
+
     /// Moves a freshly compiled model into place; an interrupted move leaves no half entry.
     public func store(_ compiled: URL, at target: URL) throws {
         let folder = target.deletingLastPathComponent()
@@ -121,6 +128,8 @@ public final class Harness {
                                modelSha256: manifest.model.sha256, startedAt: startedAt)
             }
         }
+
+        cache.markUsed(target)
 
         var partial = false
         var cooldowns = 0

@@ -195,6 +195,25 @@ final class HarnessTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: path.appendingPathComponent("model.bin").path))
     }
 
+    // Staleness goes by last use: a compiled model used again is kept by the launch-time
+    // clean-up however long ago it was compiled; one left unused for a day is removed.
+    func testACompiledModelInUseIsNotStale() throws {
+        let bench = try Bench()
+        let mailbox = Mailbox(documents: bench.folder)
+        let harness = Harness(executor: bench.executor, clock: bench.clock, cache: CompileCache(root: mailbox.compiledRoot))
+        let manifest = makeManifest([.cpuOnly], iterations: 1, warmup: 0, rounds: 1)
+        _ = harness.run(manifest, modelURL: bench.model)
+        let entry = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: mailbox.compiledRoot.path).first)
+        let entryPath = mailbox.compiledRoot.appendingPathComponent(entry).path
+        let twoDaysAgo = Date().addingTimeInterval(-48 * 3600)
+        try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: entryPath)
+        _ = harness.run(manifest, modelURL: bench.model)  // a cache hit: the model is used today
+        XCTAssertEqual(mailbox.cleanStale(maxAge: 24 * 3600), [])
+        XCTAssertEqual(bench.executor.compiles, 1)
+        try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: entryPath)
+        XCTAssertEqual(mailbox.cleanStale(maxAge: 24 * 3600).map(\.lastPathComponent), [entry])
+    }
+
     func testTimestampsAreIsoWithFractionAndZ() {
         let text = timestamp(Date(timeIntervalSince1970: 1_790_000_000.25))
         XCTAssertEqual(text, "2026-09-21T14:13:20.250Z")
