@@ -6,9 +6,29 @@ import Foundation
 
 public struct Mailbox: Sendable {
     public let root: URL  // <Documents>/anefarm
+    /// Flushes a file or folder to storage (fsync); replaceable so tests can see the order.
+    let flush: @Sendable (URL) throws -> Void
 
     public init(documents: URL) {
+        self.init(documents: documents, flush: Mailbox.flushToStorage)
+    }
+
+    init(documents: URL, flush: @escaping @Sendable (URL) throws -> Void) {
         root = documents.appendingPathComponent("anefarm", isDirectory: true)
+        self.flush = flush
+    }
+
+    /// fsync(2) on a file or a folder (a folder's fsync makes a rename or a new entry in it
+    /// durable). On Apple platforms F_FULLFSYNC also empties the drive's cache; fsync is the
+    /// fallback where the file system refuses it.
+    @Sendable static func flushToStorage(_ url: URL) throws {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw ValidationError("cannot open \(url.lastPathComponent) to sync it: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        #if canImport(Darwin)
+        if fcntl(fd, F_FULLFSYNC) == 0 { return }
+        #endif
+        guard fsync(fd) == 0 else { throw ValidationError("cannot sync \(url.lastPathComponent): \(String(cString: strerror(errno)))") }
     }
 
     public var inboxRoot: URL { root.appendingPathComponent("inbox", isDirectory: true) }
@@ -35,20 +55,26 @@ public struct Mailbox: Sendable {
     }
 
     /// Writes result.json through a temporary file and a rename, then the done marker: the
-    /// agent polls for done, so it never reads a half-written result.
+    /// agent polls for done, so it never reads a half-written result. Each step is flushed
+    /// before the next (file, then the folder holding the rename), so a crash or power loss
+    /// can never leave a done marker on storage with no complete result.json before it.
     public func publish(_ result: RunnerResult) throws {
         let folder = outbox(result.batchId)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let data = try Codec.encoder().encode(result)
         let temporary = folder.appendingPathComponent(".result.json.\(UUID().uuidString).tmp")
         try data.write(to: temporary)
+        try flush(temporary)
         // rename(2) replaces an existing result in one step (FileManager.moveItem refuses to).
         guard rename(temporary.path, resultURL(result.batchId).path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
             throw ValidationError("could not write result.json for \(result.batchId): \(reason)")
         }
+        try flush(folder)
         try Data().write(to: doneURL(result.batchId))
+        try flush(doneURL(result.batchId))
+        try flush(folder)
     }
 
     /// The outcome of one batch: measured once, then read back from the outbox on every

@@ -41,6 +41,22 @@ final class MailboxTests: XCTestCase {
         XCTAssertEqual(mailbox.pendingBatches(), [])
     }
 
+    // Durable before done: result.json is flushed, then its rename (the folder), and only
+    // then is the done marker written and flushed.
+    func testResultIsOnStorageBeforeTheDoneMarkerIsWritten() throws {
+        let steps = StepLog()
+        let documents = bench.folder.appendingPathComponent("Documents")
+        let durable = Mailbox(documents: documents, flush: { url in
+            try Mailbox.flushToStorage(url)  // the real fsync works here too
+            let outbox = Mailbox(documents: documents).outbox("batch-3")
+            let state = ["result.json", "done"].filter { FileManager.default.fileExists(atPath: outbox.appendingPathComponent($0).path) }
+            let name = url.lastPathComponent.hasPrefix(".result.json.") ? "temporary" : url.lastPathComponent
+            steps.append("\(name) [\(state.joined(separator: ","))]")
+        })
+        try durable.publish(bench.harness.failure(batch: "batch-3", error: RunnerError(kind: .internal, message: "x"), modelSha256: nil))
+        XCTAssertEqual(steps.all, ["temporary []", "batch-3 [result.json]", "done [result.json,done]", "batch-3 [result.json,done]"])
+    }
+
     func testProcessingTwiceGivesTheSameOutcomeWithoutMeasuringAgain() throws {
         try deliver(makeManifest())
         let first = try process("batch-1")
@@ -110,4 +126,12 @@ final class MailboxTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: mailbox.outbox("batch-1").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: mailbox.inbox("batch-1").path))
     }
+}
+
+/// Steps recorded from a @Sendable closure.
+final class StepLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var steps: [String] = []
+    func append(_ step: String) { lock.lock(); steps.append(step); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return steps }
 }
