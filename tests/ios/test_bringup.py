@@ -122,6 +122,9 @@ def test_each_blocking_failure_stops_the_walk_with_its_fix(
     fake.ddi_available = False  # the image is here but the device refuses it
     steps = check(fake_mux, tmp_path, prepared_cache(tmp_path, "17.4"))
     assert summary(steps)[-1] == ("developer services", "FAIL")
+    # The driver's reason split at its last ': ' outside the parenthesised detail.
+    assert steps[-1].detail.startswith("Developer Disk Image is not mounted and mounting failed (")
+    assert steps[-1].fix and steps[-1].fix.startswith("run `anefarm devices prepare`")
 
 
 def test_runner_and_health_problems_are_reported_after_the_rest(

@@ -26,6 +26,7 @@ from pymobiledevice3.exceptions import (
     AlreadyMountedError,
     InvalidServiceError,
     NoSuchBuildIdentityError,
+    TSSError,
 )
 from pymobiledevice3.services import mobile_image_mounter
 
@@ -293,7 +294,7 @@ def test_mount_without_the_image_says_what_to_run(
     with pytest.raises(DeviceNotReady) as raised:
         asyncio.run(ddi.mount(provider("17.4.1"), tmp_path / "empty"))
     assert raised.value.reasons == [
-        "Developer Disk Image is not mounted and the personalized image (iOS 17+) is not "
+        "Developer Disk Image is not mounted, the personalized image (iOS 17+) is not "
         "prepared on this host: run `anefarm devices prepare --ios 17.4`"
     ]
     assert github.calls == [] and mounter["made"][0].mounts == []
@@ -322,26 +323,23 @@ def test_mount_already_mounted_is_success_without_any_image(
     asyncio.run(ddi.mount(provider("17.4"), tmp_path / "c"))  # lost a race: still mounted
 
 
-@pytest.mark.parametrize(
-    ("os_version", "failure", "needle"),
-    [
-        (
-            "16.7",
-            InvalidServiceError("no mounter", "U", "16.7"),
-            "iOS 16.7 image failed (no mounter)",
-        ),
-        # A device newer than the personalized image's build manifest.
-        ("18.1", NoSuchBuildIdentityError("no entry for this device"), "no entry for this device"),
-    ],
-)
+FAILURES = [
+    ("16.7", InvalidServiceError("no mounter", "U", "16.7"), "16.7 image (no mounter): unlock"),
+    # A device newer than the personalized image's build manifest.
+    ("18.1", NoSuchBuildIdentityError("no entry"), "(no entry): the device is newer than the"),
+    # Apple's signing server (TSS): what a personalized mount still needs online.
+    ("17.4", TSSError("refused: 94"), "did not sign the personalized image (iOS 17+) (refused"),
+    ("17.4", requests.exceptions.ConnectionError("gs.apple.com"), "HTTPS access to gs.apple.com"),
+]
+
+
+@pytest.mark.parametrize(("os_version", "failure", "needle"), FAILURES)
 def test_mount_failure_is_not_ready_with_a_reason(
     mounter: dict[str, Any], tmp_path: Path, os_version: str, failure: Exception, needle: str
 ) -> None:
     mounter["failure"] = failure
     ddi.prepare(tmp_path / "c", [os_version])
-    with pytest.raises(
-        DeviceNotReady, match="Developer Disk Image is not mounted: mounting"
-    ) as raised:
+    with pytest.raises(DeviceNotReady, match="Developer Disk Image is not mounted, ") as raised:
         asyncio.run(ddi.mount(provider(os_version), tmp_path / "c"))
     assert needle in raised.value.reasons[0]
 

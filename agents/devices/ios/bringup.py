@@ -53,9 +53,14 @@ def _reason(error: DeviceError) -> str:
 
 
 def _split(reason: str) -> tuple[str, str | None]:
-    """'what: what to do' → (what, what to do): the driver's reasons are worded so."""
-    what, sep, fix = reason.partition(": ")
-    return (what, fix) if sep else (reason, None)
+    """'what: what to do' → (what, what to do): the driver's reasons are worded so. The
+    last ': ' outside parentheses separates them (a detail in parentheses may hold one)."""
+    depth, cut = 0, -1
+    for index, char in enumerate(reason):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and reason.startswith(": ", index):
+            cut = index
+    return (reason[:cut], reason[cut + 2 :]) if cut >= 0 else (reason, None)
 
 
 def _fix(reason: str) -> str:

@@ -30,13 +30,7 @@ from pymobiledevice3 import exceptions as pmd3
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
 from agents.devices.ios.services import os_tuple
-from orchestrator.errors import (
-    AnefarmError,
-    ArtifactError,
-    ConfigError,
-    DeviceNotReady,
-    ServiceError,
-)
+from orchestrator.errors import AnefarmError, ConfigError, DeviceNotReady, ServiceError
 
 PERSONALIZED_MIN = (17, 0)  # iOS 17 replaced the per-version image by a personalized one
 DOWNLOAD_TIMEOUT_S = 300.0  # a personalized image is ~20 MB; a slow office link takes minutes
@@ -126,12 +120,9 @@ Fetch = Callable[[ImageKey], dict[str, bytes]]
 
 
 def fetch_from_repository(key: ImageKey) -> dict[str, bytes]:
-    """Download one image through pymobiledevice3's own repository client (file name → bytes).
-
-    Raises what the client raises: ``DeveloperDiskImageException`` (HTTP error, rate limit),
-    ``requests`` exceptions (no network); a version the repository lacks raises
-    ``DeveloperDiskImageNotFoundError``, as ``auto_mount`` does.
-    """
+    """One image through pymobiledevice3's own repository client (file name → bytes). Raises
+    what the client raises (``DeveloperDiskImageException``, ``requests`` errors offline), and
+    ``DeveloperDiskImageNotFoundError`` for a version it lacks, as ``auto_mount`` does."""
     from developer_disk_image.repo import DeveloperDiskImageRepository
 
     repo = DeveloperDiskImageRepository.create()
@@ -177,6 +168,7 @@ def prepare(
     ``refresh`` downloads anefarm's copies again (a newer personalized image).
     """
     from orchestrator.artifacts.locking import sha_lock
+    from orchestrator.errors import ArtifactError
 
     fetch = fetch or fetch_from_repository
     # Classic images first, oldest first: the order a person reads versions in.
@@ -229,14 +221,13 @@ def _build_note(found: Found) -> str:
 
     from pymobiledevice3.services.mobile_image_mounter import LATEST_DDI_BUILD_ID
 
-    manifests = [path for path in found.paths if path.name == "BuildManifest.plist"]
-    if not manifests:
-        return ""
-    try:
-        build = plistlib.loads(manifests[0].read_bytes()).get("ProductBuildVersion")
-    except (plistlib.InvalidFileException, ValueError, OSError, AttributeError):
-        return ""
-    if not build or build == LATEST_DDI_BUILD_ID:
+    build = None
+    for path in (path for path in found.paths if path.name == "BuildManifest.plist"):
+        with contextlib.suppress(
+            plistlib.InvalidFileException, ValueError, OSError, AttributeError
+        ):
+            build = plistlib.loads(path.read_bytes()).get("ProductBuildVersion")
+    if build in (None, LATEST_DDI_BUILD_ID):
         return ""
     return f"; build {build}, pymobiledevice3 expects {LATEST_DDI_BUILD_ID}: --refresh fetches it"
 
@@ -280,7 +271,7 @@ def _download_error(error: BaseException, key: ImageKey) -> AnefarmError:
         GithubRateLimitExceededError,
     )
 
-    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    detail = _first_line(error)
     if isinstance(error, AnefarmError):
         return error
     if isinstance(error, pmd3.DeveloperDiskImageNotFoundError):
@@ -292,10 +283,7 @@ def _download_error(error: BaseException, key: ImageKey) -> AnefarmError:
         return ServiceError(f"GitHub refused the download: {detail}", hint="wait and rerun")
     if isinstance(error, DeveloperDiskImageException):
         return ServiceError(f"downloading the {key.label} failed: {detail}", hint=_NETWORK_HINT)
-    if isinstance(error, OSError) or type(error).__module__.split(".")[0] in {
-        "requests",
-        "urllib3",
-    }:
+    if isinstance(error, OSError) or _is_http(error):
         # requests' ConnectionError is an OSError; its other errors (SSL, proxies) are not.
         return ServiceError(
             f"cannot download the {key.label}: no network ({type(error).__name__})",
@@ -365,18 +353,48 @@ async def mount(provider: LockdownServiceProvider, cache: Path | None = None) ->
                 return  # the usual case after the first run since boot
             found = locate(cache, key)
             if found is None:
-                reason = (
-                    f"Developer Disk Image is not mounted and the {key.label} is not prepared "
-                    f"on this host: run `{prepare_command(key, os_version)}`"
+                raise _not_mounted(
+                    udid,
+                    f"the {key.label} is not prepared on this host",
+                    f"run `{prepare_command(key, os_version)}`",
                 )
-                raise DeviceNotReady(f"{udid}: {reason}", udid=udid, reasons=[reason])
             await mounter.mount(*found.paths)
     except pmd3.AlreadyMountedError:
         return
+    except AnefarmError:
+        raise
     except _CANNOT_MOUNT as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        reason = (
-            f"Developer Disk Image is not mounted: mounting the {key.label} failed ({detail}); "
-            f"check it with `anefarm devices check {udid}`"
+        fix = (
+            "the device is newer than the image: run `anefarm devices prepare --refresh`, or "
+            "upgrade pymobiledevice3"
+            if isinstance(error, pmd3.NoSuchBuildIdentityError)
+            else f"unlock the device and run `anefarm devices check {udid}`"
         )
-        raise DeviceNotReady(f"{udid}: {reason}", udid=udid, reasons=[reason]) from error
+        raise _not_mounted(
+            udid, f"the device refused the {key.label} ({_first_line(error)})", fix
+        ) from error
+    except Exception as error:
+        if not (isinstance(error, pmd3.TSSError) or _is_http(error)):
+            raise  # the driver's translation words the rest (gone, locked, Developer Mode)
+        # mount never downloads an image, so HTTP here is Apple's signing server
+        # personalizing the image for this device: "run prepare" would not help.
+        raise _not_mounted(
+            udid,
+            f"Apple's signing server did not sign the {key.label} ({_first_line(error)})",
+            "this Mac needs HTTPS access to gs.apple.com the first time an image is mounted "
+            "on a device and iOS build",
+        ) from error
+
+
+def _not_mounted(udid: str, why: str, fix: str) -> DeviceNotReady:
+    reason = f"Developer Disk Image is not mounted, {why}: {fix}"
+    return DeviceNotReady(f"{udid}: {reason}", udid=udid, reasons=[reason])
+
+
+def _is_http(error: BaseException) -> bool:
+    return type(error).__module__.split(".")[0] in {"requests", "urllib3"}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
