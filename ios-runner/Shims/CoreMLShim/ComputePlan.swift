@@ -27,40 +27,41 @@ public enum MLComputeDevice: Equatable, Hashable, CustomStringConvertible, Senda
     }
 }
 
-// https://developer.apple.com/documentation/coreml/mlmodelstructure
+// https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum
 @available(macOS 14.4, iOS 17.4, watchOS 10.4, tvOS 17.4, *)
 public enum MLModelStructure: Sendable {
-    // https://developer.apple.com/documentation/coreml/mlmodelstructure/program-swift.struct
+    // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program
     public struct Program: Sendable {
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program/valuetype
         public struct ValueType: Sendable {}
-        // https://developer.apple.com/documentation/coreml/mlmodelstructure/program-swift.struct/namedvaluetype
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program/namedvaluetype
         public struct NamedValueType: Sendable {
             public let name: String
             public let type: MLModelStructure.Program.ValueType
         }
-        // https://developer.apple.com/documentation/coreml/mlmodelstructure/program-swift.struct/function
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program/function
         public struct Function: Sendable {
             public let inputs: [MLModelStructure.Program.NamedValueType]
             public let block: MLModelStructure.Program.Block
         }
-        // https://developer.apple.com/documentation/coreml/mlmodelstructure/program-swift.struct/block
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program/block
         public struct Block: Sendable {
             public let inputs: [MLModelStructure.Program.NamedValueType]
             public let outputNames: [String]
             public let operations: [MLModelStructure.Program.Operation]
         }
-        // https://developer.apple.com/documentation/coreml/mlmodelstructure/program-swift.struct/operation
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program/operation
         public struct Operation: Sendable {
             public let operatorName: String
             public let outputs: [MLModelStructure.Program.NamedValueType]
             public let blocks: [MLModelStructure.Program.Block]
         }
-        // https://developer.apple.com/documentation/coreml/mlmodelstructure/program-swift.struct/functions
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/program/functions
         public let functions: [String: MLModelStructure.Program.Function]
     }
-    // https://developer.apple.com/documentation/coreml/mlmodelstructure/neuralnetwork-swift.struct
+    // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/neuralnetwork
     public struct NeuralNetwork: Sendable {
-        // https://developer.apple.com/documentation/coreml/mlmodelstructure/neuralnetwork-swift.struct/layer
+        // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/neuralnetwork/layer
         public struct Layer: Sendable {
             public let name: String
             public let type: String
@@ -69,7 +70,7 @@ public enum MLModelStructure: Sendable {
         }
         public let layers: [MLModelStructure.NeuralNetwork.Layer]
     }
-    // https://developer.apple.com/documentation/coreml/mlmodelstructure/pipeline-swift.struct
+    // https://developer.apple.com/documentation/coreml/mlmodelstructure-swift.enum/pipeline
     public struct Pipeline: Sendable {
         public let subModelNames: [String]
         public let subModels: [MLModelStructure]
@@ -116,12 +117,12 @@ public class MLComputePlan {
         costs[operation.outputs.first?.name ?? ""].map { Cost(weight: $0) }
     }
 
-    // https://developer.apple.com/documentation/coreml/mlcomputeplan-1w21n/deviceusage(for:)-4ahs5
+    // https://developer.apple.com/documentation/coreml/mlcomputeplan-1w21n/deviceusage(for:)-9em1q
     public func deviceUsage(for layer: MLModelStructure.NeuralNetwork.Layer) -> MLComputePlan.DeviceUsage? {
         usage[layer.name]
     }
 
-    // https://developer.apple.com/documentation/coreml/mlcomputeplan-1w21n/deviceusage(for:)-5wtpd
+    // https://developer.apple.com/documentation/coreml/mlcomputeplan-1w21n/deviceusage(for:)-7cdlm
     public func deviceUsage(for operation: MLModelStructure.Program.Operation) -> MLComputePlan.DeviceUsage? {
         usage[operation.outputs.first?.name ?? ""]
     }

@@ -1,7 +1,8 @@
 // Core ML's declarations for what CoreMLExecutor uses, for Linux, where CoreML does not
-// exist: the same names, labels, optionality, throws/async and class-vs-struct as the iOS
-// 18 SDK's Swift interface and headers, each with the documentation page it was checked
-// against. Only the executor's surface is declared, so a call Core ML does not have fails
+// exist: the same names, labels, optionality, throws/async, availability and
+// class-vs-struct-vs-enum as the iPhoneOS 18.2 SDK (CoreML.swiftinterface for the Swift-only
+// types, the Objective-C headers as Swift imports them for the rest), each with the
+// developer.apple.com page it was checked against. Only the executor's surface is declared, so a call Core ML does not have fails
 // to compile here too. What happens behind a declaration is CoreMLFake (Fake.swift).
 import Foundation
 
@@ -96,7 +97,7 @@ open class MLMultiArray: NSObject {
     }
     deinit { storage.deallocate() }
 
-    // https://developer.apple.com/documentation/coreml/mlmultiarray/subscript(_:)-9rgx2
+    // https://developer.apple.com/documentation/coreml/mlmultiarray/subscript(_:)-2hh91
     open subscript(idx: Int) -> NSNumber {
         get {
             switch dataType {
