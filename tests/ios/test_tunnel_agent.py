@@ -1,0 +1,82 @@
+"""Issue 14's acceptance for the tunnel: with fakes that enforce pymobiledevice3's one
+userspace tunnel per process, an iOS 17.4+ fake device runs a batch whether the device
+worker's pool child is forked (Linux) or spawned (macOS).
+
+A forked child inherits whatever tunnel its parent opened and is refused a tunnel of its
+own, so this passes only while the worker's parent (its heartbeat) opens none. Real Redis,
+coordinator and `anefarm agent --ios`; the device boundary is the fake usbmuxd/lockdownd in
+this process and the shared developer-service fakes in the workers (fake_shared.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator import livestate
+from tests.ios.conftest import runner_app
+from tests.ios.fake_shared import DIR_ENV, HOOK, SharedFakeIPhone
+from tests.ios.fake_usbmuxd import FakeUsbmuxd
+from tests.ios.test_agent_ios_e2e import wait_for
+from tests.pipeline.farm import Farm
+from tests.pipeline.test_pipeline import submit
+
+pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
+
+A14 = "iPhone13,2"
+UDID = "00008101-0000000000000C33"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from orchestrator import modelkit
+
+    out = tmp_path_factory.mktemp("samples")
+    return {p.name: p for p in modelkit.write_samples(out, small=True)}["conv10x10.mlpackage"]
+
+
+@pytest.fixture
+def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm]:
+    farm = Farm.at(tmp_path, redis_url)
+    farm.extra_env = {
+        "USBMUXD_SOCKET_ADDRESS": fake_mux.address,
+        "ANEFARM_IOS_DEVELOPER_SERVICES": HOOK,
+        DIR_ENV: str(tmp_path / "devices"),
+        "ANEFARM_IOS_RUNNER_VERSION": "7",
+        "PYTHONPATH": str(REPO),  # the workers import the hook from tests/
+    }
+    yield farm
+    farm.stop()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_an_ios_17_4_device_runs_a_batch_in_a_forked_or_spawned_child(
+    farm: Farm, fake_mux: FakeUsbmuxd, model: Path, start_method: str
+) -> None:
+    farm.extra_env["ANEFARM_WORKER_START_METHOD"] = start_method
+    root = Path(farm.extra_env[DIR_ENV])
+    fake = fake_mux.attach(
+        SharedFakeIPhone(UDID, root=root, apps=runner_app(), product_type=A14,
+                         os_version="17.5.1", build="21F90")
+    )  # fmt: skip
+    farm.start_coordinator()
+    farm.start_ios_agent(name="mac-1")
+    redis = farm.redis()
+
+    def ready() -> list[livestate.DeviceStatus] | None:
+        live = [d for d in livestate.live_devices(redis) if d.state == "ready"]
+        return live or None
+
+    [device] = wait_for(farm, "the 17.4+ fake device ready", ready, timeout=45)
+    assert (device.udid, device.product_type) == (UDID, A14)
+
+    report = farm.wait_job(submit(farm, model, devices=A14), timeout=60)
+    assert report["rows"], farm.logs()
+    for row in report["rows"]:
+        assert row["status"] == "succeeded" and row["simulated"] is True, (row, farm.logs())
+    # Each batch ran at its first attempt: none was refused a tunnel and retried.
+    launched = [launch[2] for launch in fake.launches()]
+    assert launched and all(batch.endswith("-a1") for batch in launched), launched
