@@ -2,6 +2,7 @@
 // pending batch in the inbox), publish the results, then idle showing what it did.
 import RunnerCore
 import SwiftUI
+import UIKit
 
 @main
 struct RunnerApp: App {
@@ -22,6 +23,7 @@ final class BatchRunner: ObservableObject {
     @Published var lastBatch: String?
     @Published var lastSummary: String?
     private var started = false
+    private var backgroundTask = UIBackgroundTaskIdentifier.invalid
 
     /// Stale batches (agent never collected them) are removed after this long.
     nonisolated static let staleAfter: TimeInterval = 24 * 3600
@@ -31,6 +33,14 @@ final class BatchRunner: ObservableObject {
         started = true
         let requested = Self.batch(from: arguments, environment: ProcessInfo.processInfo.environment)
         state = "working"
+        // A screen that locks mid-measurement suspends the app (the OS then refuses GPU work)
+        // and throttles it: no idle lock while measuring, back to normal when done.
+        UIApplication.shared.isIdleTimerDisabled = true
+        // If the app goes to the background anyway, ask for the time to finish and publish:
+        // a result without its done marker leaves the agent waiting for its timeout.
+        backgroundTask = UIApplication.shared.beginBackgroundTask(withName: "anefarm.batch") { [weak self] in
+            self?.endBackgroundTask()
+        }
         // The harness blocks for minutes (Core ML loads, timed loops, waits for async-only
         // Core ML calls): it gets a thread of its own, never a Swift concurrency task, whose
         // few cooperative threads must not block (CoreMLExecutor refuses to wait inside one).
@@ -40,12 +50,20 @@ final class BatchRunner: ObservableObject {
                 self.lastBatch = report.batch
                 self.lastSummary = report.summary
                 self.state = "idle"
+                UIApplication.shared.isIdleTimerDisabled = false
+                self.endBackgroundTask()
             }
         }
         worker.name = "anefarm.harness"
         worker.qualityOfService = .userInitiated
         worker.stackSize = 8 << 20
         worker.start()
+    }
+
+    private func endBackgroundTask() {
+        guard backgroundTask != .invalid else { return }
+        UIApplication.shared.endBackgroundTask(backgroundTask)
+        backgroundTask = .invalid
     }
 
     /// `--batch <id>` from the agent's launch, else ANEFARM_BATCH_ID, else nil (every pending batch).
