@@ -41,7 +41,7 @@ RECORDS = Path("/tmp/anefarm-test/pair-records")
 class Boundary:
     """What pymobiledevice3 would have talked to, and what it was asked."""
 
-    def __init__(self, *, paired: bool = True, proxy: bool = True) -> None:
+    def __init__(self, *, paired: bool = True, proxy: bool | str = True) -> None:
         self.paired, self.proxy = paired, proxy
         self.usbmux_calls: list[dict[str, Any]] = []
         self.closed: list[str] = []
@@ -52,6 +52,8 @@ class Boundary:
         return FakeLockdown(self)
 
     async def create_proxy(self, lockdown: Any) -> Any:
+        if self.proxy == "hangs":
+            await asyncio.Event().wait()
         if not self.proxy:
             raise InvalidServiceError("InvalidService", UDID, "17.5")
         return FakeProxy(self)
@@ -261,6 +263,19 @@ def test_a_device_without_core_device_proxy_says_so_and_closes_everything(
         asyncio.run(_open())
     assert caught.value.reasons == [tunnel.NO_PROXY_REASON]
     assert boundary.closed == ["lockdown"]
+
+
+def test_an_open_given_up_half_way_leaves_nothing_open(boundary: Boundary) -> None:
+    boundary.proxy = "hangs"  # the device never answers the CoreDeviceProxy request
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_open(), timeout=0.2)
+        assert boundary.closed == ["lockdown"]
+        boundary.proxy = True
+        await tunnel.close_rsd(await _open())  # the process's tunnel slot is free again
+
+    asyncio.run(scenario())
 
 
 def test_below_17_there_is_no_tunnel(boundary: Boundary) -> None:
