@@ -188,6 +188,25 @@ final class CoreMLExecutorTests: XCTestCase {
         XCTAssertEqual(CoreMLFake.predictions, formats.count)
     }
 
+    // A backgrounded app (the fake refuses GPU and Neural Engine work, as iOS does): today
+    // that is recorded as a `predict` failure of those settings while CPU-only measures on.
+    // The protocol has no `interrupted` kind yet (README, "Not done"); this pins the
+    // behaviour that change will replace.
+    func testASuspendedAppFailsTheAcceleratedSettingsAsPredictForNow() throws {
+        let bench = try CoreMLBench()
+        let executor = CoreMLExecutor()
+        let compiled = try bench.compiled()
+        let gpu = try ready(executor, compiled, .cpuAndGPU, seed: 1)
+        let cpu = try ready(executor, compiled, .cpuOnly, seed: 1)
+        try gpu.predict()
+        CoreMLFake.suspended = true
+        XCTAssertThrowsError(try gpu.predict()) {
+            XCTAssertEqual(($0 as? ExecutorError)?.kind, .predict)
+            XCTAssertTrue(($0 as? ExecutorError)?.message.contains("background") ?? false)
+        }
+        XCTAssertNoThrow(try cpu.predict())
+    }
+
     // The harness over the real executor, end to end through the fake.
     func testHarnessMeasuresTheRealExecutor() throws {
         let bench = try CoreMLBench()
