@@ -8,6 +8,7 @@ from __future__ import annotations
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from orchestrator.modelkit import inspect_model, lint, write_probes
 from orchestrator.modelkit.quiet import silenced
 
 LAYERS = 500  # conv + relu each: 1,000 compute ops (plus casts at the ends)
+REPEATS = 15
 
 
 def _program(layers: int) -> Any:
@@ -48,6 +50,12 @@ def _single_conv(mb: Any, width: int) -> Any:
     return one
 
 
+def _timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def _convert(program: Any, path: Path) -> None:
     import coremltools as ct
 
@@ -69,6 +77,10 @@ def main() -> None:
         took = time.perf_counter() - start
         print(f"inspect + lint of {len(inventory.ops)} compute ops ({inventory.const_count} consts), "
               f"all chips, {len(findings)} findings: {took:.2f} s (target ≤ 2 s)")  # fmt: skip
+        # The first call also pays for imports and cold caches, and a shared machine's noise
+        # is larger than a 10 % change: the best of repeated calls compares across commits.
+        best = min(_timed(lambda: lint(inspect_model(big))) for _ in range(REPEATS))
+        print(f"inspect + lint, best of {REPEATS} after the first: {best * 1000:.1f} ms")
 
         start = time.perf_counter()
         index = write_probes(big, root / "probes")
