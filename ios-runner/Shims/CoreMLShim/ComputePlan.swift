@@ -1,5 +1,7 @@
 // MLComputePlan and the model-structure and compute-device types it returns: Swift-only
 // types of the CoreML overlay (iOS 17.4+), declared as in the iOS 18 SDK's swiftinterface.
+// Empty where the real framework exists (swift build on a Mac builds every target).
+#if !canImport(CoreML)
 import Foundation
 
 // https://developer.apple.com/documentation/coreml/mlcpucomputedevice
@@ -130,3 +132,4 @@ public class MLComputePlan {
 
 @available(*, unavailable)
 extension MLComputePlan: Sendable {}
+#endif

@@ -4,6 +4,8 @@
 // types, the Objective-C headers as Swift imports them for the rest), each with the
 // developer.apple.com page it was checked against. Only the executor's surface is declared, so a call Core ML does not have fails
 // to compile here too. What happens behind a declaration is CoreMLFake (Fake.swift).
+// Empty where the real framework exists (swift build on a Mac builds every target).
+#if !canImport(CoreML)
 import Foundation
 
 // https://developer.apple.com/documentation/coreml/mlcomputeunits
@@ -277,3 +279,4 @@ open class MLModelDescription: NSObject {
 open class MLPredictionOptions: NSObject {
     public override init() { super.init() }
 }
+#endif

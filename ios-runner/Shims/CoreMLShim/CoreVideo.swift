@@ -1,6 +1,8 @@
 // CoreVideo and CoreFoundation as the runner uses them, for Linux (neither exists there).
 // Signatures are the Swift imports of Apple's C declarations; each names its documentation
 // page. Behind them: plain heap memory, enough for the executor's input synthesis.
+// Empty where the real framework exists (swift build on a Mac builds every target).
+#if !canImport(CoreML)
 import Foundation
 
 // https://developer.apple.com/documentation/corefoundation/cfstring
@@ -141,3 +143,4 @@ public func CVPixelBufferGetWidth(_ pixelBuffer: CVPixelBuffer) -> Int { pixelBu
 public func CVPixelBufferGetHeight(_ pixelBuffer: CVPixelBuffer) -> Int { pixelBuffer.height }
 // https://developer.apple.com/documentation/corevideo/cvpixelbuffergetpixelformattype(_:)
 public func CVPixelBufferGetPixelFormatType(_ pixelBuffer: CVPixelBuffer) -> OSType { pixelBuffer.format }
+#endif

@@ -1,6 +1,8 @@
 // What the shim's Core ML does, programmable from XCTests: the model's inputs, latencies,
 // errors, a compute plan, and an app suspension (the OS refusing GPU work in the
 // background). Not Apple API: everything here is named CoreMLFake.
+// Empty where the real framework exists (swift build on a Mac builds every target).
+#if !canImport(CoreML)
 import Foundation
 
 public enum CoreMLFake {
@@ -170,3 +172,4 @@ public enum CoreMLFake {
 
 func halfToFloat(_ bits: UInt16) -> Float { Float(Float16(bitPattern: bits)) }
 func floatToHalf(_ value: Float) -> UInt16 { Float16(value).bitPattern }
+#endif

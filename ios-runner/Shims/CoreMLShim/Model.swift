@@ -1,5 +1,7 @@
 // MLModel: loading, compiling and predicting, with the declarations of the iOS 18 SDK
 // (the Objective-C class plus the Swift overlay's async additions). Behaviour is CoreMLFake's.
+// Empty where the real framework exists (swift build on a Mac builds every target).
+#if !canImport(CoreML)
 import Foundation
 
 // https://developer.apple.com/documentation/coreml/mlmodel
@@ -68,3 +70,4 @@ extension MLModel {
         return try MLModel(contentsOf: url, configuration: configuration)
     }
 }
+#endif
