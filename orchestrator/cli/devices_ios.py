@@ -234,6 +234,7 @@ def check_device(
     pair_records_dir: Path | None = None,
     developer_services: Callable[[str], Any] | None = None,
     ddi_cache: Path | None = None,
+    launch: bool = False,
     echo: Callable[[str], None] = typer.echo,
 ) -> list[Any]:
     """Walk the bring-up steps of ``udid``, printing each as it is checked; the steps."""
@@ -262,7 +263,8 @@ def check_device(
         steps = []
         try:
             async for step in bringup.walk(link, runner=runner, limits=limits,
-                                           ddi_cache=ddi_cache or ddi.default_cache_dir()):  # fmt: skip
+                                           ddi_cache=ddi_cache or ddi.default_cache_dir(),
+                                           launch=launch):  # fmt: skip
                 steps.append(step)
                 echo(f"{step.status:<5} {step.name:<19} {step.detail}")
                 if step.fix:
@@ -276,15 +278,18 @@ def check_device(
 
 def devices_check(
     udid: Annotated[str, typer.Argument(help="UDID from `anefarm devices list`")],
+    launch: Annotated[
+        bool, typer.Option("--launch", help="Also launch the runner once (it measures nothing)")
+    ] = False,
 ) -> None:
     """Walk the bring-up steps for one device (USB, pairing, Developer Mode, tunnel, disk
-    image, runner, health); stops at the first blocking failure with its fix. Exit 0 when
-    every step is ok, 1 otherwise."""
+    image, runner, health; --launch: the runner launched once); stops at the first blocking
+    failure with its fix. Exit 0 when every step is ok, 1 otherwise."""
     from orchestrator.settings import load_settings
 
     if not udid.strip():
         raise UsageError("a UDID is required", hint="see `anefarm devices list`")
-    steps = check_device(udid, load_settings())
+    steps = check_device(udid, load_settings(), launch=launch)
     failed = [step for step in steps if step.failed]
     if failed:
         first = failed[0]

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from agents.devices.ios import ddi
-from agents.devices.ios.bringup import Step, transport
+from agents.devices.ios.bringup import CHECK_BATCH, Step, transport
 from orchestrator.cli import main
 from orchestrator.cli.devices_ios import check_device
 from orchestrator.settings import load_settings
 from tests.ios.conftest import UDID, runner_app
-from tests.ios.fake_developer import FakeDeveloperServices
+from tests.ios.fake_developer import RUNNER_PID, FakeDeveloperServices
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
 IMAGES = {
@@ -45,15 +45,26 @@ def prepared_cache(tmp_path: Path, *versions: str) -> Path:
     return cache
 
 
-def check(fake_mux: FakeUsbmuxd, tmp_path: Path, cache: Path, **settings: Any) -> list[Step]:
+def check(
+    fake_mux: FakeUsbmuxd,
+    tmp_path: Path,
+    cache: Path,
+    *,
+    launch: bool = False,
+    services: FakeDeveloperServices | None = None,
+    **settings: Any,
+) -> list[Step]:
     lines: list[str] = []
     steps = check_device(
         UDID,
         load_settings(home=tmp_path, **settings),
         usbmux_address=fake_mux.address,
         pair_records_dir=tmp_path / "pair-records",
-        developer_services=lambda udid: FakeDeveloperServices(fake_mux, fake_mux.devices.get(udid)),  # type: ignore[arg-type]
+        developer_services=lambda udid: (
+            services or FakeDeveloperServices(fake_mux, fake_mux.devices.get(udid))
+        ),  # type: ignore[arg-type]
         ddi_cache=cache,
+        launch=launch,
         echo=lines.append,
     )
     assert len([line for line in lines if not line.lstrip().startswith("fix:")]) == len(steps)
@@ -194,3 +205,20 @@ def test_the_command_exits_0_when_ready_and_1_with_one_error_line_otherwise(
         assert f"(run `anefarm devices pair {UDID}` and tap Trust" in captured.err
     finally:
         _SERVED.clear()
+
+
+def test_launch_starts_the_runner_once_and_stops_it(fake_mux: FakeUsbmuxd, tmp_path: Path) -> None:
+    # "hang": the fake runner stays up after its launch, as the real one idles on its screen.
+    fake = fake_mux.attach(FakeIPhone(UDID, apps=runner_app("7"), behaviour="hang"))
+    services = FakeDeveloperServices(fake_mux, fake)
+    cache = prepared_cache(tmp_path, "16.7")
+    steps = check(fake_mux, tmp_path, cache, launch=True, services=services)
+    assert summary(steps)[-3:] == [("runner", "ok"), ("launch", "ok"), ("health", "ok")]
+    assert services.launched == [("org.anefarm.runner", ["--batch", CHECK_BATCH], CHECK_BATCH)]
+    assert services.killed == [RUNNER_PID] and not services.running
+
+    fake.profile_trusted = False  # the first run on a new device, nearly always
+    steps = check(fake_mux, tmp_path, cache, launch=True)
+    assert summary(steps)[-2:] == [("launch", "FAIL"), ("health", "ok")]
+    assert steps[-2].detail == "the runner's developer profile is not trusted on this device"
+    assert (steps[-2].fix or "").startswith("Settings → General → VPN & Device Management")

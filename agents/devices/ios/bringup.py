@@ -22,6 +22,8 @@ from agents.devices.ios.services import RSD_MIN, USERSPACE_TUNNEL_MIN, os_tuple
 from orchestrator.errors import DeviceError, DeviceGone
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
+# The batch a check launch names: never in the runner's inbox, so it measures nothing.
+CHECK_BATCH = "anefarm-bringup-check"
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,14 @@ async def walk(
     runner: RunnerConfig,
     limits: HealthLimits,
     ddi_cache: Path,
+    launch: bool = False,
 ) -> AsyncIterator[Step]:
     """The steps for ``link``'s device, yielded as they are checked; the last one is the
-    first blocking FAIL, if any. DeviceGone mid-way ends the walk with a FAIL too."""
+    first blocking FAIL, if any. DeviceGone mid-way ends the walk with a FAIL too.
+    ``launch`` adds a launch of the runner (killed at once) after the runner step."""
     udid = link.udid
     try:
-        async for step in _steps(link, runner, limits, ddi_cache):
+        async for step in _steps(link, runner, limits, ddi_cache, launch):
             yield step
             if step.failed and step.blocking:
                 return
@@ -91,7 +95,7 @@ async def walk(
 
 
 async def _steps(
-    link: DeviceLink, runner: RunnerConfig, limits: HealthLimits, ddi_cache: Path
+    link: DeviceLink, runner: RunnerConfig, limits: HealthLimits, ddi_cache: Path, launch: bool
 ) -> AsyncIterator[Step]:
     udid = link.udid
     yield await _seen_over_usb(link)
@@ -148,7 +152,10 @@ async def _steps(
         return
     yield Step("developer services", OK, "Developer Disk Image mounted, services reachable")
 
-    yield await _runner_step(link, runner)
+    runner_step = await _runner_step(link, runner)
+    yield runner_step
+    if launch and runner_step.status == OK:
+        yield await _launch_step(link, runner, os_version)
     yield await _health_step(link, limits)
 
 
@@ -188,6 +195,28 @@ async def _runner_step(link: DeviceLink, runner: RunnerConfig) -> Step:
         return Step("runner", FAIL, what, f"ANEFARM_IOS_RUNNER_IPA={ipa} does not exist: fix it")
     return Step("runner", FAIL, what,
                 "build it (ios-runner/README.md) and set ANEFARM_IOS_RUNNER_IPA to the .ipa")  # fmt: skip
+
+
+async def _launch_step(link: DeviceLink, runner: RunnerConfig, os_version: str) -> Step:
+    """Launch the runner as a batch does (DVT process control) and kill it: the first run
+    meets an untrusted developer profile or a refused launch here, not in a batch."""
+    provider = await link.developer(os_version)
+    try:
+        with translating(link.udid, f"launching {runner.bundle_id}"):
+            async with link.services.process_control(provider) as control:
+                pid = await control.launch(
+                    runner.bundle_id,
+                    arguments=["--batch", CHECK_BATCH],
+                    kill_existing=True,
+                    environment={"ANEFARM_BATCH_ID": CHECK_BATCH},
+                )
+                await control.kill(pid)
+    except DeviceGone:
+        raise
+    except DeviceError as error:
+        what, fix = _split(_reason(error))
+        return Step("launch", FAIL, what, fix)
+    return Step("launch", OK, f"{runner.bundle_id} launched (pid {pid}) and stopped")
 
 
 async def _health_step(link: DeviceLink, limits: HealthLimits) -> Step:
