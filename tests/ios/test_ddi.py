@@ -357,6 +357,7 @@ def test_refresh_downloads_again_and_leftovers_are_cleaned(
     finally:
         PUBLISHED[f"{PERSONALIZED}/BuildManifest.plist"] = b"manifest"
     leftover = cache / "developer" / ".16.7.dead.partial"  # a prepare killed mid-write
+    (cache / "developer" / ".16.7.dead.old").mkdir(parents=True)
     leftover.mkdir(parents=True)
     assert run_cli("devices", "prepare", "--ios", "17.4", "--cache", str(cache)) == 0
     out = capsys.readouterr().out
@@ -364,7 +365,9 @@ def test_refresh_downloads_again_and_leftovers_are_cleaned(
         f"build 21A000, pymobiledevice3 expects {mobile_image_mounter.LATEST_DDI_BUILD_ID}" in out
     )
     assert "--refresh fetches it" in out and not leftover.exists()
+    assert [p.name for p in (cache / "developer").iterdir()] == []
     calls = len(github.calls)
     assert run_cli("devices", "prepare", "--ios", "17.4", "--cache", str(cache), "--refresh") == 0
     assert len(github.calls) == calls + 3
     assert (cache / "personalized/BuildManifest.plist").read_bytes() == b"manifest"
+    assert sorted(p.name for p in cache.iterdir()) == ["developer", "personalized"]  # swapped

@@ -115,7 +115,6 @@ def prepare_command(key: ImageKey, os_version: str | None = None) -> str:
 
 
 # ---- preparing (the CLI, off any event loop) -------------------------------------------
-
 Fetch = Callable[[ImageKey], dict[str, bytes]]
 
 
@@ -181,9 +180,9 @@ def prepare(
     wait_s = timeout_s * max(len(keys), 1) + 60.0
     try:
         with sha_lock(cache, "ddi-cache", wait_s=wait_s):
-            # Under the lock, a staging folder is what a killed prepare left behind.
-            for partial in cache.glob("*/.*.partial"):
-                shutil.rmtree(partial, ignore_errors=True)
+            # Under the lock, staging folders are what a killed prepare left behind.
+            for leftover in [*cache.glob("*/.*.partial"), *cache.glob("*/.*.old")]:
+                shutil.rmtree(leftover, ignore_errors=True)
             return [_prepare_one(cache, key, fetch, timeout_s, echo, refresh) for key in keys]
     except ArtifactError as error:  # only the lock raises it here
         raise ServiceError(
@@ -301,9 +300,11 @@ def _write_atomically(target: Path, blobs: dict[str, bytes], key: ImageKey) -> N
     try:
         for name in key.files:
             (staging / name).write_bytes(blobs[name])
-        if target.exists():  # incomplete leftovers (locate() found nothing usable there)
-            shutil.rmtree(target)
+        old = staging.with_suffix(".old")
+        if target.exists():  # --refresh, or leftovers locate() found unusable: swap, then delete
+            os.rename(target, old)
         os.rename(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -325,8 +326,7 @@ async def open_mounter(provider: LockdownServiceProvider, key: ImageKey) -> Asyn
         yield mounter
 
 
-# The image cannot be mounted (as opposed to a device gone, locked, or in the wrong mode,
-# which errors.translate already words): answered here with what to run.
+# The image cannot be mounted (a device gone, locked, etc. is errors.translate's to word).
 _CANNOT_MOUNT = (
     pmd3.InvalidServiceError,
     pmd3.NotMountedError,
