@@ -86,8 +86,14 @@ def test_device_detached_mid_run_is_retried_on_another_and_ends_with_one_result(
         udid: fake_mux.attach(
             # iOS 17.4+: developer services ride the process's one userspace tunnel, which
             # the fakes enforce; only the pool child may open it (issue 14, item 2).
-            SharedFakeIPhone(udid, root=root, apps=runner_app(), behaviour="hang",
-                             os_version="17.5", build="21F79")  # fmt: skip
+            SharedFakeIPhone(
+                udid,
+                root=root,
+                apps=runner_app(),
+                behaviour="hang",
+                os_version="17.5",
+                build="21F79",
+            )
         )
         for udid in (A, B)
     }
