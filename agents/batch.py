@@ -8,6 +8,8 @@ Classification (ARCHITECTURE "Infra failure ≠ model failure"):
   decided here before the run so every driver gets it, SIMULATED or real;
 - the device is gone or not ready, the runner crashed or hung, the result is malformed,
   the model could not be fetched → ``infra_error``: the coordinator retries elsewhere;
+- the runner app left the foreground while measuring (``interrupted``, on the batch or on
+  any setting) → ``infra_error``: throttled or refused work says nothing about the model;
 - anything else raised on the way (a bug, an exception no driver translated)
   → ``infra_error`` of kind ``agent_error``, its traceback in the diagnostics: a batch
   always ends as a reported attempt, never as a message acknowledged in silence;
@@ -40,6 +42,7 @@ from orchestrator.redact import mask
 log = logging.getLogger(__name__)
 
 MODEL_ERROR_KINDS = {RunnerErrorKind.COMPILE, RunnerErrorKind.LOAD, RunnerErrorKind.UNSUPPORTED}
+INTERRUPTED = RunnerErrorKind.INTERRUPTED
 # Time the runner may use of the batch timeout; the rest covers launch, push and pull.
 RUNNER_BUDGET_SHARE = 0.9
 # FailureInfo keeps at most 500 diagnostics lines: the traceback's start and end matter.
@@ -69,6 +72,16 @@ def manifest_for(batch: RunBatch) -> RunnerManifest:
 
 
 def classify(result: RunnerResult) -> tuple[BatchOutcome, FailureInfo | None]:
+    # An interrupted setting is retried as a whole batch, like a runner crash: the settings
+    # are compared with each other, so one measured in the background spoils the verdict.
+    interrupted = [s.error for s in result.settings if s.error and s.error.kind == INTERRUPTED]
+    if interrupted and (result.error is None or result.error.kind == INTERRUPTED):
+        message = result.error.message if result.error else interrupted[0].message
+        return BatchOutcome.INFRA_ERROR, FailureInfo(
+            kind=str(INTERRUPTED),
+            message=f"the runner app left the foreground: {message}",
+            infra=True,
+        )
     if result.error is not None:
         infra = result.error.kind not in MODEL_ERROR_KINDS
         return (

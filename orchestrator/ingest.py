@@ -281,6 +281,7 @@ class Ingestor:
                     run_id=run.id,
                     compute_units=setting.compute_units,
                     cold_load_ms=setting.cold_load_ms,
+                    cold_load_provenance=setting.cold_load_provenance,
                     warm_load_ms=setting.warm_load_ms,
                     first_prediction_ms=setting.first_prediction_ms,
                     samples_ms=list(setting.latencies_ms),

@@ -149,6 +149,11 @@ class RunnerManifest(Message):
     time_budget_s: float = Field(gt=0, le=86_400, allow_inf_nan=False)
     input_seed: int = Field(default=0, ge=0, le=2**31 - 1)
     compute_plan: bool = True
+    # "process": a setting's cold load is the first load of the cached compiled model in
+    # this process (Core ML's device-specialised cache, keyed by path, may be warm from an
+    # earlier launch). "fresh_compile": the runner compiles to a unique path before each
+    # setting's cold load and deletes it afterwards, so every cold load is truly cold.
+    cold_load: Literal["process", "fresh_compile"] = "process"
 
 
 class LatencyStats(Message):
@@ -179,6 +184,10 @@ class RunnerErrorKind(StrEnum):
     TIMEOUT = "timeout"
     MANIFEST = "manifest"
     INTERNAL = "internal"
+    # The app left the foreground during a slot (or a prediction failed while it was not
+    # active): the device, not the model, failed. On a setting it keeps the samples taken
+    # before; on the result when no setting measured at all. Always infra: retried.
+    INTERRUPTED = "interrupted"
 
 
 class RunnerError(Message):
@@ -186,11 +195,18 @@ class RunnerError(Message):
     message: ShortText
 
 
+# What a cold load followed: a compile to a fresh path (truly cold), the first load of the
+# cached compiled model in a fresh process (Core ML's on-disk cache may be warm), or a load
+# of a model this process had already loaded. Cold loads compare only at equal provenance.
+ColdLoadProvenance = Literal["fresh_compile", "fresh_process", "warm_cache"]
+
+
 class SettingResult(Message):
     """Measurements under one compute-units setting. One failing setting loses no other."""
 
     compute_units: ComputeUnits
     cold_load_ms: Millis | None = None
+    cold_load_provenance: ColdLoadProvenance | None = None
     warm_load_ms: Millis | None = None
     first_prediction_ms: Millis | None = None
     latencies_ms: list[Millis] = Field(default_factory=list, max_length=MAX_SAMPLES)
@@ -199,6 +215,8 @@ class SettingResult(Message):
 
     @model_validator(mode="after")
     def _consistent(self) -> SettingResult:
+        if (self.cold_load_ms is None) != (self.cold_load_provenance is None):
+            raise ValueError(f"{self.compute_units}: cold_load_ms and its provenance go together")
         if self.error is None:
             if not self.latencies_ms or self.stats is None:
                 raise ValueError(f"{self.compute_units}: no latency samples and no error")

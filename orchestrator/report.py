@@ -180,6 +180,9 @@ def _row(session: Session, run: Any) -> dict[str, Any]:
         "setting_errors": errors,
         "speedup_all_vs_cpu_only": speedup,
         "cold_load_ms": load.cold_load_ms if load else None,
+        # What the cold load followed (fresh_compile, fresh_process, warm_cache; None before
+        # it was recorded): two cold loads compare only when this is the same.
+        "cold_load_provenance": load.cold_load_provenance if load else None,
         "warm_load_ms": load.warm_load_ms if load else None,
         "ops_off_ane": _ops_off_ane(payload, placed),
         "bisection": bisected,

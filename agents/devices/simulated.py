@@ -39,8 +39,10 @@ from orchestrator.protocol import (
     RunnerErrorKind,
     RunnerManifest,
     RunnerResult,
+    SettingResult,
     ThermalState,
 )
+from orchestrator.stats import summarize
 
 TIME_MODES = ("instant", "realtime")
 REBOOT_S = 30.0  # a phone restart until lockdown answers again (assumption)
@@ -218,6 +220,9 @@ class SimulatedDevice:
                 self._read_result(result.model_dump_json()[:-40])
         finally:
             self._idle_since = time.monotonic()
+        if "background" in fired:
+            self._log.append("runner: the app left the foreground during the last slot")
+            result = sent_to_background(result)
         self._log.append(f"runner: done in {total_s:.3f}s (simulated)")
         self.last_truth = truth
         # Built through the protocol's validating constructors: already a valid result.
@@ -271,6 +276,29 @@ class SimulatedDevice:
 
     def close(self) -> None:
         self._closed = True
+
+
+def sent_to_background(result: RunnerResult) -> RunnerResult:
+    """The ``background`` fault, as the Swift harness records it: the app left the
+    foreground half-way through the last setting's last slot, which keeps the samples
+    taken before and says ``interrupted`` (the agent then reports an infra failure)."""
+    if result.error is not None or not result.settings:
+        return result
+    last = result.settings[-1]
+    kept = last.latencies_ms[: len(last.latencies_ms) // 2]
+    message = (
+        f"{last.compute_units}: the app left the foreground during its last slot (SIMULATED);"
+        f" the {len(kept)} samples before it are kept"
+    )
+    interrupted = SettingResult.model_validate(
+        last.model_dump()
+        | {
+            "latencies_ms": kept,
+            "stats": summarize(kept) if kept else None,
+            "error": {"kind": RunnerErrorKind.INTERRUPTED, "message": message},
+        }
+    )
+    return result.model_copy(update={"settings": [*result.settings[:-1], interrupted]})
 
 
 def _driver_bug(udid: str) -> None:

@@ -24,6 +24,8 @@ final class BatchRunner: ObservableObject {
     @Published var lastSummary: String?
     private var started = false
     private var backgroundTask = UIBackgroundTaskIdentifier.invalid
+    /// Tells the harness when the app leaves the foreground (the slot is then `interrupted`).
+    private let foreground = ForegroundMonitor()
 
     /// Stale batches (agent never collected them) are removed after this long.
     nonisolated static let staleAfter: TimeInterval = 24 * 3600
@@ -33,6 +35,7 @@ final class BatchRunner: ObservableObject {
         started = true
         let requested = Self.batch(from: arguments, environment: ProcessInfo.processInfo.environment)
         state = "working"
+        foreground.start(inForeground: UIApplication.shared.applicationState != .background)
         // A screen that locks mid-measurement suspends the app (the OS then refuses GPU work)
         // and throttles it: no idle lock while measuring, back to normal when done.
         UIApplication.shared.isIdleTimerDisabled = true
@@ -44,8 +47,9 @@ final class BatchRunner: ObservableObject {
         // The harness blocks for minutes (Core ML loads, timed loops, waits for async-only
         // Core ML calls): it gets a thread of its own, never a Swift concurrency task, whose
         // few cooperative threads must not block (CoreMLExecutor refuses to wait inside one).
+        let foreground = foreground
         let worker = Thread {
-            let report = Self.work(requested: requested)
+            let report = Self.work(requested: requested, activity: foreground)
             Task { @MainActor in
                 self.lastBatch = report.batch
                 self.lastSummary = report.summary
@@ -74,13 +78,16 @@ final class BatchRunner: ObservableObject {
         return environment["ANEFARM_BATCH_ID"]
     }
 
-    nonisolated static func work(requested: String?) -> (batch: String?, summary: String) {
+    nonisolated static func work(requested: String?, activity: AppActivity) -> (batch: String?, summary: String) {
         guard let documents = FileManager.default.urls(for: .documentDirectory, in: .userDomainMask).first else {
             return (nil, "no Documents folder")
         }
         let mailbox = Mailbox(documents: documents)
         mailbox.cleanStale(maxAge: staleAfter)
-        let harness = Harness(executor: CoreMLExecutor(), cache: CompileCache(root: mailbox.compiledRoot))
+        // One harness for the whole process: it knows which compiled models this process has
+        // already loaded (a later cold load of one is `warm_cache`).
+        let harness = Harness(executor: CoreMLExecutor(), cache: CompileCache(root: mailbox.compiledRoot),
+                              activity: activity)
         var last: (String?, String) = (nil, "no batch in the inbox")
         for batch in requested.map({ [$0] }) ?? mailbox.pendingBatches() {
             do {
@@ -102,6 +109,40 @@ final class BatchRunner: ObservableObject {
             return String(format: "%@: p50 %.2f ms", setting.computeUnits.rawValue, setting.stats?.p50 ?? 0)
         }
         return ((result.partial ? ["partial (time budget)"] : []) + settings).joined(separator: "\n")
+    }
+}
+
+/// The app's trips out of the foreground, counted from UIApplication's notifications (posted
+/// on the main thread) and read by the harness thread under a lock. Background, not
+/// "inactive": a notification banner or Control Center makes the app inactive but leaves
+/// its GPU work running; in the background iOS refuses GPU work and throttles the rest.
+final class ForegroundMonitor: AppActivity, @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var foreground = true
+    private var observers: [NSObjectProtocol] = []
+
+    var departures: Int { lock.lock(); defer { lock.unlock() }; return count }
+    var inForeground: Bool { lock.lock(); defer { lock.unlock() }; return foreground }
+
+    @MainActor func start(inForeground: Bool) {
+        set(inForeground: inForeground)
+        let center = NotificationCenter.default
+        observers = [
+            center.addObserver(forName: UIApplication.didEnterBackgroundNotification, object: nil, queue: .main) { [weak self] _ in
+                self?.set(inForeground: false)
+            },
+            center.addObserver(forName: UIApplication.willEnterForegroundNotification, object: nil, queue: .main) { [weak self] _ in
+                self?.set(inForeground: true)
+            },
+        ]
+    }
+
+    private func set(inForeground now: Bool) {
+        lock.lock()
+        if foreground && !now { count += 1 }
+        foreground = now
+        lock.unlock()
     }
 }
 

@@ -41,7 +41,8 @@ def as_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
     fields = [
         "job", "model", "sha256", "device_class", "chip", "os_version", "simulated", "status",
-        "verdict", "ane_share", "speedup_all_vs_cpu_only", "cold_load_ms", "warm_load_ms",
+        "verdict", "ane_share", "speedup_all_vs_cpu_only", "cold_load_ms", "cold_load_provenance",
+        "warm_load_ms",
     ]  # fmt: skip
     for setting in SETTINGS_ORDER:
         fields += [f"{setting}_p50_ms", f"{setting}_p90_ms"]

@@ -177,6 +177,8 @@ class Measurement(Base):
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     compute_units: Mapped[str] = mapped_column(_enum())
     cold_load_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # fresh_compile / fresh_process / warm_cache (protocol.ColdLoadProvenance); NULL before 0005.
+    cold_load_provenance: Mapped[str | None] = mapped_column(String(16), nullable=True)
     warm_load_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     first_prediction_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     samples_ms: Mapped[list[Any]] = mapped_column(JSON, default=list)

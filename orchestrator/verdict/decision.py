@@ -3,7 +3,9 @@ evidence first, with every piece of evidence and every reason kept on the verdic
 
 Rules (ARCHITECTURE "How it is decided"):
 
-* a batch-level runner error → INCONCLUSIVE, with the error as the reason;
+* a batch-level runner error → INCONCLUSIVE, with the error as the reason; so is a setting
+  ``interrupted`` (the app left the foreground): never a verdict about the model (agents
+  report such a batch as an infra failure and it is retried; this guards other callers);
 * a usable compute plan decides (see ``plan``); timing is still measured, and when it
   contradicts the plan (plan mostly ANE, timing says the ANE is idle under `all`, or plan
   ≈ no ANE, timing says it works) ``plan_timing_disagree`` is set and said;
@@ -25,6 +27,7 @@ from typing import Any
 from orchestrator.errors import UsageError
 from orchestrator.protocol import (
     OpOffAne,
+    RunnerErrorKind,
     RunnerResult,
     ThermalState,
     Verdict,
@@ -133,8 +136,13 @@ def decide(
         "os_version": result.device.os_version,
         "simulated": simulated,
     }
-    if result.error is not None:
-        reason = f"the runner failed the whole batch ({result.error.kind}): {result.error.message}"
+    away = [
+        s.error for s in result.settings if s.error and s.error.kind == RunnerErrorKind.INTERRUPTED
+    ]
+    if result.error is not None or away:
+        error = result.error or away[0]
+        what = "failed the whole batch" if result.error else "was interrupted in a setting"
+        reason = f"the runner {what} ({error.kind}): {error.message}"
         return Verdict(
             **base,
             verdict=VerdictKind.INCONCLUSIVE,

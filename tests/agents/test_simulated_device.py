@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.batch import classify
 from agents.devices.simulated import SimulatedDevice, build_farm
 from orchestrator.errors import (
     DeviceGone,
@@ -17,7 +18,13 @@ from orchestrator.errors import (
     RunnerCrashed,
     RunnerTimeout,
 )
-from orchestrator.protocol import ComputeUnits, RunnerErrorKind, RunnerResult, ThermalState
+from orchestrator.protocol import (
+    BatchOutcome,
+    ComputeUnits,
+    RunnerErrorKind,
+    RunnerResult,
+    ThermalState,
+)
 from tests.agents.models import conv_net, inventory, manifest, op, write_up_conv
 
 TIMESTAMPS = {"started_at", "finished_at"}  # wall clock, like a real runner
@@ -82,6 +89,9 @@ def test_compiled_model_cache_is_keyed_by_model_and_os_build() -> None:
     warm = dev.simulate_batch(manifest(model, batch_id="b2"), model, 600)[0]
     assert not cold.compile_cached and cold.compile_ms and cold.compile_ms > 50
     assert warm.compile_cached and warm.compile_ms == 0
+    # Not the same kind of cold load: the provenance says why the second is faster.
+    assert [s.cold_load_provenance for s in cold.settings][:2] == ["fresh_compile", "warm_cache"]
+    assert [s.cold_load_provenance for s in warm.settings][:2] == ["fresh_process", "warm_cache"]
     assert warm.settings[0].cold_load_ms < cold.settings[0].cold_load_ms  # type: ignore[operator]
     assert not dev.simulate_batch(manifest(other), other, 600)[0].compile_cached
     # The same model on another OS build compiles again.
@@ -230,3 +240,31 @@ def test_a_closed_device_refuses_work() -> None:
     model = write_up_conv()
     with pytest.raises(DeviceGone, match="closed"):
         dev.simulate_batch(manifest(model), model, 600)
+
+
+def test_fresh_compile_cold_loads_are_all_fresh_and_pay_a_compile_each() -> None:
+    model = write_up_conv()
+    dev = device()
+    dev.simulate_batch(manifest(model), model, 600)  # the compiled model is now cached
+    process = dev.simulate_batch(manifest(model, batch_id="b2"), model, 600)[0]
+    fresh_manifest = manifest(model, batch_id="b3").model_copy(
+        update={"cold_load": "fresh_compile"}
+    )
+    fresh = dev.simulate_batch(fresh_manifest, model, 600)[0]
+    assert fresh.simulated and fresh.compile_cached
+    assert {s.cold_load_provenance for s in fresh.settings} == {"fresh_compile"}
+    assert fresh.finished_at - fresh.started_at > process.finished_at - process.started_at
+
+
+def test_background_fault_interrupts_the_last_setting_and_keeps_its_first_samples() -> None:
+    model = write_up_conv()
+    result, truth = device("iPhone11,8=1!background").simulate_batch(manifest(model), model, 600)
+    assert "background" in truth.faults and result.simulated
+    *measured, last = result.settings
+    assert all(s.error is None for s in measured)
+    assert last.error is not None and last.error.kind == "interrupted"
+    assert "SIMULATED" in last.error.message
+    assert last.latencies_ms and last.stats is not None
+    assert last.stats.count == len(last.latencies_ms)
+    outcome, failure = classify(result)
+    assert outcome is BatchOutcome.INFRA_ERROR and failure is not None and failure.infra

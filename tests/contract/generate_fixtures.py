@@ -24,13 +24,16 @@ SHA = "3f" * 32
 T0 = datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC)
 
 
-def _setting(units: str, base: float, seed: int) -> p.SettingResult:
+def _setting(units: str, base: float, seed: int, **changes: Any) -> p.SettingResult:
     rng = random.Random(seed)
     samples = [round(base + rng.random(), 3) for _ in range(10)]
-    return p.SettingResult(
-        compute_units=units, cold_load_ms=120.5, warm_load_ms=8.25, first_prediction_ms=base * 3,
-        latencies_ms=samples, stats=p.LatencyStats(**summarize(samples)),
+    # The first setting of a launch is the process's first load; the others follow it.
+    provenance = "fresh_process" if seed == 0 else "warm_cache"
+    values: dict[str, Any] = dict(
+        compute_units=units, cold_load_ms=120.5, cold_load_provenance=provenance, warm_load_ms=8.25,
+        first_prediction_ms=base * 3, latencies_ms=samples, stats=p.LatencyStats(**summarize(samples)),
     )  # fmt: skip
+    return p.SettingResult(**(values | changes))
 
 
 def valid() -> dict[str, Any]:
@@ -65,6 +68,21 @@ def valid() -> dict[str, Any]:
         **common, error=p.RunnerError(kind="compile", message="unsupported op: custom layer")
     )
     partial = p.RunnerResult(**common, partial=True, settings=[_setting("cpuOnly", 9.0, 3)])
+    # The app went to the background during `cpuAndGPU`'s slot: its earlier samples stay.
+    left = (
+        "cpuAndGPU: the app left the foreground during the slot of round 2; samples before it kept"
+    )
+    interrupted = p.RunnerResult(
+        **common, settings=[
+            _setting("all", 2.0, 0, cold_load_ms=950.0, cold_load_provenance="fresh_compile"),
+            _setting("cpuAndGPU", 4.0, 1, error=p.RunnerError(kind="interrupted", message=left)),
+        ],
+    )  # fmt: skip
+    never_measured = p.RunnerResult(
+        **common, error=p.RunnerError(kind="interrupted", message="the app was in the background before any setting was measured"),
+        settings=[p.SettingResult(compute_units="all", error=p.RunnerError(kind="interrupted", message="all: the app is not in the foreground"))],
+    )  # fmt: skip
+    fresh_compile = manifest.model_copy(update={"cold_load": "fresh_compile"})
     batch = p.RunBatch(
         run_id=UUID("0b0e6c2a-4f4e-4a8e-9d0c-1c2d3e4f5a6b"), attempt=1,
         job_id=UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
@@ -80,10 +98,13 @@ def valid() -> dict[str, Any]:
     )  # fmt: skip
     items: dict[str, p.Message] = {
         "runner-manifest-ok": manifest,
+        "runner-manifest-fresh-compile": fresh_compile,
         "runner-result-ok": ok,
         "runner-result-setting-error": setting_error,
         "runner-result-batch-error": batch_error,
         "runner-result-partial": partial,
+        "runner-result-interrupted": interrupted,
+        "runner-result-interrupted-batch": never_measured,
         "run-batch-ok": batch,
         "run-batch-result-ok": batch_result,
     }
@@ -108,6 +129,10 @@ def invalid(good: dict[str, Any]) -> dict[str, Any]:
         "runner-result-stats-out-of-order": broken("runner-result-ok", lambda d: first_setting(d)["stats"].__setitem__("p50", 1e6)),
         "runner-result-no-samples-no-error": broken("runner-result-ok", lambda d: first_setting(d).update(latencies_ms=[], stats=None)),
         "runner-result-unknown-compute-units": broken("runner-result-ok", lambda d: first_setting(d).__setitem__("compute_units", "gpuOnly")),
+        "runner-result-cold-load-without-provenance": broken("runner-result-ok", lambda d: first_setting(d).pop("cold_load_provenance")),
+        "runner-result-unknown-provenance": broken("runner-result-ok", lambda d: first_setting(d).__setitem__("cold_load_provenance", "lukewarm")),
+        "runner-result-provenance-without-cold-load": broken("runner-result-ok", lambda d: first_setting(d).__setitem__("cold_load_ms", None)),
+        "runner-manifest-unknown-cold-load": broken("runner-manifest-ok", lambda d: d.__setitem__("cold_load", "lukewarm")),
         "runner-result-bad-sha256": broken("runner-result-ok", lambda d: d.__setitem__("model_sha256", "xyz")),
         "runner-result-duplicate-setting": broken("runner-result-ok", lambda d: d["settings"].append(copy.deepcopy(d["settings"][0]))),
         "runner-manifest-bad-version": broken("runner-manifest-ok", lambda d: d.__setitem__("schema_version", 2)),

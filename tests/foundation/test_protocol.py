@@ -17,6 +17,8 @@ from orchestrator.protocol import (
     ModelRef,
     RunBatch,
     RunBatchResult,
+    RunnerError,
+    RunnerErrorKind,
     RunnerManifest,
     RunnerResult,
     RunSpec,
@@ -33,6 +35,7 @@ def setting(units=ComputeUnits.ALL, samples=(1.0, 2.0, 3.0)):
     return SettingResult(
         compute_units=units,
         cold_load_ms=10.0,
+        cold_load_provenance="fresh_process",
         warm_load_ms=2.0,
         first_prediction_ms=5.0,
         latencies_ms=list(samples),
@@ -95,6 +98,26 @@ def test_setting_without_samples_needs_an_error():
         SettingResult(compute_units="cpuOnly")
     ok = SettingResult(compute_units="cpuOnly", error={"kind": "load", "message": "nope"})
     assert ok.error.kind == "load"
+
+
+def test_a_cold_load_figure_says_what_it_followed():
+    # A cold load after a fresh compile and one from a warm cache differ several-fold: a
+    # figure without its provenance (or a provenance without a figure) is refused.
+    with pytest.raises(ValidationError, match="provenance go together"):
+        SettingResult.model_validate(setting().model_dump() | {"cold_load_provenance": None})
+    with pytest.raises(ValidationError, match="provenance go together"):
+        SettingResult.model_validate(setting().model_dump() | {"cold_load_ms": None})
+    with pytest.raises(ValidationError):
+        SettingResult.model_validate(setting().model_dump() | {"cold_load_provenance": "lukewarm"})
+    for provenance in ("fresh_compile", "fresh_process", "warm_cache"):
+        data = setting().model_dump() | {"cold_load_provenance": provenance}
+        assert SettingResult.model_validate(data).cold_load_provenance == provenance
+
+
+def test_interrupted_is_a_runner_error_kind():
+    error = RunnerError(kind="interrupted", message="the app left the foreground")
+    assert error.kind is RunnerErrorKind.INTERRUPTED
+    assert runner_result(settings=[], error=error).error == error
 
 
 def test_stats_count_must_match_samples():

@@ -295,7 +295,11 @@ def fake_result(device: FakeIPhone, manifest: RunnerManifest) -> str:
     settings = []
     for index, units in enumerate(manifest.compute_units):
         samples = [1.0 + index + i * 0.01 for i in range(manifest.iterations)]
+        # As the Swift harness labels them: the launch's first load, then loads of a model
+        # the process already holds.
+        provenance = "fresh_process" if index == 0 else "warm_cache"
         settings.append(SettingResult(compute_units=units, cold_load_ms=20.0, warm_load_ms=5.0,
+                                      cold_load_provenance=provenance,
                                       first_prediction_ms=3.0, latencies_ms=samples,
                                       stats=LatencyStats(**summarize(samples))))  # fmt: skip
     facts = DeviceFacts(product_type=device.product_type, os_version=device.os_version,

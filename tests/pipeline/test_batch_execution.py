@@ -127,6 +127,27 @@ def test_runner_internal_error_is_infra():
     assert outcome is BatchOutcome.INFRA_ERROR and failure.infra
 
 
+def test_an_interrupted_setting_makes_the_batch_infra_even_beside_good_ones():
+    # The app left the foreground in cpuOnly's slot: all measured fine, but the settings are
+    # compared with each other, so the whole batch is retried, never judged.
+    interrupted = failed_setting("cpuOnly", "interrupted")
+    for settings in (
+        [ok_setting("all"), interrupted],
+        [failed_setting("all", "load"), interrupted],
+    ):
+        outcome, failure = classify(result(settings))
+        assert outcome is BatchOutcome.INFRA_ERROR
+        assert failure.infra and failure.kind == "interrupted"
+        assert "left the foreground" in failure.message
+
+
+def test_a_batch_interrupted_before_any_measurement_is_infra():
+    error = RunnerError(kind="interrupted", message="before any setting was measured")
+    outcome, failure = classify(result([failed_setting("all", "interrupted")], error=error))
+    assert (outcome, failure.kind, failure.infra) == (BatchOutcome.INFRA_ERROR, "interrupted", True)
+    assert "before any setting" in failure.message
+
+
 @pytest.mark.parametrize(
     ("error", "kind"),
     [

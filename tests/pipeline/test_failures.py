@@ -25,7 +25,7 @@ def farm(tmp_path, redis_url):
     farm.stop()
 
 
-@pytest.mark.parametrize("fault", ["crash", "hang", "disconnect", "malformed"])
+@pytest.mark.parametrize("fault", ["crash", "hang", "disconnect", "malformed", "background"])
 def test_infra_failure_is_retried_on_another_device_of_the_class(farm, samples, fault):
     # Device 0 always fails this way; device 1 of the same class is healthy.
     farm.start_agent(f"{A12}=1!{fault},{A12}=1", wait_for=2)

@@ -138,6 +138,10 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
         report = farm.wait_job(job)
         time.sleep(1.0)  # give the third delivery time to be (not) written
         assert report["rows"][0]["status"] == "succeeded"
+        # The cold load reaches the report with what it followed (stored by ingest).
+        row = report["rows"][0]
+        assert row["cold_load_ms"] is not None and row["simulated"]
+        assert row["cold_load_provenance"] in {"fresh_compile", "fresh_process", "warm_cache"}
         assert count(farm, db.Measurement, run_id=run_id) == settings_measured
         assert count(farm, db.Verdict, run_id=run_id) == 1
     finally:

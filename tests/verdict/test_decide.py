@@ -200,6 +200,21 @@ def test_a_batch_error_is_inconclusive_with_the_error() -> None:
     ]
 
 
+def test_an_interrupted_setting_is_never_a_verdict_about_the_model() -> None:
+    # The ANE settings were measured fine and a plan says FULL, but cpuOnly's slot ran while
+    # the app was in the background: the comparison is void, so no verdict is drawn.
+    away = RunnerError(
+        kind=RunnerErrorKind.INTERRUPTED, message="cpuOnly: the app left the foreground"
+    )
+    settings = [*signature({ALL: 2.0, NE: 2.0}), failed(CPU)]
+    settings[-1] = settings[-1].model_copy(update={"error": away})
+    verdict = on_xr(result(settings, compute_plan=plan(op(0, "conv", ANE_UNIT, 1.0))))
+    assert verdict.verdict is VerdictKind.INCONCLUSIVE
+    assert verdict.reasons == [
+        "the runner was interrupted in a setting (interrupted): cpuOnly: the app left the foreground"
+    ]
+
+
 def test_same_seed_same_verdict_other_seed_other_intervals() -> None:
     runner = result(signature(ANE_AND_GPU, spread=0.1), os_version=OLD_OS)
     first = on_xr(runner, seed=11)

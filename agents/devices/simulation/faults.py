@@ -7,7 +7,9 @@ One fault is ``name[#sha256-prefix][@N|~P]``:
   neither on every run; ``#abc123`` restricts it to models whose sha256 starts so.
 - run faults: ``crash`` (RunnerCrashed), ``hang`` (RunnerTimeout), ``disconnect``
   (DeviceGone), ``malformed`` (ProtocolError), ``exception`` (a plain RuntimeError out of
-  the driver, as a bug in agent code would raise: no anefarm error at all), and the
+  the driver, as a bug in agent code would raise: no anefarm error at all), ``background``
+  (the app leaves the foreground in the last slot: that setting is ``interrupted``, an
+  infra failure), and the
   *model* failures ``compilefail`` / ``loadfail`` (the RunnerResult carries a compile /
   load error; never retried);
 - readiness faults (permanent states, no modifiers): ``battery``, ``hot``, ``unpaired``,
@@ -24,7 +26,16 @@ from dataclasses import dataclass
 from orchestrator.errors import UsageError
 
 RUN_FAULTS = frozenset(
-    {"crash", "hang", "disconnect", "malformed", "exception", "compilefail", "loadfail"}
+    {
+        "crash",
+        "hang",
+        "disconnect",
+        "malformed",
+        "exception",
+        "background",
+        "compilefail",
+        "loadfail",
+    }
 )
 READY_FAULTS = frozenset({"battery", "hot", "unpaired", "devmode"})
 TOKEN = re.compile(

@@ -3,7 +3,10 @@ RunnerResult (always ``simulated: true``), timed by the behaviour model.
 
 It measures like the Swift runner: compile once (or hit the compiled-model cache), then per
 setting a cold and a warm load, the first prediction and the warm-up, then the timed
-iterations interleaved over ``rounds`` so thermal drift spreads over every setting.
+iterations interleaved over ``rounds`` so thermal drift spreads over every setting. Cold
+loads carry the provenance the Swift harness gives them: ``fresh_compile`` after a compile
+(every setting with ``cold_load: fresh_compile``, which also pays a compile per setting),
+``fresh_process`` for the first setting of a launch from the cache, then ``warm_cache``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from agents.devices.simulation.thermal import Heat
 from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.modelkit.targets import os_too_old
 from orchestrator.protocol import (
+    ColdLoadProvenance,
     ComputePlan,
     ComputeUnits,
     DeviceFacts,
@@ -121,6 +125,8 @@ def simulate(
     truth.compile_cached = cached
 
     loads: dict[ComputeUnits, tuple[float, float, float]] = {}
+    provenance: dict[ComputeUnits, ColdLoadProvenance] = {}
+    fresh_compile = manifest.cold_load == "fresh_compile"
     failed: dict[ComputeUnits, RunnerError] = {}
     samples: dict[ComputeUnits, list[float]] = {u: [] for u in manifest.compute_units}
     in_budget = True
@@ -137,6 +143,14 @@ def simulate(
             )
             continue
         accelerated = sum(1 for u in placement.units if u in (ANE, GPU))
+        if fresh_compile:  # a compile to a fresh path before the cold load (untimed)
+            clock.spend(latency.compile_ms(len(model.ops), model.size_bytes))
+            provenance[units] = "fresh_compile"
+        else:
+            first_load = not provenance
+            provenance[units] = (
+                ("fresh_process" if cached else "fresh_compile") if first_load else "warm_cache"
+            )
         cold = latency.load_ms(weight_bytes, cold=True)
         cold += 0.0 if cached else SPECIALIZE_PER_OP_MS * accelerated
         warm = latency.load_ms(weight_bytes, cold=False)
@@ -175,7 +189,8 @@ def simulate(
             cold, warm, first = loads[units]
             timed = samples[units]
             settings.append(SettingResult(
-                compute_units=units, cold_load_ms=round(cold, 3), warm_load_ms=round(warm, 3),
+                compute_units=units, cold_load_ms=round(cold, 3),
+                cold_load_provenance=provenance[units], warm_load_ms=round(warm, 3),
                 first_prediction_ms=round(first, 3), latencies_ms=timed,
                 stats=LatencyStats.model_validate(summarize(timed)),
             ))  # fmt: skip

@@ -20,6 +20,9 @@ public enum CoreMLFake {
     nonisolated(unsafe) public static var suspended = false
     /// How long async Core ML calls (compile, load, compute plan) take before answering.
     nonisolated(unsafe) public static var asyncDelay: TimeInterval = 0
+    /// Called at the start of every prediction with the number of predictions so far: where
+    /// a test sends the app to the background (or brings it back) mid-slot.
+    nonisolated(unsafe) public static var beforePrediction: ((Int) -> Void)?
     nonisolated(unsafe) public static var planError: Error?
     nonisolated(unsafe) public static var plan: (structure: MLModelStructure, usage: [String: MLComputePlan.DeviceUsage], costs: [String: Double]) =
         (.unsupported, [:], [:])
@@ -27,6 +30,8 @@ public enum CoreMLFake {
     // What happened.
     nonisolated(unsafe) public private(set) static var compiles = 0
     nonisolated(unsafe) public private(set) static var loads = 0
+    /// The compiled model of every load, in order.
+    nonisolated(unsafe) public private(set) static var loadedURLs: [URL] = []
     nonisolated(unsafe) public private(set) static var predictions = 0
     nonisolated(unsafe) public private(set) static var liveModels = 0
     /// The most models alive at once during a prediction.
@@ -41,9 +46,9 @@ public enum CoreMLFake {
         inputs = defaultInputs
         loadLatency = 0; predictionLatency = 0; asyncDelay = 0
         compileError = nil; loadError = nil; predictionError = nil; planError = nil
-        failAfterPredictions = 0; suspended = false
+        failAfterPredictions = 0; suspended = false; beforePrediction = nil
         plan = (.unsupported, [:], [:])
-        compiles = 0; loads = 0; predictions = 0; maxLiveModelsWhilePredicting = 0; nonFiniteInputs = 0
+        compiles = 0; loads = 0; loadedURLs = []; predictions = 0; maxLiveModelsWhilePredicting = 0; nonFiniteInputs = 0
         lastInputs = nil
     }
 
@@ -101,6 +106,7 @@ public enum CoreMLFake {
         if let loadError { throw loadError }
         if loadLatency > 0 { Thread.sleep(forTimeInterval: loadLatency) }
         loads += 1
+        loadedURLs.append(url)
         return MLModelDescription(inputs: inputs)
     }
 
@@ -109,6 +115,7 @@ public enum CoreMLFake {
 
     static func predict(_ model: MLModel, _ input: MLFeatureProvider) throws -> MLFeatureProvider {
         maxLiveModelsWhilePredicting = max(maxLiveModelsWhilePredicting, liveModels)
+        beforePrediction?(predictions)
         if suspended && model.configuration.computeUnits != .cpuOnly {
             // What a backgrounded app sees from Metal.
             throw NSError(domain: "com.apple.CoreML", code: 0, userInfo: [NSLocalizedDescriptionKey:

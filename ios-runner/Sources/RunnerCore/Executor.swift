@@ -38,6 +38,24 @@ public protocol ModelExecutor: AnyObject {
     var simulated: Bool { get }
 }
 
+/// Whether the app is in the foreground, for the harness. iOS refuses GPU and Neural Engine
+/// work in the background and throttles the rest, so a slot during which the app left the
+/// foreground measured the device's state, not the model: that setting is `interrupted`.
+/// The app implements this from UIApplication's notifications; the harness thread reads it.
+public protocol AppActivity: AnyObject, Sendable {
+    /// How many times the app has left the foreground since launch; it only grows, so a
+    /// short trip to the background between two reads is still seen.
+    var departures: Int { get }
+    var inForeground: Bool { get }
+}
+
+/// Tests, the fixture and Linux: an app that never leaves the foreground.
+public final class AlwaysInForeground: AppActivity {
+    public init() {}
+    public var departures: Int { 0 }
+    public var inForeground: Bool { true }
+}
+
 /// Time as the harness sees it: a monotonic clock for durations, a wall clock for the
 /// result's timestamps, and a sleep for thermal cool-downs — all replaceable in tests.
 public protocol HarnessClock: AnyObject {

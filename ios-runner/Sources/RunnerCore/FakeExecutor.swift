@@ -68,13 +68,13 @@ public final class FakeExecutor: ModelExecutor {
             throw ExecutorError(.load, "no compiled model at \(compiled.lastPathComponent)")
         }
         if let failure = failures[computeUnits], failure.stage == "load" { throw failure.error }
-        let loadsSoFar = loads[computeUnits, default: 0]
-        loads[computeUnits] = loadsSoFar + 1
-        clock.advance(ms: loadsSoFar == 0 ? coldLoadMs : warmLoadMs)
+        // Like Core ML's cache, keyed by path: only the first load of a compiled copy is cold.
+        let cold = loadedPaths.insert(compiled.path).inserted
+        clock.advance(ms: cold ? coldLoadMs : warmLoadMs)
         return FakeModel(executor: self, units: computeUnits)
     }
 
-    private var loads: [ComputeUnits: Int] = [:]
+    private var loadedPaths: Set<String> = []
 
     public func computePlan(compiled: URL, computeUnits: ComputeUnits) throws -> ComputePlan? { plan }
 

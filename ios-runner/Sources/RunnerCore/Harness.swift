@@ -1,7 +1,8 @@
-// The measurement harness: compile once (cached), then per setting cold load, warm load
-// and first prediction, then timed predictions interleaved across settings in rounds (each
-// slot loads its setting's model, warms it up, measures, releases it), with thermal
-// cool-downs between rounds and a total time budget.
+// The measurement harness: compile once (cached), then per setting cold load (and what it
+// followed), warm load and first prediction, then timed predictions interleaved across
+// settings in rounds (each slot loads its setting's model, warms it up, measures, releases
+// it), with thermal cool-downs between rounds, a total time budget, and every setting
+// measured while the app left the foreground recorded as interrupted.
 import Foundation
 
 public struct HarnessOptions: Sendable {
@@ -59,6 +60,11 @@ private final class Setting {
         let kind = (error as? ExecutorError)?.kind ?? stage
         result.error = RunnerError(kind: kind, message: "\(units.rawValue): \(describe(error))")
     }
+    func interrupt(during what: String, cause: Error? = nil) {
+        let failed = cause.map { " (\(describe($0)))" } ?? ""
+        result.error = RunnerError(kind: .interrupted, message:
+            "\(units.rawValue): the app left the foreground during \(what)\(failed); the \(result.latenciesMs.count) samples before it are kept")
+    }
 }
 
 public final class Harness {
@@ -66,13 +72,31 @@ public final class Harness {
     let clock: HarnessClock
     let cache: CompileCache
     let options: HarnessOptions
+    let activity: AppActivity
+    /// Compiled models this harness has loaded. The app keeps one harness per process, so a
+    /// later load of one of these is a warm-cache load, whatever the setting.
+    private var loadedInProcess: Set<String> = []
 
     public init(executor: ModelExecutor, clock: HarnessClock = SystemClock(), cache: CompileCache,
-                options: HarnessOptions = HarnessOptions()) {
+                options: HarnessOptions = HarnessOptions(), activity: AppActivity = AlwaysInForeground()) {
         self.executor = executor
         self.clock = clock
         self.cache = cache
         self.options = options
+        self.activity = activity
+    }
+
+    /// True, after recording the setting as interrupted, when the app left the foreground
+    /// since `mark` or is out of it now. A failure while out of it is an interruption too.
+    private func interrupted(_ setting: Setting, since mark: Int, during what: String, cause: Error? = nil) -> Bool {
+        guard activity.departures != mark || !activity.inForeground else { return false }
+        setting.interrupt(during: what, cause: cause)
+        return true
+    }
+
+    /// A failed step: interrupted if the app was away, else the step's own kind.
+    private func fail(_ setting: Setting, _ error: Error, stage: RunnerErrorKind, since mark: Int, during what: String) {
+        if !interrupted(setting, since: mark, during: what, cause: error) { setting.fail(error, stage: stage) }
     }
 
     private func millis(since start: UInt64) -> Double {
@@ -117,13 +141,15 @@ public final class Harness {
         let cached = FileManager.default.fileExists(atPath: target.path)
         var compileMs: Double?
         if !cached {
+            let mark = activity.departures
             let t0 = clock.monotonicNanos()
             do {
                 let compiled = try executor.compile(modelURL: modelURL)
                 compileMs = millis(since: t0)
                 try cache.store(compiled, at: target)
             } catch {
-                let kind = (error as? ExecutorError)?.kind ?? .compile
+                let away = activity.departures != mark || !activity.inForeground
+                let kind = away ? .interrupted : (error as? ExecutorError)?.kind ?? .compile
                 return failure(batch: manifest.batchId, error: RunnerError(kind: kind, message: "compile: \(describe(error))"),
                                modelSha256: manifest.model.sha256, startedAt: startedAt)
             }
@@ -134,9 +160,11 @@ public final class Harness {
         var partial = false
         var cooldowns = 0
         let settings = manifest.computeUnits.map(Setting.init)
+        // The stable copy compiled just now: the first load of it follows a fresh compile.
+        var justCompiled = !cached
         for setting in settings {
             if overBudget() { partial = true; break }
-            prepare(setting, compiled: target, seed: manifest.inputSeed)
+            prepare(setting, manifest: manifest, modelURL: modelURL, target: target, justCompiled: &justCompiled)
         }
 
         measuring: for round in 0..<manifest.rounds {
@@ -145,22 +173,31 @@ public final class Harness {
                 let quota = Harness.quota(iterations: manifest.iterations, rounds: manifest.rounds, round: round)
                 guard quota > 0 else { continue }
                 if overBudget() { partial = true; break measuring }
+                // A slot measures only in the foreground, start to end (`mark`).
+                let mark = activity.departures, slot = "its slot of round \(round + 1)"
+                if interrupted(setting, since: mark, during: slot) { continue }
                 // The slot's own model, loaded and given its inputs outside any timing.
-                guard let model = load(setting, compiled: target, seed: manifest.inputSeed) else { continue }
+                guard let model = load(setting, compiled: target, seed: manifest.inputSeed, since: mark, during: slot) else { continue }
                 // Warm-up at the start of every slot: after another setting's slot or a
                 // cool-down sleep, caches and clocks are cold again.
                 for _ in 0..<manifest.warmup where setting.active {
                     if overBudget() { partial = true; break measuring }
-                    do { try model.predict() } catch { setting.fail(error, stage: .predict) }
+                    do {
+                        try model.predict()
+                        _ = interrupted(setting, since: mark, during: slot)
+                    } catch { fail(setting, error, stage: .predict, since: mark, during: slot) }
                 }
                 for _ in 0..<quota where setting.active {
                     if overBudget() { partial = true; break measuring }
                     let t0 = clock.monotonicNanos()
                     do {
                         try model.predict()
-                        setting.result.latenciesMs.append(millis(since: t0))
+                        let sample = millis(since: t0)
+                        // Checked after each prediction (outside the timing): a departure
+                        // during this one drops its sample and ends the setting.
+                        if !interrupted(setting, since: mark, during: slot) { setting.result.latenciesMs.append(sample) }
                     } catch {
-                        setting.fail(error, stage: .predict)
+                        fail(setting, error, stage: .predict, since: mark, during: slot)
                     }
                 }
             }  // the slot's model is released here, before the next setting loads its own
@@ -173,46 +210,73 @@ public final class Harness {
                     kind: .timeout, message: "\(setting.units.rawValue): time budget of \(manifest.timeBudgetS) s ran out before any sample")
             }
         }
+        // Nothing measured at all because the app was away: the batch itself is interrupted
+        // (the coordinator retries it); the settings still say where it happened.
+        var error: RunnerError?
+        if settings.allSatisfy({ $0.result.latenciesMs.isEmpty }), settings.contains(where: { $0.result.error?.kind == .interrupted }) {
+            error = RunnerError(kind: .interrupted, message: "the app left the foreground before any setting was measured")
+        }
         return RunnerResult(
             schemaVersion: schemaVersion, batchId: manifest.batchId, runnerVersion: executor.runnerVersion,
             simulated: executor.simulated, device: executor.device, modelSha256: manifest.model.sha256,
             compileMs: compileMs, compileCached: cached, thermalBefore: thermalBefore,
             thermalAfter: executor.thermalState, cooldowns: cooldowns, settings: settings.map(\.result),
             computePlan: manifest.computePlan ? plan(compiled: target, units: manifest.computeUnits) : nil,
-            partial: partial, error: nil, startedAt: timestamp(startedAt), finishedAt: timestamp(clock.wallClock()))
+            partial: partial, error: error, startedAt: timestamp(startedAt), finishedAt: timestamp(clock.wallClock()))
     }
 
-    /// Cold load (first load of the compiled model in this process), warm load, first
-    /// prediction. Input synthesis happens between them, outside every timed region; each
-    /// model is released before the next load, so one model is in memory at a time.
-    private func prepare(_ setting: Setting, compiled: URL, seed: Int) {
+    /// Cold load, warm load, first prediction, and what the cold load followed. With
+    /// `cold_load: process` the cold load is the first load of the cached compiled model in
+    /// this process (`fresh_compile` right after this run compiled it, `fresh_process` when
+    /// it came from an earlier launch, `warm_cache` once this process has loaded it); with
+    /// `fresh_compile` the model is compiled to a unique path first (untimed) and that copy
+    /// is deleted afterwards, so every setting's cold load is truly cold. Input synthesis
+    /// happens between the timed steps; each model is released before the next load.
+    private func prepare(_ setting: Setting, manifest: RunnerManifest, modelURL: URL, target: URL, justCompiled: inout Bool) {
+        let mark = activity.departures, what = "its cold load, warm load or first prediction"
         var stage = RunnerErrorKind.load
+        var fresh: URL?
+        defer { if let fresh { try? FileManager.default.removeItem(at: fresh) } }
         do {
+            if interrupted(setting, since: mark, during: what) { return }
+            let source: URL, provenance: ColdLoadProvenance
+            if manifest.coldLoad == .freshCompile {
+                stage = .compile
+                fresh = try executor.compile(modelURL: modelURL)
+                stage = .load
+                (source, provenance) = (fresh ?? target, .freshCompile)
+            } else {
+                let seen = loadedInProcess.contains(target.path)
+                (source, provenance) = (target, justCompiled ? .freshCompile : seen ? .warmCache : .freshProcess)
+                justCompiled = false
+                loadedInProcess.insert(target.path)
+            }
             var t0 = clock.monotonicNanos()
-            _ = try executor.load(compiled: compiled, computeUnits: setting.units)
+            _ = try executor.load(compiled: source, computeUnits: setting.units)
             setting.result.coldLoadMs = millis(since: t0)
+            setting.result.coldLoadProvenance = provenance
             t0 = clock.monotonicNanos()
-            let model = try executor.load(compiled: compiled, computeUnits: setting.units)
+            let model = try executor.load(compiled: source, computeUnits: setting.units)
             setting.result.warmLoadMs = millis(since: t0)
-            try model.prepareInputs(seed: seed)
+            try model.prepareInputs(seed: manifest.inputSeed)
             stage = .predict
             t0 = clock.monotonicNanos()
             try model.predict()
             setting.result.firstPredictionMs = millis(since: t0)
-            setting.ready = true
+            setting.ready = !interrupted(setting, since: mark, during: what)
         } catch {
-            setting.fail(error, stage: stage)
+            fail(setting, error, stage: stage, since: mark, during: what)
         }
     }
 
     /// A slot's model with its inputs (untimed), or nil after recording why not.
-    private func load(_ setting: Setting, compiled: URL, seed: Int) -> LoadedModel? {
+    private func load(_ setting: Setting, compiled: URL, seed: Int, since mark: Int, during what: String) -> LoadedModel? {
         do {
             let model = try executor.load(compiled: compiled, computeUnits: setting.units)
             try model.prepareInputs(seed: seed)
             return model
         } catch {
-            setting.fail(error, stage: .load)
+            fail(setting, error, stage: .load, since: mark, during: what)
             return nil
         }
     }

@@ -22,6 +22,29 @@ public enum ModelFormat: String, Codable, Sendable {
 
 public enum RunnerErrorKind: String, Codable, Sendable {
     case compile, load, predict, unsupported, timeout, manifest, `internal`
+    /// The app left the foreground during a slot (or a step failed while it was not in the
+    /// foreground): the device failed, not the model. The coordinator retries it (infra).
+    case interrupted
+}
+
+/// What a setting's cold load followed; the coordinator compares cold loads only at equal
+/// provenance (a load after a fresh compile is not comparable with a warm-cache one).
+public enum ColdLoadProvenance: String, Codable, Sendable {
+    /// The model was compiled to a new path just before: nothing of it was cached.
+    case freshCompile = "fresh_compile"
+    /// The first load of the cached compiled model in this process: Core ML's on-disk
+    /// device-specialised cache (keyed by path) may still be warm from an earlier launch.
+    case freshProcess = "fresh_process"
+    /// This process had already loaded the same compiled model (another setting, an earlier batch).
+    case warmCache = "warm_cache"
+}
+
+/// RunnerManifest.cold_load: which load counts as a setting's cold load.
+public enum ColdLoadMode: String, Codable, Sendable {
+    /// The first load of the cached compiled model in this process.
+    case process
+    /// A compile to a unique path before each setting's cold load, deleted afterwards.
+    case freshCompile = "fresh_compile"
 }
 
 public struct ManifestModel: Codable, Equatable, Sendable {
@@ -41,6 +64,26 @@ public struct RunnerManifest: Codable, Equatable, Sendable {
     public var timeBudgetS: Double
     public var inputSeed: Int
     public var computePlan: Bool
+    public var coldLoad: ColdLoadMode = .process
+}
+
+extension RunnerManifest {
+    /// Decodes every field as synthesised, but `cold_load` may be absent (as in Python,
+    /// where it defaults to "process"): an agent from before the field still gets measured.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
+        batchId = try c.decode(String.self, forKey: .batchId)
+        model = try c.decode(ManifestModel.self, forKey: .model)
+        computeUnits = try c.decode([ComputeUnits].self, forKey: .computeUnits)
+        iterations = try c.decode(Int.self, forKey: .iterations)
+        warmup = try c.decode(Int.self, forKey: .warmup)
+        rounds = try c.decode(Int.self, forKey: .rounds)
+        timeBudgetS = try c.decode(Double.self, forKey: .timeBudgetS)
+        inputSeed = try c.decode(Int.self, forKey: .inputSeed)
+        computePlan = try c.decode(Bool.self, forKey: .computePlan)
+        coldLoad = try c.decodeIfPresent(ColdLoadMode.self, forKey: .coldLoad) ?? .process
+    }
 }
 
 public struct LatencyStats: Codable, Equatable, Sendable {
@@ -66,6 +109,7 @@ public struct RunnerError: Codable, Equatable, Sendable {
 public struct SettingResult: Codable, Equatable, Sendable {
     public var computeUnits: ComputeUnits
     public var coldLoadMs: Double?
+    public var coldLoadProvenance: ColdLoadProvenance?
     public var warmLoadMs: Double?
     public var firstPredictionMs: Double?
     public var latenciesMs: [Double]

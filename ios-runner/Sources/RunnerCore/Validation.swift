@@ -15,7 +15,7 @@ private let resultKeys: [String: Set<String>] = [
          "compile_ms", "compile_cached", "thermal_before", "thermal_after", "cooldowns", "settings",
          "compute_plan", "partial", "error", "started_at", "finished_at"],
     "device": ["product_type", "os_version", "os_build"],
-    "settings[]": ["compute_units", "cold_load_ms", "warm_load_ms", "first_prediction_ms",
+    "settings[]": ["compute_units", "cold_load_ms", "cold_load_provenance", "warm_load_ms", "first_prediction_ms",
                    "latencies_ms", "stats", "error"],
     "settings[].stats": ["count", "min", "max", "mean", "std", "p50", "p90", "p99"],
     "settings[].error": ["kind", "message"],
@@ -26,7 +26,7 @@ private let resultKeys: [String: Set<String>] = [
 
 private let manifestKeys: [String: Set<String>] = [
     "": ["schema_version", "batch_id", "model", "compute_units", "iterations", "warmup", "rounds",
-         "time_budget_s", "input_seed", "compute_plan"],
+         "time_budget_s", "input_seed", "compute_plan", "cold_load"],
     "model": ["filename", "sha256", "format"],
 ]
 
@@ -127,6 +127,10 @@ extension SettingResult {
     public func validate() throws {
         for (name, value) in [("cold_load_ms", coldLoadMs), ("warm_load_ms", warmLoadMs), ("first_prediction_ms", firstPredictionMs)] {
             try requireTiming(value, name)
+        }
+        // A cold-load figure means nothing without what it followed (protocol.SettingResult).
+        guard (coldLoadMs == nil) == (coldLoadProvenance == nil) else {
+            throw ValidationError("\(computeUnits.rawValue): cold_load_ms and its provenance go together")
         }
         for sample in latenciesMs { try requireTiming(sample, "latencies_ms") }
         try stats?.validate()

@@ -25,6 +25,14 @@ final class CoreMLBench {
     }
 }
 
+/// The app's foreground state as a test drives it (from CoreMLFake.beforePrediction).
+final class TestActivity: AppActivity, @unchecked Sendable {
+    private(set) var departures = 0
+    private(set) var inForeground = true
+    func leave() { departures += 1; inForeground = false }
+    func back() { inForeground = true }
+}
+
 /// A loaded model with its inputs made, as the harness prepares one.
 func ready(_ executor: CoreMLExecutor, _ compiled: URL, _ units: ComputeUnits, seed: Int) throws -> LoadedModel {
     let model = try executor.load(compiled: compiled, computeUnits: units)
@@ -188,23 +196,103 @@ final class CoreMLExecutorTests: XCTestCase {
         XCTAssertEqual(CoreMLFake.predictions, formats.count)
     }
 
-    // A backgrounded app (the fake refuses GPU and Neural Engine work, as iOS does): today
-    // that is recorded as a `predict` failure of those settings while CPU-only measures on.
-    // The protocol has no `interrupted` kind yet (README, "Not done"); this pins the
-    // behaviour that change will replace.
-    func testASuspendedAppFailsTheAcceleratedSettingsAsPredictForNow() throws {
+    // The app sent to the background mid-slot (the fake refuses GPU and Neural Engine work,
+    // as iOS does): the setting in flight and every later slot while it stays away are
+    // `interrupted`, not `predict` (infra, retried: never a verdict about the model), and
+    // the samples taken before it are kept.
+    func testAnAppSentToTheBackgroundMidSlotIsInterruptedAndKeepsEarlierSamples() throws {
+        let bench = try CoreMLBench()
+        let app = TestActivity()
+        // 3 first predictions, then per slot 1 warm-up + 2 timed: the 14th prediction is
+        // cpuAndGPU's first timed one of round 2.
+        CoreMLFake.beforePrediction = { if $0 == 13 { app.leave(); CoreMLFake.suspended = true } }
+        let manifest = makeManifest([.all, .cpuAndGPU, .cpuOnly], iterations: 6, warmup: 1, rounds: 3)
+        let result = Harness(executor: CoreMLExecutor(), cache: bench.cache, activity: app).run(manifest, modelURL: bench.model)
+        _ = try Codec.decodeResult(Codec.encoder().encode(result))
+        XCTAssertNil(result.error)  // samples were taken: the settings say what happened
+        XCTAssertEqual(result.settings.map(\.error?.kind), [.interrupted, .interrupted, .interrupted])
+        XCTAssertEqual(result.settings.map(\.latenciesMs.count), [2, 2, 2])
+        XCTAssertEqual(result.settings.map { $0.stats?.count }, [2, 2, 2])
+        let gpu = try XCTUnwrap(result.settings[1].error?.message)
+        XCTAssertTrue(gpu.contains("left the foreground during its slot of round 2"), gpu)
+        XCTAssertTrue(gpu.contains("to submit GPU work from background"), gpu)  // the refused work, as Metal says it
+        XCTAssertTrue(gpu.contains("the 2 samples before it are kept"), gpu)
+    }
+
+    // A short trip to the background (back before the next check) still ends the setting
+    // whose slot it fell in, drops the sample it covered, and spoils no other setting.
+    func testABriefTripToTheBackgroundInterruptsOnlyTheSettingItFellIn() throws {
+        let bench = try CoreMLBench()
+        let app = TestActivity()
+        // 2 first predictions, round 1: all ×2, cpuOnly ×2; round 2 starts with cpuOnly.
+        CoreMLFake.beforePrediction = { if $0 == 6 { app.leave(); app.back() } }
+        let manifest = makeManifest([.all, .cpuOnly], iterations: 4, warmup: 0, rounds: 2)
+        let result = Harness(executor: CoreMLExecutor(), cache: bench.cache, activity: app).run(manifest, modelURL: bench.model)
+        _ = try Codec.decodeResult(Codec.encoder().encode(result))
+        XCTAssertNil(result.settings[0].error)
+        XCTAssertEqual(result.settings[0].latenciesMs.count, 4)
+        XCTAssertEqual(result.settings[1].error?.kind, .interrupted)
+        XCTAssertEqual(result.settings[1].latenciesMs.count, 2)  // the prediction it covered is not a sample
+        XCTAssertEqual(CoreMLFake.predictions, 2 + 4 + 3)
+    }
+
+    // Away before any sample: the batch itself is interrupted, and each setting says where.
+    func testAnAppAwayBeforeAnySampleInterruptsTheBatch() throws {
+        let bench = try CoreMLBench()
+        let app = TestActivity()
+        CoreMLFake.beforePrediction = { if $0 == 0 { app.leave(); CoreMLFake.suspended = true } }
+        let result = Harness(executor: CoreMLExecutor(), cache: bench.cache, activity: app)
+            .run(makeManifest([.all, .cpuOnly], iterations: 4, warmup: 1, rounds: 2), modelURL: bench.model)
+        _ = try Codec.decodeResult(Codec.encoder().encode(result))
+        XCTAssertEqual(result.error?.kind, .interrupted)
+        XCTAssertEqual(result.settings.map(\.error?.kind), [.interrupted, .interrupted])
+        XCTAssertTrue(result.settings.allSatisfy(\.latenciesMs.isEmpty))
+        XCTAssertEqual(CoreMLFake.predictions, 0)
+    }
+
+    // Every cold load says what it followed: a compile in this run, a fresh process over the
+    // cached compiled model, or a model this process already loaded (another setting, an
+    // earlier batch). The app keeps one harness per process.
+    func testEachColdLoadSaysWhatItFollowed() throws {
+        let bench = try CoreMLBench()
+        let manifest = makeManifest([.all, .cpuOnly], iterations: 2, warmup: 0, rounds: 1)
+        let process = Harness(executor: CoreMLExecutor(), cache: bench.cache)
+        let first = process.run(manifest, modelURL: bench.model)
+        let again = process.run(manifest, modelURL: bench.model)
+        let relaunched = Harness(executor: CoreMLExecutor(), cache: bench.cache).run(manifest, modelURL: bench.model)
+        for result in [first, again, relaunched] { _ = try Codec.decodeResult(Codec.encoder().encode(result)) }
+        XCTAssertEqual(first.settings.map(\.coldLoadProvenance), [.freshCompile, .warmCache])
+        XCTAssertEqual(again.settings.map(\.coldLoadProvenance), [.warmCache, .warmCache])
+        XCTAssertEqual(relaunched.settings.map(\.coldLoadProvenance), [.freshProcess, .warmCache])
+        XCTAssertEqual([first, again, relaunched].map(\.compileCached), [false, true, true])
+        XCTAssertEqual(CoreMLFake.compiles, 1)
+    }
+
+    // cold_load: fresh_compile — before each setting's cold load the model is compiled again
+    // to a path of its own (nothing cached can answer), loaded cold and warm from there, and
+    // that copy is deleted; the slots measure the cached copy as before.
+    func testFreshCompileColdLoadsCompileToAFreshPathPerSettingAndDeleteIt() throws {
         let bench = try CoreMLBench()
         let executor = CoreMLExecutor()
-        let compiled = try bench.compiled()
-        let gpu = try ready(executor, compiled, .cpuAndGPU, seed: 1)
-        let cpu = try ready(executor, compiled, .cpuOnly, seed: 1)
-        try gpu.predict()
-        CoreMLFake.suspended = true
-        XCTAssertThrowsError(try gpu.predict()) {
-            XCTAssertEqual(($0 as? ExecutorError)?.kind, .predict)
-            XCTAssertTrue(($0 as? ExecutorError)?.message.contains("background") ?? false)
-        }
-        XCTAssertNoThrow(try cpu.predict())
+        var manifest = makeManifest([.all, .cpuAndNeuralEngine, .cpuOnly], iterations: 3, warmup: 1, rounds: 1)
+        _ = Harness(executor: executor, cache: bench.cache).run(manifest, modelURL: bench.model)  // now cached
+        CoreMLFake.reset()
+        manifest.coldLoad = .freshCompile
+        let result = Harness(executor: executor, cache: bench.cache).run(manifest, modelURL: bench.model)
+        _ = try Codec.decodeResult(Codec.encoder().encode(result))
+        XCTAssertTrue(result.compileCached)
+        XCTAssertEqual(result.settings.map(\.coldLoadProvenance), [.freshCompile, .freshCompile, .freshCompile])
+        XCTAssertEqual(result.settings.map(\.latenciesMs.count), [3, 3, 3])
+        XCTAssertEqual(CoreMLFake.compiles, 3)  // one per setting
+        let cached = bench.cache.location(sha256: manifest.model.sha256, osBuild: executor.device.osBuild,
+                                          modelFilename: manifest.model.filename).standardizedFileURL.path
+        let loads = CoreMLFake.loadedURLs.map(\.standardizedFileURL.path)
+        let fresh = loads.filter { $0 != cached }
+        XCTAssertEqual(fresh.count, 6)  // cold and warm load of each setting
+        XCTAssertEqual(Set(fresh).count, 3)  // a path of its own per setting
+        XCTAssertEqual(loads.filter { $0 == cached }.count, 3)  // one slot per setting
+        XCTAssertTrue(fresh.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: cached))
     }
 
     // The harness over the real executor, end to end through the fake.
