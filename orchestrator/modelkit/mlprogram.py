@@ -97,6 +97,17 @@ def _constexpr(op: Any, consts: _Consts, out: TensorInfo) -> str:
     return constexpr_summary(op.type, parts, out.dtype, out.shape)
 
 
+# The spec stores an op's arguments in a protobuf map, whose iteration order changes from
+# process to process: without a fixed order an op's inputs (and the cost read from its
+# first input: an LSTM's FLOPs) would differ between two runs on the same model.
+_DATA_ARGS = ("x", "y", "values", "input", "a", "b", "data", "indices")
+
+
+def _argument_order(item: tuple[str, Any]) -> tuple[int, str]:
+    name = item[0]
+    return (_DATA_ARGS.index(name) if name in _DATA_ARGS else len(_DATA_ARGS), name)
+
+
 def _flops(
     kind: str, inputs: list[TensorInfo], outputs: list[TensorInfo], weight_shape: list[int] | None
 ) -> int | None:
@@ -171,7 +182,7 @@ def program_ops(
         params: dict[str, Any] = {}
         weight_bytes = 0
         weight_shape = None
-        for arg_name, arg in op.inputs.items():
+        for arg_name, arg in sorted(op.inputs.items(), key=_argument_order):
             for binding in arg.arguments:
                 which = binding.WhichOneof("binding")
                 if which == "name" and binding.name in consts:
