@@ -68,6 +68,7 @@ def manifest_for(batch: RunBatch) -> RunnerManifest:
         time_budget_s=batch.spec.timeout_s * RUNNER_BUDGET_SHARE,
         input_seed=batch.input_seed,
         compute_plan=batch.spec.compute_plan,
+        cold_load=batch.spec.cold_load,
     )
 
 

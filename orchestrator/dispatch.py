@@ -46,6 +46,8 @@ class SubmitOptions:
     timeout_s: float = 600.0
     purpose: RunPurpose = RunPurpose.USER
     bisect: str = "auto"  # auto | always | never (orchestrator.bisect.plan.trigger)
+    # process | fresh_compile: what each setting's cold load is (protocol.RunnerManifest).
+    cold_load: str = "process"
 
 
 BISECT_MODES = ("auto", "always", "never")
@@ -94,6 +96,7 @@ def make_spec(options: SubmitOptions) -> RunSpec:
             iterations=options.iterations,
             warmup=options.warmup,
             timeout_s=options.timeout_s,
+            cold_load=options.cold_load,
         )
     except ValidationError as error:
         problems = "; ".join(

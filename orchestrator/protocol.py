@@ -100,6 +100,7 @@ class RunSpec(Message):
     warmup: int = Field(default=5, ge=0, le=1_000)
     timeout_s: float = Field(default=600.0, gt=0, le=86_400, allow_inf_nan=False)
     compute_plan: bool = True
+    cold_load: Literal["process", "fresh_compile"] = "process"  # → RunnerManifest.cold_load
 
     @model_validator(mode="after")
     def _unique_units(self) -> RunSpec:

@@ -33,6 +33,14 @@ UnitsOpt = Annotated[
     ),
 ]
 ALL_UNITS = ",".join(u.value for u in ComputeUnits)
+ColdLoadOpt = Annotated[
+    str,
+    typer.Option(
+        "--cold-load",
+        help="process (first load in the runner's process) or fresh_compile (compile to a"
+        " fresh path before every setting's cold load: truly cold, one compile per setting)",
+    ),
+]
 BisectOpt = Annotated[
     bool | None,
     typer.Option(
@@ -86,6 +94,7 @@ def _options(
     warmup: int,
     timeout: float,
     bisect: bool | None = None,
+    cold_load: str = "process",
 ) -> Any:
     from orchestrator.dispatch import SubmitOptions
 
@@ -96,6 +105,7 @@ def _options(
         warmup=warmup,
         timeout_s=timeout,
         bisect="auto" if bisect is None else "always" if bisect else "never",
+        cold_load=cold_load,
     )
 
 
@@ -139,6 +149,7 @@ def submit_cmd(
     ] = 24 * 3600.0,
     fail_on: FailOnOpt = "never",
     bisect: BisectOpt = None,
+    cold_load: ColdLoadOpt = "process",
     as_json: JsonOpt = False,
 ) -> int:
     """Profile models on the farm: validate, store, and queue one batch per device class.
@@ -153,7 +164,7 @@ def submit_cmd(
     settings = load_settings()
     broker = _broker(settings)
     fail_on = _fail_on(fail_on)
-    options = _options(devices, compute_units, iterations, warmup, timeout, bisect)
+    options = _options(devices, compute_units, iterations, warmup, timeout, bisect, cold_load)
     upgrade(settings.resolved_database_url)
     sessions = _sessions(settings)
     prepared = prepare(
@@ -325,6 +336,7 @@ def profile_cmd(
     ] = "instant",
     speed: Annotated[float, typer.Option(help="Realtime speed factor")] = 1.0,
     bisect: BisectOpt = None,
+    cold_load: ColdLoadOpt = "process",
     fail_on: FailOnOpt = "never",
     as_json: JsonOpt = False,
 ) -> int:
@@ -341,7 +353,7 @@ def profile_cmd(
     request = ProfileRequest(
         models=models,
         farm=simulate,
-        options=_options(devices, compute_units, iterations, warmup, timeout, bisect),
+        options=_options(devices, compute_units, iterations, warmup, timeout, bisect, cold_load),
         seed=seed,
         time_mode=_time_mode(time_mode),
         speed=speed,

@@ -160,7 +160,10 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
         out("\nLatency: p50 in ms under `all` and ×, how much faster than CPU only")
         for line in grid_lines(rows_matrix, width, _latency):
             out(line)
-        say("p90, every compute-units setting and load times: `anefarm report JOB --json` or --csv")
+        say(
+            "p90, every compute-units setting and load times (each cold load with what it"
+            " followed: compare only equal ones): `anefarm report JOB --json` or --csv"
+        )
     details = [(rows[0]["model"], model_lines(rows)) for rows in by_model.values()]
     if any(entries for _, entries in details):
         out("\nPer model, what keeps it off FULL: each cause once, its fix, where it holds")

@@ -107,6 +107,18 @@ def test_manifest_carries_all_settings_in_one_batch():
     assert manifest.time_budget_s < b.spec.timeout_s  # room for push, launch, pull
 
 
+def test_the_cold_load_mode_travels_from_the_submission_to_the_manifest():
+    from orchestrator.dispatch import SubmitOptions, make_spec
+    from orchestrator.errors import UsageError
+
+    assert manifest_for(batch()).cold_load == "process"  # the default: no extra compiles
+    spec = make_spec(SubmitOptions(cold_load="fresh_compile"))
+    fresh = batch().model_copy(update={"spec": spec})
+    assert manifest_for(fresh).cold_load == "fresh_compile"
+    with pytest.raises(UsageError, match="cold_load"):
+        make_spec(SubmitOptions(cold_load="lukewarm"))
+
+
 def test_ok_with_one_failing_setting_keeps_the_others():
     r = result([ok_setting("all"), failed_setting("cpuOnly", "predict")])
     assert classify(r) == (BatchOutcome.OK, None)
