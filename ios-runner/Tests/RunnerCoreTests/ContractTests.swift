@@ -46,6 +46,18 @@ final class ContractTests: XCTestCase {
         }
     }
 
+    // cold_load defaults to "process" as in Python: a manifest from an agent that predates the
+    // field is still measured; "fresh_compile" is read from its fixture.
+    func testColdLoadIsReadAndDefaultsToProcess() throws {
+        let fresh = try Codec.decodeManifest(Data(contentsOf: fixtures.appendingPathComponent("valid/runner-manifest-fresh-compile.json")))
+        XCTAssertEqual(fresh.coldLoad, .freshCompile)
+        let url = fixtures.appendingPathComponent("valid/runner-manifest-ok.json")
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        XCTAssertEqual(json.removeValue(forKey: "cold_load") as? String, "process")
+        let older = try Codec.decodeManifest(JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(older.coldLoad, .process)
+    }
+
     func testUnknownSchemaVersionSaysSo() throws {
         let url = fixtures.appendingPathComponent("invalid/runner-manifest-bad-version.json")
         XCTAssertThrowsError(try Codec.decodeManifest(Data(contentsOf: url))) { error in
