@@ -50,13 +50,11 @@ CASES: dict[str, Callable[[Path, str], DeviceCase]] = {"simulated": simulated_ca
 
 
 @pytest.fixture(scope="session")
-def contract_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def contract_model(samples: dict[str, Path]) -> tuple[Path, str]:
+    """The small conv10x10 sample (tests/conftest.py) and its sha256."""
     from orchestrator import modelkit
 
-    out = tmp_path_factory.mktemp("contract-models")
-    path = next(
-        p for p in modelkit.write_samples(out, small=True) if p.name == "conv10x10.mlpackage"
-    )
+    path = samples["conv10x10.mlpackage"]
     return path, modelkit.inspect_model(path).sha256
 
 

@@ -20,14 +20,10 @@ def _save_program(build, path: Path) -> Path:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def models(tmp_path_factory: pytest.TempPathFactory, samples: dict[str, Path]) -> dict[str, Path]:
     from coremltools.converters.mil import Builder as mb
 
-    from orchestrator import modelkit
-
     out = tmp_path_factory.mktemp("bisect-models")
-    [sandwich] = [p for p in modelkit.write_samples(out / "samples", small=True)
-                  if p.name == "conv_sandwich_dilated.mlpackage"]  # fmt: skip
     rng = np.random.default_rng(7)
 
     def shares_the_dilated_conv():  # type: ignore[no-untyped-def]
@@ -49,7 +45,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         return prog
 
     return {
-        "sandwich": sandwich,
+        "sandwich": samples["conv_sandwich_dilated.mlpackage"],
         "shares": _save_program(shares_the_dilated_conv, out / "shares_dilated.mlpackage"),
         "tiny": _save_program(tiny, out / "tiny_relu.mlpackage"),
     }
