@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator import livestate
-from orchestrator.broker import inflight
 from orchestrator.broker.embedded import EmbeddedRedis
 from orchestrator.celery_app import RUN_BATCH_TASK, create_app, device_class_queue
+from orchestrator.delivery import inflight
 from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunSpec
 from orchestrator.settings import load_settings
 

@@ -15,7 +15,6 @@ from celery.exceptions import Reject
 
 from orchestrator import livestate, sweep
 from orchestrator.artifact_server import ArtifactServer
-from orchestrator.broker import inflight, recovery
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
@@ -24,6 +23,7 @@ from orchestrator.celery_app import (
     visibility_timeout_s,
 )
 from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
+from orchestrator.delivery import inflight, recovery
 from orchestrator.ingest import Ingestor
 from orchestrator.settings import Settings
 from orchestrator.store.engine import make_engine, session_factory

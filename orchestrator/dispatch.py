@@ -315,7 +315,7 @@ def cancel(
     gone. With a broker, the job is also marked cancelled there: workers skip its batches
     still in a queue, and a result still on its way is dropped by ingest (its run is final).
     """
-    from orchestrator.ingest import FINAL
+    from orchestrator.runs import FINAL
 
     with session_scope(sessions) as session:
         job = session.get(db.Job, job_id)

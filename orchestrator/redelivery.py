@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from orchestrator import livestate
-from orchestrator.broker import inflight
+from orchestrator.delivery import inflight
 from orchestrator.ingest import AfterCommit, Ingestor
 from orchestrator.store import models as db
 

@@ -21,7 +21,7 @@ It then makes sure every other unfinished run has a way to finish
 (``orchestrator.redelivery``): a queued run whose message Redis lost is published again,
 a waiting run is published once a device of its class is live, and a run that waited
 longer than ``device_wait_s`` for any device fails. After a Redis restart, deliveries
-orphaned by it are handed back at once (``orchestrator.broker.inflight``).
+orphaned by it are handed back at once (``orchestrator.delivery.inflight``).
 
 The sweep runs as a Celery task on the coordinator's own ``results`` queue, serially with
 ingest (one writer for SQLite). A timer thread in the coordinator's main process sends
@@ -42,8 +42,8 @@ from uuid import UUID
 from celery import Celery
 
 from orchestrator import livestate, redelivery
-from orchestrator.broker import inflight
 from orchestrator.celery_app import RESULTS_QUEUE
+from orchestrator.delivery import inflight
 from orchestrator.ingest import FINAL, AfterCommit, Ingestor
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope

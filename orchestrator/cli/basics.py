@@ -46,6 +46,6 @@ def devices_catalog(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(schema_app, name="schema")
-    from orchestrator.cli.pipeline import devices_app
+    from orchestrator.cli.groups import devices_app
 
     devices_app.command("catalog")(devices_catalog)

@@ -303,7 +303,7 @@ def devices_check(
 
 
 def register(app: typer.Typer) -> None:
-    from orchestrator.cli.pipeline import devices_app
+    from orchestrator.cli.groups import devices_app
 
     devices_app.command("pair")(devices_pair)
     devices_app.command("prepare")(devices_prepare)

@@ -12,11 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli.groups import devices_app
 from orchestrator.errors import UsageError
 from orchestrator.protocol import ComputeUnits
 from orchestrator.settings import Settings, load_settings
-
-devices_app = typer.Typer(help="Device catalog and the devices of the farm.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout")]
 DevicesOpt = Annotated[

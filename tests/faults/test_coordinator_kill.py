@@ -1,5 +1,5 @@
 """The whole coordinator SIGKILLed while it holds an ingest message: a restarted
-coordinator hands the message back at start-up (orchestrator/broker/recovery.py) and
+coordinator hands the message back at start-up (orchestrator/delivery/recovery.py) and
 ingests it within seconds, instead of after the broker's visibility timeout (~31 min)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import time
 import pytest
 
 from orchestrator import livestate
-from orchestrator.broker.recovery import restore_unacked
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
@@ -23,6 +22,7 @@ from orchestrator.celery_app import (
     device_class_queue,
     publish,
 )
+from orchestrator.delivery.recovery import restore_unacked
 from orchestrator.settings import load_settings
 from tests.faults.invariants import (
     BUSY_MODELS,
@@ -34,8 +34,6 @@ from tests.faults.invariants import (
     waiting,
 )
 from tests.pipeline.farm import Farm
-
-pytestmark = [pytest.mark.redis]
 
 # Takes one message from each queue named on the command line, never acks, and dies the
 # way a SIGKILLed worker does: without handing anything back.
@@ -75,6 +73,7 @@ def test_only_results_messages_are_handed_back(tmp_path, redis_url):
     app.close()
 
 
+# Farm.at starts the agent's Celery workers in the test body
 @pytest.mark.celery
 @pytest.mark.slow
 def test_sigkill_of_the_coordinator_mid_ingest(tmp_path, redis_url, samples):

@@ -10,15 +10,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from orchestrator.broker import inflight
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     device_class_queue,
     publish,
 )
+from orchestrator.delivery import inflight
 from orchestrator.ingest import Ingestor
 from orchestrator.redelivery import NO_DEVICE
 from orchestrator.store import models as db
@@ -27,7 +25,7 @@ from orchestrator.sweep import sweep
 from tests.pipeline.test_sweep import LIVE_UDID, XR, busy, ingestor, live, stuck_run, waiting
 
 __all__ = ["ingestor"]  # the fixture, shared with test_sweep
-pytestmark = [pytest.mark.redis]
+
 LONG_AGO = datetime.now(UTC) - timedelta(minutes=10)
 
 

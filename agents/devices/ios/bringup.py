@@ -18,7 +18,7 @@ from agents.devices.ios.connection import DeviceLink
 from agents.devices.ios.discovery import _usb_serials
 from agents.devices.ios.errors import DEVMODE_REASON, TUNNELD_REASON, translating, unpaired_reason
 from agents.devices.ios.readiness import HealthLimits, RunnerConfig, _health_reasons
-from agents.devices.ios.services import RSD_MIN, USERSPACE_TUNNEL_MIN, os_tuple
+from agents.devices.ios.versions import RSD_MIN, USERSPACE_TUNNEL_MIN, os_tuple
 from orchestrator.errors import DeviceError, DeviceGone
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"

@@ -29,7 +29,7 @@ from typing import Any
 from pymobiledevice3 import exceptions as pmd3
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
-from agents.devices.ios.services import os_tuple
+from agents.devices.ios.versions import os_tuple
 from orchestrator.errors import AnefarmError, ConfigError, DeviceNotReady, ServiceError
 
 PERSONALIZED_MIN = (17, 0)  # iOS 17 replaced the per-version image by a personalized one

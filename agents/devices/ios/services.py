@@ -21,16 +21,11 @@ from typing import Any, Protocol, cast
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 from pymobiledevice3.services.os_trace import SyslogEntry
 
+# Re-exported: the driver and its tests read the boundaries from here too.
+from agents.devices.ios.versions import RSD_MIN, USERSPACE_TUNNEL_MIN, os_tuple
 from orchestrator.errors import ConfigError
 
-# The OS boundaries of the developer-service transport (devices.md, "Launching the runner").
-RSD_MIN = (17, 0)
-USERSPACE_TUNNEL_MIN = (17, 4)
-
-
-def os_tuple(version: str) -> tuple[int, ...]:
-    """ "17.3.1" → (17, 3, 1); non-numeric parts count as 0 (beta builds say odd things)."""
-    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+__all__ = ["RSD_MIN", "USERSPACE_TUNNEL_MIN", "os_tuple"]
 
 
 class ContainerFiles(Protocol):

@@ -32,7 +32,7 @@ from pymobiledevice3.remote.userspace_tunnel import (
 from pymobiledevice3.tunneld import api as tunneld_api
 
 from agents.devices.ios.errors import TUNNELD_REASON
-from agents.devices.ios.services import RSD_MIN, USERSPACE_TUNNEL_MIN, os_tuple
+from agents.devices.ios.versions import RSD_MIN, USERSPACE_TUNNEL_MIN, os_tuple
 from orchestrator.errors import DeviceNotReady
 
 LockdownConnect = Callable[..., Awaitable[UsbmuxLockdownClient]]

@@ -26,8 +26,8 @@ import redis
 from celery import Celery
 
 from orchestrator import livestate
-from orchestrator.broker.recovery import hand_back
 from orchestrator.celery_app import DEVICE_QUEUE_PREFIX, RESULTS_QUEUE
+from orchestrator.delivery.recovery import hand_back
 
 log = logging.getLogger("anefarm.broker")
 
