@@ -7,8 +7,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from orchestrator.bisect.finish import on_verdict
 from orchestrator.bisect.matrix import Key, resolve
 from orchestrator.bisect.placement import ProbeStatus
@@ -91,7 +89,6 @@ def test_a_bisection_that_cannot_start_keeps_the_verdict_and_says_why(sessions, 
         assert session.query(db.Run).filter_by(parent_run_id=run.id).count() == 0
 
 
-@pytest.mark.redis
 def test_cancelling_a_job_ends_its_pending_bisections(sessions, redis_url):
     from orchestrator import livestate
     from orchestrator.dispatch import cancel

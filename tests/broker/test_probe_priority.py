@@ -14,7 +14,6 @@ from orchestrator.celery_app import device_class_queue, device_queue
 from orchestrator.dispatch import publish
 from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunPurpose, RunSpec
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery]
 XR, UDID = "iPhone11,8", "SIM-iPhone11-8-0"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.broker.embedded import find_redis_server
 from orchestrator.errors import ServiceError
-from tests.services.common import free_port, missing_service
+from tests.services.common import free_port, missing_service, provides
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_PASSWORD = "right-horse-battery"
@@ -72,6 +72,7 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="session")
+@provides("redis")
 def password_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``host:port`` of a real redis-server that requires REDIS_PASSWORD."""
     try:
@@ -105,10 +106,7 @@ def password_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture
+def model(samples: dict[str, Path]) -> Path:
     """A valid small model, so a failure is about the service, not the input."""
-    from orchestrator.modelkit import write_samples
-
-    written = write_samples(tmp_path_factory.mktemp("samples"), small=True)
-    return next(p for p in written if p.name == "conv10x10.mlpackage")
+    return samples["conv10x10.mlpackage"]

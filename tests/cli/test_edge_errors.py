@@ -37,7 +37,6 @@ def test_submit_with_the_broker_down(home, closed_port, model):
     assert_one_line_error(out, f"cannot reach the broker {url}", "ANEFARM_BROKER_URL")
 
 
-@pytest.mark.redis
 @pytest.mark.parametrize(
     "command",
     [["devices", "list"], ["agent", "--simulate", "iPhone11,8=1"]],
@@ -52,7 +51,6 @@ def test_wrong_redis_password_is_one_line_and_masked(home, password_redis, comma
     assert "ANEFARM_BROKER_URL" in line
 
 
-@pytest.mark.redis
 def test_submit_with_a_wrong_redis_password(home, password_redis, model):
     url = f"redis://:{WRONG_PASSWORD}@{password_redis}/0"
     out = anefarm(
@@ -63,7 +61,6 @@ def test_submit_with_a_wrong_redis_password(home, password_redis, model):
     assert error["kind"] == "service" and "***" in error["message"]
 
 
-@pytest.mark.redis
 def test_redis_that_wants_a_password_when_none_is_given(home, password_redis):
     out = anefarm("devices", "list", home=home, ANEFARM_BROKER_URL=f"redis://{password_redis}/0")
     assert_one_line_error(out, "wants a password", "ANEFARM_BROKER_URL", secret=REDIS_PASSWORD)

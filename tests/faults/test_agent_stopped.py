@@ -28,7 +28,7 @@ from orchestrator.sweep import GONE
 from tests.faults.invariants import assert_exactly_once, queued, unacked, wait_for
 from tests.pipeline.farm import Farm
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 XR = "iPhone11,8"
 UDID_A, UDID_B = "SIM-iPhone11-8-0", "SIM-iPhone11-8-1"
 TTL_S = 6  # ANEFARM_HEARTBEAT_TTL_S of the Farm helper
@@ -51,6 +51,8 @@ def start_second_device(farm: Farm) -> None:
         )  # fmt: skip
 
 
+# Farm.at starts the agent's Celery workers in the test body
+@pytest.mark.celery
 def test_agent_stopped_past_the_heartbeat_ttl_then_resumed(tmp_path, redis_url, samples):
     farm = Farm.at(tmp_path, redis_url)
     group = None

@@ -21,7 +21,6 @@ from orchestrator.report import job_status
 from tests.faults.invariants import assert_exactly_once
 from tests.pipeline.farm import Farm
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery]
 XR = "iPhone11,8"
 
 
@@ -33,6 +32,8 @@ def _job_of(farm: Farm) -> str:
         return str(job.id)
 
 
+# Farm.at starts the agent's Celery workers in the test body
+@pytest.mark.celery
 def test_submit_killed_after_commit_its_runs_are_published_by_the_sweep(
     tmp_path: Path, redis_url: str, samples: dict[str, Path]
 ) -> None:
@@ -59,6 +60,8 @@ def test_submit_killed_after_commit_its_runs_are_published_by_the_sweep(
         farm.stop()
 
 
+# Farm.at starts the agent's Celery workers in the test body
+@pytest.mark.celery
 def test_coordinator_killed_before_publishing_a_retry_the_sweep_publishes_it(
     tmp_path: Path, redis_url: str, samples: dict[str, Path]
 ) -> None:

@@ -18,6 +18,7 @@ from orchestrator.ingest import FINAL
 from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory
 
+# `anefarm profile` starts its own Redis and Celery workers: no fixture can say so.
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 
 

@@ -160,6 +160,7 @@ def test_ios_driver_refuses_an_ml_program_on_ios_15_without_launching(ios_device
     assert services.launched == [] and fake.staging == {}  # nothing pushed, nothing launched
 
 
+# `anefarm profile` starts its own Redis and Celery workers
 @pytest.mark.redis
 @pytest.mark.celery
 @pytest.mark.slow

@@ -38,10 +38,9 @@ from tests.faults.invariants import (
     wait_for,
 )
 from tests.pipeline.farm import Farm
-from tests.services.common import free_port, missing_service
+from tests.services.common import free_port, missing_service, provides
 from tests.services.databases import _pg_bin
 
-pytestmark = [pytest.mark.postgres]
 OUTAGE_S = 20.0
 
 
@@ -75,6 +74,7 @@ class Postgres:
 
 
 @pytest.fixture
+@provides("postgres")
 def postgres() -> Iterator[Postgres]:
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
@@ -102,7 +102,7 @@ def postgres() -> Iterator[Postgres]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.redis
+# Farm.at starts the agent's Celery workers in the test body
 @pytest.mark.celery
 @pytest.mark.slow
 @pytest.mark.parametrize(

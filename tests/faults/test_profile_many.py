@@ -20,6 +20,7 @@ from orchestrator.ingest import FINAL
 from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory
 
+# `anefarm profile` starts its own Redis and Celery workers: no fixture can say so.
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 FARM = "iPhone11,8@16.7.8=2,iPhone13,2@16.7.8=1,iPhone16,1=1"
 

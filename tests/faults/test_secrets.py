@@ -23,9 +23,9 @@ import redis
 from orchestrator.broker.embedded import find_redis_server
 from orchestrator.errors import ServiceError
 from tests.pipeline.farm import Farm
-from tests.services.common import free_port, missing_service
+from tests.services.common import free_port, missing_service, provides
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 A12 = "iPhone11,8"
 
@@ -36,6 +36,7 @@ def password() -> str:
 
 
 @pytest.fixture
+@provides("redis")
 def redis_with_password(tmp_path: Path, password: str) -> Iterator[str]:
     """URL of a private redis-server that refuses clients without the password."""
     try:
@@ -74,6 +75,8 @@ def redis_with_password(tmp_path: Path, password: str) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+# Farm.at starts the agent's Celery workers in the test body
+@pytest.mark.celery
 def test_no_password_in_process_arguments_or_logs(tmp_path, redis_with_password, password, samples):
     farm = Farm.at(tmp_path, redis_with_password)
     name = "agent-" + secrets.token_hex(4)  # tells our workers from other tests' on the host

@@ -34,6 +34,7 @@ from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import A12, count, submit
+from tests.services.common import provides
 
 MODEL = "conv10x10.mlpackage"
 TRACEBACK = "Traceback (most recent call last):"
@@ -139,6 +140,7 @@ def test_a_huge_traceback_fits_the_protocol_limits(samples):
 
 
 @pytest.fixture
+@provides("celery")  # Farm.at starts the agent's Celery workers
 def farm(tmp_path, redis_url):
     farm = Farm.at(tmp_path, redis_url)
     farm.start_coordinator()
@@ -155,8 +157,6 @@ def assert_agent_error_attempt(attempt: db.RunAttempt) -> None:
     )
 
 
-@pytest.mark.redis
-@pytest.mark.celery
 @pytest.mark.slow
 def test_the_run_recovers_after_an_agent_error(farm, samples):
     farm.start_agent(f"{A12}=1!exception@1", wait_for=1)  # the device's first batch fails
@@ -175,8 +175,6 @@ def test_the_run_recovers_after_an_agent_error(farm, samples):
     print(f"\nagent_error → ok on retry: {recovery:.2f} s to recovery, {wall:.2f} s submit → done")
 
 
-@pytest.mark.redis
-@pytest.mark.celery
 @pytest.mark.slow
 def test_a_device_that_always_fails_so_gives_up_within_the_budget(farm, samples):
     farm.start_agent(f"{A12}=1!exception", wait_for=1)

@@ -11,9 +11,11 @@ from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import A12, submit
 from tests.services.common import free_port
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 
+# Farm.at starts the agent's Celery workers in the test body
+@pytest.mark.celery
 def test_postgres_and_http_artifacts(tmp_path, redis_url, pg_url, samples):
     home = tmp_path / "coordinator-home"
     home.mkdir()

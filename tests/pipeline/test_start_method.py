@@ -15,7 +15,7 @@ import pytest
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import A12, submit
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 
 def pool_children(pid: int) -> list[str]:
@@ -23,6 +23,8 @@ def pool_children(pid: int) -> list[str]:
     return [Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode() for c in children]
 
 
+# Farm.at starts the agent's Celery workers in the test body
+@pytest.mark.celery
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_a_device_worker_runs_batches_in_a_forked_or_spawned_child(
     tmp_path: Path, redis_url: str, samples: dict[str, Path], method: str

@@ -13,12 +13,13 @@ import pytest
 from orchestrator.report import build_report, job_status
 from tests.faults.invariants import assert_exactly_once
 from tests.pipeline.farm import Farm
+from tests.services.common import provides
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery]
 XR, XS, IPHONE12 = "iPhone11,8", "iPhone11,2", "iPhone13,2"
 
 
 @pytest.fixture
+@provides("celery")  # Farm.at starts the agent's Celery workers
 def farm(tmp_path: Path, redis_url: str) -> Farm:
     farm = Farm.at(tmp_path, redis_url)
     yield farm

@@ -21,7 +21,6 @@ from orchestrator.sweep import GONE, sweep
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import count
 
-pytestmark = [pytest.mark.redis]
 XR = "iPhone11,8"
 GONE_UDID, LIVE_UDID = "SIM-iPhone11-8-0", "SIM-iPhone11-8-1"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -124,6 +123,7 @@ def test_a_probe_goes_only_to_a_device_on_the_same_os(ingestor):
     assert waiting(ingestor.redis, device_class_queue(XR)) == 1
 
 
+# Farm.at starts the agent's Celery workers in the test body
 @pytest.mark.celery
 def test_the_coordinator_sweeps_on_its_own(tmp_path, redis_url):
     farm = Farm.at(tmp_path, redis_url)
@@ -186,6 +186,7 @@ def test_a_busy_mark_of_a_live_worker_or_a_finished_run_is_not_a_loss(ingestor):
     assert client.get(f"anefarm:busy:{GONE_UDID}") is None  # the stale mark is cleared
 
 
+# Farm.at starts the agent's Celery workers in the test body
 @pytest.mark.celery
 def test_sigkill_of_a_whole_worker_mid_run_is_retried_long_before_the_visibility_timeout(
     tmp_path, redis_url, samples

@@ -29,6 +29,7 @@ from celery.utils.nodenames import host_format
 
 from orchestrator.celery_app import create_app, run_worker
 from orchestrator.settings import load_settings
+from tests.services.common import provides
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
@@ -106,6 +107,7 @@ def celery_app_factory(redis_url: str, tmp_path: Path) -> Callable[..., Celery]:
 
 
 @pytest.fixture
+@provides("celery")
 def start_worker(
     redis_url: str, tmp_path: Path, celery_app_factory: Callable[..., Celery]
 ) -> Iterator[Callable[..., WorkerProcess]]:

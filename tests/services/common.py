@@ -1,11 +1,61 @@
-"""Helpers shared by the service fixtures."""
+"""Helpers shared by the service fixtures, and the hook that marks tests by the services
+they use.
+
+A fixture that starts (or needs) a real service says so with ``@provides("redis")`` under
+its ``@pytest.fixture``; every test whose fixture closure contains it gets that marker
+(``redis``, ``postgres``, ``celery``: pyproject.toml), so ``-m "not postgres"`` deselects
+exactly the tests that need PostgreSQL, however indirectly they reach it. A fixture that
+picks a service at run time (``db_url``'s ``request.getfixturevalue``) marks its params
+instead. Only tests that start a service in their body (``Farm.at`` starts Celery
+workers) still need a hand-written marker.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
+
+SERVICES = ("redis", "postgres", "celery")
+_ATTRIBUTE = "anefarm_service"
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def provides(service: str) -> Callable[[F], F]:
+    """Mark a fixture function as one that needs ``service`` (put it under @pytest.fixture)."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+
+    def mark(function: F) -> F:
+        setattr(function, _ATTRIBUTE, service)
+        return function
+
+    return mark
+
+
+def services_of(item: pytest.Item) -> set[str]:
+    """The services a test's fixture closure provides (every definition in effect)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:  # not a Python test function (doctest …): no fixtures
+        return set()
+    found = set()
+    for name in item.fixturenames:  # type: ignore[attr-defined]
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            service = getattr(fixturedef.func, _ATTRIBUTE, None)
+            if service:
+                found.add(service)
+    return found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        have = {mark.name for mark in item.iter_markers()}
+        for service in sorted(services_of(item) - have):
+            item.add_marker(service)
 
 
 def in_ci() -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.services.common import free_port, missing_service
+from tests.services.common import free_port, missing_service, provides
 
 
 def _pg_bin(name: str) -> str | None:
@@ -29,6 +29,7 @@ def _pg_bin(name: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
+@provides("postgres")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
     if not initdb or not postgres:
@@ -95,9 +96,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'anefarm.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Runs a test once on SQLite and once on PostgreSQL."""
+    """Runs a test once on SQLite and once on PostgreSQL (only that one marked postgres:
+    pg_url is looked up at run time, so the marking hook cannot see it)."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
 

@@ -9,10 +9,11 @@ import redis
 
 from orchestrator.broker.embedded import EmbeddedRedis, find_redis_server
 from orchestrator.errors import ServiceError
-from tests.services.common import missing_service
+from tests.services.common import missing_service, provides
 
 
 @pytest.fixture(scope="session")
+@provides("redis")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL (without db number) of a redis-server child on a free loopback port.
 
