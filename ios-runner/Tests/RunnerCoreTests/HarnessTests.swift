@@ -197,6 +197,26 @@ final class HarnessTests: XCTestCase {
 
     // Staleness goes by last use: a compiled model used again is kept by the launch-time
     // clean-up however long ago it was compiled; one left unused for a day is removed.
+    // The figures follow the provenance (the fake, like Core ML's cache, is cold once per
+    // compiled path): with `process` only the first setting's cold load is cold; with
+    // `fresh_compile` every one is, at the price of a compile per setting.
+    func testColdLoadFiguresFollowTheirProvenance() throws {
+        let bench = try Bench()
+        var manifest = makeManifest([.all, .cpuAndGPU, .cpuOnly], iterations: 3, warmup: 0, rounds: 1)
+        let process = try bench.run(manifest)
+        XCTAssertEqual(process.settings.map(\.coldLoadProvenance), [.freshCompile, .warmCache, .warmCache])
+        XCTAssertEqual(process.settings.map(\.coldLoadMs), [80, 8, 8])
+        manifest.coldLoad = .freshCompile
+        let fresh = try bench.run(manifest)
+        XCTAssertEqual(fresh.settings.map(\.coldLoadProvenance), [.freshCompile, .freshCompile, .freshCompile])
+        XCTAssertEqual(fresh.settings.map(\.coldLoadMs), [80, 80, 80])
+        XCTAssertEqual(fresh.settings.map(\.warmLoadMs), [8, 8, 8])
+        XCTAssertNil(fresh.compileMs)  // the batch's own compile was cached; per-setting ones are untimed
+        XCTAssertEqual(bench.executor.compiles, 1 + 3)
+        let left = try FileManager.default.contentsOfDirectory(atPath: bench.folder.path).filter { $0.hasPrefix("compiled-") }
+        XCTAssertEqual(left, [])  // every fresh copy deleted (the first compile was moved into the cache)
+    }
+
     func testACompiledModelInUseIsNotStale() throws {
         let bench = try Bench()
         let mailbox = Mailbox(documents: bench.folder)
