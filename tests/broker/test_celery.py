@@ -29,7 +29,6 @@ from orchestrator.settings import Settings, load_settings
 from tests.broker.tasks import ECHO_TASK, HOLD_TASK, register, register_accepting_pickle
 from tests.services.common import free_port
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery]
 TASKS = "tests.broker.tasks:register"
 
 
@@ -73,11 +72,15 @@ def test_work_for_a_class_nobody_serves_waits_until_one_comes(
     app = celery_app_factory()
     waiting = device_class_queue("iPhone13,2")
     publish(app, ECHO_TASK, {"marker": "for-a14"}, waiting)
-    time.sleep(1.0)
-    assert redis_client.llen(waiting) == 1
-    assert redis_client.llen("test:delivered") == 0
-    start_worker(TASKS, [waiting, device_queue("00008101-000A")], name="a14")
+    # Published after it, for the class that has a worker: once that one is delivered,
+    # the running worker has had its chance to take the A14 work, and left it.
+    publish(app, ECHO_TASK, {"marker": "for-a12"}, device_class_queue("iPhone11,8"))
     assert wait_for(lambda: redis_client.llen("test:delivered") == 1)
+    assert redis_client.lrange("test:delivered", 0, -1) == [b"for-a12"]
+    assert redis_client.llen(waiting) == 1
+    start_worker(TASKS, [waiting, device_queue("00008101-000A")], name="a14")
+    assert wait_for(lambda: redis_client.llen("test:delivered") == 2)
+    assert redis_client.lrange("test:delivered", 1, -1) == [b"for-a14"]
     assert redis_client.llen(waiting) == 0
 
 
@@ -108,8 +111,9 @@ def test_a_pickled_message_is_refused(celery_app_factory, start_worker, redis_ur
     _publish_pickled(redis_url, queue, "pickled")
     # A JSON message behind it still runs: the worker survived the refusal and moved on.
     publish(celery_app_factory(), ECHO_TASK, {"marker": "json"}, queue)
+    # One worker, one queue, first in first out: the JSON message ran after the pickled
+    # one was taken, so nothing of the pickled one can still come.
     assert wait_for(lambda: redis_client.llen("test:delivered") >= 1)
-    time.sleep(0.5)
     assert redis_client.lrange("test:delivered", 0, -1) == [b"json"]
     assert redis_client.llen(queue) == 0  # refused and dropped, not left to loop
     assert "pickle" in worker.log()  # celery says why it refused
@@ -138,7 +142,10 @@ def test_sigkill_of_the_process_running_a_batch_requeues_it_at_once(
     assert wait_for(lambda: redis_client.llen("test:started:m1") == 2, timeout=10)
     requeued_after = time.monotonic() - killed_at
     assert wait_for(lambda: redis_client.llen("test:finished:m1") == 1, timeout=10)
-    time.sleep(0.3)
+    # A second task behind it: once it has run, a third delivery of m1 would have too.
+    publish(celery_app_factory(), HOLD_TASK, {"marker": "m2", "seconds": 0}, queue)
+    assert wait_for(lambda: redis_client.llen("test:finished:m2") == 1, timeout=10)
+    assert redis_client.llen("test:started:m1") == 2  # killed once, redelivered once
     assert redis_client.llen("test:finished:m1") == 1  # ran to the end exactly once
     print(f"\nredelivery after SIGKILL of the pool child: {requeued_after:.2f} s")
     # Usually ~0.2 s; up to ~5 s when the pool's 5 s maintenance timer notices the death.
@@ -230,6 +237,7 @@ def test_start_worker_also_runs_a_full_command_line(celery_app_factory, start_wo
     assert wait_for(lambda: redis_client.lrange("test:delivered", 0, -1) == [b"cli"])
 
 
+@pytest.mark.redis
 def test_a_password_protected_redis_works_through_the_url(tmp_path):
     from orchestrator.broker.embedded import EmbeddedRedis
 

@@ -10,14 +10,18 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator import livestate
+from orchestrator.celery_app import device_class_queue
 from orchestrator.store import models as db
+from tests.faults.invariants import waiting
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import A12, count, submit
+from tests.services.common import provides
 
-pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
+@provides("celery")  # Farm.at starts the agent's Celery workers
 def farm(tmp_path, redis_url):
     farm = Farm.at(tmp_path, redis_url)
     farm.start_coordinator()
@@ -78,9 +82,19 @@ def test_cancel_stops_queued_work(farm, samples):
     assert "1 unfinished run(s) cancelled" in out.stdout
     status = json.loads(farm.cli("status", job, "--json").stdout)
     assert status["status"] == "cancelled" and status["by_status"] == {"cancelled": 1}
+    # A later job queued behind it, in the same class queue (first in, first out, one
+    # device): once the later job is done, the agent has taken the cancelled batch first.
+    later = submit(farm, samples["maxpool15.mlpackage"], extra=("--no-bisect",))
     farm.start_agent(f"{A12}=1", wait_for=1)
-    import time
-
-    time.sleep(2)
+    report = farm.wait_job(later)
+    assert [row["status"] for row in report["rows"]] == ["succeeded"]
+    assert waiting(farm.redis(), device_class_queue(A12)) == 0
     with farm.sessions()() as session:
-        assert session.execute(select(db.RunAttempt)).first() is None  # the agent skipped it
+        attempted = set(session.execute(select(db.RunAttempt.run_id)).scalars())
+        cancelled = set(
+            session.execute(select(db.Run.id).where(db.Run.job_id == uuid.UUID(job))).scalars()
+        )
+    assert attempted == {uuid.UUID(row["run"]) for row in report["rows"]}
+    assert cancelled and not cancelled & attempted  # the agent skipped the cancelled run
+    status = json.loads(farm.cli("status", job, "--json").stdout)
+    assert status["status"] == "cancelled" and status["by_status"] == {"cancelled": 1}
