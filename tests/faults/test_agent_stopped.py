@@ -22,6 +22,7 @@ from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     RUN_BATCH_TASK,
+    create_app,
 )
 from orchestrator.store import models as db
 from orchestrator.sweep import GONE
@@ -89,8 +90,17 @@ def test_agent_stopped_past_the_heartbeat_ttl_then_resumed(tmp_path, redis_url, 
         wait_for("the resumed agent's late result to be consumed",
                  lambda: _late_result_consumed(client, run_id), timeout=90, farm=farm)  # fmt: skip
         before = _state(farm, run_id)
-        time.sleep(3)  # anything else the resumed agent might still send
-        assert _state(farm, run_id) == before
+        # Anything else the resumed agent might still send for attempt 1 is sent before it
+        # clears its busy mark; then a sentinel result sent now is ingested after all of it
+        # (the coordinator ingests one result at a time, in queue order).
+        wait_for(f"{UDID_A} done with attempt 1", lambda: not _busy_with(client, run_id),
+                 timeout=60, farm=farm)  # fmt: skip
+        create_app(farm.settings()).send_task(
+            INGEST_RESULT_TASK, args=[{"run_id": "sentinel"}], queue=RESULTS_QUEUE
+        )
+        wait_for("the sentinel result", lambda: _state(farm, run_id)["raw_results"] == 1,
+                 timeout=60, farm=farm)  # fmt: skip
+        assert _state(farm, run_id) == {**before, "raw_results": 1}
         tries = [(a.attempt, a.outcome, a.failure_kind, a.udid) for a in _attempts(farm, run_id)]
         assert tries == [(1, "infra_error", GONE, UDID_A), (2, "ok", None, UDID_B)], tries
         assert before["raw_results"] == 0  # the duplicate is dropped, not kept as unknown
@@ -111,6 +121,11 @@ def _busy(client: Any, udid: str) -> dict[str, Any] | None:
     raw = client.get(livestate.BUSY_KEY.format(udid=udid))
     mark = json.loads(raw) if raw else None
     return mark if mark and mark.get("attempt") is not None else None  # not a reboot mark
+
+
+def _busy_with(client: Any, run_id: uuid.UUID) -> bool:
+    mark = _busy(client, UDID_A)
+    return mark is not None and mark["run"] == str(run_id) and mark["attempt"] == 1
 
 
 def _attempts(farm: Farm, run_id: uuid.UUID) -> list[db.RunAttempt]:
