@@ -30,12 +30,9 @@ UDID = "00008101-0000000000000C33"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from orchestrator import modelkit
-
-    out = tmp_path_factory.mktemp("samples")
-    return {p.name: p for p in modelkit.write_samples(out, small=True)}["conv10x10.mlpackage"]
+@pytest.fixture
+def model(samples: dict[str, Path]) -> Path:
+    return samples["conv10x10.mlpackage"]
 
 
 @pytest.fixture
