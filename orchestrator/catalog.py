@@ -1,6 +1,6 @@
 """Device generations: ProductType → marketing name, chip, ANE cores and TOPS, OS range.
 
-Every row comes from ``shared/docs/ane-facts.md`` (sources: hollance/neural-engine
+Every row comes from ``docs/ane-facts.md`` (sources: hollance/neural-engine
 supported-devices, pymobiledevice3 ``irecv_devices.py``, Apple newsroom figures).
 ``ane_tops`` is None where Apple published no figure. ``generation`` orders chips for
 selectors such as ``chip>=A14``: the M1 shares the A14's ANE and the M4 sits with the A18

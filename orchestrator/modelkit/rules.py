@@ -2,7 +2,7 @@
 with the rule, the reason, its public source and a concrete fix.
 
 Rules are data: add a ``Rule`` to ``RULES`` (with a test that triggers it and one that
-does not; docs/lint-rules.md explains the table). Sources are in shared/docs/ane-facts.md;
+does not; docs/lint-rules.md explains the table). Sources are in docs/ane-facts.md;
 every rule is a report from the field, not Apple's word — real devices have the last word.
 Each rule says how far its reports carry (``confidence``) and whether it decides placement
 (``warning``: lint exits 3) or only points at a pattern nearly every model of a kind has
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from orchestrator import catalog
 from orchestrator.errors import UsageError
 from orchestrator.modelkit.inventory import LintFinding, ModelInventory, OpInfo
+from orchestrator.osversion import release
 
 A12_FAMILY = frozenset({"A12", "A12X", "A12Z"})
 ALL_CHIPS = frozenset(catalog.CHIPS)
@@ -249,7 +250,7 @@ def parse_os(version: str) -> tuple[int, ...]:
     """'iOS 17.4' / '17.4' → (17, 4); bad text is a usage error."""
     text = version.strip().lower().removeprefix("ipados").removeprefix("ios").strip()
     try:
-        return tuple(int(part) for part in text.split("."))
+        return release(text)
     except ValueError:
         raise UsageError(f"cannot read OS version {version!r}", hint="write it like 17.4") from None
 

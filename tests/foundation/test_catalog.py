@@ -9,7 +9,7 @@ import pytest
 from orchestrator import catalog
 from orchestrator.errors import UsageError
 
-# (ProductType, chip, ANE cores, TOPS) straight from shared/docs/ane-facts.md.
+# (ProductType, chip, ANE cores, TOPS) straight from docs/ane-facts.md.
 FACTS = [
     ("iPhone11,2", "A12", 8, 5.0),
     ("iPhone11,4", "A12", 8, 5.0),
