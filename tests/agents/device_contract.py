@@ -1,9 +1,11 @@
 """The Device contract: what every implementation (simulated, iOS) must do, as one suite.
 
-To run it against another implementation, add a ``DeviceCase`` to ``CASES`` (or extend the
-``device_case`` fixture's params): factories that open a healthy device, a device whose
+To run it against another implementation, do what ``tests/ios/test_device_contract.py``
+does: import the contract's tests into a module of your own and give it a ``device_case``
+fixture returning a ``DeviceCase`` — factories that open a healthy device, a device whose
 runner crashes, and a device that is not ready, each given a valid model file. The tests
 themselves live in ``test_device_contract.py`` and only speak the ``Device`` interface.
+``CASES`` lists the implementations built in this folder (the simulated one).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def simulated_case(model_path: Path, model_sha256: str) -> DeviceCase:
     )
 
 
-# name → builder(model_path, sha256); the iOS driver registers itself here.
+# name → builder(model_path, sha256): the implementations this folder can build itself.
 CASES: dict[str, Callable[[Path, str], DeviceCase]] = {"simulated": simulated_case}
 
 
