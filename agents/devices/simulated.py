@@ -34,6 +34,7 @@ from orchestrator.errors import (
     UsageError,
 )
 from orchestrator.modelkit.inventory import ModelInventory
+from orchestrator.osversion import release
 from orchestrator.protocol import (
     DeviceFacts,
     RunnerErrorKind,
@@ -58,8 +59,7 @@ OVERHEATED = "thermal state critical after sustained load: let the device cool d
 def os_build(product_type: str, os_version: str) -> str:
     """A build string shaped like Apple's (iOS 17.4 → 21E…) ending in ``sim``, so it can
     never collide with a real build in a cache keyed by OS build."""
-    parts = [int(p) for p in os_version.split(".")] + [0, 0]
-    major, minor, patch = parts[:3]
+    major, minor, patch = (*release(os_version), 0, 0)[:3]
     train = 23 if major >= 26 else major + 4  # iOS 18 → 22, iOS 26 → 23
     digest = hashlib.sha256(f"{product_type}@{os_version}".encode()).digest()
     number = 10 + patch * 40 + digest[0] % 40 + (digest[1] % 5) * 100

@@ -10,11 +10,11 @@ one field it needs straight from the protobuf wire format.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import BinaryIO
 
 from orchestrator.errors import ModelError
+from orchestrator.osversion import leading
 
 # specificationVersion → the iOS release whose Core ML introduced it (coremltools'
 # _SPECIFICATION_VERSION_... constants and ct.target).
@@ -32,8 +32,7 @@ class OsTooOld(ModelError):
 
 def version_tuple(text: str) -> tuple[int, ...]:
     """``"16.7.8"`` → ``(16, 7, 8)``; ``"iOS11.2"`` → ``(11, 2)``; ``()`` if unreadable."""
-    match = re.match(r"[0-9]+(?:\.[0-9]+)*", text.removeprefix("iOS"))
-    return tuple(int(part) for part in match.group().split(".")) if match else ()
+    return leading(text)
 
 
 def min_ios(spec_version: int) -> str | None:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
+from orchestrator import osversion
+
 ELLIPSIS = "…"
 GAP = "  "
 MIN_NAME = 12  # below this a model name says nothing; columns go to another block instead
@@ -50,9 +52,7 @@ def short_device(name: str | None, device_class: str) -> str:
 
 
 def _os_line(rows: list[dict[str, Any]]) -> str:
-    versions = Counter(
-        ".".join(str(r["os_version"]).split(".")[:2]) for r in rows if r.get("os_version")
-    )
+    versions = Counter(osversion.short(str(r["os_version"])) for r in rows if r.get("os_version"))
     return f"iOS {versions.most_common(1)[0][0]}" if versions else ""  # none has run yet
 
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.errors import UsageError
+from orchestrator.osversion import major_minor
 from orchestrator.protocol import (
     OpOffAne,
     RunnerErrorKind,
@@ -54,11 +55,6 @@ def _check_args(device_class: str, chip: str, seed: int) -> None:
         raise UsageError("no chip given for the verdict", hint="pass the catalog chip, e.g. A12")
     if seed < 0:
         raise UsageError(f"bootstrap seed {seed} is negative", hint="use a seed ≥ 0")
-
-
-def _os_tuple(version: str) -> tuple[int, int]:
-    parts = [int(p) for p in version.split(".")[:2]]
-    return parts[0], parts[1] if len(parts) > 1 else 0
 
 
 def _context(result: RunnerResult) -> list[str]:
@@ -171,7 +167,7 @@ def decide(
     else:
         share = None
         if result.compute_plan is None:
-            if _os_tuple(result.device.os_version) < PLAN_MIN_OS:
+            if major_minor(result.device.os_version) < PLAN_MIN_OS:
                 reasons.append(
                     f"no compute plan (iOS {result.device.os_version} is below 17.4): decided by timing"
                 )

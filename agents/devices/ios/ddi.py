@@ -31,6 +31,7 @@ from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
 from agents.devices.ios.versions import os_tuple
 from orchestrator.errors import AnefarmError, ConfigError, DeviceNotReady, ServiceError
+from orchestrator.osversion import short
 
 PERSONALIZED_MIN = (17, 0)  # iOS 17 replaced the per-version image by a personalized one
 DOWNLOAD_TIMEOUT_S = 300.0  # a personalized image is ~20 MB; a slow office link takes minutes
@@ -110,7 +111,7 @@ def locate(cache: Path, key: ImageKey) -> Found | None:
 
 
 def prepare_command(key: ImageKey, os_version: str | None = None) -> str:
-    version = key.version or (os_version and ".".join(os_version.split(".")[:2])) or "17.0"
+    version = key.version or (os_version and short(os_version)) or "17.0"
     return f"anefarm devices prepare --ios {version}"
 
 

@@ -21,6 +21,7 @@ import yaml
 from agents.devices.simulation.faults import Fault, parse_faults
 from orchestrator import catalog
 from orchestrator.errors import UsageError
+from orchestrator.osversion import release
 
 GROUP = re.compile(
     r"\s*(?P<pt>[A-Za-z]+[0-9]+,[0-9]+)(?:@(?P<os>[^=,!]*))?=(?P<count>[^,!]*)"
@@ -45,10 +46,6 @@ class DeviceSpec:
         return "SIM-" + self.product_type.replace(",", "-") + f"-{self.index}"
 
 
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split("."))
-
-
 def check_os(product_type: str, os_version: str) -> str:
     """The OS version if this device can run it, else a UsageError naming the range."""
     model = catalog.device(product_type)
@@ -57,10 +54,8 @@ def check_os(product_type: str, os_version: str) -> str:
             f"{product_type}: OS version {os_version!r} is not like 17.4 or 16.7.8",
             hint=f"omit @OS for the newest ({model.newest_os()})",
         )
-    newest = model.newest_os()
-    if _version(os_version) < _version(model.min_os) or (
-        _version(os_version)[0] > _version(newest)[0]
-    ):
+    newest, version = model.newest_os(), release(os_version)
+    if version < release(model.min_os) or version[0] > release(newest)[0]:
         raise UsageError(
             f"{product_type} ({model.name}) runs OS {model.min_os} to {newest.split('.')[0]}.x,"
             f" not {os_version}",

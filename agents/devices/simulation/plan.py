@@ -7,14 +7,14 @@ from collections.abc import Sequence
 
 from agents.devices.simulation.profile import ModelProfile
 from orchestrator.modelkit.inventory import OpInfo
+from orchestrator.osversion import major_minor
 from orchestrator.protocol import ComputePlan, ComputeUnits, OpPlan
 
 PLAN_MIN_OS = (17, 4)
 
 
 def plan_available(os_version: str) -> bool:
-    parts = [int(p) for p in os_version.split(".")[:2]]
-    return (parts[0], parts[1] if len(parts) > 1 else 0) >= PLAN_MIN_OS
+    return major_minor(os_version) >= PLAN_MIN_OS
 
 
 def compute_plan(ops: Sequence[OpInfo], prof: ModelProfile, *, ml_program: bool) -> ComputePlan:
