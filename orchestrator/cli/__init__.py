@@ -23,8 +23,6 @@ from orchestrator.cli import edge
 from orchestrator.errors import AnefarmError, UsageError
 from orchestrator.redact import mask
 
-# Typer vendors its own copy of click; take its exception base from the public API.
-ClickException: type[Exception] = typer.BadParameter.__mro__[2]
 ERROR_EXIT, USAGE_EXIT, INTERRUPTED_EXIT = 1, 2, 130
 # Commands that start one child process per device: with the broker down or refusing
 # the password, each child would print its own traceback, so they check it first.
@@ -181,9 +179,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(BROKEN_PIPE_EXIT)
     except AnefarmError as error:
         _fail(error, as_json=as_json)
-    except ClickException as error:
-        error.show()  # type: ignore[attr-defined]
-        sys.exit(error.exit_code)  # type: ignore[attr-defined]
+    except typer.TyperException as error:
+        # Typer's usage errors (it vendors click; TyperException is their public base):
+        # printed the way Typer prints them, with their exit code.
+        show = getattr(error, "show", None)
+        if show is None:
+            _fail(error, as_json=as_json)
+        show()
+        sys.exit(getattr(error, "exit_code", USAGE_EXIT))
     except Exception as error:  # noqa: BLE001 - the edge: every failure becomes one line
         _fail(error, as_json=as_json)
     if isinstance(result, int):
