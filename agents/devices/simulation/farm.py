@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic_core import ErrorDetails
 
 from agents.devices.simulation.faults import Fault, parse_faults
 from orchestrator import catalog
@@ -29,6 +31,7 @@ GROUP = re.compile(
 )
 VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,2}")
 MAX_PER_GROUP = 64
+Seed = Annotated[StrictInt, Field(ge=0)] | None  # a bool is no seed
 SPEC_HINT = "write groups like iPhone11,8=2,iPhone11,2@16.7.8=1!crash@1 (docs/simulation.md)"
 
 
@@ -117,6 +120,26 @@ def _expand(groups: list[tuple[str, str, int, list[Fault], int | None]]) -> list
     return devices
 
 
+class _Group(BaseModel):
+    """One ``devices`` entry. os and count stay loose here (YAML reads 16.7 as a float):
+    ``check_os`` and ``_count`` judge them as they do in a spec string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_type: StrictStr
+    os: Any = None
+    count: Any = 1
+    seed: Seed = None
+    faults: list[StrictStr] = []
+
+
+class _FarmFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: Seed = None
+    devices: list[_Group] = Field(min_length=1)
+
+
 def _from_yaml(path: Path) -> list[DeviceSpec]:
     if not path.is_file():
         raise UsageError(f"farm file {path} not found", hint="give a YAML file or a spec string")
@@ -126,49 +149,50 @@ def _from_yaml(path: Path) -> list[DeviceSpec]:
         raise UsageError(
             f"farm file {path} is not valid YAML: {error}".replace("\n", " ")
         ) from error
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("devices"), list)
-        or not data["devices"]
-    ):
-        raise UsageError(
-            f"farm file {path} needs a non-empty 'devices' list",
-            hint='devices: [{product_type: "iPhone11,8", count: 2}]',
-        )
-    default_seed = _seed(path, "seed", data.get("seed"))
+    try:
+        farm = _FarmFile.model_validate(data if data is not None else {})
+    except ValidationError as error:
+        raise _problem(path, error.errors()) from None
     groups = []
-    for number, entry in enumerate(data["devices"], start=1):
-        where = f"{path} device entry {number}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("product_type"), str):
-            raise UsageError(f'{where}: needs product_type, e.g. product_type: "iPhone11,8"')
-        unknown = set(entry) - {"product_type", "os", "count", "seed", "faults"}
-        if unknown:
-            raise UsageError(
-                f"{where}: unknown keys {sorted(unknown)}",
-                hint="allowed: product_type, os, count, seed, faults",
-            )
-        pt = entry["product_type"]
+    for entry in farm.devices:
+        pt = entry.product_type
         catalog.device(pt)
-        os_version = check_os(pt, str(entry["os"])) if entry.get("os") is not None else ""
-        count = _count(pt, str(entry.get("count", 1)))
-        faults = entry.get("faults", [])
-        if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
-            raise UsageError(f"{where}: faults must be a list of strings like 'crash@1'")
-        seed = _seed(path, f"device entry {number} seed", entry.get("seed"))
-        groups.append((pt, os_version, count, parse_faults(faults), seed))
+        os_version = check_os(pt, str(entry.os)) if entry.os is not None else ""
+        count = _count(pt, str(entry.count))
+        groups.append((pt, os_version, count, parse_faults(entry.faults), entry.seed))
     specs = _expand(groups)
-    if default_seed is not None:
+    if farm.seed is not None:
         specs = [
             s if s.seed is not None else DeviceSpec(s.product_type, s.os_version, s.index,
-                                                    s.faults, default_seed)
+                                                    s.faults, farm.seed)
             for s in specs
         ]  # fmt: skip
     return specs
 
 
-def _seed(path: Path, what: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UsageError(f"{path}: {what} must be a whole number ≥ 0, not {value!r}")
-    return value
+def _problem(path: Path, errors: list[ErrorDetails]) -> UsageError:
+    """The first thing wrong with a farm file, in one line (all its unknown keys at once)."""
+    # A file without its devices list says so before anything else, as it always did.
+    first = next((e for e in errors if e["loc"] in {(), ("devices",)}), errors[0])
+    loc = first["loc"]
+    in_entry = len(loc) >= 2 and loc[0] == "devices" and isinstance(loc[1], int)
+    field = loc[2 if in_entry else 0] if len(loc) > (2 if in_entry else 0) else None
+    where = f"{path} device entry {int(loc[1]) + 1}" if in_entry else f"farm file {path}"
+    if first["type"] == "extra_forbidden":
+        unknown = sorted(str(e["loc"][-1]) for e in errors
+                         if e["type"] == "extra_forbidden" and e["loc"][:-1] == loc[:-1])  # fmt: skip
+        model = _Group if in_entry else _FarmFile
+        return UsageError(
+            f"{where}: unknown keys {unknown}", hint=f"allowed: {', '.join(model.model_fields)}"
+        )
+    if field == "seed":
+        what = f"device entry {int(loc[1]) + 1} seed" if in_entry else "seed"
+        return UsageError(f"{path}: {what} must be a whole number ≥ 0, not {first['input']!r}")
+    if field == "faults":
+        return UsageError(f"{where}: faults must be a list of strings like 'crash@1'")
+    if in_entry:  # not a mapping, or no product_type string
+        return UsageError(f'{where}: needs product_type, e.g. product_type: "iPhone11,8"')
+    return UsageError(
+        f"farm file {path} needs a non-empty 'devices' list",
+        hint='devices: [{product_type: "iPhone11,8", count: 2}]',
+    )
