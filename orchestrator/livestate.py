@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -25,7 +26,7 @@ CANCEL_KEY = "anefarm:cancelled:{job_id}"
 CANCEL_TTL_S = 7 * 24 * 3600
 
 
-class DeviceState:
+class DeviceState(StrEnum):
     READY = "ready"
     BUSY = "busy"
     NOT_READY = "not_ready"

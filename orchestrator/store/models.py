@@ -1,18 +1,25 @@
 """The tables. Enums are stored as their string values; ids of jobs and runs are UUIDs;
-raw latency samples are kept (JSON) beside their statistics."""
+raw latency samples are kept (JSON) beside their statistics.
+
+Statuses and states are StrEnum columns (``_enum_of``): stored as the same VARCHAR values
+as before (migration 0006 changes no data), read back as members, and a value outside the
+enum is refused on write. A member compares equal to its string, so ``run.status ==
+"failed"`` keeps working.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -23,6 +30,8 @@ from sqlalchemy import (
     Uuid,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from orchestrator.protocol import BatchOutcome
 
 
 class JobStatus(StrEnum):
@@ -44,8 +53,48 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class BisectMode(StrEnum):
+    """A job's bisection: when the verdict needs it, always (`submit --bisect`), never."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class BisectState(StrEnum):
+    """A user run's bisection (None: not considered yet)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"  # its job was cancelled while probes were on their way
+
+
+# One delivery of a batch ends as the agent said (protocol.BatchOutcome).
+AttemptOutcome = BatchOutcome
+
+E = TypeVar("E", bound=StrEnum)
+
+
 def _enum(length: int = 32) -> String:
     return String(length)
+
+
+def _enum_of(kind: type[E], length: int) -> Enum:
+    """A StrEnum column stored as VARCHAR(length) holding the members' values.
+
+    No CHECK constraint (``create_constraint=False``): adding one to an existing SQLite
+    table means rebuilding it, which with foreign keys on would cascade deletes (see
+    migration 0006); the ORM refuses other values instead (``validate_strings``).
+    """
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+        length=length,
+    )
 
 
 class Base(DeclarativeBase):
@@ -97,13 +146,15 @@ class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     created_at: Mapped[datetime] = mapped_column(TS)
-    status: Mapped[str] = mapped_column(_enum(), default=JobStatus.QUEUED)
+    status: Mapped[JobStatus] = mapped_column(_enum_of(JobStatus, 32), default=JobStatus.QUEUED)
     selector: Mapped[str] = mapped_column(String(512))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(_enum(16), default="user")
     parent_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     # auto: bisect when the verdict needs it; always: `submit --bisect`; never: `--no-bisect`.
-    bisect: Mapped[str] = mapped_column(_enum(16), default="auto", server_default="auto")
+    bisect: Mapped[BisectMode] = mapped_column(
+        _enum_of(BisectMode, 16), default=BisectMode.AUTO, server_default=BisectMode.AUTO.value
+    )
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sweeps.id"), nullable=True)
 
 
@@ -116,7 +167,7 @@ class Run(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     model_sha256: Mapped[str] = mapped_column(ForeignKey("models.sha256"))
     device_class: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(_enum(), default=RunStatus.QUEUED)
+    status: Mapped[RunStatus] = mapped_column(_enum_of(RunStatus, 32), default=RunStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     error_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -145,9 +196,13 @@ class Run(Base):
     queued_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     # A waiting run (no device of its class yet) waits since then.
     waiting_since: Mapped[datetime | None] = mapped_column(TS, nullable=True)
-    # A user run's bisection: pending | done | skipped, and its plan (ops, signatures, the
+    # A user run's bisection: pending | done | skipped | cancelled, and its plan (ops, signatures, the
     # compatibility-matrix key) in ``bisection``; a probe run keeps its key there too.
-    bisect_state: Mapped[str | None] = mapped_column(_enum(16), nullable=True)
+    # Read back as a BisectState; `| str` while dispatch.cancel still assigns the value
+    # (validated all the same): narrow it once every writer uses the members.
+    bisect_state: Mapped[BisectState | str | None] = mapped_column(
+        _enum_of(BisectState, 16), nullable=True
+    )
     bisection: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
@@ -162,7 +217,7 @@ class RunAttempt(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     udid: Mapped[str] = mapped_column(String(64))
     agent: Mapped[str] = mapped_column(String(256))
-    outcome: Mapped[str] = mapped_column(_enum())
+    outcome: Mapped[AttemptOutcome] = mapped_column(_enum_of(AttemptOutcome, 32))
     failure_kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
     failure_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     diagnostics: Mapped[list[Any]] = mapped_column(JSON, default=list)

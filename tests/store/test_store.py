@@ -26,13 +26,13 @@ def test_migrations_match_the_orm_exactly(db_url):
         diff = compare_metadata(MigrationContext.configure(conn), db.Base.metadata)
     engine.dispose()
     assert diff == []
-    assert current_revision(db_url) == "0005"
+    assert current_revision(db_url) == "0006"
 
 
 def test_upgrade_is_idempotent(db_url):
     upgrade(db_url)
     upgrade(db_url)
-    assert current_revision(db_url) == "0005"
+    assert current_revision(db_url) == "0006"
 
 
 def test_concurrent_upgrades_of_a_fresh_database_all_succeed(db_url):
@@ -45,7 +45,7 @@ def test_concurrent_upgrades_of_a_fresh_database_all_succeed(db_url):
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert current_revision(db_url) == "0005"
+    assert current_revision(db_url) == "0006"
 
 
 def _job_and_run(session):
@@ -155,7 +155,7 @@ def test_cli_db_upgrade_on_a_path_and_a_url(tmp_path, pg_url):
             text=True,
         )
         assert out.returncode == 0, out.stderr
-        assert "0005" in out.stdout
+        assert "0006" in out.stdout
 
 
 def test_cli_db_bad_url_is_one_line(tmp_path):
