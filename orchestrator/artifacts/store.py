@@ -111,11 +111,9 @@ class ArtifactStore:
         blob = self.path_of(sha256)
         if not blob.is_file():
             raise ArtifactError(f"no artifact {sha256[:12]} in {self.root}")
-        digest = hashlib.sha256()
         with blob.open("rb") as src:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256:
+            digest = hashlib.file_digest(src, "sha256").hexdigest()
+        if digest != sha256:
             raise ArtifactError(
                 f"artifact {sha256[:12]} is corrupt (hash mismatch)", hint="add the model again"
             )
