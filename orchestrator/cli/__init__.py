@@ -92,6 +92,7 @@ def _register_all() -> None:
     from orchestrator.cli import (
         basics,
         compat,
+        devices,
         devices_ios,
         jobs,
         models,
@@ -100,7 +101,7 @@ def _register_all() -> None:
         storage,
     )
 
-    for family in (basics, storage, services, models, pipeline, jobs, devices_ios, compat):
+    for family in (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat):
         family.register(app)
     for info in app.registered_commands:
         if info.name in BROKER_FIRST and info.callback is not None:

@@ -282,9 +282,10 @@ def devices_check(
         bool, typer.Option("--launch", help="Also launch the runner once (it measures nothing)")
     ] = False,
 ) -> None:
-    """Walk the bring-up steps for one device (USB, pairing, Developer Mode, tunnel, disk
-    image, runner, health; --launch: the runner launched once); stops at the first blocking
-    failure with its fix. Exit 0 when every step is ok, 1 otherwise."""
+    """Walk the bring-up steps of one device, stop at the first blocking failure and say the fix.
+
+    Steps: USB, pairing, Developer Mode, tunnel, disk image, runner, health (--launch also
+    launches the runner once). Exit 0 when every step is ok, 1 otherwise."""
     from orchestrator.settings import load_settings
 
     if not udid.strip():
