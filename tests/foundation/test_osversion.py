@@ -161,7 +161,14 @@ def test_ddi_image_and_prepare_command() -> None:
 
 
 @pytest.mark.parametrize(
-    ("product_type", "text"), [("iPhone11,8", "16.7.8"), ("iPhone11,8", "18.7"), ("iPad8,1", "26")]
+    ("product_type", "text"),
+    [
+        ("iPhone11,8", "16.7.8"),
+        ("iPhone11,8", "18.7"),
+        ("iPad8,1", "26"),
+        ("iPhone11,8", "12"),  # min_os 12.0: was refused as "before 12.0" (tuples: (12,) < (12, 0))
+        ("iPhone11,8", "12.0.0"),
+    ],
 )
 def test_farm_accepts_versions_in_range(product_type: str, text: str) -> None:
     assert check_os(product_type, text) == text

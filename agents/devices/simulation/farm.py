@@ -23,7 +23,7 @@ from pydantic_core import ErrorDetails
 from agents.devices.simulation.faults import Fault, parse_faults
 from orchestrator import catalog
 from orchestrator.errors import UsageError
-from orchestrator.osversion import release
+from orchestrator.osversion import parse
 
 GROUP = re.compile(
     r"\s*(?P<pt>[A-Za-z]+[0-9]+,[0-9]+)(?:@(?P<os>[^=,!]*))?=(?P<count>[^,!]*)"
@@ -57,10 +57,10 @@ def check_os(product_type: str, os_version: str) -> str:
             f"{product_type}: OS version {os_version!r} is not like 17.4 or 16.7.8",
             hint=f"omit @OS for the newest ({model.newest_os()})",
         )
-    newest, version = model.newest_os(), release(os_version)
-    if version < release(model.min_os) or version[0] > release(newest)[0]:
+    newest, version = model.newest_os(), parse(os_version)  # "12" is 12.0, not before it
+    if version < parse(model.min_os) or version.major > parse(newest).major:
         raise UsageError(
-            f"{product_type} ({model.name}) runs OS {model.min_os} to {newest.split('.')[0]}.x,"
+            f"{product_type} ({model.name}) runs OS {model.min_os} to {parse(newest).major}.x,"
             f" not {os_version}",
             hint=f"omit @OS for the newest ({newest})",
         )
