@@ -30,13 +30,9 @@ def list_ios_devices_json(
     agent would). ``USBMUXD_SOCKET_ADDRESS`` is honoured when ``usbmux_address`` is None.
     ``developer_services(udid)`` replaces the real developer services (tests, fake farms).
     """
-    try:
-        from agents.devices.ios import IOSDevice, list_ios_devices
-    except ImportError as error:  # pymobiledevice3 is the optional "agent" extra
-        raise ConfigError(
-            f"the iOS driver is not installed ({error.name})",
-            hint="pip install 'anefarm[agent]'",
-        ) from error
+    _driver()
+    from agents.devices.ios import IOSDevice, list_ios_devices
+
     rows: list[dict[str, Any]] = []
     for udid in list_ios_devices(usbmux_address):
         row: dict[str, Any] = {"udid": udid, "product_type": None, "os_version": None,

@@ -10,43 +10,26 @@ this process and the shared developer-service fakes in the workers (fake_shared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator import livestate
 from tests.ios.conftest import runner_app
-from tests.ios.fake_shared import DIR_ENV, HOOK, SharedFakeIPhone
+from tests.ios.fake_shared import DIR_ENV, SharedFakeIPhone
 from tests.ios.fake_usbmuxd import FakeUsbmuxd
-from tests.ios.test_agent_ios_e2e import wait_for
+
+# The farm of `anefarm agent --ios` over the shared fakes, as the end-to-end test has it.
+from tests.ios.test_agent_ios_e2e import farm, model, wait_for
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import submit
+
+__all__ = ["farm", "model"]  # fixtures, used by name
 
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 
 A14 = "iPhone13,2"
 UDID = "00008101-0000000000000C33"
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def model(samples: dict[str, Path]) -> Path:
-    return samples["conv10x10.mlpackage"]
-
-
-@pytest.fixture
-def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm]:
-    farm = Farm.at(tmp_path, redis_url)
-    farm.extra_env = {
-        "USBMUXD_SOCKET_ADDRESS": fake_mux.address,
-        "ANEFARM_IOS_DEVELOPER_SERVICES": HOOK,
-        DIR_ENV: str(tmp_path / "devices"),
-        "ANEFARM_IOS_RUNNER_VERSION": "7",
-        "PYTHONPATH": str(REPO),  # the workers import the hook from tests/
-    }
-    yield farm
-    farm.stop()
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
