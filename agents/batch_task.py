@@ -20,7 +20,7 @@ from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from agents.device_worker import DeviceWorker, WorkerSpec, open_device
-from orchestrator.celery_app import RUN_BATCH_TASK, device_class_queue
+from orchestrator.celery_app import RUN_BATCH_TASK, publish_batch
 from orchestrator.errors import AnefarmError, ConfigError
 from orchestrator.protocol import RunBatch
 from orchestrator.settings import load_settings
@@ -96,7 +96,5 @@ def hand_back(task: Task, payload: dict[str, Any], error: Exception) -> None:
     else:
         log.error("cannot open the device (%s); batch %s goes back to its class", message,
                   batch.batch_id)  # fmt: skip
-        task.app.send_task(
-            RUN_BATCH_TASK, args=[payload], queue=device_class_queue(batch.device_class)
-        )
+        publish_batch(task.app, batch, to_class=True)  # its priority, its task id
     os.kill(os.getppid(), signal.SIGTERM)

@@ -27,12 +27,7 @@ from agents.devices.base import Device
 from agents.fetch import ArtifactFetcher
 from orchestrator import livestate
 from orchestrator.artifacts.materialize import materialize
-from orchestrator.celery_app import (
-    INGEST_RESULT_TASK,
-    RESULTS_QUEUE,
-    RUN_BATCH_TASK,
-    device_class_queue,
-)
+from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, publish_batch
 from orchestrator.errors import AnefarmError, ProtocolError
 from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult
 from orchestrator.settings import Settings, load_settings
@@ -175,10 +170,9 @@ class DeviceWorker:
             return
         if livestate.is_quarantined(self.redis, self.identity.udid):
             # Hand the work back to the class and stop consuming: a quarantined
-            # device takes no more work until a person releases it.
-            app.send_task(
-                RUN_BATCH_TASK, args=[payload], queue=device_class_queue(batch.device_class)
-            )
+            # device takes no more work until a person releases it. Same priority (a probe
+            # stays behind user work), same task id (the reaper sees it is not lost).
+            publish_batch(app, batch, to_class=True)
             # The batch runs in the pool child: stop the parent, which stops consuming.
             os.kill(os.getppid(), signal.SIGTERM)
             return

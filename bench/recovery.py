@@ -1,9 +1,9 @@
 """What the coordinator's lost-batch check costs as queues grow.
 
-Every sweep (half the heartbeat TTL: 15 s by default) the coordinator reads which batches
+Every reaper pass (half the heartbeat TTL: 15 s by default) the coordinator reads which batches
 Redis holds — every device queue, the unacked hash, the results queue, the busy marks —
 to find queued runs whose batch was lost (orchestrator/redelivery.py). This prints how
-long that read takes with N batches waiting, on a real redis-server, so the sweep's
+long that read takes with N batches waiting, on a real redis-server, so the reaper's
 share of the coordinator's time can be judged for a large night.
 
     .venv/bin/python bench/recovery.py
@@ -49,7 +49,7 @@ def main() -> None:
         app = create_app(load_settings(broker_url=server.url, home=work))
         client = livestate.connect(server.url)
         total = 0
-        print("batches waiting | read all that Redis holds (median of 5) | per sweep of 15 s")
+        print("batches waiting | read all that Redis holds (median of 5) | per reaper pass of 15 s")
         for target in (1_000, 10_000, 50_000):
             fill(app, target - total)
             total = target

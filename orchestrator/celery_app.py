@@ -11,12 +11,14 @@ messages (seconds instead of kombu's default ~100 s).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from celery import Celery
 
 from orchestrator.errors import ConfigError, ServiceError
+from orchestrator.protocol import RunBatch, RunPurpose
 from orchestrator.settings import Settings
 
 RUN_BATCH_TASK = "anefarm.run_batch"
@@ -71,7 +73,7 @@ def _checked_broker_url(settings: Settings) -> str:
 
 # Publishing (a result, a retry, a probe batch) keeps trying through a short broker
 # outage (a Redis restart takes seconds) instead of failing after Celery's default ~1 s;
-# a publish that still fails is recovered by the coordinator's sweep (orchestrator.sweep).
+# a publish that still fails is recovered by the coordinator's reaper (orchestrator.reaper).
 PUBLISH_RETRY_POLICY = {
     "max_retries": 40,
     "interval_start": 0.2,
@@ -128,12 +130,14 @@ def publish(
     *,
     task_id: str | None = None,
     countdown: float | None = None,
+    priority: int | None = None,
 ) -> str:
     """Send ``payload`` (JSON) as the single argument of ``task_name`` to ``queue``.
 
     Returns the task id; pass ``task_id`` to make redeliveries recognisable (e.g. the
     batch id). A broker that cannot be reached is a ServiceError.
     """
+    options: dict[str, Any] = {} if priority is None else {"priority": priority}
     try:
         result = app.send_task(
             task_name,
@@ -142,6 +146,7 @@ def publish(
             task_id=task_id,
             countdown=countdown,
             serializer="json",
+            **options,
         )
     except Exception as error:  # kombu/redis raise many kinds; all mean "not published"
         raise ServiceError(
@@ -149,6 +154,85 @@ def publish(
             hint="is the broker (ANEFARM_BROKER_URL) running and reachable?",
         ) from error
     return str(result.id)
+
+
+# Publishing a batch: the one path ------------------------------------------------------
+# Redis priorities (kombu): 0 is served first. A device takes a probe batch only when no
+# user batch waits in any of its queues, so bisection never delays user work by more than
+# the one probe batch a device may be running (probes are single-op models: seconds).
+USER_PRIORITY, PROBE_PRIORITY = 0, 9
+
+
+def batch_route(batch: RunBatch, *, to_class: bool = False) -> tuple[str, int]:
+    """Where a batch goes and at which priority: its pinned device's queue (unless
+    ``to_class``: a device handing a batch back), else its class's; probes after users."""
+    priority = PROBE_PRIORITY if batch.purpose is RunPurpose.PROBE else USER_PRIORITY
+    if batch.pinned_udid and not to_class:
+        return device_queue(batch.pinned_udid), priority
+    return device_class_queue(batch.device_class), priority
+
+
+def publish_batch(
+    app: Celery, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
+) -> None:
+    """Publish a batch (a submission, a retry, a probe, a re-published or handed-back
+    copy): task id = batch id, so a copy in Redis is recognisable (orchestrator.delivery)."""
+    queue, priority = batch_route(batch, to_class=to_class)
+    try:
+        publish(app, RUN_BATCH_TASK, batch.model_dump(mode="json"), queue,
+                task_id=batch.batch_id, countdown=countdown, priority=priority)  # fmt: skip
+    except ServiceError as error:
+        raise ServiceError(
+            f"cannot publish run {batch.run_id} to {queue}: {error.__cause__}",
+            hint="is the broker (ANEFARM_BROKER_URL) running?",
+        ) from error.__cause__
+
+
+class Publisher(Protocol):
+    """What the run lifecycle publishes through: Celery in a farm, a stub in tests."""
+
+    def batch(
+        self, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class CeleryPublisher:
+    app: Celery
+
+    def batch(
+        self, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
+    ) -> None:
+        publish_batch(self.app, batch, countdown=countdown, to_class=to_class)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One message a :class:`StubPublisher` was given, routed as Celery would route it."""
+
+    batch: RunBatch
+    queue: str
+    priority: int
+    countdown: float | None
+
+
+@dataclass
+class StubPublisher:
+    """Records batches in memory instead of sending them (dramatiq's StubBroker, for
+    batches): lifecycle policy is tested on SQLite with no broker and no worker."""
+
+    sent: list[Sent] = field(default_factory=list)
+
+    def batch(
+        self, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
+    ) -> None:
+        queue, priority = batch_route(batch, to_class=to_class)
+        self.sent.append(Sent(batch, queue, priority, countdown))
+
+    def queue(self, name: str) -> list[RunBatch]:
+        """The batches sent to queue ``name``, in the order a worker would take them."""
+        mine = [s for s in self.sent if s.queue == name]
+        return [s.batch for s in sorted(mine, key=lambda s: s.priority)]  # stable: FIFO
 
 
 def run_worker(

@@ -1,5 +1,5 @@
 """The coordinator process: consumes the ``results`` queue and ingests each result, and
-sweeps batches pinned to devices that went away (``orchestrator.sweep``).
+reaps batches stranded by devices that went away (``orchestrator.reaper``).
 
 Runs as a Celery worker with concurrency 1 on ``results`` (ingest is cheap; one writer
 keeps SQLite happy and ordering simple). Optionally serves artifacts over HTTP for
@@ -13,7 +13,7 @@ from typing import Any
 
 from celery.exceptions import Reject
 
-from orchestrator import livestate, sweep
+from orchestrator import livestate, reaper
 from orchestrator.artifact_server import ArtifactServer
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,
@@ -70,10 +70,10 @@ def run_coordinator(
     if warning:
         log.warning("%s", warning)
 
-    # Batches pinned to a device that went away are re-routed (orchestrator/sweep.py).
-    every = sweep.interval_s(settings.heartbeat_ttl_s)
-    sweep.register(app, ingestor, every)
-    stop_sweeps = sweep.start_timer(app, every)
+    # Batches stranded by a device that went away are re-routed (orchestrator/reaper.py).
+    every = reaper.interval_s(settings.heartbeat_ttl_s)
+    reaper.register(app, ingestor, every)
+    stop_reaper = reaper.start_timer(app, every)
 
     server = None
     if serve_artifacts:
@@ -92,6 +92,6 @@ def run_coordinator(
             app, [RESULTS_QUEUE], hostname="coordinator@%h", loglevel=loglevel, start_method="fork"
         )
     finally:
-        stop_sweeps.set()
+        stop_reaper.set()
         if server is not None:
             server.stop()

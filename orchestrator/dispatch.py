@@ -21,14 +21,14 @@ from uuid import UUID, uuid4
 import redis
 from celery import Celery
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import catalog, failpoints, livestate
 from orchestrator.artifacts import ArtifactStore
-from orchestrator.celery_app import RUN_BATCH_TASK, device_class_queue, device_queue
-from orchestrator.errors import NotFound, ServiceError, UsageError
-from orchestrator.protocol import ComputeUnits, ModelFormat, ModelRef, RunBatch, RunPurpose, RunSpec
+from orchestrator.celery_app import CeleryPublisher, Publisher
+from orchestrator.errors import NotFound, UsageError
+from orchestrator.protocol import ComputeUnits, RunBatch, RunPurpose, RunSpec
+from orchestrator.runs import cancel_job, model_ref
 from orchestrator.selection import LIVE, FarmView, resolve_classes
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -150,8 +150,10 @@ def submit(
     settings: Settings,
     sessions: sessionmaker[Session],
     app: Celery,
+    publisher: Publisher | None = None,
 ) -> SubmitOutcome:
     """Store artifacts, job and runs, then publish one batch per (model, device class)."""
+    publisher = publisher or CeleryPublisher(app)
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
     stored = [store.add(m.path) for m in prepared.models]
     job_id = uuid4()
@@ -195,7 +197,7 @@ def submit(
                     SubmittedRun(run_id, model.path.name, device_class.product_type, waits)
                 )
                 if waits:
-                    continue  # published by the coordinator's sweep once a device is up
+                    continue  # published by the coordinator's reaper once a device is up
                 batches.append(
                     RunBatch(
                         run_id=run_id,
@@ -210,51 +212,11 @@ def submit(
                     )
                 )
     # A crash (or a broker that fails) between the commit above and these publishes
-    # leaves queued runs without a message: the coordinator's sweep re-publishes them.
+    # leaves queued runs without a message: the coordinator's reaper re-publishes them.
     failpoints.hit(failpoints.SUBMIT_AFTER_COMMIT)
     for batch in batches:
-        publish(app, batch)
+        publisher.batch(batch)
     return SubmitOutcome(job_id=job_id, runs=submitted, warnings=prepared.warnings)
-
-
-def model_ref(stored: Any, location: str) -> ModelRef:
-    """The message form of a stored model (a StoredArtifact or a models row)."""
-    return ModelRef(
-        sha256=stored.sha256,
-        filename=stored.filename,
-        format=ModelFormat(stored.format),
-        size_bytes=stored.size_bytes,
-        location=location,
-    )
-
-
-# Redis priorities (kombu): 0 is served first. A device takes a probe batch only when no
-# user batch waits in any of its queues, so bisection never delays user work by more than
-# the one probe batch a device may be running (probes are single-op models: seconds).
-USER_PRIORITY, PROBE_PRIORITY = 0, 9
-
-
-def publish(app: Celery, batch: RunBatch, *, countdown: float | None = None) -> None:
-    priority = PROBE_PRIORITY if batch.purpose is RunPurpose.PROBE else USER_PRIORITY
-    queue = (
-        device_queue(batch.pinned_udid)
-        if batch.pinned_udid
-        else device_class_queue(batch.device_class)
-    )
-    try:
-        app.send_task(
-            RUN_BATCH_TASK,
-            args=[batch.model_dump(mode="json")],
-            queue=queue,
-            task_id=batch.batch_id,
-            countdown=countdown,
-            priority=priority,
-        )
-    except Exception as error:  # kombu raises many kinds; all mean "broker unreachable"
-        raise ServiceError(
-            f"cannot publish run {batch.run_id} to {queue}: {error}",
-            hint="is the broker (ANEFARM_BROKER_URL) running?",
-        ) from error
 
 
 def upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
@@ -315,22 +277,11 @@ def cancel(
     gone. With a broker, the job is also marked cancelled there: workers skip its batches
     still in a queue, and a result still on its way is dropped by ingest (its run is final).
     """
-    from orchestrator.runs import FINAL
-
     with session_scope(sessions) as session:
         job = session.get(db.Job, job_id)
         if job is None:
             raise NotFound(f"no job {job_id}", hint="`anefarm jobs` lists the jobs")
-        cancelled = []
-        now = datetime.now(UTC)
-        for run in session.scalars(select(db.Run).where(db.Run.job_id == job_id)):
-            if run.status not in FINAL:
-                run.status = db.RunStatus.CANCELLED
-                run.finished_at = now
-                cancelled.append(str(run.id))
-            if run.bisect_state == "pending":  # its probe runs are cancelled with the job
-                run.bisect_state = "cancelled"
-        job.status = db.JobStatus.CANCELLED
+        cancelled = cancel_job(session, job)
     if client is not None:
         livestate.mark_cancelled(client, str(job_id))
         livestate.mark_final(client, cancelled, ttl_s=livestate.CANCEL_TTL_S)

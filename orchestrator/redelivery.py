@@ -1,4 +1,4 @@
-"""Every queued run has a message, every waiting run gets one: the sweep's second half.
+"""Every queued run has a message, every waiting run gets one: the reaper's second half.
 
 The database says which runs are unfinished; these passes make sure each has a live way
 to finish within a bounded time (issue #12's invariant):
@@ -24,10 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from orchestrator import livestate
 from orchestrator.delivery import inflight
-from orchestrator.ingest import AfterCommit, Ingestor
+from orchestrator.ingest import Ingestor
+from orchestrator.runs import Effects
 from orchestrator.store import models as db
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,12 @@ NO_DEVICE = "no_device"
 SECOND_LOOK_S = 0.3
 
 
-def grace_s(sweep_every_s: float) -> float:
-    return max(10.0, 2 * sweep_every_s)
+def grace_s(reap_every_s: float) -> float:
+    return max(10.0, 2 * reap_every_s)
 
 
 def republish_lost(
-    ingestor: Ingestor, session: Any, after: AfterCommit, *, grace: float
+    ingestor: Ingestor, session: Session, after: Effects, *, grace: float
 ) -> list[str]:
     """Queued runs whose batch is nowhere in Redis, published again; their ids."""
     client = ingestor.redis
@@ -74,13 +76,11 @@ def republish_lost(
     time.sleep(SECOND_LOOK_S)
     held = _held(client)
     handled = []
-    now = datetime.now(UTC)
     for row in missing:
         run = session.get(db.Run, row.id, with_for_update=True)
         if run is None or run.status != db.RunStatus.QUEUED or _is_held(run, held):
             continue
-        after.batches.append(ingestor.batch_for(session, run, pinned_udid=run.pinned_udid))
-        run.queued_at = now
+        ingestor.lifecycle.republish(session, run, after)
         handled.append(str(run.id))
         log.warning("run %s attempt %d: its batch was lost; published again", run.id,
                     run.attempts)  # fmt: skip
@@ -98,7 +98,7 @@ def _is_held(run: Any, held: tuple[set[str], set[str], set[str]]) -> bool:
 
 
 def settle_waiting(
-    ingestor: Ingestor, session: Any, after: AfterCommit, *, device_wait_s: float
+    ingestor: Ingestor, session: Session, after: Effects, *, device_wait_s: float
 ) -> list[str]:
     """Publish waiting runs whose class now has a device; fail runs that waited too long
     for one (waiting, or queued on a class with no live device)."""
@@ -115,8 +115,7 @@ def settle_waiting(
     ).all()
     for run in waiting:
         if run.device_class in live:
-            run.status, run.queued_at = db.RunStatus.QUEUED, now
-            after.batches.append(ingestor.batch_for(session, run, pinned_udid=None))
+            ingestor.lifecycle.release(session, run, after)
             handled.append(str(run.id))
         elif _aware(run.waiting_since or run.created_at) < deadline:
             _no_device(ingestor, session, run, after, device_wait_s)
@@ -134,15 +133,14 @@ def settle_waiting(
 
 
 def _no_device(
-    ingestor: Ingestor, session: Any, run: Any, after: AfterCommit, device_wait_s: float
+    ingestor: Ingestor, session: Session, run: db.Run, after: Effects, device_wait_s: float
 ) -> None:
     message = (
         f"no device of {run.device_class} was live within {device_wait_s / 3600:g} h"
         " (ANEFARM_DEVICE_WAIT_S)"
     )
-    ingestor.finish(session, run, db.RunStatus.FAILED, NO_DEVICE, message, infra=True,
-                    after=after)  # fmt: skip
-    ingestor.probe_final(session, run, None, message, after)
+    ingestor.lifecycle.finish(session, run, db.RunStatus.FAILED, NO_DEVICE, message,
+                              infra=True, effects=after)  # fmt: skip
 
 
 def _aware(moment: datetime) -> datetime:

@@ -12,8 +12,8 @@ does (it holds ingest messages), a device worker does whenever it runs a batch.
 The guard: when the channel has lost its connection info, the restore is skipped and
 the messages stay where Redis keeps them (the ``unacked`` hash), from where they come
 back after the visibility timeout; anefarm does not wait for that: ingest is idempotent
-and the coordinator's sweep re-publishes queued runs whose message is gone
-(``orchestrator.sweep``), and a redelivered batch of a finished run is skipped by the
+and the coordinator's reaper re-publishes queued runs whose message is gone
+(``orchestrator.reaper``), and a redelivered batch of a finished run is skipped by the
 worker (``livestate.is_superseded``). The worker itself reconnects and goes on.
 
 ``tests/faults/test_redis_restart.py`` fails without this guard.

@@ -5,11 +5,11 @@ a device queue (a list per queue, one more per Redis priority step), delivered a
 yet acknowledged (kombu's ``unacked`` hash), or running (a worker's busy mark). A queued
 run whose batch is in none of these places has lost its message — Redis restarted
 without persistence, a publish failed, or a process died between a commit and its
-publish — and the coordinator's sweep publishes it again (``orchestrator.redelivery``).
+publish — and the coordinator's reaper publishes it again (``orchestrator.redelivery``).
 
 A Redis restart *with* persistence keeps the ``unacked`` hash, but every consumer's
 channel died with the old connection: those deliveries are orphans that kombu would only
-hand back after the visibility timeout (~31 minutes by default). The sweep notices the
+hand back after the visibility timeout (~31 minutes by default). The reaper notices the
 restart (Redis's ``run_id`` changed) and hands back at once every delivery older than the
 restart.
 """
@@ -34,7 +34,7 @@ log = logging.getLogger("anefarm.broker")
 # kombu's Redis transport: where delivered, unacknowledged messages wait (defaults).
 UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"
-RUN_ID_KEY = "anefarm:broker:run_id"  # the Redis server the sweep saw last
+RUN_ID_KEY = "anefarm:broker:run_id"  # the Redis server the reaper saw last
 
 
 def batch_ids(client: redis.Redis) -> set[str]:
@@ -140,6 +140,6 @@ def persistence_warning(client: redis.Redis) -> str | None:
         return None
     return (
         "the broker keeps no append-only file: a Redis restart loses every queued batch "
-        "(anefarm publishes them again within a sweep or two, but work in flight runs "
+        "(anefarm publishes them again within a reaper pass or two, but work in flight runs "
         "twice); run Redis with `appendonly yes`"
     )

@@ -12,10 +12,10 @@ A starting coordinator therefore hands back at once every unacked message bound 
 a message is restored exactly once, even if a device worker's periodic restore of
 visible messages runs at the same moment). That is safe because everything on
 ``results`` is idempotent: ingest is keyed by run and attempt and a final run takes no
-second result; the sweep holds a Redis lock. If another coordinator is alive on the same
+second result; the reaper holds a Redis lock. If another coordinator is alive on the same
 broker, a message it is ingesting right now is delivered a second time and ingested as
 a duplicate. Device batches are never touched: a batch is only idempotent per device
-worker, which has its own recovery (reject on worker lost, the coordinator's sweep).
+worker, which has its own recovery (reject on worker lost, the coordinator's reaper).
 """
 
 from __future__ import annotations

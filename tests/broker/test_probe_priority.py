@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from orchestrator.celery_app import device_class_queue, device_queue
-from orchestrator.dispatch import publish
+from orchestrator.celery_app import publish_batch as publish
 from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunPurpose, RunSpec
 
 XR, UDID = "iPhone11,8", "SIM-iPhone11-8-0"

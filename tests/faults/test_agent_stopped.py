@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from orchestrator import livestate
 from orchestrator.celery_app import (
@@ -24,8 +25,8 @@ from orchestrator.celery_app import (
     RUN_BATCH_TASK,
     create_app,
 )
+from orchestrator.reaper import GONE
 from orchestrator.store import models as db
-from orchestrator.sweep import GONE
 from tests.faults.invariants import assert_exactly_once, queued, unacked, wait_for
 from tests.pipeline.farm import Farm
 
@@ -130,8 +131,8 @@ def _busy_with(client: Any, run_id: uuid.UUID) -> bool:
 
 def _attempts(farm: Farm, run_id: uuid.UUID) -> list[db.RunAttempt]:
     with farm.sessions()() as session:
-        query = session.query(db.RunAttempt).filter_by(run_id=run_id)
-        return list(query.order_by(db.RunAttempt.attempt))
+        query = select(db.RunAttempt).where(db.RunAttempt.run_id == run_id)
+        return list(session.scalars(query.order_by(db.RunAttempt.attempt)))
 
 
 def _first_attempt(entry: dict[str, Any], run_id: uuid.UUID) -> bool:
@@ -168,9 +169,11 @@ def _state(farm: Farm, run_id: uuid.UUID) -> dict[str, Any]:
         return {
             "run": (run.status, run.attempts, run.udid, run.error_kind),
             "attempts": [(a.attempt, a.outcome, a.udid, a.finished_at)
-                         for a in session.query(db.RunAttempt).filter_by(run_id=run_id)],
-            "measurements": sorted(m.id for m in session.query(db.Measurement).filter_by(
-                run_id=run_id)),
-            "verdicts": [v.id for v in session.query(db.Verdict).filter_by(run_id=run_id)],
-            "raw_results": session.query(db.RawResult).count(),
+                         for a in session.scalars(select(db.RunAttempt)
+                                                  .where(db.RunAttempt.run_id == run_id))],
+            "measurements": sorted(session.scalars(select(db.Measurement.id)
+                                                   .where(db.Measurement.run_id == run_id))),
+            "verdicts": list(session.scalars(select(db.Verdict.id)
+                                             .where(db.Verdict.run_id == run_id))),
+            "raw_results": session.scalar(select(func.count()).select_from(db.RawResult)),
         }  # fmt: skip

@@ -1,4 +1,4 @@
-"""The sweep's second half (orchestrator/redelivery.py), on real Redis and a real database:
+"""The reaper's second half (orchestrator/redelivery.py), on real Redis and a real database:
 a queued run whose batch Redis holds nowhere is published again — and only then; waiting
 runs are published when a device comes, and fail when none comes in time."""
 
@@ -15,16 +15,17 @@ from orchestrator.celery_app import (
     RESULTS_QUEUE,
     device_class_queue,
     publish,
+    publish_batch,
 )
 from orchestrator.delivery import inflight
 from orchestrator.ingest import Ingestor
+from orchestrator.reaper import reap
 from orchestrator.redelivery import NO_DEVICE
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
-from orchestrator.sweep import sweep
-from tests.pipeline.test_sweep import LIVE_UDID, XR, busy, ingestor, live, stuck_run, waiting
+from tests.pipeline.test_reaper import LIVE_UDID, XR, busy, ingestor, live, stuck_run, waiting
 
-__all__ = ["ingestor"]  # the fixture, shared with test_sweep
+__all__ = ["ingestor"]  # the fixture, shared with test_reaper
 
 LONG_AGO = datetime.now(UTC) - timedelta(minutes=10)
 
@@ -46,12 +47,12 @@ def run_of(ingestor: Ingestor, run_id: uuid.UUID) -> db.Run:
 def test_a_queued_run_whose_batch_is_gone_is_published_again_once(ingestor):
     live(ingestor.redis, LIVE_UDID)
     run_id = unpinned(ingestor)
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     assert waiting(ingestor.redis, device_class_queue(XR)) == 1
     run = run_of(ingestor, run_id)
     assert (run.status, run.attempts) == ("queued", 1)  # the same attempt: never delivered
     assert run.queued_at is not None
-    assert sweep(ingestor) == []  # now Redis holds it
+    assert reap(ingestor) == []  # now Redis holds it
     assert waiting(ingestor.redis, device_class_queue(XR)) == 1
 
 
@@ -60,21 +61,20 @@ def test_a_batch_in_a_queue_running_or_with_its_result_waiting_is_not_lost(inges
     live(client, LIVE_UDID, pid=7)
     in_queue, running, reported = (unpinned(ingestor) for _ in range(3))
     with ingestor.sessions() as session:
-        batch = ingestor.batch_for(session, session.get(db.Run, in_queue), pinned_udid=None)
-    from orchestrator.dispatch import publish as publish_batch
-
+        run = session.get(db.Run, in_queue)
+        batch = ingestor.lifecycle.batch_for(session, run, pinned_udid=None)
     publish_batch(ingestor.app, batch)
     busy(client, LIVE_UDID, running, worker=7)
     publish(ingestor.app, INGEST_RESULT_TASK, {"run_id": str(reported), "attempt": 1},
             RESULTS_QUEUE)  # fmt: skip
     assert inflight.result_ids(client) == {f"{reported}-a1"}
-    assert sweep(ingestor) == []
+    assert reap(ingestor) == []
 
 
 def test_a_run_queued_moments_ago_is_not_lost_yet(ingestor):
     live(ingestor.redis, LIVE_UDID)
     unpinned(ingestor, queued_at=datetime.now(UTC))  # its publish may be under way
-    assert sweep(ingestor) == []
+    assert reap(ingestor) == []
 
 
 def test_a_waiting_run_is_published_when_a_device_of_its_class_is_live(ingestor):
@@ -82,9 +82,9 @@ def test_a_waiting_run_is_published_when_a_device_of_its_class_is_live(ingestor)
     with session_scope(ingestor.sessions) as session:
         run = session.get(db.Run, run_id)
         run.status, run.waiting_since, run.queued_at = "waiting", datetime.now(UTC), None
-    assert sweep(ingestor) == []  # no device yet: it waits
+    assert reap(ingestor) == []  # no device yet: it waits
     live(ingestor.redis, LIVE_UDID)
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     assert run_of(ingestor, run_id).status == "queued"
     assert waiting(ingestor.redis, device_class_queue(XR)) == 1
 
@@ -95,7 +95,7 @@ def test_runs_that_wait_too_long_for_a_device_fail(ingestor):
     with session_scope(ingestor.sessions) as session:
         run = session.get(db.Run, waited)
         run.status, run.waiting_since = "waiting", LONG_AGO
-    assert sorted(sweep(ingestor)) == sorted([str(waited), str(queued)])
+    assert sorted(reap(ingestor)) == sorted([str(waited), str(queued)])
     for run_id in (waited, queued):
         run = run_of(ingestor, run_id)
         assert (run.status, run.error_kind) == ("failed", NO_DEVICE)

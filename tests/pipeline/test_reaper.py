@@ -1,4 +1,4 @@
-"""The coordinator's sweep: a queued batch pinned to a device that went away is re-routed
+"""The coordinator's reaper: a queued batch pinned to a device that went away is re-routed
 as a new attempt (or fails within the attempt budget), on real Redis and a real database."""
 
 from __future__ import annotations
@@ -9,15 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
+from sqlalchemy import select
 
 from orchestrator import livestate
 from orchestrator.celery_app import create_app, device_class_queue, device_queue
 from orchestrator.ingest import Ingestor
+from orchestrator.reaper import GONE, reap
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory, session_scope
 from orchestrator.store.migrate import upgrade
-from orchestrator.sweep import GONE, sweep
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import count
 
@@ -77,11 +78,11 @@ def waiting(client: redis.Redis, queue: str) -> int:
 def test_a_batch_pinned_to_a_gone_device_is_a_new_attempt_on_a_live_one(ingestor):
     live(ingestor.redis, LIVE_UDID)
     run_id = stuck_run(ingestor.sessions)
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     with ingestor.sessions() as session:
         run = session.get(db.Run, run_id)
         assert (run.status, run.attempts, run.pinned_udid) == ("queued", 2, LIVE_UDID)
-        [lost] = session.query(db.RunAttempt).filter_by(run_id=run_id).all()
+        [lost] = session.scalars(select(db.RunAttempt).where(db.RunAttempt.run_id == run_id)).all()
         # The lost delivery has its row: a late result for attempt 1 is a duplicate.
         assert (lost.attempt, lost.outcome, lost.failure_kind, lost.udid) == (
             1,
@@ -90,22 +91,22 @@ def test_a_batch_pinned_to_a_gone_device_is_a_new_attempt_on_a_live_one(ingestor
             GONE_UDID,
         )
     assert waiting(ingestor.redis, device_queue(LIVE_UDID)) == 1
-    assert sweep(ingestor) == []  # now pinned to a live device: left alone
+    assert reap(ingestor) == []  # now pinned to a live device: left alone
 
 
 def test_a_live_pinned_device_is_left_alone_and_a_quarantined_one_is_not(ingestor):
     live(ingestor.redis, GONE_UDID)
     run_id = stuck_run(ingestor.sessions)
-    assert sweep(ingestor) == []
+    assert reap(ingestor) == []
     livestate.quarantine(ingestor.redis, GONE_UDID, "3 infra failures")
     live(ingestor.redis, GONE_UDID, state="quarantined")
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     assert waiting(ingestor.redis, device_class_queue(XR)) == 1  # no other device: the class
 
 
 def test_the_attempt_budget_still_holds(ingestor):
     run_id = stuck_run(ingestor.sessions, attempts=3)
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     with ingestor.sessions() as session:
         run = session.get(db.Run, run_id)
         assert (run.status, run.error_kind, run.infra_failure) == ("failed", GONE, True)
@@ -118,20 +119,20 @@ def test_a_probe_goes_only_to_a_device_on_the_same_os(ingestor):
     key = {"chip": "A12", "os_build": "20H338sim", "runner_version": "sim-1", "simulated": True,
            "device_class": XR, "os_version": "16.7.8"}  # fmt: skip
     run_id = stuck_run(ingestor.sessions, purpose="probe", bisection={"key": key})
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     assert waiting(ingestor.redis, device_queue(LIVE_UDID)) == 0
     assert waiting(ingestor.redis, device_class_queue(XR)) == 1
 
 
 # Farm.at starts the agent's Celery workers in the test body
 @pytest.mark.celery
-def test_the_coordinator_sweeps_on_its_own(tmp_path, redis_url):
+def test_the_coordinator_reaps_on_its_own(tmp_path, redis_url):
     farm = Farm.at(tmp_path, redis_url)
     try:
         sessions = farm.sessions()
         live(farm.redis(), LIVE_UDID)
         run_id = stuck_run(sessions)
-        farm.start_coordinator()  # heartbeat TTL 6 s in the farm: a sweep every 3 s
+        farm.start_coordinator()  # heartbeat TTL 6 s in the farm: a reaper pass every 3 s
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with sessions() as session:
@@ -158,16 +159,16 @@ def test_a_batch_whose_worker_died_mid_run_is_retried_at_once(ingestor):
     # The supervisor restarted the dead worker: the heartbeat now comes from another pid.
     live(client, GONE_UDID, pid=222)
     busy(client, GONE_UDID, run_id, worker=111)
-    assert sweep(ingestor) == [str(run_id)]
+    assert reap(ingestor) == [str(run_id)]
     with ingestor.sessions() as session:
-        [lost] = session.query(db.RunAttempt).filter_by(run_id=run_id).all()
+        [lost] = session.scalars(select(db.RunAttempt).where(db.RunAttempt.run_id == run_id)).all()
         assert (lost.attempt, lost.failure_kind, lost.udid) == (1, GONE, GONE_UDID)
         assert "went away mid-run" in lost.failure_message
         assert session.get(db.Run, run_id).attempts == 2
     assert livestate.is_superseded(client, str(run_id), 1)  # the old delivery is skipped
     assert not livestate.is_superseded(client, str(run_id), 2)
     assert client.get(f"anefarm:busy:{GONE_UDID}") is None
-    assert sweep(ingestor) == []
+    assert reap(ingestor) == []
 
 
 def test_a_busy_mark_of_a_live_worker_or_a_finished_run_is_not_a_loss(ingestor):
@@ -177,12 +178,12 @@ def test_a_busy_mark_of_a_live_worker_or_a_finished_run_is_not_a_loss(ingestor):
         session.get(db.Run, run_id).pinned_udid = None
     live(client, GONE_UDID, pid=111)
     busy(client, GONE_UDID, run_id, worker=111)
-    assert sweep(ingestor) == []  # its worker is alive and running it
+    assert reap(ingestor) == []  # its worker is alive and running it
     client.delete(f"anefarm:device:{GONE_UDID}")  # the device is gone, but the result is in
     with session_scope(ingestor.sessions) as session:
         session.add(db.RunAttempt(run_id=run_id, attempt=1, udid=GONE_UDID, agent="a",
                                   outcome="ok", started_at=NOW, finished_at=NOW))  # fmt: skip
-    assert sweep(ingestor) == []
+    assert reap(ingestor) == []
     assert client.get(f"anefarm:busy:{GONE_UDID}") is None  # the stale mark is cleared
 
 
@@ -229,5 +230,5 @@ def test_sigkill_of_a_whole_worker_mid_run_is_retried_long_before_the_visibility
 
 def _attempts(farm: Farm, run_id: str) -> list[db.RunAttempt]:
     with farm.sessions()() as session:
-        query = session.query(db.RunAttempt).filter_by(run_id=uuid.UUID(run_id))
-        return list(query.order_by(db.RunAttempt.attempt))
+        query = select(db.RunAttempt).where(db.RunAttempt.run_id == uuid.UUID(run_id))
+        return list(session.scalars(query.order_by(db.RunAttempt.attempt)))

@@ -1,12 +1,14 @@
-"""The coordinator's sweep: batches stranded by a device or worker that went away are
-re-routed.
+"""The coordinator's reaper of stranded runs: batches stranded by a device or worker that
+went away are re-routed. (Not the nightly sweeps of models × devices: this module was
+``orchestrator/sweep.py``; its task and lock keep their wire names.)
 
 A batch pinned to one device (a retry sent to a chosen device, a probe run that must
 measure the parent's OS build) waits in that device's own queue, which no other worker
 consumes. If the device detaches, dies or is quarantined before taking it, the run would
-wait forever. Every ``interval`` the sweep looks at queued runs with a pinned device that
+wait forever. Every ``interval`` the reaper looks at queued runs with a pinned device that
 has no live heartbeat (or is quarantined) and treats the lost delivery as an infra
-attempt: recorded as ``device_gone``, then retried like any infra failure (another live
+attempt: recorded as ``device_gone``, then retried like any infra failure
+(``orchestrator.runs``: the run lifecycle's retry-or-fail) (another live
 device of the class, the same OS for probes, within the attempt budget) or failed.
 
 A batch whose worker died mid-run (its busy mark outlives the worker: the device has no
@@ -23,11 +25,11 @@ a waiting run is published once a device of its class is live, and a run that wa
 longer than ``device_wait_s`` for any device fails. After a Redis restart, deliveries
 orphaned by it are handed back at once (``orchestrator.delivery.inflight``).
 
-The sweep runs as a Celery task on the coordinator's own ``results`` queue, serially with
+The reaper runs as a Celery task on the coordinator's own ``results`` queue, serially with
 ingest (one writer for SQLite). A timer thread in the coordinator's main process sends
 it every ``interval``; nothing of the schedule lives in Redis (a countdown message held
-by the worker was lost with a Redis restart, and with it every later sweep). A Redis lock
-(``SET NX`` with a TTL a little under the interval) lets only one sweep run per interval
+by the worker was lost with a Redis restart, and with it every later pass). A Redis lock
+(``SET NX`` with a TTL a little under the interval) lets only one pass run per interval
 when two coordinators share a broker.
 """
 
@@ -36,20 +38,24 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from celery import Celery
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from orchestrator import livestate, redelivery
 from orchestrator.celery_app import RESULTS_QUEUE
 from orchestrator.delivery import inflight
-from orchestrator.ingest import FINAL, AfterCommit, Ingestor
+from orchestrator.ingest import Ingestor
+from orchestrator.runs import FINAL, Effects
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
 
 log = logging.getLogger(__name__)
-SWEEP_TASK = "anefarm.sweep"
+# Wire names of the first version (orchestrator/sweep.py): coordinators of both versions
+# sharing a broker still take one lock and one task name.
+REAP_TASK = "anefarm.sweep"
 LOCK_KEY = "anefarm:sweep:lock"
 GONE = "device_gone"
 
@@ -59,7 +65,7 @@ def interval_s(heartbeat_ttl_s: float) -> float:
     return max(1.0, heartbeat_ttl_s / 2)
 
 
-def sweep(ingestor: Ingestor) -> list[str]:
+def reap(ingestor: Ingestor) -> list[str]:
     """Re-route runs stranded by a device or worker that went away, re-publish lost
     batches, settle waiting runs; the run ids handled."""
     client = ingestor.redis
@@ -72,14 +78,13 @@ def sweep(ingestor: Ingestor) -> list[str]:
         if d.state != livestate.DeviceState.QUARANTINED
     }
     handled: list[str] = []
-    after = AfterCommit()
+    after = Effects()
     with session_scope(ingestor.sessions) as session:
-        stuck = (
-            session.query(db.Run)
-            .filter(db.Run.status == db.RunStatus.QUEUED, db.Run.pinned_udid.isnot(None))
+        stuck = session.scalars(
+            select(db.Run)
+            .where(db.Run.status == db.RunStatus.QUEUED, db.Run.pinned_udid.is_not(None))
             .order_by(db.Run.created_at)
-            .all()
-        )
+        ).all()
         for run in stuck:
             if run.pinned_udid in live or livestate.is_cancelled(client, str(run.job_id)):
                 continue
@@ -103,7 +108,7 @@ def sweep(ingestor: Ingestor) -> list[str]:
     return handled
 
 
-def _lost_workers(ingestor: Ingestor, session: Any, after: AfterCommit) -> list[str]:
+def _lost_workers(ingestor: Ingestor, session: Session, after: Effects) -> list[str]:
     """Batches whose worker died while running them (a busy mark outlives its worker): the
     attempt is lost now, not when Redis hands the batch out again after the visibility
     timeout (twice the run timeout)."""
@@ -125,19 +130,22 @@ def _lost_workers(ingestor: Ingestor, session: Any, after: AfterCommit) -> list[
 
 def _reroute(
     ingestor: Ingestor,
-    session: Any,
+    session: Session,
     run_id: UUID,
     attempt: int,
     gone: str,
     message: str,
-    after: AfterCommit,
+    after: Effects,
 ) -> bool:
     """Record ``attempt`` of the run as lost and retry it (or fail it within the budget);
     False when the run is final, already past that attempt, or has its result."""
     run = session.get(db.Run, run_id, with_for_update=True)
     if run is None or run.status in FINAL or run.attempts != attempt:
         return False
-    if session.query(db.RunAttempt).filter_by(run_id=run.id, attempt=attempt).first():
+    recorded = select(db.RunAttempt.id).where(
+        db.RunAttempt.run_id == run.id, db.RunAttempt.attempt == attempt
+    )
+    if session.scalar(recorded.limit(1)) is not None:
         return False
     now = datetime.now(UTC)
     session.add(
@@ -146,35 +154,26 @@ def _reroute(
                       started_at=now, finished_at=now)
     )  # fmt: skip
     session.flush()
-    if run.attempts < run.max_attempts:
-        run.attempts += 1
-        run.error_kind, run.error_message = GONE, message
-        run.queued_at = now
-        batch = ingestor.retry_batch(session, run, avoid=gone)
-        run.pinned_udid = batch.pinned_udid
-        after.batches.append(batch)
+    live = livestate.live_devices(ingestor.redis)
+    if ingestor.lifecycle.retry_or_fail(session, run, GONE, message, avoid=gone, live=live,
+                                        effects=after, backoff=False):  # fmt: skip
         log.warning("run %s: %s; attempt %d re-routed", run.id, message, run.attempts)
-        return True
-    failure = f"gave up after {run.attempts} attempt(s): {message}"
-    run.pinned_udid = None
-    ingestor.finish(session, run, db.RunStatus.FAILED, GONE, failure, infra=True, after=after)
-    ingestor.probe_final(session, run, None, failure, after)
     return True
 
 
 def register(app: Celery, ingestor: Ingestor, every_s: float) -> None:
-    """The sweep task on the coordinator's app (sent by :func:`start_timer`)."""
+    """The reaper task on the coordinator's app (sent by :func:`start_timer`)."""
 
-    @app.task(name=SWEEP_TASK)  # type: ignore[untyped-decorator,unused-ignore]
-    def sweep_task() -> int:
-        # One sweep per interval, however many coordinators send one.
+    @app.task(name=REAP_TASK)  # type: ignore[untyped-decorator,unused-ignore]
+    def reap_task() -> int:
+        # One pass per interval, however many coordinators send one.
         if not ingestor.redis.set(LOCK_KEY, "1", nx=True, ex=max(1, int(every_s * 0.8))):
             return 0
-        return len(sweep(ingestor))
+        return len(reap(ingestor))
 
 
 def start_timer(app: Celery, every_s: float) -> threading.Event:
-    """Send the sweep task now and every ``every_s`` until the returned event is set. A
+    """Send the reaper task now and every ``every_s`` until the returned event is set. A
     broker that is down is waited out: the next tick tries again."""
     stop = threading.Event()
 
@@ -182,11 +181,11 @@ def start_timer(app: Celery, every_s: float) -> threading.Event:
         while True:
             try:
                 # No retries: a tick that fails is followed by the next one anyway.
-                app.send_task(SWEEP_TASK, queue=RESULTS_QUEUE, retry=False)
+                app.send_task(REAP_TASK, queue=RESULTS_QUEUE, retry=False)
             except Exception as error:  # noqa: BLE001 - kombu/redis raise many kinds: all "not sent"
-                log.warning("sweep not sent (broker unreachable?): %s", error)
+                log.warning("reaper not sent (broker unreachable?): %s", error)
             if stop.wait(every_s):
                 return
 
-    threading.Thread(target=tick, name="anefarm-sweep-timer", daemon=True).start()
+    threading.Thread(target=tick, name="anefarm-reaper-timer", daemon=True).start()
     return stop
