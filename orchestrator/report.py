@@ -1,7 +1,8 @@
-"""Job status and reports, built from the database as plain dicts.
+"""Job status and reports, built from the database.
 
-``build_report`` is the one source for the table, CSV and JSON forms (``render``) and for
-``anefarm profile --json``, so every form says the same thing.
+``report_model`` is the one source for the table, CSV and JSON forms (``render``) and for
+``anefarm profile --json``, so every form says the same thing; its rows are
+``report_rows.ReportRow`` models. ``build_report`` is its JSON form (a dict).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from orchestrator import catalog
 from orchestrator.bisect.report import bisection, probe_runs
 from orchestrator.errors import NotFound, UsageError
 from orchestrator.render.matrix import build_matrix
+from orchestrator.report_rows import Latency, OffAneOp, Report, ReportRow
 from orchestrator.store import models as db
 from orchestrator.store.engine import database_error, is_missing_schema, safe_url
 
@@ -33,7 +35,7 @@ JOBS_HINT = (
 )
 
 
-def find_job(session: Session, job_ref: str) -> Any:
+def find_job(session: Session, job_ref: str) -> db.Job:
     """A job by full id or unique prefix."""
     try:
         job = _lookup(session, job_ref)
@@ -51,7 +53,7 @@ def find_job(session: Session, job_ref: str) -> Any:
     return job
 
 
-def _lookup(session: Session, job_ref: str) -> Any:
+def _lookup(session: Session, job_ref: str) -> db.Job | None:
     try:
         return session.get(db.Job, UUID(job_ref))
     except ValueError:
@@ -69,7 +71,7 @@ def _lookup(session: Session, job_ref: str) -> Any:
 
 def job_status(session: Session, job_ref: str) -> dict[str, Any]:
     job = find_job(session, job_ref)
-    runs = session.query(db.Run).filter_by(job_id=job.id).all()
+    runs = session.scalars(select(db.Run).where(db.Run.job_id == job.id)).all()
     counts = Counter(str(r.status) for r in runs)
     return {
         "job": str(job.id),
@@ -83,7 +85,9 @@ def job_status(session: Session, job_ref: str) -> dict[str, Any]:
         # Classes with runs waiting for a device, and since when (the earliest).
         "waiting": {
             cls: min(
-                r.waiting_since for r in runs if r.device_class == cls and r.waiting_since
+                r.waiting_since
+                for r in runs
+                if r.device_class == cls and r.waiting_since is not None
             ).isoformat()[:19]
             for cls in sorted({r.device_class for r in runs if str(r.status) == "waiting"})
         },
@@ -91,49 +95,54 @@ def job_status(session: Session, job_ref: str) -> dict[str, Any]:
 
 
 def build_report(session: Session, job_ref: str) -> dict[str, Any]:
+    """The job's report in its JSON form (``anefarm report --json``)."""
+    return report_model(session, job_ref).to_json()
+
+
+def report_model(session: Session, job_ref: str) -> Report:
     job = find_job(session, job_ref)
-    runs = (
-        session.query(db.Run)
-        .filter_by(job_id=job.id, purpose="user")
+    runs = session.scalars(
+        select(db.Run)
+        .where(db.Run.job_id == job.id, db.Run.purpose == "user")
         .order_by(db.Run.model_sha256, db.Run.device_class)
-        .all()
-    )
+    ).all()
     rows = [_row(session, run) for run in runs]
-    rows.sort(key=lambda r: (r["model"], r["chip"], r["device_class"]))
+    rows.sort(key=lambda r: (r.model, r.chip or "", r.device_class))
     probes = probe_runs(session, job.id)
-    return {
-        "job": str(job.id),
-        "status": str(job.status),
-        "created_at": job.created_at.isoformat(),
-        "simulated": any(r["simulated"] for r in rows + probes),
-        "rows": rows,
+    return Report(
+        job=str(job.id),
+        status=str(job.status),
+        created_at=job.created_at.isoformat(),
+        simulated=any(r.simulated for r in rows) or any(p.simulated for p in probes),
+        rows=rows,
         # The verdict of every model on every device class, as the report shows it first.
-        "matrix": build_matrix(rows),
+        matrix=build_matrix(rows),
         # Single-op probe runs of the bisection (rows say which user run they serve).
-        "probes": probes,
-    }
+        probes=probes,
+    )
 
 
-def _ops_off_ane(payload: dict[str, Any], placed: dict[str, str]) -> list[dict[str, Any]]:
+def _ops_off_ane(payload: dict[str, Any], placed: dict[str, str]) -> list[OffAneOp]:
     """The verdict's ops off the ANE; an op placed by probe says the probe's unit (the
     verdict stores "GPU or CPU" as unknown, the bisection keeps it), as the text does."""
     ops = []
     for op in payload.get("ops_off_ane", []):
-        shown = {k: op.get(k) for k in ("name", "type", "unit", "reason", "fix", "source")}
+        shown = OffAneOp(**{k: op.get(k) for k in OffAneOp.model_fields})
         if op.get("source") == "probe" and op.get("name") in placed:
-            shown["unit"] = placed[op["name"]]
+            shown.unit = placed[op["name"]]
         ops.append(shown)
     return ops
 
 
-def _row(session: Session, run: Any) -> dict[str, Any]:
+def _row(session: Session, run: db.Run) -> ReportRow:
     model = session.get(db.Model, run.model_sha256)
     measurements = {
-        str(m.compute_units): m for m in session.query(db.Measurement).filter_by(run_id=run.id)
+        str(m.compute_units): m
+        for m in session.scalars(select(db.Measurement).where(db.Measurement.run_id == run.id))
     }
-    verdict = session.query(db.Verdict).filter_by(run_id=run.id).one_or_none()
+    verdict = session.scalars(select(db.Verdict).where(db.Verdict.run_id == run.id)).one_or_none()
     payload = verdict.payload if verdict is not None else {}
-    latency: dict[str, Any] = {}
+    latency: dict[str, Latency] = {}
     errors: dict[str, str] = {}
     for setting in SETTINGS:
         m = measurements.get(setting)
@@ -142,51 +151,49 @@ def _row(session: Session, run: Any) -> dict[str, Any]:
         if m.error_kind:
             errors[setting] = f"{m.error_kind}: {m.error_message}"
         if m.p50 is not None:
-            latency[setting] = {
-                "p50": m.p50, "p90": m.p90, "p99": m.p99, "mean": m.mean, "std": m.std,
-                "min": m.min, "max": m.max, "count": m.count,
-                "first_prediction_ms": m.first_prediction_ms,
-            }  # fmt: skip
+            latency[setting] = Latency(
+                p50=m.p50, p90=m.p90, p99=m.p99, mean=m.mean, std=m.std, min=m.min, max=m.max,
+                count=m.count, first_prediction_ms=m.first_prediction_ms,
+            )  # fmt: skip
     speedup = None
-    if "all" in latency and "cpuOnly" in latency and latency["all"]["p50"]:
-        speedup = latency["cpuOnly"]["p50"] / latency["all"]["p50"]
+    if "all" in latency and "cpuOnly" in latency and latency["all"].p50:
+        speedup = (latency["cpuOnly"].p50 or 0) / latency["all"].p50
     load = measurements.get("all") or next(iter(measurements.values()), None)
     device = catalog.DEVICES.get(run.device_class)
     # A run that has not reported yet says nothing about being simulated: fall back to
     # what its verdict says, and never call it real without evidence.
     simulated = bool(run.simulated) if run.simulated is not None else None
     bisected = bisection(session, run)
-    placed = {op["name"]: op["by_probe"] for op in (bisected or {}).get("ops", [])}
-    return {
-        "run": str(run.id),
-        "model": model.filename if model else run.model_sha256[:12],
-        "sha256": run.model_sha256,
-        "device_class": run.device_class,
-        "device_name": device.name if device else None,
-        "chip": device.chip if device else "unknown",
-        "os_version": run.os_version,
-        "os_build": run.os_build,
-        "udid": run.udid,
-        "simulated": simulated,
-        "status": str(run.status),
-        "attempts": run.attempts,
-        "verdict": str(verdict.verdict) if verdict is not None else None,
-        "ane_share": verdict.ane_share if verdict is not None else None,
-        "plan_available": payload.get("plan_available"),
-        "plan_timing_disagree": payload.get("plan_timing_disagree", False),
-        "reasons": payload.get("reasons", []),
-        "timing": payload.get("timing", []),
-        "latency_ms": latency,
-        "setting_errors": errors,
-        "speedup_all_vs_cpu_only": speedup,
-        "cold_load_ms": load.cold_load_ms if load else None,
-        # What the cold load followed (fresh_compile, fresh_process, warm_cache; None before
-        # it was recorded): two cold loads compare only when this is the same.
-        "cold_load_provenance": load.cold_load_provenance if load else None,
-        "warm_load_ms": load.warm_load_ms if load else None,
-        "ops_off_ane": _ops_off_ane(payload, placed),
-        "bisection": bisected,
-        "error": (f"{run.error_kind}: {run.error_message}" if run.error_kind and str(run.status) == "failed" else None),
-        # A run for a class the farm had no live device of waits (not queued) since then.
-        "waiting_since": run.waiting_since.isoformat() if str(run.status) == "waiting" and run.waiting_since else None,
-    }  # fmt: skip
+    placed = {op.name: op.by_probe for op in bisected.ops} if bisected else {}
+    failed = run.error_kind and run.status == db.RunStatus.FAILED
+    waiting = run.status == db.RunStatus.WAITING and run.waiting_since is not None
+    return ReportRow(
+        run=str(run.id),
+        model=model.filename if model else run.model_sha256[:12],
+        sha256=run.model_sha256,
+        device_class=run.device_class,
+        device_name=device.name if device else None,
+        chip=device.chip if device else "unknown",
+        os_version=run.os_version,
+        os_build=run.os_build,
+        udid=run.udid,
+        simulated=simulated,
+        status=str(run.status),
+        attempts=run.attempts,
+        verdict=str(verdict.verdict) if verdict is not None else None,
+        ane_share=verdict.ane_share if verdict is not None else None,
+        plan_available=payload.get("plan_available"),
+        plan_timing_disagree=payload.get("plan_timing_disagree", False),
+        reasons=payload.get("reasons", []),
+        timing=payload.get("timing", []),
+        latency_ms=latency,
+        setting_errors=errors,
+        speedup_all_vs_cpu_only=speedup,
+        cold_load_ms=load.cold_load_ms if load else None,
+        cold_load_provenance=load.cold_load_provenance if load else None,
+        warm_load_ms=load.warm_load_ms if load else None,
+        ops_off_ane=_ops_off_ane(payload, placed),
+        bisection=bisected,
+        error=f"{run.error_kind}: {run.error_message}" if failed else None,
+        waiting_since=run.waiting_since.isoformat() if waiting and run.waiting_since else None,
+    )

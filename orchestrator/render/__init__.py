@@ -1,4 +1,5 @@
-"""Render report rows (plain dicts, see ``report.build_report``) as a table, CSV or JSON.
+"""Render a report (``report_rows.Report``, or its JSON form as ``report.build_report``
+returns it) as a table, CSV or JSON.
 
 Simulated rows say SIMULATED in every form: the JSON has ``simulated: true``, the CSV a
 column, the text form says it once above the verdict matrix (or marks each simulated cell
@@ -12,14 +13,17 @@ import functools
 import io
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from orchestrator.render.details import bisection_lines, model_lines, probe_units
+from orchestrator.render.details import bisection_lines, model_lines
 from orchestrator.render.matrix import ABBREVIATED, NO_RUN, build_matrix, grid_lines
+from orchestrator.report_rows import Report, ReportRow
+
+AnyReport = Report | Mapping[str, Any]
 
 SETTINGS_ORDER = ("all", "cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly")
 
@@ -33,61 +37,66 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def as_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False)
+def as_json(report: AnyReport) -> str:
+    body = report.to_json() if isinstance(report, Report) else report
+    return json.dumps(body, indent=2, sort_keys=False)
 
 
-def as_csv(report: dict[str, Any]) -> str:
-    out = io.StringIO()
-    fields = [
-        "job", "model", "sha256", "device_class", "chip", "os_version", "simulated", "status",
-        "verdict", "ane_share", "speedup_all_vs_cpu_only", "cold_load_ms", "cold_load_provenance",
-        "warm_load_ms",
-    ]  # fmt: skip
+# The CSV: one line per row, flat. Columns of ReportRow under their own name, then these.
+CSV_ROW_FIELDS = (
+    "model", "sha256", "device_class", "chip", "os_version", "simulated", "status", "verdict",
+    "ane_share", "speedup_all_vs_cpu_only", "cold_load_ms", "cold_load_provenance", "warm_load_ms",
+)  # fmt: skip
+CSV_FIELDS = (
+    "job",
+    *CSV_ROW_FIELDS,
+    *(f"{setting}_{p}_ms" for setting in SETTINGS_ORDER for p in ("p50", "p90")),
+    "ops_off_ane",
+    "by_probe",
+    "error",
+)
+
+
+def csv_line(job: str, row: ReportRow) -> dict[str, Any]:
+    """One row as its CSV line (rounded: nobody needs below a µs or 0.1 %)."""
+    flat: dict[str, Any] = {"job": job, **{key: getattr(row, key) for key in CSV_ROW_FIELDS}}
+    flat["simulated"] = "SIMULATED" if row.simulated else "real"
+    flat["ane_share"] = _round(row.ane_share, 3)  # a fraction: 0.1 %
+    flat["speedup_all_vs_cpu_only"] = _round(row.speedup_all_vs_cpu_only, 2)
+    for key in ("cold_load_ms", "warm_load_ms"):
+        flat[key] = _round(getattr(row, key), 3)  # ms to the µs
     for setting in SETTINGS_ORDER:
-        fields += [f"{setting}_p50_ms", f"{setting}_p90_ms"]
-    fields += ["ops_off_ane", "by_probe", "error"]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        lat = row.latency_ms.get(setting)
+        flat[f"{setting}_p50_ms"] = _round(lat.p50 if lat else None, 3)
+        flat[f"{setting}_p90_ms"] = _round(lat.p90 if lat else None, 3)
+    flat["ops_off_ane"] = "; ".join(
+        f"{op.name} ({op.type}) → {row.unit_of(op)}: {op.reason}" for op in row.ops_off_ane
+    )
+    ops = row.bisection.ops if row.bisection else []
+    flat["by_probe"] = "; ".join(f"{op.name} → {op.by_probe}" for op in ops)
+    flat["error"] = row.error
+    return flat
+
+
+def as_csv(report: AnyReport) -> str:
+    typed = Report.of(report)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_FIELDS), lineterminator="\n")
     writer.writeheader()
-    for row in report["rows"]:
-        flat = {key: row.get(key) for key in fields if key in row}
-        flat["job"] = report["job"]
-        flat["simulated"] = "SIMULATED" if row["simulated"] else "real"
-        flat["ane_share"] = _round(row.get("ane_share"), 3)  # a fraction: 0.1 %
-        flat["speedup_all_vs_cpu_only"] = _round(row.get("speedup_all_vs_cpu_only"), 2)
-        for key in ("cold_load_ms", "warm_load_ms"):
-            flat[key] = _round(row.get(key), 3)  # ms to the µs
-        for setting in SETTINGS_ORDER:
-            lat = row["latency_ms"].get(setting) or {}
-            flat[f"{setting}_p50_ms"] = _round(lat.get("p50"), 3)
-            flat[f"{setting}_p90_ms"] = _round(lat.get("p90"), 3)
-        probed = probe_units(row)
-        flat["ops_off_ane"] = "; ".join(
-            f"{op['name']} ({op['type']}) → "
-            f"{probed.get(op['name'], op['unit']) if op.get('source') == 'probe' else op['unit']}"
-            f": {op['reason']}"
-            for op in row["ops_off_ane"]
-        )
-        flat["by_probe"] = "; ".join(
-            f"{op['name']} → {op['by_probe']}" for op in (row.get("bisection") or {}).get("ops", [])
-        )
-        writer.writerow(flat)
+    for row in typed.rows:
+        writer.writerow(csv_line(typed.job, row))
     return out.getvalue()
 
 
-def _latency(row: dict[str, Any] | None) -> str:
+def _latency(row: ReportRow | None) -> str:
     """p50 under `all` and the speed-up over `cpuOnly`: '1.63 ×46'."""
-    lat = ((row or {}).get("latency_ms") or {}).get("all")
+    lat = row.latency_ms.get("all") if row else None
     if not lat:
         return "–"
-    speedup = row.get("speedup_all_vs_cpu_only") if row else None
+    speedup = row.speedup_all_vs_cpu_only if row else None
     if speedup is None:
-        return _ms(lat["p50"])
-    return (
-        f"{_ms(lat['p50'])} ×{speedup:.0f}"
-        if speedup >= 10
-        else f"{_ms(lat['p50'])} ×{speedup:.1f}"
-    )
+        return _ms(lat.p50)
+    return f"{_ms(lat.p50)} ×{speedup:.0f}" if speedup >= 10 else f"{_ms(lat.p50)} ×{speedup:.1f}"
 
 
 # Verdict colours on a terminal; the words carry the meaning without them (pipes, CSV).
@@ -113,19 +122,20 @@ def _wrapped(
         out(line)
 
 
-def print_table(report: dict[str, Any], console: Console | None = None) -> None:
+def print_table(report: AnyReport, console: Console | None = None) -> None:
     """The verdict matrix first (one screen), then latencies, causes, bisection.
 
     Every line fits the console's width (a pipe gets 80 columns): matrices are laid out
     to fit, and only prose lines wrap.
     """
+    report = Report.of(report)
     console = console or Console()
     width = console.width
-    matrix = report.get("matrix") or build_matrix(report["rows"])
+    matrix = report.matrix or build_matrix(report.rows)
     out = functools.partial(console.print, highlight=False, markup=False)
     say = functools.partial(_wrapped, out, width)
-    say(f"anefarm report — job {report['job']} ({report['status']})")
-    if not report["rows"]:
+    say(f"anefarm report — job {report.job} ({report.status})")
+    if not report.rows:
         out("no runs in this job")
         return
     if matrix["simulated"] == "all":
@@ -140,23 +150,21 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
         + ("* = SIMULATED; " if matrix["simulated"] == "some" else "")
         + f"{NO_RUN} = not run"
     )
-    by_model: dict[str, list[dict[str, Any]]] = {}
-    for row in report["rows"]:
-        by_model.setdefault(row.get("sha256") or row["model"], []).append(row)
+    by_model: dict[str, list[ReportRow]] = {}
+    for row in report.rows:
+        by_model.setdefault(row.sha256 or row.model, []).append(row)
     rows_matrix = {
         **matrix,
         "simulated": "none",
         "models": [
             {
                 "model": m["model"],
-                "cells": {
-                    r["device_class"]: r for r in by_model.get(m["sha256"] or m["model"], [])
-                },
+                "cells": {r.device_class: r for r in by_model.get(m["sha256"] or m["model"], [])},
             }
             for m in matrix["models"]
         ],
     }
-    if any(r["latency_ms"] for r in report["rows"]):
+    if any(r.latency_ms for r in report.rows):
         out("\nLatency: p50 in ms under `all` and ×, how much faster than CPU only")
         for line in grid_lines(rows_matrix, width, _latency):
             out(line)
@@ -164,7 +172,7 @@ def print_table(report: dict[str, Any], console: Console | None = None) -> None:
             "p90, every compute-units setting and load times (each cold load with what it"
             " followed: compare only equal ones): `anefarm report JOB --json` or --csv"
         )
-    details = [(rows[0]["model"], model_lines(rows)) for rows in by_model.values()]
+    details = [(rows[0].model, model_lines(rows)) for rows in by_model.values()]
     if any(entries for _, entries in details):
         out("\nPer model, what keeps it off FULL: each cause once, its fix, where it holds")
         for model, entries in details:

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from orchestrator.render.matrix import share_text, short_device
+from orchestrator.report_rows import Report, ReportRow
 from orchestrator.verdict.plan import NO_RULE_FIX, PLUMBING_OP_TYPES
 
 # One word per placement everywhere in the text form (JSON keeps the stored names).
@@ -36,8 +37,8 @@ def unit_word(unit: str | None) -> str:
     return UNIT.get(unit, str(unit))
 
 
-def where(row: dict[str, Any]) -> str:
-    return f"{row['chip']} {short_device(row.get('device_name'), row['device_class'])}"
+def where(row: ReportRow) -> str:
+    return f"{row.chip} {short_device(row.device_name, row.device_class)}"
 
 
 def _names(names: list[str]) -> str:
@@ -49,12 +50,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "es" if word.endswith("s") else "s")
 
 
-def probe_units(row: dict[str, Any]) -> dict[str, str]:
-    # The verdict stores a probe's "GPU or CPU" as unknown; the bisection keeps it: use that.
-    return {op["name"]: op["by_probe"] for op in (row.get("bisection") or {}).get("ops", [])}
-
-
-def model_lines(rows: list[dict[str, Any]]) -> list[list[str]]:
+def model_lines(rows: list[ReportRow]) -> list[list[str]]:
     """One model's rows (all device classes) as entries of paragraphs; empty: nothing to say."""
     causes: dict[tuple[str, str], dict[str, Any]] = {}
     context: dict[str, list[str]] = {}  # device → ops the plan moved along
@@ -64,29 +60,28 @@ def model_lines(rows: list[dict[str, Any]]) -> list[list[str]]:
     entries: list[list[str]] = []
     for row in rows:
         here = where(row)
-        if row.get("error"):
-            entries.append([f"{here}: failed — {row['error'][:200]}"])
-        elif row.get("waiting_since"):
+        if row.error:
+            entries.append([f"{here}: failed — {row.error[:200]}"])
+        elif row.waiting_since:
             entries.append(
-                [f"{here}: waiting for a device of the class since {row['waiting_since'][:19]} UTC"]
+                [f"{here}: waiting for a device of the class since {row.waiting_since[:19]} UTC"]
             )
-        probed = probe_units(row)
-        for op in row.get("ops_off_ane", []):
-            unit = probed.get(op["name"], op["unit"]) if op["source"] == "probe" else op["unit"]
-            if op["fix"] == NO_RULE_FIX:
+        for op in row.ops_off_ane:
+            unit = row.unit_of(op)
+            if op.fix == NO_RULE_FIX:
                 # No rule against the op: the plan moved it along with a neighbour.
-                if op["type"] in PLUMBING_OP_TYPES:
-                    layout.setdefault(here, Counter())[op["type"]] += 1
+                if op.type in PLUMBING_OP_TYPES:
+                    layout.setdefault(here, Counter())[str(op.type)] += 1
                     layout_units.add(unit_word(unit))
                 else:
-                    context.setdefault(here, []).append(op["name"])
+                    context.setdefault(here, []).append(str(op.name))
                     context_units.add(unit_word(unit))
                 continue
-            cause = causes.setdefault((op["reason"], op["fix"]), {"ops": {}, "where": {}})
-            cause["ops"].setdefault(op["type"], [])
-            if op["name"] not in cause["ops"][op["type"]]:
-                cause["ops"][op["type"]].append(op["name"])
-            found = f"{unit_word(unit)} {SOURCE.get(op['source'], op['source'])}"
+            cause = causes.setdefault((str(op.reason), str(op.fix)), {"ops": {}, "where": {}})
+            cause["ops"].setdefault(op.type, [])
+            if op.name not in cause["ops"][op.type]:
+                cause["ops"][op.type].append(op.name)
+            found = f"{unit_word(unit)} {SOURCE.get(str(op.source), op.source)}"
             cause["where"].setdefault(found, []).append(here)
     for (reason, fix), cause in causes.items():
         ops = "; ".join(f"{_names(names)} ({kind})" for kind, names in cause["ops"].items())
@@ -116,11 +111,11 @@ def model_lines(rows: list[dict[str, Any]]) -> list[list[str]]:
                 f" {', '.join(layout)}: layout ops, usually harmless"
             ]
         )
-    timed = [row for row in rows if any(r.startswith("context: ") for r in row.get("reasons", []))]
+    timed = [row for row in rows if any(r.startswith("context: ") for r in row.reasons)]
     for note in dict.fromkeys(
         r.removeprefix("context: ")
         for row in timed
-        for r in row["reasons"]
+        for r in row.reasons
         if r.startswith("context: ")
     ):
         entries.append(
@@ -129,15 +124,15 @@ def model_lines(rows: list[dict[str, Any]]) -> list[list[str]]:
     return entries
 
 
-def bisection_lines(report: dict[str, Any]) -> list[str]:
+def bisection_lines(report: Report) -> list[str]:
     """Per bisected row: the verdict the matrix shows and how the probes led to it, then
     only the ops worth a look (off the ANE, not placed, or where lint disagrees)."""
-    shown = [r for r in report["rows"] if r.get("bisection")]
+    shown = [(r, r.bisection) for r in report.rows if r.bisection]
     if not shown:
         return []
-    probes = report.get("probes", [])
-    lifted = sum(1 for p in probes if (p.get("repeat") or 1) > 1)
-    whys = {r["bisection"].get("why") or r["bisection"].get("trigger") for r in shown}
+    probes = report.probes
+    lifted = sum(1 for p in probes if (p.repeat or 1) > 1)
+    whys = {b.why or b.trigger for _, b in shown}
     common = whys.pop() if len(whys) == 1 else None
     lines = [
         f"Bisection: {len(probes)} probe run(s), each one op of the model run alone on the device"
@@ -146,27 +141,26 @@ def bisection_lines(report: dict[str, Any]) -> list[str]:
         + (f" Why bisected: {common}." if common else ""),
         UNIT_NOTE,
     ]
-    for row in shown:
-        b = row["bisection"]
-        head = f"{row['model']} on {where(row)} (iOS {row['os_version']})"
+    for row, b in shown:
+        head = f"{row.model} on {where(row)} (iOS {row.os_version})"
         if not common:
-            head += f", {b.get('why') or b.get('trigger')}"
-        if b["state"] != "done":
-            lines.append(f"{head}: {b['state']}" + (f" — {b['error']}" if b.get("error") else ""))
+            head += f", {b.why or b.trigger}"
+        if b.state != "done":
+            lines.append(f"{head}: {b.state}" + (f" — {b.error}" if b.error else ""))
             continue
         units = Counter(
             "on"
-            if op["by_probe"] == "neuralEngine"
+            if op.by_probe == "neuralEngine"
             else "unknown"
-            if op["by_probe"] == "unknown"
+            if op.by_probe == "unknown"
             else "off"
-            for op in b["ops"]
+            for op in b.ops
         )
-        now = row["verdict"] + (
-            f" {share_text(row['ane_share'])}" if row["verdict"] == "PARTIAL" else ""
+        now = f"{row.verdict}" + (
+            f" {share_text(row.ane_share)}" if row.verdict == "PARTIAL" else ""
         )
         # With ops not placed and none off the ANE, the verdict stays the model's timing's.
-        by_timing = any("decided by its timing" in r for r in row.get("reasons", []))
+        by_timing = any("decided by its timing" in r for r in row.reasons)
         said = (
             f"{units['on']} op(s) on the ANE, {units['off']} off it, {units['unknown']} not placed"
         )
@@ -175,18 +169,18 @@ def bisection_lines(report: dict[str, Any]) -> list[str]:
             if by_timing
             else f" → {now}"
         )
-        before = b.get("verdict_before")
+        before = b.verdict_before
         lines.append(
             f"{head}: {said}{verdict}"
-            + (f" (timing alone had said {before})" if before and before != row["verdict"] else "")
+            + (f" (timing alone had said {before})" if before and before != row.verdict else "")
         )
-        for op in b["ops"]:
-            if op["by_probe"] == "neuralEngine" and not op["disagree"]:
+        for op in b.ops:
+            if op.by_probe == "neuralEngine" and not op.disagree:
                 continue
-            confidence = "" if op["confidence"] is None else f" (confidence {op['confidence']:.1f})"
-            lint = f"lint {unit_word(op['by_lint'])}" + (", disagrees" if op["disagree"] else "")
-            plan = f", plan {unit_word(op['by_plan'])}" if op.get("by_plan") else ""
+            confidence = "" if op.confidence is None else f" (confidence {op.confidence:.1f})"
+            lint = f"lint {unit_word(op.by_lint)}" + (", disagrees" if op.disagree else "")
+            plan = f", plan {unit_word(op.by_plan)}" if op.by_plan else ""
             lines.append(
-                f"   · {op['name']} ({op['type']}): {unit_word(op['by_probe'])}{confidence}{plan}; {lint}"
+                f"   · {op.name} ({op.type}): {unit_word(op.by_probe)}{confidence}{plan}; {lint}"
             )
     return lines

@@ -16,6 +16,7 @@ from pathlib import PurePath
 from typing import Any
 
 from orchestrator import osversion
+from orchestrator.report_rows import ReportRow
 
 ELLIPSIS = "…"
 GAP = "  "
@@ -28,15 +29,15 @@ def share_text(share: float | None) -> str:
     return "" if share is None else f"{share * 100:.0f} %"
 
 
-def cell_label(row: dict[str, Any] | None) -> str:
+def cell_label(row: ReportRow | None) -> str:
     """What one (model, device class) cell says: the verdict, or why there is none."""
     if row is None:
         return NO_RUN
-    verdict, status = row.get("verdict"), str(row.get("status"))
+    verdict, status = row.verdict, str(row.status)
     if status == "failed":
         return "failed"
-    if verdict == "PARTIAL" and row.get("ane_share") is not None:
-        return f"PARTIAL {share_text(row['ane_share'])}"
+    if verdict == "PARTIAL" and row.ane_share is not None:
+        return f"PARTIAL {share_text(row.ane_share)}"
     if verdict:
         return str(verdict)
     return status  # queued, running, waiting, cancelled: not decided yet
@@ -51,20 +52,19 @@ def short_device(name: str | None, device_class: str) -> str:
     return short.removeprefix("iPhone ").strip() or device_class
 
 
-def _os_line(rows: list[dict[str, Any]]) -> str:
-    versions = Counter(osversion.short(str(r["os_version"])) for r in rows if r.get("os_version"))
+def _os_line(rows: list[ReportRow]) -> str:
+    versions = Counter(osversion.short(str(r.os_version)) for r in rows if r.os_version)
     return f"iOS {versions.most_common(1)[0][0]}" if versions else ""  # none has run yet
 
 
-def build_matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def build_matrix(rows: list[ReportRow]) -> dict[str, Any]:
     """Report rows → columns (device classes, in row order) and one line per model."""
     columns: dict[str, dict[str, Any]] = {}
     for row in rows:
         columns.setdefault(
-            row["device_class"],
-            {"device_class": row["device_class"], "chip": row.get("chip"),
-             "device_name": row.get("device_name")},
-        )  # fmt: skip
+            row.device_class,
+            {"device_class": row.device_class, "chip": row.chip, "device_name": row.device_name},
+        )
     headers = {
         cls: [c["chip"] or "?", short_device(c["device_name"], cls)] for cls, c in columns.items()
     }
@@ -72,20 +72,19 @@ def build_matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for cls, column in columns.items():
         if seen[tuple(headers[cls])] > 1:  # two classes of one chip and name: say which
             headers[cls][1] = cls
-        column["os"] = _os_line([r for r in rows if r["device_class"] == cls])
+        column["os"] = _os_line([r for r in rows if r.device_class == cls])
         column["header"] = [*headers[cls], column["os"]]
     models: dict[str, dict[str, Any]] = {}
     for row in rows:
         line = models.setdefault(
-            row.get("sha256") or row["model"],
-            {"model": row["model"], "sha256": row.get("sha256"), "cells": {}},
+            row.sha256 or row.model, {"model": row.model, "sha256": row.sha256, "cells": {}}
         )
         # The last run of a class wins (rows are in run order within a class).
-        line["cells"][row["device_class"]] = {
-            "verdict": row.get("verdict"), "ane_share": row.get("ane_share"),
-            "status": row.get("status"), "simulated": row.get("simulated"), "label": cell_label(row),
+        line["cells"][row.device_class] = {
+            "verdict": row.verdict, "ane_share": row.ane_share, "status": row.status,
+            "simulated": row.simulated, "label": cell_label(row),
         }  # fmt: skip
-    simulated = [r.get("simulated") for r in rows]
+    simulated = [r.simulated for r in rows]
     return {
         "columns": list(columns.values()),
         "models": list(models.values()),
@@ -114,10 +113,9 @@ def middle(text: str, width: int) -> str:
     return text[:head] + ELLIPSIS + text[len(text) - (keep - head) :]
 
 
-def grid_lines(
-    matrix: dict[str, Any], width: int, cell: Callable[[dict[str, Any] | None], str]
-) -> list[str]:
-    """The matrix as text lines no wider than ``width``; ``cell`` words each cell.
+def grid_lines(matrix: dict[str, Any], width: int, cell: Callable[[Any], str]) -> list[str]:
+    """The matrix as text lines no wider than ``width``; ``cell`` words each cell (a
+    matrix cell, or a report row for the latency grid; None where nothing ran).
 
     When the classes do not fit side by side, the long verdict words are abbreviated
     (``ABBREVIATED`` says how) before any class goes to a second block.
@@ -130,6 +128,12 @@ def grid_lines(
     return lines
 
 
+def _simulated(cell: Any) -> bool:
+    if isinstance(cell, ReportRow):
+        return bool(cell.simulated)
+    return bool((cell or {}).get("simulated"))
+
+
 ABBREVIATIONS = {"INCONCLUSIVE": "INCONCL.", "PARTIAL ": "PART. "}
 ABBREVIATED = "PART. = PARTIAL, INCONCL. = INCONCLUSIVE"
 
@@ -140,15 +144,13 @@ def abbreviate(label: str) -> str:
     return label
 
 
-def _grid(
-    matrix: dict[str, Any], width: int, cell: Callable[[dict[str, Any] | None], str]
-) -> list[str]:
+def _grid(matrix: dict[str, Any], width: int, cell: Callable[[Any], str]) -> list[str]:
     columns = matrix["columns"]
     names = short_names([m["model"] for m in matrix["models"]])
     mark = matrix["simulated"] == "some"  # mixed: mark simulated cells; all: said once above
     body = {
         (m["model"], c["device_class"]): cell(m["cells"].get(c["device_class"]))
-        + ("*" if mark and (m["cells"].get(c["device_class"]) or {}).get("simulated") else "")
+        + ("*" if mark and _simulated(m["cells"].get(c["device_class"])) else "")
         for m in matrix["models"]
         for c in columns
     }

@@ -20,6 +20,7 @@ from orchestrator.modelkit.rules import parse_os
 from orchestrator.modelkit.targets import os_too_old, version_tuple
 from orchestrator.osversion import leading, major_minor, parse, release, short
 from orchestrator.render.matrix import _os_line
+from orchestrator.report_rows import ReportRow
 
 ODD = ["17.4b2", ""]
 
@@ -107,7 +108,10 @@ def test_lint_refuses_odd_os_option(text: str) -> None:
     ],
 )
 def test_matrix_os_line(versions: list[Any], line: str) -> None:
-    assert _os_line([{"os_version": v} for v in versions]) == line
+    rows = [
+        ReportRow(model="m", device_class="c", status="succeeded", os_version=v) for v in versions
+    ]
+    assert _os_line(rows) == line
 
 
 @pytest.mark.parametrize(

@@ -76,15 +76,16 @@ def test_a_bisected_row_says_the_verdict_the_matrix_says() -> None:
         "state": "done", "trigger": "verdict NONE without a compute plan: per-op placement unknown",
         "why": "no compute plan on this OS, so timing alone could not place each op",
         "verdict_before": "NONE", "signatures": 2, "reused": 1, "inconclusive": 0, "error": None,
-        "ops": [{"name": "conv_dilated", "type": "conv", "by_probe": "gpu-or-cpu", "confidence": 0.6,
+        "ops": [{"index": 0, "name": "conv_dilated", "type": "conv", "by_probe": "gpu-or-cpu", "confidence": 0.6,
                  "by_plan": None, "by_lint": "gpu", "disagree": False},
-                {"name": "conv_in", "type": "conv", "by_probe": "neuralEngine", "confidence": 0.9,
+                {"index": 1, "name": "conv_in", "type": "conv", "by_probe": "neuralEngine", "confidence": 0.9,
                  "by_plan": None, "by_lint": "gpu", "disagree": True}],
     }  # fmt: skip
     probe_op = {**OP, "source": "probe", "unit": "unknown"}
     report = {"job": "j", "status": "done",
               "rows": [row("iPhone11,8", "A12", bisection=bisection, ops_off_ane=[probe_op])],
-              "probes": [{"repeat": 16}, {"repeat": 1}]}  # fmt: skip
+              "probes": [{"run": f"p{n}", "device_class": "iPhone11,8", "status": "succeeded",
+                          "repeat": n} for n in (16, 1)]}  # fmt: skip
     text = render(report, width=300)
     assert (
         "1 op(s) on the ANE, 1 off it, 0 not placed → PARTIAL 67 % (timing alone had said NONE)"

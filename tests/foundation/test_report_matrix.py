@@ -10,7 +10,9 @@ from typing import Any
 from rich.console import Console
 
 from orchestrator.render import as_csv, print_table
-from orchestrator.render.matrix import ABBREVIATED, abbreviate, build_matrix, grid_lines, middle
+from orchestrator.render.matrix import ABBREVIATED, abbreviate, grid_lines, middle
+from orchestrator.render.matrix import build_matrix as build_typed_matrix
+from orchestrator.report_rows import ReportRow
 
 SAMPLES = [
     "attention_ane.mlpackage", "attention_linear.mlpackage", "conv10x10.mlpackage",
@@ -46,6 +48,11 @@ def demo_rows() -> list[dict[str, Any]]:
                 "bisection": None, "reasons": [],
             })  # fmt: skip
     return rows
+
+
+def build_matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows here are written in their JSON form; the matrix takes typed rows."""
+    return build_typed_matrix([ReportRow.model_validate(r) for r in rows])
 
 
 def test_the_first_screen_shows_every_verdict_of_the_demo_at_80_columns() -> None:

@@ -13,7 +13,7 @@ def test_an_op_placed_by_probe_says_the_probes_unit_in_json():
         ]
     }
     ops = _ops_off_ane(payload, {"pool": "gpu-or-cpu", "cast": "cpu"})
-    assert [(op["name"], op["unit"]) for op in ops] == [
+    assert [(op.name, op.unit) for op in ops] == [
         ("pool", "gpu-or-cpu"),
         ("cast", "gpu"),  # by plan: the plan's word stands
         ("up", "unknown"),  # not placed by any probe
