@@ -9,6 +9,7 @@ import io
 from collections import defaultdict
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.bisect.matrix import settle
@@ -30,9 +31,8 @@ def cells(
     """The matrix, filtered by chip (exact, any case) and op type (substring, any case)."""
     if chip is not None and not chip.strip():
         raise UsageError("empty --chip", hint="e.g. --chip A12")
-    query = session.query(db.ProbeResult)
-    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-    for row in query:
+    groups: dict[tuple[Any, ...], list[db.ProbeResult]] = defaultdict(list)
+    for row in session.scalars(select(db.ProbeResult)):
         if chip and row.chip.casefold() != chip.strip().casefold():
             continue
         if op and op.strip().casefold() not in (row.op_type or "").casefold():
@@ -47,7 +47,7 @@ def cells(
     return out
 
 
-def _cell(rows: list[Any]) -> dict[str, Any]:
+def _cell(rows: list[db.ProbeResult]) -> dict[str, Any]:
     rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
     placed = [r for r in rows if r.status == ProbeStatus.PLACED]
     settled = settle(rows)

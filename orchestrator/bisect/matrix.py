@@ -10,14 +10,17 @@ too-small reading is final, so such a reading is not retried for every new model
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.bisect.mapping import SignatureOutcome
 from orchestrator.bisect.placement import UNKNOWN, ProbeReading, ProbeStatus
+from orchestrator.modelkit.inventory import LintFinding
 from orchestrator.store import models as db
 
 ACTIVE = (db.RunStatus.QUEUED, db.RunStatus.RUNNING)
@@ -42,32 +45,33 @@ class Key:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
 
-def evidence(session: Session, signature: str, key: Key) -> list[Any]:
+def evidence(session: Session, signature: str, key: Key) -> list[db.ProbeResult]:
     """The cell's rows, newest first."""
-    return (
-        session.query(db.ProbeResult)
-        .filter_by(
-            signature=signature,
-            chip=key.chip,
-            os_build=key.os_build,
-            runner_version=key.runner_version,
-            simulated=key.simulated,
+    return list(
+        session.scalars(
+            select(db.ProbeResult)
+            .filter_by(
+                signature=signature,
+                chip=key.chip,
+                os_build=key.os_build,
+                runner_version=key.runner_version,
+                simulated=key.simulated,
+            )
+            .order_by(db.ProbeResult.created_at.desc(), db.ProbeResult.id.desc())
         )
-        .order_by(db.ProbeResult.created_at.desc(), db.ProbeResult.id.desc())
-        .all()
     )
 
 
-def settle(rows: list[Any]) -> Any:
+def settle(rows: list[db.ProbeResult]) -> db.ProbeResult:
     """The row a cell settles on: its newest placed reading, else its newest (rows newest first)."""
     return next((r for r in rows if r.status == ProbeStatus.PLACED), rows[0])
 
 
-def active_probe(session: Session, signature: str, key: Key) -> Any | None:
+def active_probe(session: Session, signature: str, key: Key) -> db.Run | None:
     """A probe run for this cell that is still queued or running, if any."""
-    for run in (
-        session.query(db.Run)
-        .filter(db.Run.probe_signature == signature, db.Run.status.in_(ACTIVE))
+    for run in session.scalars(
+        select(db.Run)
+        .where(db.Run.probe_signature == signature, db.Run.status.in_(ACTIVE))
         .order_by(db.Run.created_at)
     ):
         if run.bisection and Key.from_json(run.bisection["key"]) == key:
@@ -76,7 +80,7 @@ def active_probe(session: Session, signature: str, key: Key) -> Any | None:
 
 
 def resolve(
-    session: Session, signature: str, key: Key, *, parent_run_id: Any = None
+    session: Session, signature: str, key: Key, *, parent_run_id: uuid.UUID | None = None
 ) -> SignatureOutcome | None:
     """The cell's settled placement, or None while a probe for it is on its way (a cell
     with no evidence and no probe on its way is a failure, so no parent waits forever)."""
@@ -98,7 +102,9 @@ def resolve(
     )
 
 
-def _outcome(session: Session, row: Any, evidence: int, parent_run_id: Any) -> SignatureOutcome:
+def _outcome(
+    session: Session, row: db.ProbeResult, evidence: int, parent_run_id: uuid.UUID | None
+) -> SignatureOutcome:
     run = session.get(db.Run, row.run_id)
     reused = run is None or run.parent_run_id != parent_run_id
     return SignatureOutcome(
@@ -113,13 +119,13 @@ def _outcome(session: Session, row: Any, evidence: int, parent_run_id: Any) -> S
 
 def record(
     session: Session,
-    probe_run: Any,
+    probe_run: db.Run,
     reading: ProbeReading,
     key: Key,
     *,
     op_type: str | None,
-    lint: Any | None,
-) -> Any:
+    lint: LintFinding | None,
+) -> db.ProbeResult:
     """Store one probe run's reading in the matrix (one row per final probe run)."""
     row = db.ProbeResult(
         signature=probe_run.probe_signature,
