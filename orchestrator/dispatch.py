@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 import redis
 from celery import Celery
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import catalog, failpoints, livestate
@@ -249,23 +250,14 @@ def upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
                 name=op.name[:512],
                 op_type=op.type,
                 kind=op.kind,
-                params=_jsonable(op.params),
+                # Odd values (numpy scalars, enums) become their string form.
+                params=to_jsonable_python(op.params, fallback=str),
                 input_shapes=[t.shape for t in op.inputs],
                 output_shapes=[t.shape for t in op.outputs],
                 flops=op.flops,
                 weight_bytes=op.weight_bytes,
             )
         )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
 
 
 def cancel(

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from orchestrator.bisect import matrix
@@ -81,27 +82,29 @@ def on_probe_final(
     return batches
 
 
-def _single_op_ms(session: Session, lifted: Any) -> float | None:
+def _single_op_ms(session: Session, lifted: db.Run) -> float | None:
     """The `cpuOnly` median of the single-op probe a lifted probe follows up."""
-    single = (
-        session.query(db.Run)
+    single = session.scalars(
+        select(db.Run)
         .filter_by(
             parent_run_id=lifted.parent_run_id,
             probe_signature=lifted.probe_signature,
             probe_repeat=1,
         )
         .order_by(db.Run.created_at.desc())
-        .first()
-    )
+        .limit(1)
+    ).first()
     if single is None:
         return None
-    row = session.query(db.Measurement).filter_by(run_id=single.id, compute_units="cpuOnly").first()
+    row = session.scalars(
+        select(db.Measurement).filter_by(run_id=single.id, compute_units="cpuOnly").limit(1)
+    ).first()
     return row.p50 if row is not None else None
 
 
-def _lift(session: Session, run: Any, key: Key, settings: Settings) -> list[RunBatch]:
+def _lift(session: Session, run: db.Run, key: Key, settings: Settings) -> list[RunBatch]:
     parent = session.get(db.Run, run.parent_run_id)
-    if parent is None:
+    if parent is None or run.probe_signature is None:
         return []
     try:
         path = model_path(settings, session.get(db.Model, parent.model_sha256))
@@ -113,18 +116,19 @@ def _lift(session: Session, run: Any, key: Key, settings: Settings) -> list[RunB
     return batches
 
 
-def _pending_parents(session: Session, device_class: str) -> list[Any]:
-    return (
-        session.query(db.Run)
-        .filter(db.Run.bisect_state == PENDING, db.Run.device_class == device_class)
-        .order_by(db.Run.created_at)
-        .all()
+def _pending_parents(session: Session, device_class: str) -> list[db.Run]:
+    return list(
+        session.scalars(
+            select(db.Run)
+            .where(db.Run.bisect_state == PENDING, db.Run.device_class == device_class)
+            .order_by(db.Run.created_at)
+        )
     )
 
 
-def try_finish(session: Session, parent: Any) -> bool:
+def try_finish(session: Session, given: db.Run) -> bool:
     """Redo the parent's verdict by probe when every signature is settled."""
-    parent = session.get(db.Run, parent.id, with_for_update=True)
+    parent = session.get(db.Run, given.id, with_for_update=True)
     if parent is None or parent.bisect_state != PENDING:
         return False
     plan = dict(parent.bisection or {})
@@ -136,19 +140,19 @@ def try_finish(session: Session, parent: Any) -> bool:
         if outcome is None:
             return False  # a probe for it is still on its way
         outcomes[signature] = outcome
-    row = session.query(db.Verdict).filter_by(run_id=parent.id).one_or_none()
+    row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one_or_none()
     if row is None:
         return False
     model = session.get(db.Model, parent.model_sha256)
     planned = {
         p.name: p.preferred
-        for p in session.query(db.OpPlacement).filter_by(run_id=parent.id, source="plan")
+        for p in session.scalars(select(db.OpPlacement).filter_by(run_id=parent.id, source="plan"))
     }
     verdict, placed = map_back(Verdict.model_validate(row.payload), ops, outcomes,
                                stored_lint(model, key.chip), planned)  # fmt: skip
     row.verdict, row.ane_share = verdict.verdict, verdict.ane_share
     row.payload = verdict.model_dump(mode="json")
-    session.query(db.OpPlacement).filter_by(run_id=parent.id, source="probe").delete()
+    session.execute(delete(db.OpPlacement).filter_by(run_id=parent.id, source="probe"))
     units = {u.value for u in ComputeUnit}
     for p in placed:
         session.add(

@@ -44,7 +44,7 @@ class JobStatus(StrEnum):
 
 class RunStatus(StrEnum):
     # No device of the class is known to the farm yet: the batch is not published until
-    # one comes up (the coordinator's sweep), or the run fails after ANEFARM_DEVICE_WAIT_S.
+    # one comes up (the coordinator's reaper), or the run fails after ANEFARM_DEVICE_WAIT_S.
     WAITING = "waiting"
     QUEUED = "queued"
     RUNNING = "running"
@@ -188,11 +188,11 @@ class Run(Base):
     probe_repeat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runner_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The device a queued run's batch waits for, when pinned (a retry, a probe): the
-    # coordinator's sweep re-routes it when that device goes away.
+    # coordinator's reaper re-routes it when that device goes away.
     pinned_udid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # When the current attempt's batch was (or, with a retry's backoff, will be) published:
-    # the sweep re-publishes a queued run whose message Redis no longer holds only after a
-    # grace period past this (orchestrator/sweep.py).
+    # the reaper re-publishes a queued run whose message Redis no longer holds only after a
+    # grace period past this (orchestrator/reaper.py).
     queued_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     # A waiting run (no device of its class yet) waits since then.
     waiting_since: Mapped[datetime | None] = mapped_column(TS, nullable=True)
