@@ -49,7 +49,7 @@ def child_worker() -> DeviceWorker:
     return _built["worker"]
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _build_in_child(**_: Any) -> None:
     if WorkerSpec.from_env() is None:
         return  # another kind of worker (the coordinator) in a process that imported us
@@ -61,7 +61,7 @@ def _build_in_child(**_: Any) -> None:
         log.exception("device worker child: cannot open the device yet")
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
 def _close_in_child(**_: Any) -> None:
     # Close the child's tunnel and sessions politely: the device then frees them at once
     # instead of waiting to notice a dead connection.

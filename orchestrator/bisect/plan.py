@@ -153,7 +153,8 @@ def probe_runs(
     """Probe runs (and their batches) for ``signatures`` of the parent's model; ops no
     probe can be built for come back with the reason, by op index."""
     from orchestrator import modelkit
-    from orchestrator.dispatch import PreparedModel, model_ref, upsert_model
+    from orchestrator.dispatch import PreparedModel, upsert_model
+    from orchestrator.runs.lifecycle import model_ref
 
     job = session.get(db.Job, parent.job_id)
     assert job is not None

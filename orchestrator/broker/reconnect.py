@@ -22,6 +22,7 @@ worker (``livestate.is_superseded``). The worker itself reconnects and goes on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("anefarm.broker")
@@ -33,7 +34,7 @@ def install() -> None:
 
     if getattr(kombu_redis.QoS, "anefarm_guarded", False):
         return
-    original = kombu_redis.QoS.restore_unacked
+    original: Callable[..., Any] = kombu_redis.QoS.restore_unacked
 
     def restore_unacked(self: Any, client: Any = None) -> Any:
         transport = getattr(self.channel, "connection", None)

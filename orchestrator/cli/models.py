@@ -13,7 +13,7 @@ from rich.table import Table
 from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:
-    from orchestrator.modelkit.inventory import LintFinding
+    from orchestrator.modelkit.inventory import LintFinding, TensorInfo
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 LINT_FOUND_EXIT = 3  # something is predicted off the ANE (CI scripts gate on it)
@@ -61,7 +61,10 @@ def inspect_cmd(
     table = Table("#", "name", "type", "kind", "in", "out", "params", "MFLOPs", "weights")
     for op in inventory.ops:
         mflops = "unknown" if op.flops is None else f"{op.flops / 1e6:.2f}"
-        shapes = lambda ts: ", ".join(str(t.shape) if t.shape else "unknown" for t in ts)  # noqa: E731
+
+        def shapes(tensors: list[TensorInfo]) -> str:
+            return ", ".join(str(t.shape) if t.shape else "unknown" for t in tensors)
+
         params = ", ".join(f"{k}={v}" for k, v in op.params.items() if k != "weight_shape")
         table.add_row(str(op.index), op.name, op.type, op.kind, shapes(op.inputs), shapes(op.outputs),
                       params[:60], mflops, f"{op.weight_bytes:,}")  # fmt: skip

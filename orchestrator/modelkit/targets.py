@@ -97,7 +97,7 @@ def _spec_file(path: Path) -> Path:
         ) from error
     if not spec.is_relative_to(data) or not spec.is_file():
         raise ModelError(f"{path}: the model spec {root} is missing", path=str(path))
-    return spec
+    return Path(spec)
 
 
 def _varint(src: BinaryIO) -> int | None:

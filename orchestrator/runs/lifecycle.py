@@ -168,7 +168,7 @@ class Lifecycle:
         return False
 
     def backoff_s(self, attempt: int) -> float:
-        return self.settings.retry_backoff_s * 2 ** (attempt - 2)
+        return float(self.settings.retry_backoff_s * 2 ** (attempt - 2))
 
     def count_infra(self, device: db.Device, kind: str) -> str | None:
         """One more infra failure in a row on ``device``; the quarantine reason once it
