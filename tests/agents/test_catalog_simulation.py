@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 
 import pytest
 
@@ -16,15 +17,12 @@ from tests.agents.models import conv_net, manifest
 
 @pytest.mark.parametrize("chip", sorted(catalog.CHIPS))
 def test_every_catalog_chip_has_simulation_rates(chip: str) -> None:
-    missing = [
-        table
-        for table, values in [
-            ("GPU_TFLOPS", rates.GPU_TFLOPS),
-            ("CPU_GFLOPS", rates.CPU_GFLOPS),
-            ("BANDWIDTH_GBS", rates.BANDWIDTH_GBS),
-        ]
-        if chip not in values
+    tables: list[tuple[str, Container[str]]] = [
+        ("GPU_TFLOPS", rates.GPU_TFLOPS),
+        ("CPU_GFLOPS", rates.CPU_GFLOPS),
+        ("BANDWIDTH_GBS", rates.BANDWIDTH_GBS),
     ]
+    missing = [table for table, values in tables if chip not in values]
     if catalog.CHIPS[chip].ane_tops is None and chip not in rates.UNPUBLISHED_TOPS:
         missing.append("UNPUBLISHED_TOPS (Apple published no TOPS for it)")
     assert not missing, f"{chip}: no entry in {', '.join(missing)} of {rates.__file__}"

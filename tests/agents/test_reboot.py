@@ -59,6 +59,6 @@ def test_reboot_after_zero_never_restarts(worker) -> None:
 
 def test_the_restart_reaches_the_device_and_a_failed_one_does_not_raise(worker) -> None:
     worker.reboot()
-    assert worker.device.reboots == 1  # type: ignore[attr-defined]
+    assert worker.device.reboots == 1
     worker.device.close()
     worker.reboot()  # a closed device cannot restart: logged, the coordinator decides

@@ -12,6 +12,7 @@ import pytest
 from agents.batch import classify
 from agents.devices.simulated import SimulatedDevice, build_farm
 from orchestrator.errors import (
+    AnefarmError,
     DeviceGone,
     DeviceNotReady,
     ProtocolError,
@@ -137,7 +138,9 @@ def test_sustained_load_heats_and_throttles() -> None:
     [("crash", RunnerCrashed), ("hang", RunnerTimeout), ("disconnect", DeviceGone),
      ("malformed", ProtocolError)],
 )  # fmt: skip
-def test_run_faults_raise_infra_errors_on_the_scripted_run(fault: str, error: type) -> None:
+def test_run_faults_raise_infra_errors_on_the_scripted_run(
+    fault: str, error: type[AnefarmError]
+) -> None:
     model = write_up_conv()
     dev = device(f"iPhone11,8=1!{fault}@2")
     dev.simulate_batch(manifest(model), model, 600)

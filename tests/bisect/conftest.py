@@ -3,7 +3,9 @@ one), a second model sharing its dilated convolution, and a tiny op too small to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import pytest
 SIDE = 64  # the sandwich sample's feature map with small=True
 
 
-def _save_program(build, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save_program(build: Callable[[], Any], path: Path) -> Path:
     import coremltools as ct
 
     model = ct.convert(build(), convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
@@ -26,20 +28,20 @@ def models(tmp_path_factory: pytest.TempPathFactory, samples: dict[str, Path]) -
     out = tmp_path_factory.mktemp("bisect-models")
     rng = np.random.default_rng(7)
 
-    def shares_the_dilated_conv():  # type: ignore[no-untyped-def]
+    def shares_the_dilated_conv():
         # Same input shape, dtype and parameters as the sandwich's dilated convolution
         # (other weights: a signature leaves values out), then an op the sandwich lacks.
         @mb.program(input_specs=[mb.TensorSpec(shape=(1, 8, SIDE, SIDE))])
-        def prog(x):  # type: ignore[no-untyped-def]
+        def prog(x):
             w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
             h = mb.conv(x=x, weight=w, pad_type="same", dilations=[2, 2], name="dilated")
             return mb.relu(x=h, name="relu")
 
         return prog
 
-    def tiny():  # type: ignore[no-untyped-def]
+    def tiny():
         @mb.program(input_specs=[mb.TensorSpec(shape=(1, 2, 2, 2))])
-        def prog(x):  # type: ignore[no-untyped-def]
+        def prog(x):
             return mb.relu(x=x, name="relu_tiny")
 
         return prog

@@ -152,7 +152,11 @@ def test_with_a_compute_plan_the_plan_keeps_the_verdict_and_probes_confirm_or_di
         device_class=XR, chip="A12", simulated=True, lint=LINT,
     )  # fmt: skip
     assert with_plan.plan_available and with_plan.verdict is VerdictKind.PARTIAL
-    planned = {"conv_in": "neuralEngine", "conv_dilated": "gpu", "conv_out": "neuralEngine"}
+    planned: dict[str, str | None] = {
+        "conv_in": "neuralEngine",
+        "conv_dilated": "gpu",
+        "conv_out": "neuralEngine",
+    }
     agree = {"sig-plain": placed(ComputeUnit.ANE), "sig-dilated": placed(ComputeUnit.GPU)}
     verdict, _ = map_back(with_plan, OPS, agree, LINT, planned)
     assert verdict.verdict is VerdictKind.PARTIAL and verdict.ane_share == with_plan.ane_share

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
-from kombu import Connection, Exchange, Producer
+from kombu.connection import Connection
+from kombu.entity import Exchange
+from kombu.messaging import Producer
 
 from orchestrator.celery_app import (
     INGEST_RESULT_TASK,

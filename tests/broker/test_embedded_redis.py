@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def ping(url: str) -> bool:
 
 
 @pytest.fixture
-def short_tmp() -> Path:
+def short_tmp() -> Iterator[Path]:
     """A short directory: unix socket paths are limited to ~104 bytes."""
     path = Path(f"/tmp/anefarm-test-{os.getpid()}-{time.monotonic_ns()}")
     path.mkdir()

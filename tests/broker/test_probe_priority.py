@@ -27,14 +27,19 @@ def batch(purpose: RunPurpose, *, pinned: str | None = None) -> RunBatch:
     )  # fmt: skip
 
 
+def _text(item: bytes | str) -> str:
+    # The client does not decode responses: every item is bytes.
+    return item.decode() if isinstance(item, bytes) else item
+
+
 def delivered(client: redis.Redis, count: int, timeout: float = 20.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        items = [i.decode() for i in client.lrange("test:batches", 0, -1)]
+        items = [_text(i) for i in client.lrange("test:batches", 0, -1)]
         if len(items) >= count:
             return items
         time.sleep(0.1)
-    return [i.decode() for i in client.lrange("test:batches", 0, -1)]
+    return [_text(i) for i in client.lrange("test:batches", 0, -1)]
 
 
 @pytest.mark.parametrize("user_pinned", [False, True])

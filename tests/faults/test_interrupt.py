@@ -56,7 +56,7 @@ def test_ctrl_c_in_profile_cancels_its_job_and_exits_130(
     assert proc.stderr is not None
     job = None
     deadline = time.monotonic() + 120
-    seen = []
+    seen: list[str] = []
     while job is None:
         line = proc.stderr.readline()
         assert line or proc.poll() is None, "".join(seen)

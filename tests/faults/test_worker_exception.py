@@ -150,6 +150,7 @@ def farm(tmp_path, redis_url):
 
 def assert_agent_error_attempt(attempt: db.RunAttempt) -> None:
     assert attempt.outcome == "infra_error" and attempt.failure_kind == "agent_error"
+    assert attempt.failure_message is not None
     assert attempt.failure_message.startswith("unexpected RuntimeError in the agent")
     assert TRACEBACK in attempt.diagnostics
     assert any(

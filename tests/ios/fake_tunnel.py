@@ -51,7 +51,9 @@ _OPENING = object()
 
 class FakeRsd(LockdownServiceProvider):
     """Stands for a RemoteServiceDiscoveryService: the device's values, and for a userspace
-    tunnel the lockdown client it was started on (its stream dies with the USB transport)."""
+    tunnel the lockdown client it was started on (its stream dies with the USB transport).
+    It leaves the service methods abstract (nothing here starts a service over it);
+    pymobiledevice3 does not enforce that at runtime, mypy does: hence the ignores."""
 
     def __init__(
         self, udid: str, values: dict[str, Any], lockdown: UsbmuxLockdownClient | None = None
@@ -173,7 +175,7 @@ async def _open_userspace(
     except BaseException:
         _active_tunnel = None
         raise
-    rsd = FakeRsd(udid, dict(lockdown.all_values), lockdown)
+    rsd = FakeRsd(udid, dict(lockdown.all_values), lockdown)  # type: ignore[abstract]  # see FakeRsd
     _active_tunnel = rsd
     rsd.watch_transport()
     return rsd
@@ -196,7 +198,7 @@ async def _from_tunneld(services: FakeDeveloperServices, udid: str) -> LockdownS
             return None
         values = {"UniqueDeviceID": serial, "ProductType": device.product_type,
                   "ProductVersion": device.os_version, "BuildVersion": device.build}  # fmt: skip
-        return FakeRsd(serial, values)
+        return FakeRsd(serial, values)  # type: ignore[abstract]  # see FakeRsd
 
     return await tunnel.from_tunneld(udid, state.address, lookup)
 

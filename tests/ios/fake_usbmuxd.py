@@ -24,13 +24,15 @@ import zipfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.ios.fake_afc import serve_afc
 
 LOCKDOWN_PORT = 62078
 HOST_ID = "00000000-0000-4000-8000-0000000000AA"
 SYSTEM_BUID = "00000000-0000-4000-8000-0000000000BB"
+
+D = TypeVar("D", bound="FakeIPhone")  # attach() hands back the device as given
 
 
 @dataclass
@@ -150,7 +152,7 @@ class FakeUsbmuxd:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
 
     # -- devices coming and going -------------------------------------------------------
-    def attach(self, device: FakeIPhone) -> FakeIPhone:
+    def attach(self, device: D) -> D:
         self._sync(self._attach(device))
         return device
 

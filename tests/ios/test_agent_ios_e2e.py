@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from redis import Redis
 from sqlalchemy import select
 
 from orchestrator import livestate
@@ -149,5 +150,5 @@ def _run_of(farm: Farm, job: str) -> str:
         return str(session.execute(query).scalar_one())
 
 
-def _live(redis: object) -> list[str]:
+def _live(redis: Redis) -> list[str]:
     return sorted(d.udid for d in livestate.live_devices(redis))

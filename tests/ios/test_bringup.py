@@ -60,9 +60,11 @@ def check(
         load_settings(home=tmp_path, **settings),
         usbmux_address=fake_mux.address,
         pair_records_dir=tmp_path / "pair-records",
+        # No FakeIPhone when none is plugged in: the fake services are built anyway, as
+        # they always were (the bring-up walk reports the missing device).
         developer_services=lambda udid: (
-            services or FakeDeveloperServices(fake_mux, fake_mux.devices.get(udid))
-        ),  # type: ignore[arg-type]
+            services or FakeDeveloperServices(fake_mux, fake_mux.devices.get(udid))  # type: ignore[arg-type]
+        ),
         ddi_cache=cache,
         launch=launch,
         echo=lines.append,

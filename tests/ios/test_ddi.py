@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -83,7 +84,7 @@ class FakeRawGithub:
 
 
 @pytest.fixture
-def github(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeRawGithub:
+def github(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeRawGithub]:
     fake = FakeRawGithub()
     monkeypatch.setattr(DeveloperDiskImageRepository, "_get_blob", fake.as_method())
     # No image of this machine's own Xcode or ~/.pymobiledevice3 may count.
@@ -196,7 +197,7 @@ def test_prepare_an_unpublished_version_and_bad_arguments(
 
 def _prepare_in_child(cache: str, log: str) -> None:
     fake = FakeRawGithub(log=Path(log), delay_s=0.3)
-    DeveloperDiskImageRepository._get_blob = fake.as_method()  # type: ignore[method-assign]
+    DeveloperDiskImageRepository._get_blob = fake.as_method()
     ddi.prepare(Path(cache), ["16.7"], timeout_s=30)
 
 

@@ -14,7 +14,7 @@ PLIST = Path(__file__).parents[2] / "deploy" / "launchd" / "org.anefarm.agent.pl
 
 def load() -> dict[str, object]:
     with PLIST.open("rb") as handle:
-        return plistlib.load(handle)  # type: ignore[no-any-return]
+        return plistlib.load(handle)
 
 
 def test_it_runs_the_ios_agent_supervisor() -> None:

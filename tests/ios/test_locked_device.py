@@ -44,6 +44,7 @@ def test_lockdownd_of_a_locked_paired_device_starts_services_and_says_it_is_lock
                 apps = await proxy.get_apps(bundle_identifiers=[RUNNER])
             async with DiagnosticsService(lockdown) as diagnostics:
                 battery = await diagnostics.get_battery()
+            assert battery is not None
             locked = await lockdown.get_value(key="PasswordProtected")
             fake.locked = False  # the person unlocks it: a fresh GetValue says so
             return (

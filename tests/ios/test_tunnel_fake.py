@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from pymobiledevice3.exceptions import (
@@ -26,7 +27,14 @@ from tests.ios.fake_tunnel import FakeRsd, active_tunnel, strict_create_using_us
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 from tests.ios.test_driver import manifest_for
 
-NEW = {"product_type": "iPhone13,2", "os_version": "17.5.1", "build": "21F90"}
+
+class _Identity(TypedDict):
+    product_type: str
+    os_version: str
+    build: str
+
+
+NEW: _Identity = {"product_type": "iPhone13,2", "os_version": "17.5.1", "build": "21F90"}
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,8 @@ from pymobiledevice3.exceptions import (
     PyMobileDevice3Exception,
 )
 from pymobiledevice3.remote import tunnel_service, userspace_tunnel
-from pymobiledevice3.remote.tunnel_service import TunnelProtocol, TunnelResult
+from pymobiledevice3.remote.common import TunnelProtocol
+from pymobiledevice3.remote.tunnel_service import TunnelResult
 
 from agents.devices.ios import tunnel
 from agents.devices.ios.errors import TUNNELD_REASON
@@ -178,7 +179,8 @@ def test_the_tunnel_never_pairs_and_uses_the_drivers_usbmuxd_records_and_usb(
         assert isinstance(rsd, FakeRsdService) and rsd.address == ("fd00::1", 58783)
         assert isinstance(userspace_tunnel._active_tunnel, tunnel.DriverRsdTunnel)
         assert userspace_tunnel.USERSPACE_ACTIVE
-        await Pmd3DeveloperServices().close_rsd(rsd)
+        # The fake stands in for pymobiledevice3's RSD; close_rsd only uses it as a key.
+        await Pmd3DeveloperServices().close_rsd(rsd)  # type: ignore[arg-type]
 
     asyncio.run(scenario())
     assert boundary.usbmux_calls == [

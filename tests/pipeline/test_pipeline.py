@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ A12 = "iPhone11,8"
 
 @pytest.fixture
 @provides("celery")  # Farm.at starts the agent's Celery workers
-def farm(tmp_path, redis_url) -> Farm:
+def farm(tmp_path, redis_url) -> Iterator[Farm]:
     farm = Farm.at(tmp_path, redis_url)
     farm.start_coordinator()
     yield farm

@@ -33,13 +33,16 @@ LONG_AGO = datetime.now(UTC) - timedelta(minutes=10)
 def unpinned(ingestor: Ingestor, *, queued_at: datetime = LONG_AGO) -> uuid.UUID:
     run_id = stuck_run(ingestor.sessions, queued_at=queued_at)
     with session_scope(ingestor.sessions) as session:
-        session.get(db.Run, run_id).pinned_udid = None
+        run = session.get(db.Run, run_id)
+        assert run is not None
+        run.pinned_udid = None
     return run_id
 
 
 def run_of(ingestor: Ingestor, run_id: uuid.UUID) -> db.Run:
     with ingestor.sessions() as session:
         run = session.get(db.Run, run_id)
+        assert run is not None
         session.expunge(run)
         return run
 

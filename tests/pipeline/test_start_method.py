@@ -38,6 +38,7 @@ def test_a_device_worker_runs_batches_in_a_forked_or_spawned_child(
         report = farm.wait_job(job)
         assert [row["verdict"] for row in report["rows"]] == ["FULL"]
         (device,) = farm.wait_devices(1)
+        assert device.pid is not None
         children = [c for c in pool_children(device.pid) if "semaphore_tracker" not in c]
         assert children, "the device worker has no pool child"
         spawned = ["spawn_main" in c for c in children]

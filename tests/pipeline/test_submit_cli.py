@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ XR, XS, IPHONE12 = "iPhone11,8", "iPhone11,2", "iPhone13,2"
 
 @pytest.fixture
 @provides("celery")  # Farm.at starts the agent's Celery workers
-def farm(tmp_path: Path, redis_url: str) -> Farm:
+def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
     farm = Farm.at(tmp_path, redis_url)
     yield farm
     farm.stop()

@@ -27,7 +27,8 @@ from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
 
-S, J = db.RunStatus, db.JobStatus
+S = db.RunStatus
+J = db.JobStatus
 XR, SHA = "iPhone11,8", "ab" * 32
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

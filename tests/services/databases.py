@@ -46,19 +46,21 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if as_root:
         os.chown(base, pg_user.pw_uid, pg_user.pw_gid)
         os.chown(sock, pg_user.pw_uid, pg_user.pw_gid)
-    run_as = {"user": "postgres", "group": "postgres", "extra_groups": []} if as_root else {}
+    run_as: dict[str, Any] = (
+        {"user": "postgres", "group": "postgres", "extra_groups": []} if as_root else {}
+    )
     subprocess.run(
         [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
         check=True,
         capture_output=True,
         **run_as,
-    )  # type: ignore[arg-type]
+    )
     port = free_port()
     proc = subprocess.Popen(
         [postgres, "-D", str(data), "-p", str(port), "-k", str(sock),
          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
          "-c", "full_page_writes=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as,  # type: ignore[arg-type]
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as,
     )  # fmt: skip
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     import psycopg

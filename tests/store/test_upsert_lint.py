@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from orchestrator.dispatch import PreparedModel, upsert_model
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
@@ -24,7 +26,7 @@ def finding(chip: str, rule: str = "transpose-a12", op: int = 3) -> dict:
     return {"rule_id": rule, "chip": chip, "op_index": op}
 
 
-def test_relinted_chips_are_replaced_and_others_kept(sessions):
+def test_relinted_chips_are_replaced_and_others_kept(sessions: sessionmaker[Session]) -> None:
     inventory = SimpleNamespace(to_json=lambda: {"ops": []}, ops=[])
     first = PreparedModel(path=None, inventory=inventory, chips=["A12", "A14"],  # type: ignore[arg-type]
                           lint=[finding("A12"), finding("A14", "large-upsample", 5)])  # fmt: skip
@@ -34,5 +36,7 @@ def test_relinted_chips_are_replaced_and_others_kept(sessions):
     with session_scope(sessions) as session:
         upsert_model(session, again, Artifact())
     with sessions() as session:
-        stored = session.get(db.Model, "cd" * 32).inspect_json["lint"]
+        model = session.get(db.Model, "cd" * 32)
+        assert model is not None and model.inspect_json is not None
+        stored = model.inspect_json["lint"]
     assert stored == [finding("A14", "large-upsample", 5)]
