@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agents.devices.ios import list_ios_devices, watch_devices
-from orchestrator.cli.devices_ios import list_ios_devices_json, pair_device
+from agents.devices.ios.pairing import pair_device
+from orchestrator.cli.devices_ios import list_ios_devices_json
 from orchestrator.errors import DeviceGone, DeviceNotReady
 from orchestrator.settings import load_settings
 from tests.ios.conftest import runner_app

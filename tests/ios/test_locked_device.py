@@ -14,7 +14,7 @@ from pymobiledevice3.services.diagnostics import DiagnosticsService
 from pymobiledevice3.services.installation_proxy import InstallationProxyService
 
 from agents.devices.ios.errors import LOCKED_REASON
-from orchestrator.cli.devices_ios import pair_device
+from agents.devices.ios.pairing import pair_device
 from orchestrator.errors import DeviceNotReady
 from tests.ios.conftest import RUNNER, UDID, DeviceFactory, runner_app
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
