@@ -28,6 +28,26 @@ def fake_mux() -> Iterator[FakeUsbmuxd]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    """A model file for the fake runner, which never parses it (the driver only hashes
+    and pushes it). Agent tests that convert a real sample define their own."""
+    path = tmp_path / "tiny.mlmodel"
+    path.write_bytes(b"not really protobuf, the fake runner never parses it")
+    return path
+
+
+def run_cli(*args: str) -> int:
+    """`anefarm ARGS` in this process (so fakes set up here are seen); its exit code."""
+    from orchestrator.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
 def runner_app(version: str = "7") -> dict[str, dict[str, Any]]:
     return {RUNNER: {"CFBundleIdentifier": RUNNER, "CFBundleVersion": version}}
 

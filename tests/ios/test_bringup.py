@@ -10,10 +10,9 @@ import pytest
 
 from agents.devices.ios import ddi
 from agents.devices.ios.bringup import CHECK_BATCH, Step, transport
-from orchestrator.cli import main
 from orchestrator.cli.devices_ios import check_device
 from orchestrator.settings import load_settings
-from tests.ios.conftest import UDID, runner_app
+from tests.ios.conftest import UDID, run_cli, runner_app
 from tests.ios.fake_developer import RUNNER_PID, FakeDeveloperServices
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
@@ -162,14 +161,6 @@ def test_transport_by_ios_version() -> None:
     assert transport("16.7.2").startswith("lockdown")
     assert transport("17.0").startswith("tunneld") and transport("17.3.1").startswith("tunneld")
     assert transport("17.4").startswith("userspace") and transport("26.1").startswith("userspace")
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
 
 
 def test_the_command_exits_0_when_ready_and_1_with_one_error_line_otherwise(

@@ -36,13 +36,6 @@ from tests.ios.test_driver import manifest_for
 OLD_REPORT = "AneFarmRunner-2030-06-01-090000.ips"
 
 
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.mlmodel"
-    path.write_bytes(b"the fake runner never parses it")
-    return path
-
-
 def test_a_report_older_than_the_launch_is_not_attached(
     ios_device: DeviceFactory, model: Path
 ) -> None:

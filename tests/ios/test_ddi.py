@@ -32,8 +32,8 @@ from pymobiledevice3.exceptions import (
 from pymobiledevice3.services import mobile_image_mounter
 
 from agents.devices.ios import ddi
-from orchestrator.cli import main
 from orchestrator.errors import DeviceNotReady, ServiceError
+from tests.ios.conftest import run_cli
 
 PERSONALIZED = "PersonalizedImages/Xcode_iOS_DDI_Personalized"
 PUBLISHED = {
@@ -94,14 +94,6 @@ def github(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeRawG
     monkeypatch.delenv("ANEFARM_AGENT_CACHE_DIR", raising=False)
     yield fake
     fake.release.set()
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
 
 
 def test_image_for_versions() -> None:

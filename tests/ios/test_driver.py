@@ -35,13 +35,6 @@ def manifest_for(model: Path, batch: str = "run1-a1") -> RunnerManifest:
     )
 
 
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.mlmodel"
-    path.write_bytes(b"not really protobuf, the fake runner never parses it")
-    return path
-
-
 def test_identity_comes_from_lockdown_and_the_catalog(ios_device: DeviceFactory) -> None:
     device, _, _ = ios_device(product_type="iPhone13,2", os_version="17.5.1", build="21F90")
     assert isinstance(device, Device)

@@ -17,13 +17,6 @@ from tests.ios.conftest import DeviceFactory
 from tests.ios.test_driver import manifest_for
 
 
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.mlmodel"
-    path.write_bytes(b"the fake runner never parses it")
-    return path
-
-
 def test_a_pairing_made_after_a_not_paired_answer_is_seen(ios_device: DeviceFactory) -> None:
     device, fake, _ = ios_device(paired=False)
     assert any("devices pair" in r for r in device.readiness().reasons)

@@ -21,13 +21,6 @@ from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 from tests.ios.test_driver import manifest_for
 
 
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.mlmodel"
-    path.write_bytes(b"the fake runner never parses it")
-    return path
-
-
 def test_lockdownd_of_a_locked_paired_device_starts_services_and_says_it_is_locked(
     fake_mux: FakeUsbmuxd, tmp_path: Path
 ) -> None:

@@ -39,13 +39,6 @@ def shared(
     return device, fake
 
 
-@pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.mlmodel"
-    path.write_bytes(b"not really protobuf, the fake runner never parses it")
-    return path
-
-
 def test_hook_gives_a_simulated_device_that_runs_through_shared_files(
     shared: tuple[IOSDevice, SharedFakeIPhone], model: Path
 ) -> None:

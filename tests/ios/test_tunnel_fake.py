@@ -47,13 +47,6 @@ def no_tunnel_left_open() -> Iterator[None]:
 
 
 @pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.mlmodel"
-    path.write_bytes(b"not really protobuf, the fake runner never parses it")
-    return path
-
-
-@pytest.fixture
 def services(fake_mux: FakeUsbmuxd) -> FakeDeveloperServices:
     return FakeDeveloperServices(fake_mux, fake_mux.attach(FakeIPhone(UDID, **NEW)))
 
