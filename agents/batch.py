@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agents.devices.base import Device
-from orchestrator.errors import AnefarmError, DeviceNotReady, ModelError, RunnerCrashed
+from orchestrator.errors import AnefarmError, DeviceNotReady, ModelError, RunnerCrashed, mask
 from orchestrator.modelkit.targets import os_too_old, read_spec_version
 from orchestrator.protocol import (
     BatchOutcome,
@@ -37,7 +37,6 @@ from orchestrator.protocol import (
     RunnerManifest,
     RunnerResult,
 )
-from orchestrator.redact import mask
 
 log = logging.getLogger(__name__)
 

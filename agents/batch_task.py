@@ -20,9 +20,9 @@ from celery import Task, shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from agents.device_worker import DeviceWorker, WorkerSpec, open_device
-from orchestrator.celery_app import RUN_BATCH_TASK, publish_batch
 from orchestrator.errors import AnefarmError, ConfigError
 from orchestrator.protocol import RunBatch
+from orchestrator.protocol.transport import RUN_BATCH_TASK, publish_batch
 from orchestrator.settings import load_settings
 
 log = logging.getLogger("anefarm.worker")

@@ -25,11 +25,10 @@ from agents.batch import execute, unexpected_failure
 from agents.device_lock import device_lock
 from agents.devices.base import Device
 from agents.fetch import ArtifactFetcher
-from orchestrator import livestate
-from orchestrator.artifacts.materialize import materialize
-from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, publish_batch
 from orchestrator.errors import AnefarmError, ProtocolError
-from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult
+from orchestrator.modelkit.materialize import materialize
+from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult, livestate
+from orchestrator.protocol.transport import INGEST_RESULT_TASK, RESULTS_QUEUE, publish_batch
 from orchestrator.settings import Settings, load_settings
 
 SPEC_ENV = "ANEFARM_WORKER_SPEC"

@@ -4,7 +4,7 @@ Messages carry ids and hashes, never model bytes. An agent downloads the stored 
 (``.mlmodel`` bytes, or the deterministic archive of an ``.mlpackage``) once, verifies
 its sha256 while streaming, and keeps it in its cache; a corrupt or truncated download
 never enters the cache. The device workers of a host share the cache: a blob is
-downloaded under its sha256's lock (``orchestrator.artifacts.locking``) and appears only
+downloaded under its sha256's lock (``orchestrator.modelkit.locking``) and appears only
 by an atomic rename.
 """
 
@@ -19,8 +19,8 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
-from orchestrator.artifacts.locking import sha_lock
 from orchestrator.errors import ArtifactError
+from orchestrator.modelkit.locking import sha_lock
 from orchestrator.protocol import ModelRef
 
 CHUNK = 1024 * 1024

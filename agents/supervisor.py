@@ -24,7 +24,7 @@ from types import FrameType
 
 import redis
 
-from orchestrator import livestate
+from orchestrator.protocol import livestate
 from orchestrator.settings import Settings
 
 log = logging.getLogger("anefarm.agent")

@@ -21,9 +21,10 @@ import threading
 
 from agents import batch_task
 from agents.device_worker import SPEC_ENV, DeviceWorker, WorkerSpec, open_device
-from orchestrator import catalog, livestate
-from orchestrator.celery_app import create_app, device_class_queue, device_queue, run_worker
+from orchestrator import catalog
 from orchestrator.errors import ConfigError
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import create_app, device_class_queue, device_queue, run_worker
 from orchestrator.settings import load_settings
 
 log = logging.getLogger("anefarm.worker")

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.broker.embedded import EmbeddedRedis  # noqa: E402
-from orchestrator.celery_app import create_app  # noqa: E402
 from orchestrator.dispatch import SubmitOptions, prepare, submit  # noqa: E402
+from orchestrator.protocol.transport import create_app  # noqa: E402
 from orchestrator.settings import load_settings  # noqa: E402
 from orchestrator.store import models as db  # noqa: E402
 from tests.pipeline.farm import Farm  # noqa: E402
@@ -33,7 +33,7 @@ SPEED = float(os.environ.get("BENCH_SPEED", "2"))
 
 TWO_HOP = """
 import os, sys, redis
-from orchestrator.celery_app import create_app, run_worker
+from orchestrator.protocol.transport import create_app, run_worker
 from orchestrator.settings import load_settings
 app = create_app(load_settings(broker_url=os.environ["B"]))
 r = redis.Redis.from_url(os.environ["B"])

@@ -18,11 +18,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator import livestate
 from orchestrator.broker.embedded import EmbeddedRedis
-from orchestrator.celery_app import RUN_BATCH_TASK, create_app, device_class_queue
 from orchestrator.delivery import inflight
-from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunSpec
+from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunSpec, livestate
+from orchestrator.protocol.transport import RUN_BATCH_TASK, create_app, device_class_queue
 from orchestrator.settings import load_settings
 
 CLASSES = ["iPhone11,8", "iPhone11,2", "iPad8,1", "iPhone13,2", "iPhone16,1"]

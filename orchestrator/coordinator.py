@@ -13,18 +13,19 @@ from typing import Any
 
 from celery.exceptions import Reject
 
-from orchestrator import livestate, reaper
+from orchestrator import reaper
 from orchestrator.artifact_server import ArtifactServer
-from orchestrator.celery_app import (
+from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
+from orchestrator.delivery import inflight, recovery
+from orchestrator.ingest import Ingestor
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     create_app,
     run_worker,
     visibility_timeout_s,
 )
-from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
-from orchestrator.delivery import inflight, recovery
-from orchestrator.ingest import Ingestor
 from orchestrator.settings import Settings
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade

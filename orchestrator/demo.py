@@ -25,8 +25,8 @@ from rich.console import Console
 
 from orchestrator import render
 from orchestrator.dispatch import SubmitOptions
+from orchestrator.errors import mask_url_passwords
 from orchestrator.local import DEMO_FARM, ProfileRequest, profile
-from orchestrator.redact import mask_url_passwords
 from orchestrator.settings import Settings
 
 DEMO_ITERATIONS = 30

@@ -24,11 +24,11 @@ from pydantic import ValidationError
 from pydantic_core import to_jsonable_python
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, failpoints, livestate
+from orchestrator import catalog, failpoints
 from orchestrator.artifacts import ArtifactStore
-from orchestrator.celery_app import CeleryPublisher, Publisher
 from orchestrator.errors import NotFound, UsageError
-from orchestrator.protocol import ComputeUnits, RunBatch, RunPurpose, RunSpec
+from orchestrator.protocol import ComputeUnits, RunBatch, RunPurpose, RunSpec, livestate
+from orchestrator.protocol.transport import CeleryPublisher, Publisher
 from orchestrator.runs import cancel_job, model_ref
 from orchestrator.selection import LIVE, FarmView, resolve_classes
 from orchestrator.settings import Settings

@@ -30,11 +30,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, failpoints, livestate, runs
+from orchestrator import catalog, failpoints, runs
 from orchestrator.bisect.finish import on_probe_final, on_verdict
 from orchestrator.bisect.plan import probe_spec, stored_lint
-from orchestrator.celery_app import CeleryPublisher, Publisher
-from orchestrator.protocol import BatchOutcome, RunBatchResult, RunPurpose, Verdict
+from orchestrator.protocol import BatchOutcome, RunBatchResult, RunPurpose, Verdict, livestate
+from orchestrator.protocol.transport import CeleryPublisher, Publisher
 from orchestrator.runs import FINAL, Effects
 from orchestrator.settings import Settings
 from orchestrator.store import models as db

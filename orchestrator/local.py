@@ -20,12 +20,12 @@ from typing import Any
 
 from rich.console import Console
 
-from orchestrator import livestate
 from orchestrator.broker.embedded import resolve_broker
-from orchestrator.celery_app import create_app
 from orchestrator.dispatch import SubmitOptions, cancel, prepare, submit
 from orchestrator.errors import ServiceError, UsageError
 from orchestrator.progress import wait_for_job
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import create_app
 from orchestrator.report import build_report
 from orchestrator.selection import FarmView
 from orchestrator.settings import Settings

@@ -44,10 +44,11 @@ from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import livestate, redelivery
-from orchestrator.celery_app import RESULTS_QUEUE
+from orchestrator import redelivery
 from orchestrator.delivery import inflight
 from orchestrator.ingest import Ingestor
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import RESULTS_QUEUE
 from orchestrator.runs import FINAL, Effects
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import livestate
 from orchestrator.delivery import inflight
 from orchestrator.ingest import Ingestor
+from orchestrator.protocol import livestate
 from orchestrator.runs import Effects
 from orchestrator.store import models as db
 

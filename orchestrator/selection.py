@@ -14,8 +14,9 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, livestate
+from orchestrator import catalog
 from orchestrator.errors import UsageError
+from orchestrator.protocol import livestate
 from orchestrator.store import models as db
 
 LIVE = "live"  # selector: the device classes that have a live device right now

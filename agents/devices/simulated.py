@@ -25,6 +25,7 @@ from agents.devices.simulation.profile import ModelProfile, profile
 from agents.devices.simulation.runner import RUNNER_VERSION, DeviceState, Truth, simulate
 from agents.devices.simulation.thermal import TEMPERATURE_C
 from orchestrator import catalog
+from orchestrator.catalog.osversion import release
 from orchestrator.errors import (
     DeviceGone,
     DeviceNotReady,
@@ -34,7 +35,6 @@ from orchestrator.errors import (
     UsageError,
 )
 from orchestrator.modelkit.inventory import ModelInventory
-from orchestrator.osversion import release
 from orchestrator.protocol import (
     DeviceFacts,
     RunnerErrorKind,

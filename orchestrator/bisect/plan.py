@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from orchestrator import catalog
 from orchestrator.artifacts import ArtifactStore
-from orchestrator.artifacts.materialize import materialize
 from orchestrator.bisect import matrix
 from orchestrator.bisect.mapping import OpRef
 from orchestrator.bisect.matrix import Key
 from orchestrator.errors import AnefarmError
 from orchestrator.modelkit.inventory import LintFinding, OpInfo
+from orchestrator.modelkit.materialize import materialize
 from orchestrator.modelkit.probes import op_signature
 from orchestrator.protocol import (
     ComputeUnits,

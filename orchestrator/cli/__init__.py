@@ -20,8 +20,7 @@ from typing import Any, NoReturn
 import typer
 
 from orchestrator.cli import edge
-from orchestrator.errors import AnefarmError, UsageError
-from orchestrator.redact import mask
+from orchestrator.errors import AnefarmError, UsageError, mask
 
 ERROR_EXIT, USAGE_EXIT, INTERRUPTED_EXIT = 1, 2, 130
 # Commands that start one child process per device: with the broker down or refusing

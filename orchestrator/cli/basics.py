@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import catalog, protocol
+from orchestrator import catalog
+from orchestrator.protocol import schema
 
 schema_app = typer.Typer(help="JSON Schemas of the protocol messages.", no_args_is_help=True)
 
@@ -20,7 +21,7 @@ def schema_export(
     directory: Annotated[Path, typer.Argument(help="Where to write the *.schema.json files")],
 ) -> None:
     """Write the JSON Schema of every protocol message (as committed in ios-runner/Schema)."""
-    for path in protocol.export_schemas(directory):
+    for path in schema.export_schemas(directory):
         typer.echo(str(path))
 
 

@@ -30,7 +30,7 @@ def _usb_rows(settings: Settings) -> list[dict[str, Any]]:
 
 def devices_list_cmd(as_json: JsonOpt = False) -> None:
     """Devices: the farm's (live, from Redis: state, reasons, last seen) and this host's USB ones."""
-    from orchestrator import livestate
+    from orchestrator.protocol import livestate
 
     settings = load_settings()
     rows: list[dict[str, Any]] = []
@@ -60,7 +60,7 @@ def devices_release_cmd(
     udid: Annotated[str, typer.Argument(help="Device to take out of quarantine")],
 ) -> None:
     """Release a quarantined device (its agent restarts its worker)."""
-    from orchestrator import livestate
+    from orchestrator.protocol import livestate
 
     released = livestate.release(livestate.connect(_broker(load_settings())), udid)
     typer.echo(f"{udid}: {'released' if released else 'was not quarantined'}")

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.errors import AnefarmError, ConfigError, ServiceError
-from orchestrator.redact import mask
+from orchestrator.errors import AnefarmError, ConfigError, ServiceError, mask
 
 DEBUG_ENV = "ANEFARM_DEBUG"
 BUG_HINT = f"this is a bug in anefarm: rerun with {DEBUG_ENV}=1 for the traceback and report it"
@@ -182,7 +181,7 @@ def print_traceback(error: BaseException) -> None:
 
 def check_broker(url: str) -> None:
     """One PING: a command about to start child processes fails before them, once."""
-    from orchestrator import livestate
+    from orchestrator.protocol import livestate
 
     client = livestate.connect(url)
     try:

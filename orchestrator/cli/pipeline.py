@@ -123,7 +123,7 @@ def _fail_on(value: str) -> str:
 
 
 def _farm(settings: Settings, broker: str, sessions: Any) -> Any:
-    from orchestrator import livestate
+    from orchestrator.protocol import livestate
     from orchestrator.selection import farm_view
 
     return farm_view(livestate.connect(broker), sessions)
@@ -153,8 +153,8 @@ def submit_cmd(
     With --wait: exit 0 when every run succeeded, 4 when some failed or never ran (also
     when --wait-timeout passes), 3 on findings with --fail-on not-full.
     """
-    from orchestrator.celery_app import create_app
     from orchestrator.dispatch import prepare, submit
+    from orchestrator.protocol.transport import create_app
     from orchestrator.store.migrate import upgrade
 
     settings = load_settings()
@@ -248,8 +248,8 @@ def status_cmd(
 def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")]) -> None:
     """Cancel a job: its unfinished runs end cancelled. Works without a broker (the
     database is changed first); with one, workers also skip the job's queued batches."""
-    from orchestrator import livestate
     from orchestrator.dispatch import cancel
+    from orchestrator.protocol import livestate
     from orchestrator.report import find_job
 
     settings = load_settings()

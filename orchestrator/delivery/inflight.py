@@ -25,9 +25,9 @@ from typing import Any
 import redis
 from celery import Celery
 
-from orchestrator import livestate
-from orchestrator.celery_app import DEVICE_QUEUE_PREFIX, RESULTS_QUEUE
 from orchestrator.delivery.recovery import hand_back
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import DEVICE_QUEUE_PREFIX, RESULTS_QUEUE
 
 log = logging.getLogger("anefarm.broker")
 

@@ -30,7 +30,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 from redis.exceptions import RedisError
 
-from orchestrator.celery_app import RESULTS_QUEUE
+from orchestrator.protocol.transport import RESULTS_QUEUE
 
 log = logging.getLogger("anefarm.coordinator")
 

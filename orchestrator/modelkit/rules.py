@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator import catalog
+from orchestrator.catalog.osversion import release
 from orchestrator.errors import UsageError
 from orchestrator.modelkit.inventory import LintFinding, ModelInventory, OpInfo
-from orchestrator.osversion import release
 
 A12_FAMILY = frozenset({"A12", "A12X", "A12Z"})
 ALL_CHIPS = frozenset(catalog.CHIPS)

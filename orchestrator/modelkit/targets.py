@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import BinaryIO
 
+from orchestrator.catalog.osversion import leading
 from orchestrator.errors import ModelError
-from orchestrator.osversion import leading
 
 # specificationVersion → the iOS release whose Core ML introduced it (coremltools'
 # _SPECIFICATION_VERSION_... constants and ct.target).

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
-from orchestrator import osversion
+from orchestrator.catalog import osversion
 from orchestrator.report_rows import ReportRow
 
 ELLIPSIS = "…"

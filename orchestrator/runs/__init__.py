@@ -31,7 +31,7 @@ Policy lives in :class:`Lifecycle`: retry-or-fail (another live device of the cl
 same OS for a probe, with exponential backoff), quarantine after ``quarantine_after``
 infra failures in a row, what a job's status is. It decides in the database session and
 returns :class:`Effects`; :func:`apply` tells Redis and the broker after the commit,
-through a :class:`orchestrator.celery_app.Publisher` (Celery in a farm, the in-memory
+through a :class:`orchestrator.protocol.transport.Publisher` (Celery in a farm, the in-memory
 ``StubPublisher`` in policy tests).
 """
 

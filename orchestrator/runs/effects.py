@@ -11,9 +11,9 @@ import logging
 
 import redis
 
-from orchestrator import livestate
-from orchestrator.celery_app import Publisher
 from orchestrator.errors import ServiceError
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import Publisher
 from orchestrator.runs.lifecycle import Effects
 
 log = logging.getLogger(__name__)

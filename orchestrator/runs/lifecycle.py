@@ -20,8 +20,15 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import livestate
-from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunnerResult, RunPurpose, RunSpec
+from orchestrator.protocol import (
+    ModelFormat,
+    ModelRef,
+    RunBatch,
+    RunnerResult,
+    RunPurpose,
+    RunSpec,
+    livestate,
+)
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
 

@@ -25,8 +25,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.errors import StoreError
-from orchestrator.redact import mask
+from orchestrator.errors import StoreError, mask
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # two writer processes wait instead of "database is locked"
 UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing table

@@ -79,3 +79,12 @@ def current_revision(url: str) -> str | None:
         raise database_error(error, url) from error
     finally:
         engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision this package ships (what ``upgrade`` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "the package ships its migrations"
+    return head

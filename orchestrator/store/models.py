@@ -279,14 +279,6 @@ class Device(Base):
     last_seen: Mapped[datetime | None] = mapped_column(TS, nullable=True)
 
 
-class Agent(Base):
-    __tablename__ = "agents"
-    name: Mapped[str] = mapped_column(String(256), primary_key=True)
-    host: Mapped[str] = mapped_column(String(256))
-    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
-    last_seen: Mapped[datetime | None] = mapped_column(TS, nullable=True)
-
-
 class Verdict(Base):
     __tablename__ = "verdicts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

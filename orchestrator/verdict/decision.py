@@ -24,8 +24,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from orchestrator.catalog.osversion import major_minor
 from orchestrator.errors import UsageError
-from orchestrator.osversion import major_minor
 from orchestrator.protocol import (
     OpOffAne,
     RunnerErrorKind,

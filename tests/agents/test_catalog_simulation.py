@@ -1,5 +1,5 @@
 """The catalog and the simulation stay in step: a chip or device generation added to
-``orchestrator/catalog.py`` must also get its rates in ``agents/devices/simulation/chips.py``
+``orchestrator/catalog/__init__.py`` must also get its rates in ``agents/devices/simulation/chips.py``
 (else the simulator raises KeyError only when a farm with that device first runs a batch)."""
 
 from __future__ import annotations

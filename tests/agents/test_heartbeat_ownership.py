@@ -13,7 +13,7 @@ import pytest
 from agents.device_worker import DeviceWorker
 from agents.devices.base import Readiness
 from agents.devices.simulated import build_farm
-from orchestrator import livestate
+from orchestrator.protocol import livestate
 from orchestrator.settings import load_settings
 
 

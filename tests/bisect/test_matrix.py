@@ -90,8 +90,8 @@ def test_a_bisection_that_cannot_start_keeps_the_verdict_and_says_why(sessions, 
 
 
 def test_cancelling_a_job_ends_its_pending_bisections(sessions, redis_url):
-    from orchestrator import livestate
     from orchestrator.dispatch import cancel
+    from orchestrator.protocol import livestate
 
     with session_scope(sessions) as session:
         parent = job_and_run(session, bisect_state="pending")

@@ -10,7 +10,7 @@ import redis
 from celery import Celery
 
 from orchestrator.broker.embedded import client_url
-from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, publish
+from orchestrator.protocol.transport import INGEST_RESULT_TASK, RESULTS_QUEUE, publish
 
 ECHO_TASK = "test.echo"
 HOLD_TASK = "test.hold"
@@ -43,7 +43,7 @@ def register_accepting_pickle(app: Celery) -> None:
 
 def register_batch_recorder(app: Celery) -> None:
     """``anefarm.run_batch`` that only records the order batches arrive in (purpose:run)."""
-    from orchestrator.celery_app import RUN_BATCH_TASK
+    from orchestrator.protocol.transport import RUN_BATCH_TASK
 
     store = redis.Redis.from_url(client_url(str(app.conf.broker_url)))
 

@@ -16,7 +16,8 @@ from kombu.connection import Connection
 from kombu.entity import Exchange
 from kombu.messaging import Producer
 
-from orchestrator.celery_app import (
+from orchestrator.errors import ConfigError, ServiceError
+from orchestrator.protocol.transport import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     UNACKED_RESTORE_INTERVAL_S,
@@ -26,7 +27,6 @@ from orchestrator.celery_app import (
     publish,
     visibility_timeout_s,
 )
-from orchestrator.errors import ConfigError, ServiceError
 from orchestrator.settings import Settings, load_settings
 from tests.broker.tasks import ECHO_TASK, HOLD_TASK, register, register_accepting_pickle
 from tests.services.common import free_port

@@ -21,8 +21,8 @@ from orchestrator.broker.embedded import (
     find_redis_server,
     resolve_broker,
 )
-from orchestrator.celery_app import create_app
 from orchestrator.errors import ServiceError
+from orchestrator.protocol.transport import create_app
 from orchestrator.settings import Settings
 from tests.services.common import missing_service
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from orchestrator.celery_app import device_class_queue, device_queue
-from orchestrator.celery_app import publish_batch as publish
 from orchestrator.protocol import ModelFormat, ModelRef, RunBatch, RunPurpose, RunSpec
+from orchestrator.protocol.transport import device_class_queue, device_queue
+from orchestrator.protocol.transport import publish_batch as publish
 
 XR, UDID = "iPhone11,8", "SIM-iPhone11-8-0"
 

@@ -12,8 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import InvalidRequestError
 
 from orchestrator.cli.edge import BUG_HINT, translate
-from orchestrator.errors import AnefarmError, ConfigError, ServiceError, StoreError
-from orchestrator.redact import mask
+from orchestrator.errors import AnefarmError, ConfigError, ServiceError, StoreError, mask
 from orchestrator.store.engine import make_engine
 
 

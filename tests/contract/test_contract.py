@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from orchestrator import protocol
+from orchestrator.protocol import schema
 from orchestrator.stats import summarize
 from tests.contract.generate_fixtures import ROOT, expected_files
 
@@ -31,7 +32,7 @@ def message_type(path: Path) -> str:
 
 
 def test_schema_export_reproduces_committed_schemas_byte_for_byte(tmp_path: Path) -> None:
-    protocol.export_schemas(tmp_path)
+    schema.export_schemas(tmp_path)
     committed = sorted(p.name for p in SCHEMA_DIR.glob("*.json"))
     assert committed == sorted(p.name for p in tmp_path.glob("*.json"))
     for name in committed:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator import livestate
-from orchestrator.celery_app import (
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import (
     DEVICE_QUEUE_PREFIX,
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,

@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from orchestrator import livestate
-from orchestrator.celery_app import (
+from orchestrator.delivery.recovery import restore_unacked
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     RUN_BATCH_TASK,
@@ -22,7 +23,6 @@ from orchestrator.celery_app import (
     device_class_queue,
     publish,
 )
-from orchestrator.delivery.recovery import restore_unacked
 from orchestrator.settings import load_settings
 from tests.faults.invariants import (
     BUSY_MODELS,
@@ -39,7 +39,7 @@ from tests.pipeline.farm import Farm
 # way a SIGKILLed worker does: without handing anything back.
 TAKE_AND_DIE = """
 import os, sys
-from orchestrator.celery_app import create_app
+from orchestrator.protocol.transport import create_app
 from orchestrator.ingest import FINAL
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db

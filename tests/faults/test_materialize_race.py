@@ -22,8 +22,8 @@ import pytest
 from agents.device_worker import DeviceWorker
 from agents.devices.simulated import build_farm
 from orchestrator.artifacts import ArtifactStore
-from orchestrator.artifacts.locking import sha_lock
-from orchestrator.artifacts.materialize import materialize
+from orchestrator.modelkit.locking import sha_lock
+from orchestrator.modelkit.materialize import materialize
 from orchestrator.protocol import ModelFormat, ModelRef
 from orchestrator.settings import load_settings
 

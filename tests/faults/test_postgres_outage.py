@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE
 from orchestrator.db_outage import (
     DatabaseRetry,
     DatabaseUnavailable,
     is_connection_error,
 )
 from orchestrator.errors import StoreError
+from orchestrator.protocol.transport import INGEST_RESULT_TASK, RESULTS_QUEUE
 from orchestrator.store.engine import make_engine, session_factory, session_scope
 from tests.faults.invariants import (
     BUSY_MODELS,

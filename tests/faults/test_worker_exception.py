@@ -21,7 +21,6 @@ from agents.batch import execute
 from agents.device_worker import DeviceWorker
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
 from agents.devices.simulated import build_farm
-from orchestrator import livestate
 from orchestrator.protocol import (
     BatchOutcome,
     FailureInfo,
@@ -29,6 +28,7 @@ from orchestrator.protocol import (
     ModelRef,
     RunBatch,
     RunSpec,
+    livestate,
 )
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db

@@ -27,3 +27,25 @@ def test_help_does_not_import_heavy_dependencies():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "heavy="
+
+
+# What agents may import (issue 16): everything else of the coordinator is forbidden.
+AGENTS_MAY_IMPORT = {"protocol", "catalog", "settings", "errors", "stats", "modelkit"}
+
+
+def test_agents_allow_list_names_every_other_coordinator_module():
+    import pkgutil
+    import tomllib
+
+    import orchestrator
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = [
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if c["name"].startswith("Agents import only")
+    ]
+    forbidden = {name.removeprefix("orchestrator.") for name in contract["forbidden_modules"]}
+    modules = {m.name for m in pkgutil.iter_modules(orchestrator.__path__)} - {"__main__"}
+    # A new module of the coordinator must be added to the contract (or to the allow-list).
+    assert forbidden == modules - AGENTS_MAY_IMPORT

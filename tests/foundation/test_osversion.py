@@ -1,6 +1,6 @@
 """OS-version reading at every call site: dotted releases, and what each does with odd text.
 
-Pinned against the hand-rolled readers before they moved to ``orchestrator.osversion``, so
+Pinned against the hand-rolled readers before they moved to ``orchestrator.catalog.osversion``, so
 the move changed no behaviour: a beta "17.4b2", a bare major "18", an empty string.
 """
 
@@ -15,10 +15,10 @@ from agents.devices.ios.versions import os_tuple
 from agents.devices.simulated import os_build
 from agents.devices.simulation.farm import check_os
 from agents.devices.simulation.plan import plan_available
+from orchestrator.catalog.osversion import leading, major_minor, parse, release, short
 from orchestrator.errors import ConfigError, UsageError
 from orchestrator.modelkit.rules import parse_os
 from orchestrator.modelkit.targets import os_too_old, version_tuple
-from orchestrator.osversion import leading, major_minor, parse, release, short
 from orchestrator.render.matrix import _os_line
 from orchestrator.report_rows import ReportRow
 

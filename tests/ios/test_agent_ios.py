@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import livestate
+from orchestrator.protocol import livestate
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
 pytestmark = [pytest.mark.redis, pytest.mark.celery]

@@ -19,7 +19,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from orchestrator import livestate
+from orchestrator.protocol import livestate
 from orchestrator.store import models as db
 from tests.ios.conftest import runner_app
 from tests.ios.fake_shared import DIR_ENV, HOOK, SharedFakeIPhone

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import livestate
+from orchestrator.protocol import livestate
 from tests.ios.conftest import runner_app
 from tests.ios.fake_shared import DIR_ENV, SharedFakeIPhone
 from tests.ios.fake_usbmuxd import FakeUsbmuxd

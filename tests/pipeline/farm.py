@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator import livestate
+from orchestrator.protocol import livestate
 from orchestrator.report import build_report, job_status
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store.engine import make_engine, session_factory

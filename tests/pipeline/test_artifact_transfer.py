@@ -9,8 +9,8 @@ import pytest
 
 from agents.fetch import ArtifactFetcher, blob_relpath
 from orchestrator.artifact_server import ArtifactServer
-from orchestrator.artifacts.materialize import materialize
 from orchestrator.errors import ArtifactError
+from orchestrator.modelkit.materialize import materialize
 from orchestrator.protocol import ModelFormat, ModelRef
 
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from orchestrator import livestate
-from orchestrator.celery_app import device_class_queue
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import device_class_queue
 from orchestrator.store import models as db
 from tests.faults.invariants import waiting
 from tests.pipeline.farm import Farm

@@ -113,8 +113,8 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
     try:
         farm.start_agent(f"{A12}=1", wait_for=1)
         job = submit(farm, samples["conv10x10.mlpackage"])
-        from orchestrator.celery_app import RESULTS_QUEUE, create_app
         from orchestrator.ingest import Ingestor, IngestOutcome
+        from orchestrator.protocol.transport import RESULTS_QUEUE, create_app
 
         settings = farm.settings()
         app = create_app(settings)
@@ -138,7 +138,7 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
         settings_measured = count(farm, db.Measurement, run_id=run_id)
         assert settings_measured == 4
         farm.start_coordinator()
-        from orchestrator.celery_app import INGEST_RESULT_TASK
+        from orchestrator.protocol.transport import INGEST_RESULT_TASK
 
         app.send_task(INGEST_RESULT_TASK, args=[payload], queue=RESULTS_QUEUE)
         # A sentinel behind it: the coordinator ingests results one at a time in queue
@@ -161,7 +161,7 @@ def test_the_same_result_delivered_twice_makes_one_row(tmp_path, redis_url, samp
 
 
 def test_invalid_result_is_kept_raw_and_fails_its_run(farm, samples):
-    from orchestrator.celery_app import INGEST_RESULT_TASK, RESULTS_QUEUE, create_app
+    from orchestrator.protocol.transport import INGEST_RESULT_TASK, RESULTS_QUEUE, create_app
 
     app = create_app(farm.settings())
     app.send_task(
@@ -199,6 +199,6 @@ def test_sigkill_of_a_worker_mid_run_is_redelivered_and_stored_once(farm, sample
 
 
 def _live(farm: Farm):
-    from orchestrator import livestate
+    from orchestrator.protocol import livestate
 
     return livestate.live_devices(farm.redis())

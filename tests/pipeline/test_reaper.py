@@ -11,9 +11,9 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from orchestrator import livestate
-from orchestrator.celery_app import create_app, device_class_queue, device_queue
 from orchestrator.ingest import Ingestor
+from orchestrator.protocol import livestate
+from orchestrator.protocol.transport import create_app, device_class_queue, device_queue
 from orchestrator.reaper import GONE, reap
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db

@@ -10,15 +10,15 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.celery_app import (
+from orchestrator.delivery import inflight
+from orchestrator.ingest import Ingestor
+from orchestrator.protocol.transport import (
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     device_class_queue,
     publish,
     publish_batch,
 )
-from orchestrator.delivery import inflight
-from orchestrator.ingest import Ingestor
 from orchestrator.reaper import reap
 from orchestrator.redelivery import NO_DEVICE
 from orchestrator.store import models as db
@@ -104,7 +104,7 @@ def test_runs_that_wait_too_long_for_a_device_fail(ingestor):
         assert (run.status, run.error_kind) == ("failed", NO_DEVICE)
         assert f"no device of {XR} was live within" in run.error_message
     # A batch of theirs that a device takes later is skipped by its worker.
-    from orchestrator import livestate
+    from orchestrator.protocol import livestate
 
     assert livestate.is_superseded(ingestor.redis, str(queued), 1)
 
@@ -118,7 +118,7 @@ def test_a_redis_restart_is_noticed_once_and_its_orphans_go_back(ingestor, redis
             task_id="orphan")  # fmt: skip
     take = (
         "import sys, os\n"
-        "from orchestrator.celery_app import create_app\n"
+        "from orchestrator.protocol.transport import create_app\n"
         "from orchestrator.settings import load_settings\n"
         "ch = create_app(load_settings(broker_url=sys.argv[1])).connection_for_write()"
         ".default_channel\n"

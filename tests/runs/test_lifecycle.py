@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import runs
-from orchestrator.celery_app import (
+from orchestrator.ingest import BISECTION
+from orchestrator.protocol.transport import (
     PROBE_PRIORITY,
     USER_PRIORITY,
     StubPublisher,
     device_class_queue,
     device_queue,
 )
-from orchestrator.ingest import BISECTION
 from orchestrator.runs import FINAL, JOB_TRANSITIONS, TRANSITIONS, Effects, IllegalTransition
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db

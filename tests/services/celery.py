@@ -27,7 +27,7 @@ import pytest
 from celery import Celery
 from celery.utils.nodenames import host_format
 
-from orchestrator.celery_app import create_app, run_worker
+from orchestrator.protocol.transport import create_app, run_worker
 from orchestrator.settings import load_settings
 from tests.services.common import provides
 

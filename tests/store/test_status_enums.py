@@ -71,7 +71,7 @@ def test_a_database_from_before_reads_the_same_after_0006(db_url: str) -> None:
     upgrade(db_url, "0005")
     _job_id, run_id = _write_0005_rows(db_url)
     before = _stored(db_url)
-    upgrade(db_url)
+    upgrade(db_url, "0006")
     assert current_revision(db_url) == "0006"
     assert _stored(db_url) == before  # no stored value changed
     engine = make_engine(db_url)

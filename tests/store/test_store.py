@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory, session_scope
-from orchestrator.store.migrate import current_revision, upgrade
+from orchestrator.store.migrate import current_revision, head_revision, upgrade
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -26,13 +27,13 @@ def test_migrations_match_the_orm_exactly(db_url):
         diff = compare_metadata(MigrationContext.configure(conn), db.Base.metadata)
     engine.dispose()
     assert diff == []
-    assert current_revision(db_url) == "0006"
+    assert current_revision(db_url) == head_revision()
 
 
 def test_upgrade_is_idempotent(db_url):
     upgrade(db_url)
     upgrade(db_url)
-    assert current_revision(db_url) == "0006"
+    assert current_revision(db_url) == head_revision()
 
 
 def test_concurrent_upgrades_of_a_fresh_database_all_succeed(db_url):
@@ -45,7 +46,7 @@ def test_concurrent_upgrades_of_a_fresh_database_all_succeed(db_url):
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert current_revision(db_url) == "0006"
+    assert current_revision(db_url) == head_revision()
 
 
 def _job_and_run(session):
@@ -132,7 +133,7 @@ def test_two_sqlite_writer_processes_do_not_lock(sqlite_url):
         "s = session_factory(make_engine(sys.argv[1]))\n"
         "for i in range(150):\n"
         "    with session_scope(s) as x:\n"
-        "        x.add(db.Agent(name=f'{sys.argv[2]}-{i}', host='h', last_seen=datetime.datetime.now(datetime.UTC)))\n"
+        "        x.add(db.Device(udid=f'{sys.argv[2]}-{i}', product_type='iPhone11,8', chip='A12', last_seen=datetime.datetime.now(datetime.UTC)))\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code, sqlite_url, tag], stderr=subprocess.PIPE)
@@ -143,7 +144,7 @@ def test_two_sqlite_writer_processes_do_not_lock(sqlite_url):
         assert proc.returncode == 0, err.decode()
     engine = make_engine(sqlite_url)
     with session_factory(engine)() as session:
-        assert session.query(db.Agent).count() == 300
+        assert session.scalar(select(func.count()).select_from(db.Device)) == 300
     engine.dispose()
 
 
@@ -155,7 +156,7 @@ def test_cli_db_upgrade_on_a_path_and_a_url(tmp_path, pg_url):
             text=True,
         )
         assert out.returncode == 0, out.stderr
-        assert "0006" in out.stdout
+        assert head_revision() in out.stdout
 
 
 def test_cli_db_bad_url_is_one_line(tmp_path):

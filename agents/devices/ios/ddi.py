@@ -30,8 +30,8 @@ from pymobiledevice3 import exceptions as pmd3
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
 from agents.devices.ios.versions import os_tuple
+from orchestrator.catalog.osversion import short
 from orchestrator.errors import AnefarmError, ConfigError, DeviceNotReady, ServiceError
-from orchestrator.osversion import short
 
 PERSONALIZED_MIN = (17, 0)  # iOS 17 replaced the per-version image by a personalized one
 DOWNLOAD_TIMEOUT_S = 300.0  # a personalized image is ~20 MB; a slow office link takes minutes
@@ -167,8 +167,8 @@ def prepare(
     download has ``timeout_s``; files appear only complete (written aside, then renamed).
     ``refresh`` downloads anefarm's copies again (a newer personalized image).
     """
-    from orchestrator.artifacts.locking import sha_lock
     from orchestrator.errors import ArtifactError
+    from orchestrator.modelkit.locking import sha_lock
 
     fetch = fetch or fetch_from_repository
     # Classic images first, oldest first: the order a person reads versions in.

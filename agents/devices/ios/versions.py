@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.osversion import numeric_parts
+from orchestrator.catalog.osversion import numeric_parts
 
 RSD_MIN = (17, 0)  # developer services over RemoteServiceDiscovery from here
 USERSPACE_TUNNEL_MIN = (17, 4)  # CoreDeviceProxy: a tunnel without root from here

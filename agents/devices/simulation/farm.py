@@ -22,8 +22,8 @@ from pydantic_core import ErrorDetails
 
 from agents.devices.simulation.faults import Fault, parse_faults
 from orchestrator import catalog
+from orchestrator.catalog.osversion import parse
 from orchestrator.errors import UsageError
-from orchestrator.osversion import parse
 
 GROUP = re.compile(
     r"\s*(?P<pt>[A-Za-z]+[0-9]+,[0-9]+)(?:@(?P<os>[^=,!]*))?=(?P<count>[^,!]*)"

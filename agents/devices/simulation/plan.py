@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agents.devices.simulation.profile import ModelProfile
+from orchestrator.catalog.osversion import major_minor
 from orchestrator.modelkit.inventory import OpInfo
-from orchestrator.osversion import major_minor
 from orchestrator.protocol import ComputePlan, ComputeUnits, OpPlan
 
 PLAN_MIN_OS = (17, 4)

@@ -1,4 +1,4 @@
-// Codable mirrors of orchestrator/protocol.py (schema version 1). The JSON Schemas in
+// Codable mirrors of orchestrator/protocol/__init__.py (schema version 1). The JSON Schemas in
 // ../Schema are the contract; the fixtures in ../Fixtures are checked by both sides.
 import Foundation
 

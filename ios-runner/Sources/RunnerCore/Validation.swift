@@ -1,4 +1,4 @@
-// Strict decoding: the same rules orchestrator/protocol.py enforces — unknown fields
+// Strict decoding: the same rules orchestrator/protocol/__init__.py enforces — unknown fields
 // refused, schema version checked, timings finite and non-negative, statistics in order,
 // a setting without samples must carry an error, no setting twice.
 import Foundation

@@ -240,7 +240,7 @@ final class HarnessTests: XCTestCase {
     }
 
     /// The cross-check with Python: Fixtures/generated/harness-result.json is what this harness
-    /// produces over the fake executor (pytest validates it with orchestrator/protocol.py).
+    /// produces over the fake executor (pytest validates it with orchestrator/protocol/__init__.py).
     /// `make -C ios-runner fixtures` rewrites it; otherwise a difference fails here.
     func testHarnessResultMatchesTheCommittedFixture() throws {
         let bench = try Bench()

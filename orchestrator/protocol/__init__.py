@@ -1,7 +1,7 @@
 """The versioned messages that cross every process boundary (pydantic v2).
 
 Single source of truth: the JSON Schemas in ``ios-runner/Schema/`` are exported from
-here (``anefarm schema export``) and the Swift runner is tested against them.
+here by ``protocol.schema`` (``anefarm schema export``) and the Swift runner is tested against them.
 
 Flow::
 
@@ -17,11 +17,9 @@ lists are bounded so a malformed result cannot exhaust memory; every message car
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -383,35 +381,3 @@ class Verdict(Message):
     plan_timing_disagree: bool = False
     ops_off_ane: list[OpOffAne] = Field(default_factory=list, max_length=MAX_PLAN_OPS)
     reasons: list[ShortText] = Field(default_factory=list, max_length=100)
-
-
-# Messages whose JSON Schemas are exported for the Swift runner and other peers.
-EXPORTED: dict[str, type[Message]] = {
-    "run-batch": RunBatch,
-    "runner-manifest": RunnerManifest,
-    "runner-result": RunnerResult,
-    "run-batch-result": RunBatchResult,
-    "verdict": Verdict,
-}
-
-
-def json_schema(message: type[Message]) -> dict[str, Any]:
-    schema = message.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"https://anefarm.invalid/schema/v{SCHEMA_VERSION}/{message.__name__}.json"
-    return schema
-
-
-def render_schema(message: type[Message]) -> str:
-    """Deterministic text of a schema, so committed copies can be compared byte for byte."""
-    return json.dumps(json_schema(message), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def export_schemas(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, message in EXPORTED.items():
-        path = directory / f"{name}.schema.json"
-        path.write_text(render_schema(message), encoding="utf-8")
-        written.append(path)
-    return written

@@ -21,8 +21,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from orchestrator.artifacts.locking import sha_lock
 from orchestrator.errors import ArtifactError
+from orchestrator.modelkit.locking import sha_lock
 from orchestrator.protocol import ModelFormat, ModelRef
 
 STAGE_PREFIX = ".stage-"
