@@ -17,7 +17,7 @@ lists are bounded so a malformed result cannot exhaust memory; every message car
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -99,6 +99,9 @@ class RunSpec(Message):
     timeout_s: float = Field(default=600.0, gt=0, le=86_400, allow_inf_nan=False)
     compute_plan: bool = True
     cold_load: Literal["process", "fresh_compile"] = "process"  # → RunnerManifest.cold_load
+    # The logical night of a sweep run (set when a sweep dispatches a night; None for
+    # ordinary jobs). Only the simulated farm reads it, to follow its timeline.
+    night: date | None = None
 
     @model_validator(mode="after")
     def _unique_units(self) -> RunSpec:
