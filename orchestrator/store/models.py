@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -132,18 +133,39 @@ class ModelOp(Base):
     weight_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class NightTrigger(StrEnum):
+    """What started a sweep's night: a person (`anefarm sweep run`) or the schedule."""
+
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+
+
 class Sweep(Base):
+    """A stored sweep definition (issue 17): the validated YAML in ``definition``
+    (orchestrator.sweeps.definition.SweepDefinition), its cron ``schedule`` and
+    ``timezone`` copied out for the scheduler. Its nights are jobs (``jobs.sweep_id``)."""
+
     __tablename__ = "sweeps"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(String(256))
-    selector: Mapped[str] = mapped_column(String(512))
-    models: Mapped[list[Any]] = mapped_column(JSON)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    schedule: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The YAML file it was added from (globs in it are relative to that file's folder).
+    source_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
 
 
 class Job(Base):
     __tablename__ = "jobs"
+    # A sweep has one night per scheduled time, whoever fires it (two coordinators, a
+    # person): the last guard. An index, not a table constraint, so that SQLite needs no
+    # rebuild of ``jobs`` (see migration 0006); NULLs (plain jobs) never collide.
+    __table_args__ = (
+        Index("uq_jobs_sweep_scheduled_for", "sweep_id", "scheduled_for", unique=True),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     created_at: Mapped[datetime] = mapped_column(TS)
     status: Mapped[JobStatus] = mapped_column(_enum_of(JobStatus, 32), default=JobStatus.QUEUED)
@@ -156,6 +178,14 @@ class Job(Base):
         _enum_of(BisectMode, 16), default=BisectMode.AUTO, server_default=BisectMode.AUTO.value
     )
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sweeps.id"), nullable=True)
+    # A sweep's night (sweep_id set): the logical time it is the night of, when it really
+    # started, whether it ran late (a fire missed while no coordinator ran), who started it.
+    scheduled_for: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    trigger: Mapped[NightTrigger | None] = mapped_column(
+        _enum_of(NightTrigger, 16), nullable=True
+    )
 
 
 class Run(Base):
@@ -187,6 +217,11 @@ class Run(Base):
     # A probe run's copies of its op (1, or more when lifted above the timer's noise).
     probe_repeat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runner_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A sweep night's run: its series name (the model's name in the sweep, kept across
+    # retrained files with new sha256s). The series key is (series, device_class, a
+    # measurement's compute_units, simulated); os_*, runner_version, udid and model_sha256
+    # are tonight's conditions.
+    series: Mapped[str | None] = mapped_column(String(256), nullable=True)
     # The device a queued run's batch waits for, when pinned (a retry, a probe): the
     # coordinator's reaper re-routes it when that device goes away.
     pinned_udid: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -263,6 +298,37 @@ class OpPlacement(Base):
     cost: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class MissingKind(StrEnum):
+    """Why a series of a sweep has no point tonight."""
+
+    DEVICE_CLASS_ABSENT = "device_class_absent"  # the farm has no device of the class
+    MODEL_MISSING = "model_missing"  # the path or glob matched no file tonight
+    MODEL_UNREADABLE = "model_unreadable"  # the file is there but cannot be inspected
+    RUN_FAILED = "run_failed"  # the run ended failed or cancelled
+
+
+class SweepMissing(Base):
+    """Missing is data: a series of a sweep that has no point tonight, and why. One row
+    per (night, series, device class); ``device_class`` is NULL when no class was tried
+    (e.g. the model file is gone, for every class), ``compute_units`` NULL for all."""
+
+    __tablename__ = "sweep_missing"
+    __table_args__ = (Index("ix_sweep_missing_job", "job_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(256))
+    device_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    compute_units: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    kind: Mapped[MissingKind] = mapped_column(_enum_of(MissingKind, 32))
+    reason: Mapped[str] = mapped_column(Text)
+    model_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
 class Device(Base):
     __tablename__ = "devices"
     udid: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -336,3 +402,179 @@ class ProbeResult(Base):
     lint_rule: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lint_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     lint_fix: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ApiRole(StrEnum):
+    """What an HTTP API token may do (issue 19), in order: each includes the ones before."""
+
+    READ = "read"
+    SUBMIT = "submit"
+    ADMIN = "admin"
+
+
+class ApiToken(Base):
+    """A token of the HTTP API (``orchestrator.web.tokens``): only the sha256 of the
+    token is kept, so a copy of the database lets nobody in."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[ApiRole] = mapped_column(_enum_of(ApiRole, 16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    last_used_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+
+
+# Regressions and alerts (issue 18; orchestrator/alerts) -----------------------------------
+
+
+class AlertStatus(StrEnum):
+    """A summary's triage status: untriaged → acknowledged → fixed | wontfix | invalid |
+    infra, or accepted (the new normal: the baseline restarts from that night)."""
+
+    UNTRIAGED = "untriaged"
+    ACKNOWLEDGED = "acknowledged"
+    FIXED = "fixed"
+    WONTFIX = "wontfix"
+    INVALID = "invalid"
+    INFRA = "infra"
+    ACCEPTED = "accepted"
+
+
+class CheckResult(Base):
+    """One night's status of one series for one check (latency, trend, placement, verdict,
+    compile/load, failure) against its baseline: SAME, REGRESSION, IMPROVEMENT, UNKNOWN,
+    INSUFFICIENT_DATA, FAILED or MISSING, with the figures and the attribution in
+    ``detail``. Written once per night by the analysis (orchestrator/alerts/night.py)."""
+
+    __tablename__ = "check_results"
+    __table_args__ = (
+        UniqueConstraint(
+            "job_id", "series", "device_class", "compute_units", "simulated", "check",
+            name="uq_check_results_key",
+        ),  # fmt: skip
+        Index("ix_check_results_sweep", "sweep_id", "series"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(256))
+    device_class: Mapped[str] = mapped_column(String(32))
+    # "-" for checks that are not per compute-units setting (placement, failures).
+    compute_units: Mapped[str] = mapped_column(String(32))
+    simulated: Mapped[bool] = mapped_column(Boolean)
+    check: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class AlertSummary(Base):
+    """One alert summary per (sweep, night, cause): the findings of one cause grouped
+    ("iOS 18.2 (22C…): conv dilated moved ANE → GPU on 14 models × 3 classes"). An open
+    summary is updated by later nights (``last_job_id``, ``nights``) instead of raised
+    again; ``worst`` is the largest effect seen, so a worse night re-raises it."""
+
+    __tablename__ = "alert_summaries"
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "job_id", "cause_key", name="uq_alert_summaries_cause"),
+        Index("ix_alert_summaries_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    last_job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    cause_key: Mapped[str] = mapped_column(String(512))
+    cause: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))  # regression | improvement | placement | …
+    status: Mapped[AlertStatus] = mapped_column(
+        _enum_of(AlertStatus, 16), default=AlertStatus.UNTRIAGED
+    )
+    simulated: Mapped[bool] = mapped_column(Boolean)
+    worst: Mapped[float] = mapped_column(Float, default=0.0)
+    nights: Mapped[int] = mapped_column(Integer, default=1)
+    raised: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class AlertFinding(Base):
+    """A member of a summary: one series' check that changed, with its figures and what
+    differed from the baseline."""
+
+    __tablename__ = "alert_findings"
+    __table_args__ = (Index("ix_alert_findings_summary", "summary_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_summaries.id", ondelete="CASCADE")
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(256))
+    device_class: Mapped[str] = mapped_column(String(32))
+    compute_units: Mapped[str] = mapped_column(String(32))
+    simulated: Mapped[bool] = mapped_column(Boolean)
+    check: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    magnitude: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class AlertTriage(Base):
+    """Who moved a summary from which status to which, when, and why."""
+
+    __tablename__ = "alert_triage"
+    __table_args__ = (Index("ix_alert_triage_summary", "summary_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_summaries.id", ondelete="CASCADE")
+    )
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(TS)
+
+
+class SweepBaseline(Base):
+    """Where a series' baseline starts: ``reset`` (an accepted change: nights before
+    ``job_id`` no longer count) or ``pin`` (the baseline is the named night ``job_id``,
+    ``anefarm sweep baseline NAME --night DATE --label v2.3``). NULL series / device class /
+    compute units: every one of the sweep."""
+
+    __tablename__ = "sweep_baselines"
+    __table_args__ = (Index("ix_sweep_baselines_sweep", "sweep_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # reset | pin
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    series: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    device_class: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    compute_units: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    label: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    summary_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_summaries.id", ondelete="SET NULL"), nullable=True
+    )
+    by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class NotificationDelivery(Base):
+    """One webhook message of a summary: where (the URL with secrets masked), in which
+    body format, how many attempts, and how it ended."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_notification_deliveries_summary", "summary_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    summary_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_summaries.id", ondelete="CASCADE")
+    )
+    target: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))  # json | slack
+    ok: Mapped[bool] = mapped_column(Boolean)
+    attempts: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TS)
