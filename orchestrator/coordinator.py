@@ -2,8 +2,9 @@
 reaps batches stranded by devices that went away (``orchestrator.reaper``).
 
 Runs as a Celery worker with concurrency 1 on ``results`` (ingest is cheap; one writer
-keeps SQLite happy and ordering simple). Optionally serves artifacts over HTTP for
-agents on other hosts.
+keeps SQLite happy and ordering simple). Optionally serves the web app on a thread
+(``--serve HOST:PORT``: the API, the dashboard, and the model downloads agents on other
+hosts use).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 from celery.exceptions import Reject
 
 from orchestrator import reaper
-from orchestrator.artifact_server import ArtifactServer
 from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
 from orchestrator.delivery import inflight, recovery
 from orchestrator.ingest import Ingestor
@@ -37,7 +37,7 @@ def run_coordinator(
     settings: Settings,
     *,
     broker_url: str,
-    serve_artifacts: str | None = None,
+    serve: str | None = None,
     loglevel: str = "WARNING",
 ) -> None:
     upgrade(settings.resolved_database_url)
@@ -77,15 +77,12 @@ def run_coordinator(
     stop_reaper = reaper.start_timer(app, every)
 
     server = None
-    if serve_artifacts:
-        host, _, port = serve_artifacts.rpartition(":")
-        server = ArtifactServer(
-            settings.resolved_artifact_dir,
-            host=host or "127.0.0.1",
-            port=int(port),
-            token=settings.artifact_token,
-        ).start()
-        log.warning("serving artifacts at %s", server.url)
+    if serve:
+        from orchestrator.web.server import WebServer, parse_address
+
+        host, port = parse_address(serve)
+        server = WebServer(settings, host, port, log_requests=False).start()
+        log.warning("serving the web app and artifacts at %s", server.url)
     try:
         # fork: the ingest task is registered in this function, which a spawned child never
         # runs (device workers are spawn-safe; the coordinator is not yet, and runs on Linux).

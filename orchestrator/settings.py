@@ -41,7 +41,12 @@ class Settings(BaseSettings):
         description="Where agents fetch models: file:///dir or http(s)://coordinator:port",
     )
     artifact_token: str | None = Field(
-        default=None, description="Bearer token for the coordinator's artifact server"
+        default=None, description="Bearer token agents send to GET /artifacts/<sha256>"
+    )
+    # The web app (orchestrator/web): reads without a token, only when it is bound to a
+    # loopback address (a laptop's own dashboard); writes always need a token.
+    open_reads: bool = Field(
+        default=False, description="Web app on loopback: reads need no token (ANEFARM_OPEN_READS=1)"
     )
     agent_cache_dir: Path | None = Field(
         default=None, description="Agent-side model cache; default: <home>/agent-cache"
@@ -83,6 +88,13 @@ class Settings(BaseSettings):
         default=None, description="Test/bring-up hook: module:factory of developer services"
     )
 
+    # Sweep alerts' webhooks (orchestrator/alerts/notify.py): attempts per message, the
+    # first retry's wait (doubling after), each request's timeout. A webhook that stays
+    # down costs a night at most attempts × timeout + the waits, and never fails it.
+    notify_attempts: int = Field(default=4, ge=1, le=10)
+    notify_backoff_s: float = Field(default=1.0, ge=0, le=60)
+    notify_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
     @field_validator("home", "artifact_dir", "agent_cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -110,3 +122,46 @@ def load_settings(**overrides: Any) -> Settings:
     """Read the environment once; ``overrides`` (e.g. CLI flags) win when not None."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
+
+
+# A broker off this machine carries every batch and result of the farm: without a
+# password anyone who reaches its port can read, forge or flush them (issue 20). So the
+# coordinator and the agents refuse to start against one; loopback and a unix socket stay
+# open for one-machine use (the embedded Redis binds 127.0.0.1 only).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for a unix socket (no host), localhost, 127.0.0.0/8 and ::1."""
+    if not host:
+        return True
+    host = host.strip("[]").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def broker_auth_problem(url: str) -> str | None:
+    """Why ``url`` must not be used as a farm's broker, or None when it may: a broker
+    that is not on loopback needs a password in its URL (``redis://[user]:PASSWORD@…``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, password = parts.hostname, parts.password
+    except ValueError:
+        return None  # not parseable here: the transport's scheme check reports it
+    if is_loopback_host(host) or password:
+        return None
+    return f"the broker {url} is not on this machine and its URL has no password"
+
+
+def require_broker_auth(url: str) -> None:
+    """ConfigError unless ``url`` may be used as the farm's broker (see above)."""
+    from orchestrator.errors import ConfigError
+
+    problem = broker_auth_problem(url)
+    if problem is not None:
+        raise ConfigError(
+            problem,
+            hint="set requirepass or an ACL user on that Redis and put it in "
+            "ANEFARM_BROKER_URL: redis://[USER]:PASSWORD@host:port/db (docs/deploy.md)",
+        )

@@ -24,8 +24,9 @@ from orchestrator.errors import AnefarmError, UsageError, mask
 
 ERROR_EXIT, USAGE_EXIT, INTERRUPTED_EXIT = 1, 2, 130
 # Commands that start one child process per device: with the broker down or refusing
-# the password, each child would print its own traceback, so they check it first.
-BROKER_FIRST = ("agent",)
+# the password, each child would print its own traceback, so they check it first; the
+# coordinator too, whose Celery consumer would otherwise retry a wrong password for ever.
+BROKER_FIRST = ("agent", "coordinator")
 
 app = typer.Typer(
     name="anefarm",
@@ -98,9 +99,10 @@ def _register_all() -> None:
         pipeline,
         services,
         storage,
+        web,
     )
 
-    for family in (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat):
+    for family in (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat, web):
         family.register(app)
     for info in app.registered_commands:
         if info.name in BROKER_FIRST and info.callback is not None:

@@ -299,8 +299,13 @@ def agent_cmd(
 
 
 def coordinator_cmd(
-    serve_artifacts: Annotated[
-        str | None, typer.Option(help="Serve artifacts over HTTP at HOST:PORT")
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            "--serve-artifacts",
+            help="Also serve the web app (API, dashboard, model downloads) at HOST:PORT",
+        ),
     ] = None,
     loglevel: Annotated[str, typer.Option(help="Log level")] = "WARNING",
 ) -> None:
@@ -309,7 +314,7 @@ def coordinator_cmd(
 
     settings = load_settings()
     run_coordinator(
-        settings, broker_url=_broker(settings), serve_artifacts=serve_artifacts, loglevel=loglevel
+        settings, broker_url=_broker(settings), serve=serve, loglevel=loglevel
     )
 
 

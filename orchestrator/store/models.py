@@ -182,10 +182,9 @@ class Job(Base):
     # started, whether it ran late (a fire missed while no coordinator ran), who started it.
     scheduled_for: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
-    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    trigger: Mapped[NightTrigger | None] = mapped_column(
-        _enum_of(NightTrigger, 16), nullable=True
-    )
+    # Server default only: rows written by older code (Core inserts) leave it out.
+    late: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    trigger: Mapped[NightTrigger | None] = mapped_column(_enum_of(NightTrigger, 16), nullable=True)
 
 
 class Run(Base):
@@ -439,6 +438,22 @@ class AlertStatus(StrEnum):
     INVALID = "invalid"
     INFRA = "infra"
     ACCEPTED = "accepted"
+
+
+class NightAnalysis(Base):
+    """A sweep night's analysis: ``confirming`` while confirmation runs of UNKNOWN
+    latencies are on their way, ``analysed`` once its check results and alerts are
+    stored, ``error`` when the analysis itself failed (the night is not failed by it)."""
+
+    __tablename__ = "night_analyses"
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    sweep_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    confirmations: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(TS)
 
 
 class CheckResult(Base):

@@ -1,5 +1,6 @@
-"""Agents fetch models by sha256, from a shared directory or the coordinator's HTTP server,
-verify them while streaming, and never cache a corrupt or partial download."""
+"""Agents fetch models by sha256, from a shared directory or the coordinator's web app
+(``GET /artifacts/<sha256>``), verify them while streaming, and never cache a corrupt or
+partial download."""
 
 import hashlib
 import io
@@ -8,10 +9,12 @@ import tarfile
 import pytest
 
 from agents.fetch import ArtifactFetcher, blob_relpath
-from orchestrator.artifact_server import ArtifactServer
 from orchestrator.errors import ArtifactError
 from orchestrator.modelkit.materialize import materialize
 from orchestrator.protocol import ModelFormat, ModelRef
+from orchestrator.settings import load_settings
+from orchestrator.store.migrate import upgrade
+from orchestrator.web.server import WebServer
 
 
 def put_blob(root, data: bytes) -> str:
@@ -58,7 +61,12 @@ def test_corrupt_source_is_refused_and_nothing_cached(store, tmp_path):
 def test_http_with_bearer_token(store, tmp_path):
     data = b"\x00\x01" * 50_000
     sha = put_blob(store, data)
-    server = ArtifactServer(store, token="s3cret").start()
+    database = f"sqlite:///{tmp_path / 'anefarm.db'}"
+    upgrade(database)
+    settings = load_settings(
+        home=tmp_path, database_url=database, artifact_dir=store, artifact_token="s3cret"
+    )
+    server = WebServer(settings, "127.0.0.1", 0, log_requests=False).start()
     try:
         ok = ArtifactFetcher(tmp_path / "c1", token="s3cret").fetch(
             ref_for(sha, data, location=server.url)

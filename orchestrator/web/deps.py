@@ -1,0 +1,140 @@
+"""What routes ask for: the settings, a database session, and a caller with a role.
+
+``require(role)`` is the one authentication rule of the app:
+
+- a request with ``Authorization: Bearer <token>`` is the token's; an unknown token is
+  401 (with ``WWW-Authenticate``), a known one below the role 403;
+- without a token, a read (``require(Role.READ)``) is allowed only when the server is
+  bound to a loopback address and ``ANEFARM_OPEN_READS=1``; anything else is 401.
+
+Tokens are never logged: they travel in a header, which uvicorn's access log does not
+print, and no message of ours repeats one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.settings import Settings
+from orchestrator.web import tokens
+from orchestrator.web.tokens import Role
+
+REALM = 'Bearer realm="anefarm"'
+# last_used_at is written at most this often per token: a busy reader must not turn every
+# GET into a database write.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass
+class WebContext:
+    """What the app was created with (``app.state.web``)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    # The address uvicorn listens on (None: not known, e.g. under a test client): reads
+    # without a token need a loopback one.
+    bound_host: str | None = None
+
+    @property
+    def open_reads(self) -> bool:
+        return self.settings.open_reads and is_loopback(self.bound_host)
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a token's name and role, or nobody (an open read)."""
+
+    name: str | None
+    role: Role | None
+
+
+def context(request: Request) -> WebContext:
+    web: WebContext = request.app.state.web
+    return web
+
+
+def get_settings(web: Annotated[WebContext, Depends(context)]) -> Settings:
+    return web.settings
+
+
+def get_session(web: Annotated[WebContext, Depends(context)]) -> Iterator[Session]:
+    """A session for one request; routes that write commit themselves."""
+    with web.sessions() as session:
+        yield session
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise unauthorized("the Authorization header must be `Bearer <token>`")
+    return value.strip()
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, detail=message, headers={"WWW-Authenticate": REALM})
+
+
+def require(role: Role) -> Callable[..., Caller]:
+    """A dependency that lets in callers holding ``role`` (or a higher one)."""
+
+    def check(
+        request: Request,
+        web: Annotated[WebContext, Depends(context)],
+        session: Annotated[Session, Depends(get_session)],
+    ) -> Caller:
+        token = bearer(request)
+        if token is None:
+            if role == Role.READ and web.open_reads:
+                return Caller(None, None)
+            raise unauthorized(
+                "this needs an API token (`anefarm tokens create`), sent as"
+                " `Authorization: Bearer <token>`"
+            )
+        found = tokens.lookup(session, token)
+        if found is None:
+            raise unauthorized("unknown or revoked API token")
+        if not tokens.allows(found.role, role):
+            raise HTTPException(
+                403, detail=f"the token {found.name!r} has role {found.role}; this needs {role}"
+            )
+        now = datetime.now(UTC)
+        if found.last_used_at is None or now - _utc(found.last_used_at) > TOUCH_EVERY:
+            tokens.touch(session, found.name, now)
+            session.commit()
+        return Caller(found.name, found.role)
+
+    return check
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite gives naive datetimes back; they were stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ContextDep = Annotated[WebContext, Depends(context)]
+Reader = Annotated[Caller, Depends(require(Role.READ))]
+Submitter = Annotated[Caller, Depends(require(Role.SUBMIT))]
+Admin = Annotated[Caller, Depends(require(Role.ADMIN))]
