@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,9 +57,14 @@ BISECT_MODES = ("auto", "always", "never")
 @dataclass
 class PreparedModel:
     path: Path
-    inventory: Any  # orchestrator.modelkit.ModelInventory
+    # orchestrator.modelkit.ModelInventory; None when the model's row (same sha256) is
+    # reused as stored: a sweep's night inspects each sha256 once (orchestrator.sweeps).
+    inventory: Any
     lint: list[dict[str, Any]]
     chips: list[str] = field(default_factory=list)  # what ``lint`` was computed for
+    # A sweep night's model: its series name, and the artifact already stored (hashed once).
+    series: str | None = None
+    artifact: Any = None  # orchestrator.artifacts.StoredArtifact
 
 
 @dataclass
@@ -73,6 +78,10 @@ class Prepared:
     bisect: str = "auto"
     # Classes with no live device: their runs are stored as waiting, not published.
     waiting: set[str] = field(default_factory=set)
+    # A sweep's night: more columns of the job (sweep_id, scheduled_for, …), and rows to
+    # add in the same transaction (missing records) once the job and runs are there.
+    job_fields: dict[str, Any] = field(default_factory=dict)
+    before_commit: Callable[[Session, UUID, list[SubmittedRun]], None] | None = None
 
 
 @dataclass
@@ -156,7 +165,7 @@ def submit(
     """Store artifacts, job and runs, then publish one batch per (model, device class)."""
     publisher = publisher or CeleryPublisher(app)
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
-    stored = [store.add(m.path) for m in prepared.models]
+    stored = [m.artifact or store.add(m.path) for m in prepared.models]
     job_id = uuid4()
     batches: list[RunBatch] = []
     submitted: list[SubmittedRun] = []
@@ -171,6 +180,7 @@ def submit(
                 spec=prepared.spec.model_dump(mode="json"),
                 purpose=prepared.purpose,
                 bisect=prepared.bisect,
+                **prepared.job_fields,
             )
         )
         for model, artifact in zip(prepared.models, stored, strict=True):
@@ -192,11 +202,13 @@ def submit(
                         queued_at=None if waits else now,
                         waiting_since=now if waits else None,
                         purpose=prepared.purpose,
+                        series=model.series,
                     )
                 )
                 submitted.append(
-                    SubmittedRun(run_id, model.path.name, device_class.product_type, waits)
-                )
+                    SubmittedRun(run_id, model.series or model.path.name,
+                                 device_class.product_type, waits)
+                )  # fmt: skip
                 if waits:
                     continue  # published by the coordinator's reaper once a device is up
                 batches.append(
@@ -212,6 +224,9 @@ def submit(
                         created_at=now,
                     )
                 )
+        if prepared.before_commit is not None:
+            session.flush()
+            prepared.before_commit(session, job_id, submitted)
     # A crash (or a broker that fails) between the commit above and these publishes
     # leaves queued runs without a message: the coordinator's reaper re-publishes them.
     failpoints.hit(failpoints.SUBMIT_AFTER_COMMIT)
@@ -223,15 +238,29 @@ def submit(
 def upsert_model(session: Session, model: PreparedModel, artifact: Any) -> None:
     inventory = model.inventory
     existing = session.get(db.Model, artifact.sha256)
-    inspect_json = {"inventory": inventory.to_json(), "lint": model.lint}
     if existing is not None:
         # Lint for other chips may have been computed before: keep it; the chips linted
         # now are replaced whole (a rule that no longer fires must not linger).
-        previous = (existing.inspect_json or {}).get("lint", [])
+        stored = existing.inspect_json or {}
+        previous = stored.get("lint", [])
         linted = set(model.chips) | {f["chip"] for f in model.lint}
+        if inventory is None and not linted:
+            return  # reused as stored (a sweep's unchanged model): nothing new to write
         kept = [f for f in previous if f["chip"] not in linted]
-        existing.inspect_json = {"inventory": inventory.to_json(), "lint": kept + model.lint}
+        # Which chips lint has run for (a chip with no finding leaves no other trace).
+        chips = sorted(set(stored.get("linted_chips", [])) | set(model.chips))
+        existing.inspect_json = {
+            "inventory": inventory.to_json() if inventory is not None else stored["inventory"],
+            "lint": kept + model.lint,
+            "linted_chips": chips,
+        }
         return
+    assert inventory is not None, "a model seen for the first time is inspected"
+    inspect_json = {
+        "inventory": inventory.to_json(),
+        "lint": model.lint,
+        "linted_chips": sorted(model.chips),
+    }
     session.add(
         db.Model(
             sha256=artifact.sha256,

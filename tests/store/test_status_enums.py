@@ -74,6 +74,8 @@ def test_a_database_from_before_reads_the_same_after_0006(db_url: str) -> None:
     upgrade(db_url, "0006")
     assert current_revision(db_url) == "0006"
     assert _stored(db_url) == before  # no stored value changed
+    upgrade(db_url)  # the ORM maps today's columns (later revisions add some to jobs)
+    assert _stored(db_url) == before
     engine = make_engine(db_url)
     with session_scope(session_factory(engine)) as session:
         job = session.scalars(sa.select(db.Job)).one()

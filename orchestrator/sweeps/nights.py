@@ -1,0 +1,480 @@
+"""A sweep's night: one job (``jobs.sweep_id``, ``scheduled_for``) through the submit path.
+
+``start_night`` is what both `anefarm sweep run` and the coordinator's scheduler
+(``orchestrator.sweeps.schedule``) call. It plans the night (``plan_night``: tonight's
+files, their sha256s, the farm's classes, what is missing and why), then stores the job,
+its runs (each with its series name) and the missing records in one transaction through
+``dispatch.submit`` and publishes the batches through the one publish path
+(``protocol.transport``). One night per (sweep, scheduled time): checked first, and the
+unique index ``uq_jobs_sweep_scheduled_for`` is the last guard (``NightExists``).
+
+Cheap at scale: a model is hashed once (the artifact store's copy is its hash), inspected
+only when its sha256 is new to the database (stored model rows are reused, one query for
+all), linted only for chips not linted before; the job, its runs and the missing records
+are one transaction.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from celery import Celery
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator import catalog
+from orchestrator.artifacts import ArtifactStore
+from orchestrator.dispatch import (
+    Prepared,
+    PreparedModel,
+    SubmitOptions,
+    SubmittedRun,
+    make_spec,
+    submit,
+)
+from orchestrator.errors import AnefarmError, NotFound, UsageError
+from orchestrator.protocol import RunPurpose, RunSpec
+from orchestrator.protocol.transport import Publisher
+from orchestrator.selection import FarmView, farm_view, resolve_classes
+from orchestrator.settings import Settings
+from orchestrator.store import models as db
+from orchestrator.store.engine import session_scope
+from orchestrator.sweeps.definition import (
+    MODEL_SUFFIXES,
+    Found,
+    Missing,
+    SweepDefinition,
+    resolve_models,
+)
+
+log = logging.getLogger(__name__)
+MissingKind = db.MissingKind
+
+
+class NightExists(AnefarmError):
+    """The sweep already has a night for this scheduled time (another coordinator, or an
+    earlier `sweep run --at`, started it)."""
+
+    kind = "night_exists"
+
+    def __init__(self, sweep: str, scheduled_for: datetime, job_id: UUID | None = None) -> None:
+        self.sweep, self.scheduled_for, self.job_id = sweep, scheduled_for, job_id
+        which = f" (job {job_id})" if job_id else ""
+        super().__init__(
+            f"sweep {sweep!r} already has its night of {scheduled_for.isoformat()}{which}",
+            hint="`anefarm sweep show` lists its nights; --at another time records another",
+        )
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware UTC time (a naive one is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# Planning --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MissingSeries:
+    """A series with no run tonight (one record per class; ``device_class`` None: all)."""
+
+    series: str
+    device_class: str | None
+    kind: db.MissingKind
+    reason: str
+    model_path: str | None = None
+    model_sha256: str | None = None
+
+
+@dataclass
+class NightPlan:
+    sweep_id: UUID
+    sweep: str
+    definition: SweepDefinition
+    scheduled_for: datetime
+    night: date
+    spec: RunSpec
+    classes: list[catalog.DeviceModel]
+    models: list[PreparedModel]
+    missing: list[MissingSeries] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    inspected: int = 0  # models inspected tonight (new sha256s); the rest were reused
+
+
+def load_sweep(session: Session, name: str) -> db.Sweep:
+    sweep = session.scalars(select(db.Sweep).where(db.Sweep.name == name)).one_or_none()
+    if sweep is None:
+        raise NotFound(f"no sweep {name!r}", hint="`anefarm sweep list` lists the sweeps")
+    return sweep
+
+
+def existing_night(session: Session, sweep_id: UUID, scheduled_for: datetime) -> UUID | None:
+    found: UUID | None = session.scalars(
+        select(db.Job.id).where(db.Job.sweep_id == sweep_id, db.Job.scheduled_for == scheduled_for)
+    ).first()
+    return found
+
+
+@dataclass(frozen=True)
+class PreviousNight:
+    job_id: UUID | None
+    # series → device classes it had a run or a missing record on
+    series: dict[str, set[str]]
+
+
+def previous_night(session: Session, sweep_id: UUID, before: datetime) -> PreviousNight:
+    job_id = session.scalars(
+        select(db.Job.id)
+        .where(db.Job.sweep_id == sweep_id, db.Job.scheduled_for < before)
+        .order_by(db.Job.scheduled_for.desc())
+        .limit(1)
+    ).first()
+    series: dict[str, set[str]] = {}
+    if job_id is None:
+        return PreviousNight(None, series)
+    rows = session.execute(
+        select(db.Run.series, db.Run.device_class).where(
+            db.Run.job_id == job_id, db.Run.series.is_not(None)
+        )
+    )
+    missing = session.execute(
+        select(db.SweepMissing.series, db.SweepMissing.device_class).where(
+            db.SweepMissing.job_id == job_id
+        )
+    )
+    for name, device_class in [*rows, *missing]:
+        classes = series.setdefault(name, set())
+        if device_class:
+            classes.add(device_class)
+    return PreviousNight(job_id, series)
+
+
+def _chip(device_class: str) -> str:
+    known = catalog.DEVICES.get(device_class)
+    return known.chip if known else "unknown chip"
+
+
+def _expected_from(definition: SweepDefinition, series: str) -> bool:
+    """Could an entry of the definition still produce ``series``? (a glob's file gone)"""
+    for entry in definition.models:
+        if entry.name == series:
+            return True
+        if entry.name is None:
+            pattern = Path(entry.path).name
+            if any(fnmatch.fnmatchcase(series + suffix, pattern) for suffix in MODEL_SUFFIXES):
+                return True
+    return False
+
+
+def _inventory_from_json(data: dict[str, Any]) -> Any:
+    """A stored inventory (``ModelInventory.to_json``) back as the object lint reads."""
+    from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory, OpInfo
+
+    return ModelInventory(
+        path=Path(data["path"]),
+        sha256=data["sha256"],
+        format=data["format"],
+        model_type=data["model_type"],
+        spec_version=data["spec_version"],
+        min_deployment_target=data["min_deployment_target"],
+        inputs=[FeatureInfo(**f) for f in data["inputs"]],
+        outputs=[FeatureInfo(**f) for f in data["outputs"]],
+        ops=[OpInfo.from_json(op) for op in data["ops"]],
+        const_count=data["const_count"],
+        size_bytes=data["size_bytes"],
+        compute_precision=data.get("compute_precision"),
+        notes=list(data.get("notes", [])),
+        content_sha256=data.get("content_sha256"),
+    )
+
+
+def _prepare_models(
+    session: Session, found: list[Found], chips: list[str], store: ArtifactStore
+) -> tuple[list[PreparedModel], list[MissingSeries], int]:
+    """Hash each file once (into the artifact store), reuse known sha256s' rows, inspect
+    and lint only what is new."""
+    from orchestrator import modelkit
+
+    stored: list[tuple[Found, Any]] = []
+    missing: list[MissingSeries] = []
+    for item in found:
+        try:
+            stored.append((item, store.add(item.path)))
+        except (AnefarmError, OSError) as error:
+            missing.append(
+                MissingSeries(item.series, None, MissingKind.MODEL_UNREADABLE,
+                              f"cannot read {item.path}: {error}", str(item.path))
+            )  # fmt: skip
+    shas = {artifact.sha256 for _, artifact in stored}
+    known = {
+        m.sha256: m for m in session.scalars(select(db.Model).where(db.Model.sha256.in_(shas)))
+    }
+    prepared: list[PreparedModel] = []
+    inspected: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+    for item, artifact in stored:
+        row = known.get(artifact.sha256)
+        stored_json = (row.inspect_json or {}) if row is not None else {}
+        if row is not None and stored_json.get("inventory"):
+            linted = set(stored_json.get("linted_chips", []))
+            todo = [c for c in chips if c not in linted]
+            if not todo:
+                prepared.append(PreparedModel(item.path, None, [], [], item.series, artifact))
+                continue
+            try:
+                inventory = _inventory_from_json(stored_json["inventory"])
+                findings = [f.to_json() for f in modelkit.lint(inventory, chips=todo)]
+            except (KeyError, TypeError, AnefarmError) as error:
+                log.warning("stored inventory of %s unusable (%s): inspecting again",
+                            artifact.sha256[:12], error)  # fmt: skip
+            else:
+                prepared.append(
+                    PreparedModel(item.path, None, findings, todo, item.series, artifact)
+                )
+                continue
+        if artifact.sha256 not in inspected:
+            try:
+                inventory = modelkit.inspect_model(item.path)
+            except AnefarmError as error:
+                missing.append(
+                    MissingSeries(item.series, None, MissingKind.MODEL_UNREADABLE,
+                                  f"cannot inspect {item.path}: {error.one_line()}",
+                                  str(item.path), artifact.sha256)
+                )  # fmt: skip
+                continue
+            findings = [f.to_json() for f in modelkit.lint(inventory, chips=chips)]
+            inspected[artifact.sha256] = (inventory, findings)
+        inventory, findings = inspected[artifact.sha256]
+        prepared.append(PreparedModel(item.path, inventory, findings, chips, item.series, artifact))
+    return prepared, missing, len(inspected)
+
+
+def night_spec(definition: SweepDefinition, night: date) -> RunSpec:
+    options = SubmitOptions(
+        selector=definition.devices,
+        compute_units=tuple(definition.compute_units),
+        iterations=definition.iterations,
+        warmup=definition.warmup,
+        timeout_s=definition.timeout_s,
+        bisect=definition.bisect,
+    )
+    # The simulated farm follows its timeline by the logical night (RunSpec.night).
+    return make_spec(options).model_copy(update={"night": night})
+
+
+def plan_night(
+    session: Session,
+    sweep: db.Sweep,
+    scheduled_for: datetime,
+    farm: FarmView | None,
+    *,
+    settings: Settings,
+) -> NightPlan:
+    """What tonight runs and what is missing; writes nothing but artifacts."""
+    definition = SweepDefinition.model_validate(sweep.definition)
+    scheduled_for = utc(scheduled_for)
+    night = definition.night_of(scheduled_for)
+    base = Path(sweep.source_path).parent if sweep.source_path else None
+    resolved = resolve_models(definition, base)
+    found = [m for m in resolved if isinstance(m, Found)]
+    missing: list[MissingSeries] = []
+    warnings: list[str] = []
+    # Classes: those the farm has for the selector and with a live device now; the rest
+    # (a named class with no device up, last night's classes gone) are missing tonight.
+    try:
+        classes, waiting, warnings = resolve_classes(
+            definition.devices, farm, device_wait_s=settings.device_wait_s
+        )
+    except UsageError as error:
+        classes, waiting = [], set()
+        warnings = [error.one_line()]
+    absent = {c.product_type for c in classes if c.product_type in waiting}
+    live = [c for c in classes if c.product_type not in waiting]
+    live_names = {c.product_type for c in live}
+    previous = previous_night(session, sweep.id, scheduled_for)
+    seen_classes = set().union(*previous.series.values()) if previous.series else set()
+    absent |= seen_classes - live_names
+
+    # Series: tonight's files; last night's series no entry produces now are gone.
+    tonight = {m.series for m in found}
+    for item in resolved:
+        if isinstance(item, Missing) and item.series not in tonight and "*" not in item.series:
+            missing.append(MissingSeries(item.series, None, MissingKind.MODEL_MISSING,
+                                         item.reason, item.pattern))  # fmt: skip
+    named_missing = {m.series for m in missing}
+    for series in sorted(previous.series):
+        if series in tonight or series in named_missing:
+            continue
+        if _expected_from(definition, series):
+            missing.append(
+                MissingSeries(series, None, MissingKind.MODEL_MISSING,
+                              f"no file for series {series!r} tonight (it ran last night)")
+            )  # fmt: skip
+    store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
+    chips = sorted({c.chip for c in live})
+    prepared, unreadable, inspected = _prepare_models(session, found, chips, store)
+    missing += unreadable
+    # A model with no run on any class is missing per class (history shows the hole
+    # where the point would be): expand "all classes" records to the expected classes.
+    expected_classes = sorted(live_names | absent)
+    expanded: list[MissingSeries] = []
+    for record in missing:
+        if record.device_class is None and expected_classes:
+            expanded += [
+                MissingSeries(record.series, c, record.kind, record.reason, record.model_path,
+                              record.model_sha256)
+                for c in expected_classes
+            ]  # fmt: skip
+        else:
+            expanded.append(record)
+    for device_class in sorted(absent):
+        reason = (
+            f"no live device of {device_class} ({_chip(device_class)}) on the farm"
+            f" when the night started"
+        )
+        expanded += [
+            MissingSeries(m.series or m.path.name, device_class, MissingKind.DEVICE_CLASS_ABSENT,
+                          reason,
+                          str(m.path), m.artifact.sha256 if m.artifact else None)
+            for m in prepared
+        ]  # fmt: skip
+    if not live and not expanded:
+        # Nothing at all: still a night, with the reason on record for every series.
+        why = warnings[0] if warnings else "no device class to run on"
+        expanded = [
+            MissingSeries(m.series or m.path.name, None, MissingKind.DEVICE_CLASS_ABSENT, why,
+                          str(m.path))
+            for m in prepared
+        ]  # fmt: skip
+    return NightPlan(
+        sweep_id=sweep.id,
+        sweep=sweep.name,
+        definition=definition,
+        scheduled_for=scheduled_for,
+        night=night,
+        spec=night_spec(definition, night),
+        classes=live,
+        models=prepared,
+        missing=expanded,
+        warnings=warnings,
+        inspected=inspected,
+    )
+
+
+# Starting --------------------------------------------------------------------------------
+
+
+def _missing_rows(
+    plan: NightPlan, now: datetime
+) -> Callable[[Session, UUID, list[SubmittedRun]], None]:
+    def add(session: Session, job_id: UUID, runs: list[SubmittedRun]) -> None:
+        session.add_all(
+            db.SweepMissing(
+                job_id=job_id,
+                series=m.series,
+                device_class=m.device_class,
+                kind=m.kind,
+                reason=m.reason[:4000],
+                model_path=m.model_path,
+                model_sha256=m.model_sha256,
+                created_at=now,
+            )
+            for m in plan.missing
+        )
+
+    return add
+
+
+def _farm(settings: Settings, sessions: sessionmaker[Session]) -> FarmView | None:
+    if not settings.broker_url:
+        return farm_view(None, sessions)
+    from orchestrator.protocol import livestate
+
+    return farm_view(livestate.connect(settings.broker_url), sessions)
+
+
+def start_night(
+    *,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    app: Celery,
+    sweep_name: str,
+    scheduled_for: datetime,
+    late: bool = False,
+    trigger: str = "manual",
+    publisher: Publisher | None = None,
+    farm: FarmView | None = None,
+) -> UUID:
+    """Create the night of ``sweep_name`` for ``scheduled_for``: its job, runs and missing
+    records (one transaction), then publish its batches. Raises NightExists when the sweep
+    already has that night, NotFound for an unknown sweep."""
+    scheduled_for = utc(scheduled_for)
+    trigger = db.NightTrigger(trigger)
+    with sessions() as session:
+        sweep = load_sweep(session, sweep_name)
+        found = existing_night(session, sweep.id, scheduled_for)
+        if found is not None:
+            raise NightExists(sweep_name, scheduled_for, found)
+        if farm is None:
+            farm = _farm(settings, sessions)
+        plan = plan_night(session, sweep, scheduled_for, farm, settings=settings)
+    return submit_night(plan, settings=settings, sessions=sessions, app=app, late=late,
+                        trigger=trigger, publisher=publisher)  # fmt: skip
+
+
+def submit_night(
+    plan: NightPlan,
+    *,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    app: Celery,
+    late: bool = False,
+    trigger: db.NightTrigger = db.NightTrigger.MANUAL,
+    publisher: Publisher | None = None,
+) -> UUID:
+    now = datetime.now(UTC)
+    prepared = Prepared(
+        spec=plan.spec,
+        classes=plan.classes,
+        models=plan.models,
+        selector=plan.definition.devices,
+        purpose=RunPurpose.USER,
+        warnings=plan.warnings,
+        bisect=plan.definition.bisect,
+        job_fields={
+            "sweep_id": plan.sweep_id,
+            "scheduled_for": plan.scheduled_for,
+            "started_at": now,
+            "late": late,
+            "trigger": trigger,
+        },
+        before_commit=_missing_rows(plan, now),
+    )
+    try:
+        outcome = submit(prepared, settings=settings, sessions=sessions, app=app,
+                         publisher=publisher)  # fmt: skip
+    except IntegrityError:
+        with sessions() as session:
+            job_id = existing_night(session, plan.sweep_id, plan.scheduled_for)
+        if job_id is None:
+            raise
+        raise NightExists(plan.sweep, plan.scheduled_for, job_id) from None
+    if not outcome.runs:
+        _finish_empty(sessions, outcome.job_id)
+    return outcome.job_id
+
+
+def _finish_empty(sessions: sessionmaker[Session], job_id: UUID) -> None:
+    """A night with no run at all (every series missing) is done at once: nothing will
+    ever end it otherwise."""
+    with session_scope(sessions) as session:
+        job = session.get(db.Job, job_id)
+        if job is not None and job.status == db.JobStatus.QUEUED:
+            job.status = db.JobStatus.DONE
