@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.errors import AnefarmError, mask
 from orchestrator.settings import Settings
-from orchestrator.web.deps import WebContext
+from orchestrator.web.deps import WebContext, require
+from orchestrator.web.tokens import Role
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -73,7 +74,8 @@ def create_app(
     app.state.web = WebContext(settings=settings, sessions=sessions, bound_host=bound_host)
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(artifacts.router)
-    app.include_router(pages.router)
+    # Pages are reads: a token (header or the sign-in cookie) unless reads are open.
+    app.include_router(pages.router, dependencies=[Depends(require(Role.READ))])
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_handlers(app)

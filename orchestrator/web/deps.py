@@ -15,18 +15,26 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.errors import ServiceError
 from orchestrator.settings import Settings
 from orchestrator.web import tokens
 from orchestrator.web.tokens import Role
 
+if TYPE_CHECKING:
+    import redis
+    from celery import Celery
+
 REALM = 'Bearer realm="anefarm"'
+# The dashboard's login cookie: HttpOnly (no script reads it) and SameSite=Strict (no
+# other site's page can make the browser send it, so a form elsewhere cannot write here).
+COOKIE = "anefarm_token"
 # last_used_at is written at most this often per token: a busy reader must not turn every
 # GET into a database write.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -41,10 +49,36 @@ class WebContext:
     # The address uvicorn listens on (None: not known, e.g. under a test client): reads
     # without a token need a loopback one.
     bound_host: str | None = None
+    _redis: redis.Redis | None = field(default=None, repr=False)
+    _celery: Celery | None = field(default=None, repr=False)
 
     @property
     def open_reads(self) -> bool:
         return self.settings.open_reads and is_loopback(self.bound_host)
+
+    def broker_url(self) -> str:
+        if not self.settings.broker_url:
+            raise ServiceError(
+                "this server has no broker configured",
+                hint="set ANEFARM_BROKER_URL=redis://… where the server runs",
+            )
+        return self.settings.broker_url
+
+    def redis(self) -> redis.Redis:
+        """The live state's Redis (the broker's), one client for the app."""
+        if self._redis is None:
+            from orchestrator.protocol import livestate
+
+            self._redis = livestate.connect(self.broker_url())
+        return self._redis
+
+    def celery(self) -> Celery:
+        """The Celery app submissions publish with, made once."""
+        if self._celery is None:
+            from orchestrator.protocol.transport import create_app
+
+            self._celery = create_app(self.settings)
+        return self._celery
 
 
 def is_loopback(host: str | None) -> bool:
@@ -82,9 +116,11 @@ def get_session(web: Annotated[WebContext, Depends(context)]) -> Iterator[Sessio
 
 
 def bearer(request: Request) -> str | None:
+    """The caller's token: the Authorization header (API clients, agents), else the
+    dashboard's cookie (a browser cannot add a header to a link; ``api/session.py``)."""
     header = request.headers.get("authorization")
     if header is None:
-        return None
+        return request.cookies.get(COOKIE) or None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise unauthorized("the Authorization header must be `Bearer <token>`")

@@ -1,5 +1,13 @@
-"""The HTTP API, ``/api/v1/…``: one module per resource, each with its ``router``."""
+"""The HTTP API, ``/api/v1/…``: one module per resource, each with its ``router``.
+
+Reads need a ``read`` token (or open reads on loopback), submitting and cancelling a
+``submit`` token (``orchestrator.web.deps.require``). docs/api.md lists every route.
+"""
 
 from fastapi import APIRouter
 
+from orchestrator.web.api import compat, devices, jobs, runs, session, submit
+
 router = APIRouter()
+for module in (jobs, submit, runs, devices, compat, session):
+    router.include_router(module.router)

@@ -1,0 +1,66 @@
+"""The web app under FastAPI's TestClient, on a migrated database (SQLite, and PostgreSQL
+through the ``db_url`` fixture), with tokens of each role at hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from orchestrator.settings import Settings, load_settings
+from orchestrator.store.engine import make_engine, session_factory
+from orchestrator.store.migrate import upgrade
+from orchestrator.web import tokens
+from orchestrator.web.app import create_app
+
+
+@dataclass
+class Web:
+    """One app on one database, and a way to make tokens and clients for it."""
+
+    settings: Settings
+    sessions: Any
+    home: Path
+
+    def token(self, role: str, name: str | None = None) -> str:
+        return tokens.create(self.sessions, name=name or f"t-{role}", role=tokens.role_of(role))
+
+    def client(self, *, bound_host: str | None = None, **overrides: Any) -> TestClient:
+        settings = self.settings.model_copy(update=overrides) if overrides else self.settings
+        app = create_app(settings, sessions=self.sessions, bound_host=bound_host)
+        return TestClient(app)
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, name=f'auth-{role}')}"}
+
+
+def make_web(tmp_path: Path, database_url: str, **settings: Any) -> Iterator[Web]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    yield Web(
+        settings=load_settings(home=home, database_url=database_url, **settings),
+        sessions=session_factory(engine),
+        home=home,
+    )
+    engine.dispose()
+
+
+@pytest.fixture
+def web(tmp_path: Path, db_url: str) -> Iterator[Web]:
+    """The app on SQLite, and once more on PostgreSQL."""
+    yield from make_web(tmp_path, db_url)
+
+
+@pytest.fixture
+def web_sqlite(tmp_path: Path, sqlite_url: str) -> Iterator[Web]:
+    """The app on SQLite only: for what does not depend on the database."""
+    yield from make_web(tmp_path, sqlite_url)
+
+
+AuthFor = Callable[[str], dict[str, str]]
