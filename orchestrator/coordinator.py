@@ -1,5 +1,6 @@
 """The coordinator process: consumes the ``results`` queue and ingests each result, and
-reaps batches stranded by devices that went away (``orchestrator.reaper``).
+reaps batches stranded by devices that went away (``orchestrator.reaper``), and starts
+sweeps' nights when they fall due (``orchestrator.sweeps.scheduler_loop``).
 
 Runs as a Celery worker with concurrency 1 on ``results`` (ingest is cheap; one writer
 keeps SQLite happy and ordering simple). Optionally serves the web app on a thread
@@ -13,6 +14,7 @@ import logging
 from typing import Any
 
 from celery.exceptions import Reject
+from celery.signals import worker_shutting_down
 
 from orchestrator import reaper
 from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
@@ -29,6 +31,7 @@ from orchestrator.protocol.transport import (
 from orchestrator.settings import Settings
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
+from orchestrator.sweeps.scheduler_loop import SchedulerThread
 
 log = logging.getLogger("anefarm.coordinator")
 
@@ -76,6 +79,11 @@ def run_coordinator(
     reaper.register(app, ingestor, every)
     stop_reaper = reaper.start_timer(app, every)
 
+    # Sweeps fire from here (orchestrator/sweeps/scheduler_loop.py); SIGTERM or Ctrl-C
+    # stops it at once, before the worker's warm shutdown has finished.
+    scheduler = SchedulerThread(worker_settings, broker_url=broker_url).start()
+    worker_shutting_down.connect(lambda **_: scheduler.stopping.set(), weak=False)
+
     server = None
     if serve:
         from orchestrator.web.server import WebServer, parse_address
@@ -91,5 +99,6 @@ def run_coordinator(
         )
     finally:
         stop_reaper.set()
+        scheduler.stop()
         if server is not None:
             server.stop()

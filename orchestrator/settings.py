@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     # A run for a device class the farm has no device of waits at most this long (then it
     # fails "no device"), so every run ends even when a phone never comes back.
     device_wait_s: float = Field(default=12 * 3600.0, gt=0)
+    # Sweep scheduling in the coordinator (orchestrator/sweeps/scheduler_loop.py): a fire
+    # missed while no coordinator ran still starts (once, marked late) within the grace.
+    sweep_grace_s: float = Field(default=6 * 3600.0, ge=0, description="Missed-fire grace")
+    sweep_tick_s: float = Field(default=10.0, gt=0, description="Scheduler pass interval")
+    # Tests only: from this Unix time on, the scheduler's clock runs sweep_clock_speed
+    # times faster (a sweep "every minute for five minutes" in seconds).
+    sweep_clock_anchor: float | None = Field(default=None, description="Tests: clock warp start")
+    sweep_clock_speed: float = Field(default=1.0, gt=0, description="Tests: clock warp factor")
     redis_persist: bool = Field(default=False, description="Embedded Redis keeps an AOF file")
     # How a device worker starts the pool child that runs batches. None = the platform's
     # default (billiard: spawn on macOS, fork on Linux); tests force each to prove both.
