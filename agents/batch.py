@@ -194,6 +194,11 @@ def _execute(
     fetch_model: Callable[[RunBatch], Path],
     started: datetime,
 ) -> RunBatchResult:
+    # A SIMULATED farm follows its timeline to the batch's night (its OS, presence and
+    # SIMULATED regressions: docs/simulation.md); real devices have no such method.
+    at_night = getattr(device, "at_night", None)
+    if callable(at_night):
+        at_night(batch.spec.night)
     info = device.identity.to_info()
 
     def failure(error: AnefarmError, diagnostics: list[str]) -> RunBatchResult:

@@ -4,14 +4,17 @@ They flow through the very same pipeline as real devices; every identity and res
 ``simulated``. Deterministic for a seed. Time is ``instant`` (durations are reported,
 nothing sleeps) or ``realtime`` (sleeps the simulated duration ÷ ``speed``). The model is
 inspected once per sha256 (coremltools is slow); tests can skip files entirely with
-``simulate_batch(manifest, inventory, timeout_s)``.
+``simulate_batch(manifest, inventory, timeout_s)``. ``at_night(night)`` puts the device on
+a night of its farm's timeline (simulation/nights.py): the agent calls it with every batch's
+``RunSpec.night``, and None is the farm as described.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,11 +24,11 @@ from agents.devices.simulation import latency
 from agents.devices.simulation.chips import chip_model
 from agents.devices.simulation.farm import DeviceSpec, parse_farm
 from agents.devices.simulation.faults import FaultScript
-from agents.devices.simulation.profile import ModelProfile, profile
+from agents.devices.simulation.nights import NightState, NotInFarm, night_state, os_build
+from agents.devices.simulation.profile import ModelProfile, profile, scaled
 from agents.devices.simulation.runner import RUNNER_VERSION, DeviceState, Truth, simulate
 from agents.devices.simulation.thermal import TEMPERATURE_C
 from orchestrator import catalog
-from orchestrator.catalog.osversion import release
 from orchestrator.errors import (
     DeviceGone,
     DeviceNotReady,
@@ -36,6 +39,7 @@ from orchestrator.errors import (
 )
 from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import (
+    ComputePlan,
     DeviceFacts,
     RunnerErrorKind,
     RunnerManifest,
@@ -56,14 +60,7 @@ READINESS = {
 OVERHEATED = "thermal state critical after sustained load: let the device cool down"
 
 
-def os_build(product_type: str, os_version: str) -> str:
-    """A build string shaped like Apple's (iOS 17.4 → 21E…) ending in ``sim``, so it can
-    never collide with a real build in a cache keyed by OS build."""
-    major, minor, patch = (*release(os_version), 0, 0)[:3]
-    train = 23 if major >= 26 else major + 4  # iOS 18 → 22, iOS 26 → 23
-    digest = hashlib.sha256(f"{product_type}@{os_version}".encode()).digest()
-    number = 10 + patch * 40 + digest[0] % 40 + (digest[1] % 5) * 100
-    return f"{train}{chr(ord('A') + min(minor, 25))}{number}sim"
+__all__ = ["SimulatedDevice", "build_farm", "os_build", "sent_to_background"]
 
 
 class SimulatedDevice:
@@ -104,13 +101,33 @@ class SimulatedDevice:
         self._log: list[str] = []
         self._crash_report: str | None = None
         self._inventories: dict[str, ModelInventory] = {}
-        self._profiles: dict[str, ModelProfile] = {}
+        self._profiles: dict[tuple[str, frozenset[str]], ModelProfile] = {}
+        # The farm as described until a batch names a night (at_night).
+        self.night = night_state(None, product_type=spec.product_type, udid=spec.udid,
+                                 os_version=spec.os_version, seed=self.seed, night=None)  # fmt: skip
+        self._plans: dict[frozenset[str], dict[str, ComputePlan]] = {frozenset(): self.state.plans}
+        self._draws: Counter[tuple[str, date]] = Counter()  # runs per (model, night)
         self._idle_since: float | None = None
         self._closed = False
 
     @property
     def identity(self) -> DeviceIdentity:
         return self._identity
+
+    def at_night(self, night: date | None) -> NightState:
+        """Put the device on ``night`` of its farm's timeline: the OS it reports (identity
+        and the runner's DeviceFacts), whether it is in the farm, the SIMULATED regressions
+        and the run-to-run noise. None: the farm as described, exactly as without nights."""
+        spec = self.spec
+        self.night = night_state(spec.timeline, product_type=spec.product_type, udid=spec.udid,
+                                 os_version=spec.os_version, seed=self.seed, night=night)  # fmt: skip
+        os_version, build = self.night.os_version, self.night.os_build
+        self._identity = replace(self._identity, os_version=os_version, os_build=build)
+        self._facts = DeviceFacts(product_type=spec.product_type, os_version=os_version,
+                                  os_build=build)  # fmt: skip
+        # The compute plan is cached per model; a model placed otherwise tonight has its own.
+        self.state.plans = self._plans.setdefault(self.night.off_ane, {})
+        return self.night
 
     def readiness(self, *, deep: bool = True) -> Readiness:
         states = self.faults.readiness()
@@ -146,10 +163,15 @@ class SimulatedDevice:
         """The whole run from an inventory: faults, fixed costs, runner. Also sets
         ``last_truth``. Raises what ``run`` raises."""
         self._check_open()
-        self.runs += 1
         udid = self.identity.udid
         self._log = [f"runner {RUNNER_VERSION}: batch {manifest.batch_id} on {udid} (SIMULATED)"]
         self._crash_report = None
+        tonight = self.night
+        if not tonight.present:
+            message = tonight.absent_message(self.spec.product_type)
+            self._log.append(message)
+            raise NotInFarm(f"{udid}: {message}", hint="the farm file's timeline says so")
+        self.runs += 1
         ready = self.readiness()
         if not ready.ready:
             self._log.append("not ready: " + "; ".join(ready.reasons))
@@ -167,9 +189,17 @@ class SimulatedDevice:
         fixed_s = latency.RUNNER_LAUNCH_S + latency.push_s(inventory.size_bytes)
         self.state.heat.idle(fixed_s)
         prof = self._profile(inventory)
+        if tonight.night is not None:
+            # Tonight's SIMULATED slow-down and the run-to-run noise of a real farm.
+            draw = self._draws[(inventory.sha256, tonight.night)]
+            self._draws[(inventory.sha256, tonight.night)] += 1
+            prof = scaled(prof, tonight.slow * tonight.run_to_run(udid, inventory.sha256, draw))
+        fails = tonight.fails_to_compile(manifest.model.filename, inventory.sha256)
+        if fails:
+            self._log.append(f"compile_fails on {tonight.os_build} (SIMULATED regression)")
         model_fault = (
             RunnerErrorKind.COMPILE
-            if "compilefail" in fired
+            if "compilefail" in fired or fails
             else RunnerErrorKind.LOAD
             if "loadfail" in fired
             else None
@@ -241,9 +271,12 @@ class SimulatedDevice:
             ) from error
 
     def _profile(self, inventory: ModelInventory) -> ModelProfile:
-        prof = self._profiles.get(inventory.sha256)
+        off_ane = self.night.off_ane
+        prof = self._profiles.get((inventory.sha256, off_ane))
         if prof is None:
-            prof = self._profiles[inventory.sha256] = profile(inventory.ops, self.chip)
+            why = f"moved off the ANE on {self.night.os_build} (SIMULATED regression)"
+            prof = profile(inventory.ops, self.chip, off_ane=off_ane, why=why)
+            self._profiles[(inventory.sha256, off_ane)] = prof
         return prof
 
     def _cool_down_between_runs(self) -> None:

@@ -7,14 +7,17 @@ one healthy device. The default OS is the newest the device supports. YAML::
     seed: 7                      # optional default noise seed for every group
     devices:
       - {product_type: "iPhone11,8", os: "16.7.8", count: 2, seed: 3, faults: ["crash@1"]}
+    noise: {seed: 7, run_to_run_sigma: 0.08}     # optional: the farm over many nights
+    timeline:                                    # (nights.py, docs/simulation.md)
+      - {from: 2026-03-18, os_upgrade: {class: "iPhone11,8", version: "18.2", build: 22C152}}
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
@@ -25,6 +28,9 @@ from orchestrator import catalog
 from orchestrator.catalog.osversion import parse
 from orchestrator.errors import UsageError
 
+if TYPE_CHECKING:
+    from agents.devices.simulation.nights import Timeline
+
 GROUP = re.compile(
     r"\s*(?P<pt>[A-Za-z]+[0-9]+,[0-9]+)(?:@(?P<os>[^=,!]*))?=(?P<count>[^,!]*)"
     r"(?P<faults>(?:![^!,]*)*)\s*"
@@ -32,6 +38,7 @@ GROUP = re.compile(
 VERSION = re.compile(r"[0-9]+(?:\.[0-9]+){0,2}")
 MAX_PER_GROUP = 64
 Seed = Annotated[StrictInt, Field(ge=0)] | None  # a bool is no seed
+NIGHTS_KEYS = ("noise", "timeline")  # the farm over many nights (nights_file.py)
 SPEC_HINT = "write groups like iPhone11,8=2,iPhone11,2@16.7.8=1!crash@1 (docs/simulation.md)"
 
 
@@ -42,6 +49,7 @@ class DeviceSpec:
     index: int  # n-th simulated device of this ProductType in the farm
     faults: list[Fault] = field(default_factory=list)
     seed: int | None = None  # None: the farm's seed
+    timeline: Timeline | None = None  # the farm over many nights (YAML files only)
 
     @property
     def udid(self) -> str:
@@ -149,6 +157,10 @@ def _from_yaml(path: Path) -> list[DeviceSpec]:
         raise UsageError(
             f"farm file {path} is not valid YAML: {error}".replace("\n", " ")
         ) from error
+    # The nights part is judged after the devices, so a file's first problem stays first.
+    nights_part = {}
+    if isinstance(data, dict):
+        nights_part = {key: data.pop(key) for key in NIGHTS_KEYS if key in data}
     try:
         farm = _FarmFile.model_validate(data if data is not None else {})
     except ValidationError as error:
@@ -167,6 +179,11 @@ def _from_yaml(path: Path) -> list[DeviceSpec]:
                                                     s.faults, farm.seed)
             for s in specs
         ]  # fmt: skip
+    if nights_part:
+        from agents.devices.simulation.nights_file import parse_timeline
+
+        timeline = parse_timeline(path, nights_part, specs)
+        specs = [replace(s, timeline=timeline) for s in specs]
     return specs
 
 

@@ -4,7 +4,7 @@ latency per compute-units setting. Pure, and cached by the device per (sha256, c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agents.devices.simulation.chips import ALL_UNITS_ORDER, ChipModel
 from agents.devices.simulation.latency import (
@@ -14,7 +14,12 @@ from agents.devices.simulation.latency import (
     transfer_ms,
 )
 from agents.devices.simulation.placement import Segment, place, segments
-from agents.devices.simulation.support import UNCOMPILABLE_KINDS, Support, supported_units
+from agents.devices.simulation.support import (
+    UNCOMPILABLE_KINDS,
+    Support,
+    moved_off_ane,
+    supported_units,
+)
 from orchestrator.modelkit.inventory import OpInfo
 from orchestrator.protocol import ComputeUnit, ComputeUnits
 
@@ -43,8 +48,17 @@ class ModelProfile:
     estimated: list[int] = field(default_factory=list)
 
 
-def profile(ops: Sequence[OpInfo], chip: ChipModel) -> ModelProfile:
+def profile(
+    ops: Sequence[OpInfo],
+    chip: ChipModel,
+    *,
+    off_ane: frozenset[str] = frozenset(),
+    why: str = "moved off the ANE (SIMULATED regression)",
+) -> ModelProfile:
+    """``off_ane``: op names a SIMULATED regression moves off the ANE tonight (nights.py)."""
     support = [supported_units(op, chip) for op in ops]
+    if off_ane:
+        support = [moved_off_ane(s, op, off_ane, why) for s, op in zip(support, ops, strict=True)]
     charged = stand_in_flops(ops)
     op_times = [
         {unit: op_time_ms(op, unit, chip, charged[i]) for unit in ALL_UNITS_ORDER}
@@ -62,3 +76,15 @@ def profile(ops: Sequence[OpInfo], chip: ChipModel) -> ModelProfile:
     uncompilable = [i for i, op in enumerate(ops) if op.kind in UNCOMPILABLE_KINDS]
     estimated = [i for i, flops in enumerate(charged) if flops is not None]
     return ModelProfile(chip.name, support, op_times, placements, uncompilable, estimated)
+
+
+def scaled(prof: ModelProfile, factor: float) -> ModelProfile:
+    """The profile with every steady-state latency × ``factor`` (a night's slow-down and
+    run-to-run noise, nights.py); placements and op times stay as they are."""
+    if factor == 1.0:
+        return prof
+    placements = {
+        setting: Placement(p.units, p.segments, p.steady_ms * factor)
+        for setting, p in prof.placements.items()
+    }
+    return replace(prof, placements=placements)
