@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import catalog, failpoints, runs
 from orchestrator.bisect.finish import on_probe_final, on_verdict
 from orchestrator.bisect.plan import probe_spec, stored_lint
-from orchestrator.protocol import BatchOutcome, RunBatchResult, RunPurpose, Verdict, livestate
+from orchestrator.protocol import (
+    BatchOutcome,
+    RunBatch,
+    RunBatchResult,
+    RunPurpose,
+    Verdict,
+    livestate,
+)
 from orchestrator.protocol.transport import CeleryPublisher, Publisher
 from orchestrator.runs import FINAL, Effects
 from orchestrator.settings import Settings
@@ -95,6 +102,23 @@ class Ingestor:
         """The side effects of a committed transaction, in Redis and the broker."""
         runs.apply(effects, publisher=self.publisher, client=self.redis,
                    final_ttl_s=runs.final_mark_ttl_s(self.settings.run_timeout_s))  # fmt: skip
+        if effects.nights:  # sweep nights that ended: analysed, alerted (never raises)
+            self.analyse_nights(effects.nights)
+
+    def analyse_nights(self, job_ids: list[UUID]) -> None:
+        from orchestrator.alerts.night import analyse_nights
+
+        try:
+            live = livestate.live_devices(self.redis)
+        except redis.RedisError as error:  # confirmation runs then go to the class queue
+            log.warning("live devices unknown (%s): confirmation runs are not pinned", error)
+            live = []
+        analyse_nights(job_ids, settings=self.settings, sessions=self.sessions, live=live,
+                       publish=self._publish)  # fmt: skip
+
+    def _publish(self, batches: list[RunBatch]) -> None:
+        for batch in batches:
+            self.publisher.batch(batch)
 
     # ------------------------------------------------------------------------------
     def _keep_invalid(self, payload: Any, error: ValidationError) -> IngestOutcome:

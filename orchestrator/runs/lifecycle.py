@@ -81,6 +81,8 @@ class Effects:
     sends: list[tuple[RunBatch, float | None]] = field(default_factory=list)
     quarantine: tuple[str, str] | None = None
     finished: list[str] = field(default_factory=list)  # runs made final: workers skip them
+    # Sweep nights whose job became final: analysed after the commit (orchestrator/alerts).
+    nights: list[UUID] = field(default_factory=list)
 
     def send(self, batch: RunBatch, countdown: float | None = None) -> None:
         self.sends.append((batch, countdown))
@@ -134,6 +136,7 @@ class Lifecycle:
         run.finished_at = datetime.now(UTC)
         session.flush()
         job_status(session, run.job_id)
+        night_ended(session, run.job_id, effects)
         if run.purpose != RunPurpose.PROBE or self.bisection is None:
             return
         failure = None if status == RunStatus.SUCCEEDED else (probe_note or message)
@@ -142,6 +145,7 @@ class Lifecycle:
         )
         session.flush()
         job_status(session, run.job_id)
+        night_ended(session, run.job_id, effects)
 
     def retry_or_fail(
         self,
@@ -255,6 +259,16 @@ def job_status(session: Session, job_id: UUID) -> None:
         move_job(job, JobStatus.DONE if ok else JobStatus.FAILED)
     elif any(s not in (RunStatus.QUEUED, RunStatus.WAITING) for s in statuses):
         move_job(job, JobStatus.RUNNING)
+
+
+def night_ended(session: Session, job_id: UUID, effects: Effects) -> None:
+    """A sweep's night whose job is final now is analysed once the transaction commits
+    (issue 18: the caller's ``Ingestor.apply`` runs orchestrator.alerts)."""
+    job = session.get(db.Job, job_id)
+    if job is None or job.sweep_id is None or job_id in effects.nights:
+        return
+    if job.status in (JobStatus.DONE, JobStatus.FAILED):
+        effects.nights.append(job_id)
 
 
 def cancel_job(session: Session, job: db.Job) -> list[str]:

@@ -2,6 +2,7 @@
 
 New tables only (nothing existing is rebuilt, so no cascade on SQLite, see 0006):
 
+- ``night_analyses``: a night's analysis state (confirming, analysed, error);
 - ``check_results``: per (night, series, device class, compute units, simulated, check)
   the night's status against its baseline, its message and figures;
 - ``alert_summaries``: one per (sweep, night, cause), with its triage status, the last
@@ -30,6 +31,18 @@ def _fk(column: str, target: str, ondelete: str = "CASCADE") -> sa.ForeignKeyCon
 
 
 def upgrade() -> None:
+    op.create_table(
+        "night_analyses",
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("sweep_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("confirmations", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        _fk("job_id", "jobs.id"),
+        _fk("sweep_id", "sweeps.id"),
+        sa.PrimaryKeyConstraint("job_id"),
+    )
     op.create_table(
         "check_results",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -154,5 +167,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("notification_deliveries", "sweep_baselines", "alert_triage",
-                  "alert_findings", "alert_summaries", "check_results"):  # fmt: skip
+                  "alert_findings", "alert_summaries", "check_results", "night_analyses"):  # fmt: skip
         op.drop_table(table)
