@@ -394,3 +394,50 @@ def test_the_helper_shows_every_modifier_like_the_device(tmp_path: Path) -> None
     )
     assert slow.steady_ms == pytest.approx(fast.steady_ms * 1.15)
     assert len(slow.samples) == 20
+
+
+# -- end to end: real Redis, coordinator and Celery workers on a farm file with a timeline --
+
+E2E_FARM = f"""\
+devices: [{{product_type: "{A17}"}}]
+noise: {{seed: 7}}
+timeline:
+  - {{from: {N}, os_upgrade: {{class: "{A17}", version: "26.2", build: 23C55}}}}
+  - {{from: {N}, off_ane: {{op: conv_dilated, os_build: 23C55}}}}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.celery  # Farm starts the agent's Celery workers in the test body
+def test_a_night_after_the_os_upgrade_moves_the_dilated_conv_off_the_ane_end_to_end(
+    tmp_path: Path, redis_url: str, samples: dict[str, Path]
+) -> None:
+    from orchestrator.dispatch import SubmitOptions, prepare, submit
+    from orchestrator.protocol.transport import create_app
+    from tests.pipeline.farm import Farm
+
+    farm = Farm.at(tmp_path, redis_url)
+    try:
+        farm.start_coordinator()
+        farm.start_agent(str(farm_file(tmp_path, E2E_FARM)), wait_for=1)
+        settings = farm.settings()
+        app = create_app(settings)
+        model = samples["conv10x10_dilated4.mlpackage"]
+        options = SubmitOptions(selector=A17, iterations=20, warmup=2, bisect="never")
+        rows = {}
+        for night in (BEFORE, N):  # what a sweep's night does: RunSpec.night set
+            prepared = prepare([model], options, None)
+            prepared.spec = prepared.spec.model_copy(update={"night": night})
+            job = submit(prepared, settings=settings, sessions=farm.sessions(), app=app).job_id
+            rows[night] = farm.wait_job(str(job))["rows"][0]
+        before, after = rows[BEFORE], rows[N]
+        assert (before["os_version"], after["os_version"]) == ("26.1", "26.2")
+        assert after["os_build"] == "23C55sim" != before["os_build"]
+        assert before["verdict"] == "FULL" and not before["ops_off_ane"]
+        assert after["verdict"] in {"PARTIAL", "NONE"}
+        # The conv leaves the ANE; the casts around it follow it to the GPU (one region).
+        moved = {op["type"]: op["unit"] for op in after["ops_off_ane"]}
+        assert moved.get("conv") == "gpu", after["ops_off_ane"]
+        assert before["simulated"] is after["simulated"] is True
+    finally:
+        farm.stop()
