@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from orchestrator import catalog
 from orchestrator.bisect.report import bisection, probe_runs
 from orchestrator.errors import NotFound, UsageError
 from orchestrator.render.matrix import build_matrix
-from orchestrator.report_rows import Latency, OffAneOp, Report, ReportRow
+from orchestrator.report_rows import LastNight, Latency, OffAneOp, Report, ReportRow
 from orchestrator.store import models as db
 from orchestrator.store.engine import database_error, is_missing_schema, safe_url
 
@@ -107,6 +108,8 @@ def report_model(session: Session, job_ref: str) -> Report:
         .order_by(db.Run.model_sha256, db.Run.device_class)
     ).all()
     rows = [_row(session, run) for run in runs]
+    if job.sweep_id is not None:
+        _last_night(session, job, runs, rows)
     rows.sort(key=lambda r: (r.model, r.chip or "", r.device_class))
     probes = probe_runs(session, job.id)
     return Report(
@@ -120,6 +123,28 @@ def report_model(session: Session, job_ref: str) -> Report:
         # Single-op probe runs of the bisection (rows say which user run they serve).
         probes=probes,
     )
+
+
+def _last_night(
+    session: Session, job: db.Job, runs: Sequence[db.Run], rows: list[ReportRow]
+) -> None:
+    """A sweep's night: each row's series, and its medians on the previous night."""
+    from orchestrator.sweeps.history import previous_medians
+
+    previous = previous_medians(session, job)
+    for run, row in zip(runs, rows, strict=True):
+        row.series = run.series
+        if run.series is None or row.simulated is None:
+            continue
+        found = {
+            units: value
+            for (series, device_class, units, simulated), value in previous.items()
+            if (series, device_class, simulated) == (run.series, run.device_class, row.simulated)
+        }
+        if found:
+            night = max(n for n, _ in found.values())
+            p50 = {units: ms for units, (n, ms) in found.items() if n == night}
+            row.last_night = LastNight(night=night.isoformat(), p50_ms=p50)
 
 
 def _ops_off_ane(payload: dict[str, Any], placed: dict[str, str]) -> list[OffAneOp]:

@@ -81,6 +81,14 @@ class Bisection(_Shape):
     ops: list[BisectedOp] = []
 
 
+class LastNight(_Shape):
+    """A sweep night's row: the same series' p50 by compute-units setting on the sweep's
+    previous night that measured it (same device class, simulated-or-real)."""
+
+    night: str  # its logical date
+    p50_ms: dict[str, Number] = {}
+
+
 class ReportRow(_Shape):
     """One user run: a model on a device class, with its verdict and measurements."""
 
@@ -116,6 +124,9 @@ class ReportRow(_Shape):
     error: str | None = None
     # A run for a class the farm had no live device of waits (not queued) since then.
     waiting_since: str | None = None
+    # A sweep night's run (orchestrator.sweeps): its series, and last night's medians.
+    series: str | None = None
+    last_night: LastNight | None = None
 
     def probe_units(self) -> dict[str, str]:
         """Op name → unit by probe: the verdict stores a probe's "GPU or CPU" as unknown,

@@ -90,6 +90,7 @@ def _register_all() -> None:
     if app.registered_commands:  # main() may run more than once in one process (tests)
         return
     from orchestrator.cli import (
+        alerts,
         basics,
         compat,
         devices,
@@ -99,10 +100,13 @@ def _register_all() -> None:
         pipeline,
         services,
         storage,
+        sweeps,
         web,
     )
 
-    for family in (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat, web):
+    families = (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat,
+                web, sweeps, alerts)  # fmt: skip
+    for family in families:
         family.register(app)
     for info in app.registered_commands:
         if info.name in BROKER_FIRST and info.callback is not None:

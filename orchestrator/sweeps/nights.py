@@ -42,7 +42,7 @@ from orchestrator.dispatch import (
 )
 from orchestrator.errors import AnefarmError, NotFound, UsageError
 from orchestrator.protocol import RunPurpose, RunSpec
-from orchestrator.protocol.transport import Publisher
+from orchestrator.protocol.transport import CeleryPublisher, Publisher
 from orchestrator.selection import FarmView, farm_view, resolve_classes
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -404,7 +404,7 @@ def start_night(
     *,
     settings: Settings,
     sessions: sessionmaker[Session],
-    app: Celery,
+    app: Celery | None,
     sweep_name: str,
     scheduled_for: datetime,
     late: bool = False,
@@ -434,11 +434,15 @@ def submit_night(
     *,
     settings: Settings,
     sessions: sessionmaker[Session],
-    app: Celery,
+    app: Celery | None,
     late: bool = False,
     trigger: db.NightTrigger = db.NightTrigger.MANUAL,
     publisher: Publisher | None = None,
 ) -> UUID:
+    if publisher is None:
+        if app is None:
+            raise ValueError("start a night with a Celery app or a publisher")
+        publisher = CeleryPublisher(app)
     now = datetime.now(UTC)
     prepared = Prepared(
         spec=plan.spec,

@@ -15,7 +15,7 @@ ROW_KEYS = [
     "udid", "simulated", "status", "attempts", "verdict", "ane_share", "plan_available",
     "plan_timing_disagree", "reasons", "timing", "latency_ms", "setting_errors",
     "speedup_all_vs_cpu_only", "cold_load_ms", "cold_load_provenance", "warm_load_ms",
-    "ops_off_ane", "bisection", "error", "waiting_since",
+    "ops_off_ane", "bisection", "error", "waiting_since", "series", "last_night",
 ]  # fmt: skip
 REPORT_KEYS = ["job", "status", "created_at", "simulated", "rows", "matrix", "probes"]
 BISECTION_KEYS = [
