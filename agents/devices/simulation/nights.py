@@ -11,13 +11,15 @@ nights", has the YAML and every number with its source.
 from __future__ import annotations
 
 import hashlib
-import random
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fnmatch import fnmatchcase
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Annotated, Any
 
+import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 # run-to-run differences over 10 % on phones with small in-run spread; with σ = 0.08 two
 # nights differ by more than 10 % in about 40 % of pairs (bench/simulation_nights.py).
 RUN_TO_RUN_SIGMA = 0.08
+STANDARD_NORMAL = NormalDist()
 SIM_SUFFIX = "sim"  # simulated builds end so: never a real build in a cache keyed by build
 
 
@@ -208,8 +211,11 @@ class NightState:
         ``draw``-th run of the night (0 the nightly run, 1 a confirmation …) gets its own."""
         if self.night is None or self.sigma == 0:
             return 1.0
-        rng = random.Random(f"r2r:{self.noise_seed}:{udid}:{sha256}:{self.night}:{draw}")
-        return rng.lognormvariate(0.0, self.sigma)
+        # A normal deviate from a hash: the same in every process (spawned or forked workers,
+        # the benchmark) and a few µs, where seeding a generator costs ten times more.
+        key = f"r2r:{self.noise_seed}:{udid}:{sha256}:{self.night}:{draw}".encode()
+        uniform = (int.from_bytes(hashlib.sha256(key).digest()[:8]) + 0.5) / 2**64
+        return math.exp(self.sigma * STANDARD_NORMAL.inv_cdf(uniform))
 
     def fails_to_compile(self, name: str, sha256: str) -> bool:
         return any(rule.hits(name, sha256, self.os_build) for rule in self.compile_fails)
@@ -317,7 +323,8 @@ def night_samples(
     night: its timeline, slow-down, placement and run-to-run noise exactly as the pipeline's
     device applies them, and the same within-run noise (σ 3 %) drawn from its own seed, so
     sample-for-sample they differ from a pipeline run, statistically they do not. No
-    thermal throttling (a cool device) and no Celery: about 20 µs per series-night.
+    thermal throttling (a cool device) and no Celery: about 50 µs per series-night
+    (bench/simulation_nights.py).
     ``draw``: 0 the nightly run, 1 a confirmation run of the same night …; ``seed``: the
     farm's seed when the device has none (as ``build_farm``)."""
     own_seed = device.seed if device.seed is not None else seed
@@ -340,12 +347,10 @@ def night_samples(
     steady = placement.steady_ms * tonight.slow * tonight.run_to_run(device.udid, sha256, draw)
     samples: list[float] = []
     if failure is None:
-        rng = random.Random(
-            f"samples:{own_seed}:{device.udid}:{sha256}:{night}:{draw}:{compute_units}"
-        )
-        samples = [
-            round(steady * rng.lognormvariate(0.0, NOISE_SIGMA), 6) for _ in range(iterations)
-        ]
+        # numpy draws the samples at once: a benchmark simulates thousands of series-nights.
+        key = f"samples:{own_seed}:{device.udid}:{sha256}:{night}:{draw}:{compute_units}"
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8]))
+        samples = np.round(steady * rng.lognormal(0.0, NOISE_SIGMA, iterations), 6).tolist()
     return SeriesNight(night=night, os_version=tonight.os_version, os_build=tonight.os_build,
                        failure=failure, units=tuple(placement.units), steady_ms=steady,
                        samples=samples)  # fmt: skip
