@@ -1,0 +1,162 @@
+"""Nights of a sweep written straight into the database, as ingest would leave them (job
+done, runs succeeded with their measurements, verdicts and compute-plan placements), so
+the night analysis can be driven night by night without a farm. The acceptance test
+(test_acceptance.py) runs the real pipeline instead."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from orchestrator.alerts.night import NightOutcome, analyse_night
+from orchestrator.settings import Settings, load_settings
+from orchestrator.store import models as db
+from orchestrator.store.engine import session_scope
+from orchestrator.sweeps.definition import SweepDefinition
+
+FIRST = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+CLASSES = ("iPhone13,2", "iPhone15,2")
+SERIES = ("detector", "segmenter", "tagger")
+
+
+def udid(cls: str, n: int) -> str:
+    return f"SIM-{cls.replace(',', '-')}-{n}"
+
+
+@dataclass(frozen=True)
+class Live:
+    """A live device as livestate.DeviceStatus reads for picking a confirmation device."""
+
+    udid: str
+    product_type: str
+    state: str = "ready"
+    os_version: str = "17.4"
+
+
+@dataclass
+class Point:
+    """One (series, class) on one night."""
+
+    median: float = 10.0
+    sha: str = "a"
+    os_version: str = "17.4"
+    os_build: str = "21E219"
+    udid: str | None = None
+    dilated_unit: str = "neuralEngine"
+    failed: str | None = None  # a model failure message
+    within: float = 0.02
+
+
+@dataclass
+class Sweep:
+    sessions: Any
+    settings: Settings
+    sweep_id: uuid.UUID
+    name: str = "nightly"
+    nights: list[uuid.UUID] = field(default_factory=list)
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(3))
+
+    def add_night(self, point: Callable[[str, str], Point], *, noise: float = 0.01) -> uuid.UUID:
+        """A finished night: ``point(series, class)`` says what each run measured."""
+        when = FIRST + timedelta(days=len(self.nights))
+        now = datetime.now(UTC)
+        with session_scope(self.sessions) as session:
+            job = db.Job(
+                id=uuid.uuid4(), created_at=now, status=db.JobStatus.DONE, selector="chip>=A14",
+                spec={"compute_units": ["all"]}, sweep_id=self.sweep_id, scheduled_for=when,
+                started_at=now,
+            )  # fmt: skip
+            session.add(job)
+            session.flush()
+            for series in SERIES:
+                for cls in CLASSES:
+                    p = point(series, cls)
+                    sha = hashlib.sha256(f"{series}/{p.sha}".encode()).hexdigest()
+                    self._model(session, sha)
+                    median = p.median * float(self.rng.lognormal(0.0, noise))
+                    add_run(session, job.id, series, cls, sha, p, median, self.rng)
+            self.nights.append(job.id)
+            return job.id
+
+    @staticmethod
+    def _model(session: Any, sha: str) -> None:
+        if session.get(db.Model, sha) is not None:
+            return
+        session.add(db.Model(sha256=sha, filename="m.mlpackage", format="mlpackage",
+                             size_bytes=1, created_at=datetime.now(UTC)))  # fmt: skip
+        session.flush()
+        for index, (name, kind, params) in enumerate(
+            (("conv_0", "conv", {"dilations": [1, 1]}), ("conv_1", "conv", {"dilations": [4, 4]}))
+        ):
+            session.add(db.ModelOp(model_sha256=sha, index=index, name=name, op_type="conv",
+                                   kind=kind, params=params, input_shapes=[], output_shapes=[]))  # fmt: skip
+
+    def analyse(self, job_id: uuid.UUID | None = None, live: Any = ()) -> NightOutcome:
+        return analyse_night(job_id or self.nights[-1], settings=self.settings,
+                             sessions=self.sessions, live=live)  # fmt: skip
+
+
+def add_run(
+    session: Any, job_id: uuid.UUID, series: str, cls: str, sha: str, p: Point, median: float,
+    rng: np.random.Generator, *, parent: uuid.UUID | None = None,
+) -> db.Run:  # fmt: skip
+    now = datetime.now(UTC)
+    run = db.Run(
+        id=uuid.uuid4(), job_id=job_id, model_sha256=sha, device_class=cls,
+        status=db.RunStatus.FAILED if p.failed else db.RunStatus.SUCCEEDED,
+        error_kind="compile" if p.failed else None, error_message=p.failed,
+        udid=p.udid or udid(cls, 0), agent="a", simulated=True, os_version=p.os_version,
+        os_build=p.os_build, created_at=now, finished_at=now, purpose="user", series=series,
+        runner_version="1.0", parent_run_id=parent,
+    )  # fmt: skip
+    session.add(run)
+    session.flush()
+    if p.failed:
+        return run
+    draws = median * rng.lognormal(0.0, p.within, 30)
+    draws *= median / float(np.median(draws))
+    session.add(db.Measurement(run_id=run.id, compute_units="all", samples_ms=draws.tolist(),
+                               count=30, p50=median, cold_load_ms=100.0, warm_load_ms=20.0))  # fmt: skip
+    session.add(db.Verdict(run_id=run.id, model_sha256=sha, device_class=cls, chip="A",
+                           os_version=p.os_version, simulated=True,
+                           verdict="FULL" if p.dilated_unit == "neuralEngine" else "PARTIAL",
+                           payload={}, created_at=now))  # fmt: skip
+    for index, (name, unit) in enumerate((("conv_0", "neuralEngine"), ("conv_1", p.dilated_unit))):
+        session.add(db.OpPlacement(run_id=run.id, source="plan", index=index, name=name,
+                                   op_type="conv", preferred=unit, supported=[unit]))  # fmt: skip
+    return run
+
+
+def make_sweep(sessions: Any, tmp_path: Any, notify: list[dict[str, Any]] | None = None,
+               name: str = "nightly") -> Sweep:  # fmt: skip
+    definition = SweepDefinition.model_validate({
+        "name": name, "schedule": "0 2 * * *", "models": [{"path": "models/*.mlpackage"}],
+        "devices": "chip>=A14", "compute_units": ["all"], "notify": notify or [],
+    })  # fmt: skip
+    now = datetime.now(UTC)
+    with session_scope(sessions) as session:
+        row = db.Sweep(name=name, definition=definition.model_dump(mode="json"),
+                       schedule=definition.schedule, timezone="UTC", created_at=now,
+                       updated_at=now)  # fmt: skip
+        session.add(row)
+        session.flush()
+        sweep_id = row.id
+    settings = load_settings(home=tmp_path / "home", notify_backoff_s=0.01, notify_timeout_s=2.0)
+    return Sweep(sessions, settings, sweep_id, name)
+
+
+def summaries(sessions: Any) -> list[db.AlertSummary]:
+    with sessions() as session:
+        return list(session.scalars(select(db.AlertSummary).order_by(db.AlertSummary.id)))
+
+
+def checks(sessions: Any, job_id: uuid.UUID) -> list[db.CheckResult]:
+    with sessions() as session:
+        return list(session.scalars(select(db.CheckResult).where(db.CheckResult.job_id == job_id)))

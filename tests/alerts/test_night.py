@@ -1,0 +1,209 @@
+"""The night analysis as wired: nights written as ingest leaves them, analysed by the real
+regress core, stored as check results and alert summaries (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from orchestrator.alerts import triage
+from orchestrator.store import models as db
+from orchestrator.store.engine import session_scope
+from tests.alerts.nightfarm import (
+    CLASSES,
+    SERIES,
+    Live,
+    Point,
+    add_run,
+    checks,
+    make_sweep,
+    summaries,
+    udid,
+)
+
+SLOW = CLASSES[1]
+
+
+def quiet(sweep, nights=7):
+    for _ in range(nights):
+        sweep.add_night(lambda s, c: Point())
+        assert sweep.analyse().state == "analysed"
+
+
+def test_quiet_nights_store_a_status_per_check_and_raise_nothing(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    rows = checks(sessions, sweep.nights[-1])
+    per_check = {(r.series, r.device_class, r.check) for r in rows}
+    assert {c for _, _, c in per_check} == {"latency", "trend", "placement", "verdict",
+                                            "compile", "load", "run"}  # fmt: skip
+    assert len({(s, c) for s, c, _ in per_check}) == len(SERIES) * len(CLASSES)
+    assert {r.status for r in rows if r.check == "latency"} == {"SAME"}
+    assert all(r.simulated for r in rows)
+    assert summaries(sessions) == []
+    with sessions() as session:
+        state = session.get(db.NightAnalysis, sweep.nights[-1])
+        assert state.state == "analysed" and state.error is None
+
+
+def test_a_slowed_class_is_one_summary_updated_not_raised_again(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    slowed = lambda s, c: Point(median=11.5 if c == SLOW else 10.0)  # noqa: E731
+    sweep.add_night(slowed)
+    first = sweep.analyse()
+    sweep.add_night(slowed)
+    second = sweep.analyse()
+    (summary,) = summaries(sessions)
+    assert [r.new for r in first.raised] == [True]
+    assert [(r.new, r.reraised) for r in second.raised] == [(False, False)]
+    assert summary.kind == "regression" and summary.nights == 2 and summary.raised == 1
+    assert SLOW in summary.cause and "device/OS unchanged, model unchanged" in summary.cause
+    assert "SIMULATED" in summary.cause
+    with sessions() as session:
+        members = session.scalars(select(db.AlertFinding).where(
+            db.AlertFinding.summary_id == summary.id, db.AlertFinding.job_id == sweep.nights[-1],
+            db.AlertFinding.check == "latency"))  # fmt: skip
+        assert sorted(m.series for m in members) == sorted(SERIES)
+
+
+def test_an_open_alert_that_worsens_is_raised_again(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
+    sweep.analyse()
+    (summary,) = summaries(sessions)
+    with session_scope(sessions) as session:
+        triage.move(session, summary.id, db.AlertStatus.ACKNOWLEDGED, by="ana", note=None,
+                    now=datetime.now(UTC))  # fmt: skip
+    sweep.add_night(lambda s, c: Point(median=14.0 if c == SLOW else 10.0))
+    outcome = sweep.analyse()
+    (summary,) = summaries(sessions)
+    assert [(r.new, r.reraised) for r in outcome.raised] == [(False, True)]
+    assert summary.raised == 2 and summary.status == db.AlertStatus.UNTRIAGED
+
+
+def test_accepting_resets_the_baseline_so_the_new_normal_is_quiet(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    slowed = lambda s, c: Point(median=11.5 if c == SLOW else 10.0)  # noqa: E731
+    sweep.add_night(slowed)
+    sweep.analyse()
+    (summary,) = summaries(sessions)
+    with session_scope(sessions) as session:
+        triage.move(session, summary.id, db.AlertStatus.ACCEPTED, by="ana", note="new SoC fw",
+                    now=datetime.now(UTC))  # fmt: skip
+    sweep.add_night(slowed)
+    outcome = sweep.analyse()
+    assert outcome.raised == []
+    latency = [r for r in checks(sessions, sweep.nights[-1])
+               if r.check == "latency" and r.device_class == SLOW]  # fmt: skip
+    # Two nights since the reset: too few for a baseline, so no verdict either way.
+    assert {r.status for r in latency} == {"INSUFFICIENT_DATA"}
+
+
+def test_an_os_upgrade_moving_dilated_convs_is_one_placement_summary(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(os_version="18.2", os_build="22C152",
+                                       dilated_unit="gpu"))  # fmt: skip
+    outcome = sweep.analyse()
+    placement = [s for s in summaries(sessions) if s.kind == "placement"]
+    assert len(placement) == 1 and len(outcome.raised) == len(summaries(sessions))
+    cause = placement[0].cause
+    assert "conv dilated moved neuralEngine → gpu" in cause and "22C152" in cause
+    assert f"{len(SERIES)} models × {len(CLASSES)} device classes" in cause
+
+
+def test_a_model_that_stops_compiling_is_an_alert_of_its_own(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(failed="compile failed: unsupported op" if s == "tagger"
+                                       else None))  # fmt: skip
+    sweep.analyse()
+    # Nothing else changed, so the cause is per device class (regress.grouping).
+    found = summaries(sessions)
+    assert len(found) == len(CLASSES)
+    assert all(s.kind == "failure" and "compile failed" in s.cause for s in found)
+    rows = [r for r in checks(sessions, sweep.nights[-1]) if r.series == "tagger"]
+    assert {r.status for r in rows if r.check == "run"} == {"FAILED"}
+
+
+def test_a_retrained_faster_model_is_an_improvement_attributed_to_the_model(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(median=8.0, sha="b") if s == "detector" else Point())
+    sweep.analyse()
+    (summary,) = summaries(sessions)
+    assert summary.kind == "improvement"
+    assert "model changed (sha256" in summary.cause and "detector" in summary.cause_key
+
+
+def test_unknown_latency_gets_one_confirmation_run_before_any_alert(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    # A shift inside the UNKNOWN band (between same_fraction × gate and the 5 % gate).
+    job = sweep.add_night(lambda s, c: Point(median=10.4 if (s, c) == ("detector", SLOW)
+                                             else 10.0), noise=0.0)  # fmt: skip
+    live = [Live(udid(SLOW, 0), SLOW), Live(udid(SLOW, 1), SLOW)]
+    outcome = sweep.analyse(live=live)
+    assert outcome.state == "confirming" and len(outcome.confirmations) == 1
+    with sessions() as session:
+        confirm = session.get(db.Run, outcome.confirmations[0])
+        parent = session.get(db.Run, confirm.parent_run_id)
+        assert (parent.series, parent.device_class) == ("detector", SLOW)
+        assert confirm.pinned_udid == udid(SLOW, 1)  # another device of the class
+        assert session.get(db.Job, job).status == db.JobStatus.RUNNING  # reopened
+        assert session.get(db.NightAnalysis, job).state == "confirming"
+        assert (
+            session.scalars(select(db.CheckResult).where(db.CheckResult.job_id == job)).all() == []
+        )
+    # The confirmation run ends (as ingest would): the night is final and analysed again.
+    with session_scope(sessions) as session:
+        confirm = session.get(db.Run, outcome.confirmations[0])
+        confirm.status = db.RunStatus.SUCCEEDED
+        import numpy as np
+
+        add_run(session, job, "detector", SLOW, confirm.model_sha256, Point(median=10.0), 10.0,
+                np.random.default_rng(5), parent=confirm.parent_run_id)  # fmt: skip
+        session.delete(confirm)
+        session.get(db.Job, job).status = db.JobStatus.DONE
+    again = sweep.analyse(live=live)
+    assert again.state == "analysed" and again.confirmations == []
+    row = next(r for r in checks(sessions, job)
+               if (r.series, r.device_class, r.check) == ("detector", SLOW, "latency"))  # fmt: skip
+    assert row.detail["confirmed"] is True
+
+
+def test_a_class_of_one_device_confirms_on_the_same_device(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(median=10.4 if (s, c) == ("detector", SLOW) else 10.0),
+                    noise=0.0)  # fmt: skip
+    outcome = sweep.analyse(live=[Live(udid(SLOW, 0), SLOW)])
+    with sessions() as session:
+        assert session.get(db.Run, outcome.confirmations[0]).pinned_udid == udid(SLOW, 0)
+
+
+def test_a_failing_analysis_is_recorded_and_never_fails_the_night(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path)
+    job = sweep.add_night(lambda s, c: Point())
+    with session_scope(sessions) as session:
+        session.get(db.Sweep, sweep.sweep_id).definition = {"name": "broken"}
+    outcome = sweep.analyse()
+    assert outcome.state == "error" and "ValidationError" in (outcome.error or "")
+    with sessions() as session:
+        assert session.get(db.Job, job).status == db.JobStatus.DONE
+        assert "validation error" in session.get(db.NightAnalysis, job).error
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_a_night_not_final_is_not_analysed(sessions, tmp_path, status):
+    sweep = make_sweep(sessions, tmp_path)
+    job = sweep.add_night(lambda s, c: Point())
+    with session_scope(sessions) as session:
+        session.get(db.Job, job).status = db.JobStatus(status)
+    assert sweep.analyse().state == "not final"
+    assert checks(sessions, job) == []
