@@ -182,7 +182,8 @@ def _from_yaml(path: Path) -> list[DeviceSpec]:
     if nights_part:
         from agents.devices.simulation.nights_file import parse_timeline
 
-        timeline = parse_timeline(path, nights_part, specs)
+        farm_devices = [(s.product_type, s.udid) for s in specs]
+        timeline = parse_timeline(path, nights_part, farm=farm_devices, check_os=check_os)
         specs = [replace(s, timeline=timeline) for s in specs]
     return specs
 

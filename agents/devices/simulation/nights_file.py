@@ -3,14 +3,13 @@ names the file, the timeline entry and the key path (docs/simulation.md, "Many n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from agents.devices.simulation.farm import DeviceSpec, check_os
 from agents.devices.simulation.nights import (
     ACTIONS,
     CompileFails,
@@ -32,14 +31,22 @@ SECTIONS: dict[str, type[BaseModel]] = {
 }  # fmt: skip
 
 
-def parse_timeline(path: Path, data: dict[str, Any], farm: Sequence[DeviceSpec]) -> Timeline:
-    """The validated nights part of a farm file, checked against the farm's devices."""
+def parse_timeline(
+    path: Path,
+    data: dict[str, Any],
+    *,
+    farm: Sequence[tuple[str, str]],
+    check_os: Callable[[str, str], str],
+) -> Timeline:
+    """The validated nights part of a farm file, checked against the farm's devices
+    (``farm``: their (ProductType, UDID); ``check_os``: farm.check_os, passed in so this
+    module needs nothing of farm.py, which reads it)."""
     try:
         timeline = Timeline.model_validate(data)
     except ValidationError as error:
         raise _problem(path, data, error.errors()) from None
-    classes = sorted({d.product_type for d in farm})
-    udids = {d.udid for d in farm}
+    classes = sorted({product_type for product_type, _ in farm})
+    udids = {udid for _, udid in farm}
     for n, entry in enumerate(timeline.timeline, start=1):
         where = f"{path} timeline entry {n}"
         target = entry.product_type
