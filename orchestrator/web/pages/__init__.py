@@ -5,8 +5,18 @@ Every page reads through ``deps.SessionDep``; the app includes this router behin
 
 from fastapi import APIRouter
 
-from orchestrator.web.pages import compare, compat, devices, jobs, overview, runs
+from orchestrator.web.pages import (
+    alerts,
+    compare,
+    compat,
+    devices,
+    jobs,
+    overview,
+    runs,
+    series,
+    sweeps,
+)  # fmt: skip
 
 router = APIRouter(include_in_schema=False)
-for family in (overview, jobs, runs, compare, compat, devices):
+for family in (overview, jobs, runs, compare, compat, devices, sweeps, series, alerts):
     router.include_router(family.router)

@@ -38,11 +38,18 @@ def sim(tmp_path: Path, redis_url: str) -> Iterator[SimulatedJob]:
     job.close()
 
 
-@pytest.fixture
-def finished(sim: SimulatedJob, samples: dict[str, Path], tmp_path: Path) -> SimulatedJob:
-    sim.submit(pick_models(samples, tmp_path / "models"))
-    sim.finish_all()
-    return sim
+@pytest.fixture(scope="module")
+def finished(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: str, samples: dict[str, Path]
+) -> Iterator[SimulatedJob]:
+    """One finished job for a whole test module (a job costs ~15 s): nothing here changes
+    it but the tests that say so, on their own copies."""
+    tmp = tmp_path_factory.mktemp("finished")
+    job = SimulatedJob.start(tmp / "home", f"{redis_server}/0")
+    job.submit(pick_models(samples, tmp / "models"))
+    job.finish_all()
+    yield job
+    job.close()
 
 
 def client_for(sim: SimulatedJob) -> TestClient:
