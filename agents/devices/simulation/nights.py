@@ -348,8 +348,8 @@ def night_samples(
     samples: list[float] = []
     if failure is None:
         # numpy draws the samples at once: a benchmark simulates thousands of series-nights.
-        key = f"samples:{own_seed}:{device.udid}:{sha256}:{night}:{draw}:{compute_units}"
-        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8]))
+        text = f"samples:{own_seed}:{device.udid}:{sha256}:{night}:{draw}:{compute_units}"
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8]))
         samples = np.round(steady * rng.lognormal(0.0, NOISE_SIGMA, iterations), 6).tolist()
     return SeriesNight(night=night, os_version=tonight.os_version, os_build=tonight.os_build,
                        failure=failure, units=tuple(placement.units), steady_ms=steady,
