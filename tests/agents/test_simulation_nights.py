@@ -131,6 +131,12 @@ ENTRY = 'devices: [{{product_type: "iPhone11,8"}}]\ntimeline:\n  - {entry}\n'
          " compile_fails, add, remove, has ['add', 'remove']"),
         (ENTRY.format(entry='{from: 2026-03-18, until: 2026-03-18, remove: {class: "iPhone11,8"}}'),
          "{path} timeline entry 1: until 2026-03-18 is not after from 2026-03-18"),
+        (ENTRY.format(entry='{from: 2026-03-18, until: 2026-03-19, add: {class: "iPhone11,8"}}'),
+         "{path} timeline entry 1: add has no until: write a remove entry from that night"),
+        (ENTRY.format(entry='{from: 2026-03-18, os_upgrade: {class: "iPhone11,8", version: "18.2",'
+                            ' udid: SIM-iPhone11-8-1}}'),
+         "{path} timeline entry 1: os_upgrade.udid 'SIM-iPhone11-8-1' is not a device of class"
+         " iPhone11,8 here (that class has SIM-iPhone11-8-0)"),
         (ENTRY.format(entry='{from: 2026-03-18, remove: {class: "iPhone12,1"}}'),
          "{path} timeline entry 1: remove.class 'iPhone12,1' is not a device class of this farm"
          " (the farm has iPhone11,8; add its devices to 'devices')"),

@@ -154,6 +154,8 @@ class Entry(_Strict):
             raise ValueError(f"needs exactly one of {', '.join(ACTIONS)}, has {given or 'none'}")
         if self.until is not None and self.until <= self.start:
             raise ValueError(f"until {self.until} is not after from {self.start}")
+        if self.until is not None and self.add is not None:
+            raise ValueError("add has no until: write a remove entry from that night")
         return self
 
     @property

@@ -46,7 +46,7 @@ def parse_timeline(
     except ValidationError as error:
         raise _problem(path, data, error.errors()) from None
     classes = sorted({product_type for product_type, _ in farm})
-    udids = {udid for _, udid in farm}
+    devices = set(farm)
     for n, entry in enumerate(timeline.timeline, start=1):
         where = f"{path} timeline entry {n}"
         target = entry.product_type
@@ -57,9 +57,13 @@ def parse_timeline(
             )
         if entry.os_upgrade is not None:
             up = entry.os_upgrade
-            if up.udid is not None and up.udid not in udids:
-                raise UsageError(f"{where}: os_upgrade.udid {up.udid!r} is not in this farm",
-                                 hint="UDIDs are like SIM-iPhone11-8-0")  # fmt: skip
+            if up.udid is not None and (up.product_type, up.udid) not in devices:
+                same = sorted(u for p, u in devices if p == up.product_type)
+                raise UsageError(
+                    f"{where}: os_upgrade.udid {up.udid!r} is not a device of class"
+                    f" {up.product_type} here",
+                    hint=f"that class has {', '.join(same)}",
+                )
             try:
                 check_os(up.product_type, str(up.version))
             except UsageError as error:
