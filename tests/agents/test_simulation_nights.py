@@ -181,6 +181,25 @@ def test_the_devices_are_judged_before_the_timeline(tmp_path: Path) -> None:
         parse_farm(path)
 
 
+def test_the_farm_files_of_the_docs_are_valid(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "simulation.md"
+    section = docs.read_text().split("## Many nights", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        specs = parse_farm(farm_file(tmp_path, block, f"doc{i}.yaml"))
+        assert specs[0].timeline is not None and specs[0].timeline.timeline
+    # The issue-18 farm: the slowdown from night 18, the new build and the moved op from 21.
+    farm = {d.identity.udid: d for d in build_farm(tmp_path / "doc1.yaml")}
+    a15 = farm["SIM-iPhone14-2-0"]
+    assert [a15.at_night(date(2026, 3, d)).slow for d in (17, 18)] == [1.0, 1.15]
+    states = [a15.at_night(date(2026, 3, d)) for d in (20, 21)]
+    assert [(s.os_build, s.off_ane) for s in states] == [
+        (states[0].os_build, frozenset()),
+        ("23C55sim", frozenset({"conv_dilated"})),
+    ]
+
+
 # -- no night: the farm exactly as before -----------------------------------------------
 
 
