@@ -93,7 +93,7 @@ def latency_chart(
         low, high = low * 0.9, (high * 1.1) or 1.0
     margin = (high - low) * 0.03
     axis = _Axis(max(0.0, low - margin), high + margin, LEFT, width - RIGHT)
-    height = 26 + ROW_HEIGHT * len(rows) + 30
+    height = 26 + ROW_HEIGHT * len(rows) + 42
     parts = [
         f'<svg class="chart latency" xmlns="http://www.w3.org/2000/svg" role="img"'
         f' viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
@@ -161,7 +161,8 @@ def _x_axis(axis: _Axis, y: float, label: str) -> list[str]:
             f'<text x="{_num(x)}" y="{_num(y + 15)}" text-anchor="middle" {FONT}>{_tick_text(tick)}</text>'
         )
     out.append(
-        f'<text x="{_num(axis.start - 8)}" y="{_num(y + 15)}" text-anchor="end" {FONT}>{escape(label)}</text>'
+        f'<text x="{_num((axis.start + axis.end) / 2)}" y="{_num(y + 30)}" text-anchor="middle" {FONT}>'
+        f"{escape(label)}</text>"
     )
     return out
 
@@ -187,7 +188,12 @@ class Marker:
     kind: str = "change"  # change | alert
 
 
-STATUS_COLOURS = {"ok": "#2f6fb0", "regression": "#c0392b", "improvement": "#2e8b57"}
+STATUS_COLOURS = {
+    "ok": "#2f6fb0",
+    "same": "#2f6fb0",
+    "regression": "#c0392b",
+    "improvement": "#2e8b57",
+}
 MARKER_COLOURS = {"change": "#7d5ba6", "alert": "#c0392b"}
 
 
