@@ -50,6 +50,12 @@ class CheckRow:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def explained(self) -> str:
+        """The figures and the cause: what differed from the baseline (attribution)."""
+        cause = self.detail.get("attribution")
+        return f"{self.message}; {cause}" if cause and self.status != "SAME" else self.message
+
+    @property
     def case_name(self) -> str:
         units = f" [{self.compute_units}]" if self.compute_units != "-" else ""
         return f"{self.series} {self.check}{units}"
@@ -171,14 +177,15 @@ def write_junit(report: NightReport, path: Path) -> None:
         suite = TestSuite(f"{report.sweep} {device_class}{label} {report.night}")
         for check in checks:
             case = TestCase(check.case_name, classname=f"{report.sweep}.{device_class}", time=0.0)
+            text = check.explained
             if check.status == "REGRESSION":
-                case.result = [Failure(check.message, "regression")]
+                case.result = [Failure(text, "regression")]
             elif check.status in ("FAILED", "MISSING"):
-                case.result = [Error(check.message, check.status.lower())]
+                case.result = [Error(text, check.status.lower())]
             elif check.status == "INSUFFICIENT_DATA":
-                case.result = [Skipped(check.message)]
+                case.result = [Skipped(text)]
             else:
-                case.system_out = f"{check.status}: {check.message}"
+                case.system_out = f"{check.status}: {text}"
             suite.add_testcase(case)
         suite.update_statistics()  # type: ignore[no-untyped-call]
         xml.add_testsuite(suite)
