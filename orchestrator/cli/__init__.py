@@ -95,6 +95,7 @@ def _register_all() -> None:
         compat,
         devices,
         devices_ios,
+        doctor,
         jobs,
         models,
         pipeline,
@@ -105,7 +106,7 @@ def _register_all() -> None:
     )
 
     families = (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat,
-                web, sweeps, alerts)  # fmt: skip
+                web, sweeps, alerts, doctor)  # fmt: skip
     for family in families:
         family.register(app)
     for info in app.registered_commands:

@@ -56,7 +56,9 @@ def test_report_fails_on_regressions_and_alerts_only_when_asked(farm):
     assert report(farm, "--fail-on", "alert")[0].returncode == 3
     quiet, quiet_body = report(farm, "--night", QUIET, "--fail-on", "regression")
     assert quiet.returncode == 0 and quiet_body["night"] == QUIET
-    rows = list(csv.DictReader(io.StringIO(cli(farm, "sweep", "report", "nightly", "--csv").stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(cli(farm, "sweep", "report", "nightly", "--csv").stdout))
+    )
     assert len(rows) == len(body["checks"]) and {"series", "check", "status"} <= set(rows[0])
 
 
