@@ -41,6 +41,7 @@ from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import (
     ComputePlan,
     DeviceFacts,
+    RunnerError,
     RunnerErrorKind,
     RunnerManifest,
     RunnerResult,
@@ -208,6 +209,11 @@ class SimulatedDevice:
             manifest, inventory, prof, facts=self._facts, state=self.state,
             noise_seed=f"{self.seed}:{udid}", model_fault=model_fault,
         )  # fmt: skip
+        if fails and result.error is not None and "compilefail" not in fired:
+            # Say which SIMULATED regression it is: the failure is stored with the run.
+            why = f"{result.error.message} (SIMULATED compile_fails on {tonight.os_build})"
+            error = RunnerError(kind=result.error.kind, message=why)
+            result = result.model_copy(update={"error": error})
         truth.faults = fired
         truth.device_s += fixed_s
         total_s = truth.device_s

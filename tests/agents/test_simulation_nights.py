@@ -334,6 +334,7 @@ def test_compile_fails_on_its_os_build_from_its_night(tmp_path: Path) -> None:
     assert run(a17, model, BEFORE).error is None
     failed = run(a17, model, AFTER, "b2")
     assert failed.error is not None and failed.error.kind is RunnerErrorKind.COMPILE
+    assert "(SIMULATED compile_fails on 23C55sim)" in failed.error.message
     assert run(a17, other, AFTER, "b3").error is None
     assert run(a12, model, AFTER, "b4").error is None  # another OS build compiles it
 
