@@ -3,6 +3,7 @@ through the ``db_url`` fixture), with tokens of each role at hand."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ class Web:
         return TestClient(app)
 
     def auth(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(role, name=f'auth-{role}')}"}
+        name = f"auth-{role}-{uuid.uuid4().hex[:8]}"  # a fresh token each time
+        return {"Authorization": f"Bearer {self.token(role, name=name)}"}
 
 
 def make_web(tmp_path: Path, database_url: str, **settings: Any) -> Iterator[Web]:
