@@ -251,6 +251,17 @@ def test_run_to_run_noise_is_reproducible_by_seed_and_has_the_documented_spread(
     assert 0.25 < sum(jumps) / len(jumps) < 0.6
 
 
+def test_a_night_on_the_device_is_reproducible_by_seed(tmp_path: Path) -> None:
+    model = conv_net()
+    path = farm_file(tmp_path, NOISY)
+    nights = [date(2026, 2, d) for d in (1, 2, 3)]
+    first, second = build_farm(path)[0], build_farm(path)[0]
+    a = [measured(run(first, model, n, f"b{n}")) for n in nights]
+    assert [measured(run(second, model, n, f"b{n}")) for n in nights] == a
+    reseeded = build_farm(farm_file(tmp_path, NOISY.replace("seed: 7", "seed: 9"), "o.yaml"))[0]
+    assert measured(run(reseeded, model, nights[0], f"b{nights[0]}")) != a[0]
+
+
 def test_the_device_applies_the_same_run_to_run_factor_as_the_helper(tmp_path: Path) -> None:
     model = conv_net()
     path = farm_file(tmp_path, NOISY)

@@ -87,7 +87,7 @@ Build = Annotated[str, Field(pattern=r"^[0-9]{2}[A-Z][0-9]{1,5}[a-z]{0,4}$")]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class OsUpgrade(_Strict):
