@@ -16,9 +16,7 @@ are one transaction.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,7 +34,6 @@ from orchestrator.dispatch import (
     Prepared,
     PreparedModel,
     SubmitOptions,
-    SubmittedRun,
     make_spec,
     submit,
 )
@@ -47,16 +44,10 @@ from orchestrator.selection import FarmView, farm_view, resolve_classes
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
-from orchestrator.sweeps.definition import (
-    MODEL_SUFFIXES,
-    Found,
-    Missing,
-    SweepDefinition,
-    resolve_models,
-)
+from orchestrator.sweeps import missing as holes
+from orchestrator.sweeps.definition import Found, SweepDefinition, resolve_models
 
 log = logging.getLogger(__name__)
-MissingKind = db.MissingKind
 
 
 class NightExists(AnefarmError):
@@ -82,18 +73,6 @@ def utc(moment: datetime) -> datetime:
 # Planning --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MissingSeries:
-    """A series with no run tonight (one record per class; ``device_class`` None: all)."""
-
-    series: str
-    device_class: str | None
-    kind: db.MissingKind
-    reason: str
-    model_path: str | None = None
-    model_sha256: str | None = None
-
-
 @dataclass
 class NightPlan:
     sweep_id: UUID
@@ -104,7 +83,7 @@ class NightPlan:
     spec: RunSpec
     classes: list[catalog.DeviceModel]
     models: list[PreparedModel]
-    missing: list[MissingSeries] = field(default_factory=list)
+    missing: list[holes.MissingSeries] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     inspected: int = 0  # models inspected tonight (new sha256s); the rest were reused
 
@@ -121,57 +100,6 @@ def existing_night(session: Session, sweep_id: UUID, scheduled_for: datetime) ->
         select(db.Job.id).where(db.Job.sweep_id == sweep_id, db.Job.scheduled_for == scheduled_for)
     ).first()
     return found
-
-
-@dataclass(frozen=True)
-class PreviousNight:
-    job_id: UUID | None
-    # series → device classes it had a run or a missing record on
-    series: dict[str, set[str]]
-
-
-def previous_night(session: Session, sweep_id: UUID, before: datetime) -> PreviousNight:
-    job_id = session.scalars(
-        select(db.Job.id)
-        .where(db.Job.sweep_id == sweep_id, db.Job.scheduled_for < before)
-        .order_by(db.Job.scheduled_for.desc())
-        .limit(1)
-    ).first()
-    series: dict[str, set[str]] = {}
-    if job_id is None:
-        return PreviousNight(None, series)
-    rows = session.execute(
-        select(db.Run.series, db.Run.device_class).where(
-            db.Run.job_id == job_id, db.Run.series.is_not(None)
-        )
-    )
-    missing = session.execute(
-        select(db.SweepMissing.series, db.SweepMissing.device_class).where(
-            db.SweepMissing.job_id == job_id
-        )
-    )
-    for name, device_class in [*rows, *missing]:
-        classes = series.setdefault(name, set())
-        if device_class:
-            classes.add(device_class)
-    return PreviousNight(job_id, series)
-
-
-def _chip(device_class: str) -> str:
-    known = catalog.DEVICES.get(device_class)
-    return known.chip if known else "unknown chip"
-
-
-def _expected_from(definition: SweepDefinition, series: str) -> bool:
-    """Could an entry of the definition still produce ``series``? (a glob's file gone)"""
-    for entry in definition.models:
-        if entry.name == series:
-            return True
-        if entry.name is None:
-            pattern = Path(entry.path).name
-            if any(fnmatch.fnmatchcase(series + suffix, pattern) for suffix in MODEL_SUFFIXES):
-                return True
-    return False
 
 
 def _inventory_from_json(data: dict[str, Any]) -> Any:
@@ -198,19 +126,19 @@ def _inventory_from_json(data: dict[str, Any]) -> Any:
 
 def _prepare_models(
     session: Session, found: list[Found], chips: list[str], store: ArtifactStore
-) -> tuple[list[PreparedModel], list[MissingSeries], int]:
+) -> tuple[list[PreparedModel], list[holes.MissingSeries], int]:
     """Hash each file once (into the artifact store), reuse known sha256s' rows, inspect
     and lint only what is new."""
     from orchestrator import modelkit
 
     stored: list[tuple[Found, Any]] = []
-    missing: list[MissingSeries] = []
+    missing: list[holes.MissingSeries] = []
     for item in found:
         try:
             stored.append((item, store.add(item.path)))
         except (AnefarmError, OSError) as error:
             missing.append(
-                MissingSeries(item.series, None, MissingKind.MODEL_UNREADABLE,
+                holes.MissingSeries(item.series, None, holes.Kind.MODEL_UNREADABLE,
                               f"cannot read {item.path}: {error}", str(item.path))
             )  # fmt: skip
     shas = {artifact.sha256 for _, artifact in stored}
@@ -244,7 +172,7 @@ def _prepare_models(
                 inventory = modelkit.inspect_model(item.path)
             except AnefarmError as error:
                 missing.append(
-                    MissingSeries(item.series, None, MissingKind.MODEL_UNREADABLE,
+                    holes.MissingSeries(item.series, None, holes.Kind.MODEL_UNREADABLE,
                                   f"cannot inspect {item.path}: {error.one_line()}",
                                   str(item.path), artifact.sha256)
                 )  # fmt: skip
@@ -284,75 +212,28 @@ def plan_night(
     base = Path(sweep.source_path).parent if sweep.source_path else None
     resolved = resolve_models(definition, base)
     found = [m for m in resolved if isinstance(m, Found)]
-    missing: list[MissingSeries] = []
-    warnings: list[str] = []
-    # Classes: those the farm has for the selector and with a live device now; the rest
-    # (a named class with no device up, last night's classes gone) are missing tonight.
+    # Classes: those the farm has for the selector with a live device now; the rest (a
+    # named class with no device up, a recent class gone) are missing tonight.
     try:
         classes, waiting, warnings = resolve_classes(
             definition.devices, farm, device_wait_s=settings.device_wait_s
         )
+        no_class = None
     except UsageError as error:
-        classes, waiting = [], set()
-        warnings = [error.one_line()]
-    absent = {c.product_type for c in classes if c.product_type in waiting}
+        classes, waiting, warnings = [], set(), [error.one_line()]
+        no_class = error.one_line()
     live = [c for c in classes if c.product_type not in waiting]
     live_names = {c.product_type for c in live}
-    previous = previous_night(session, sweep.id, scheduled_for)
-    seen_classes = set().union(*previous.series.values()) if previous.series else set()
-    absent |= seen_classes - live_names
-
-    # Series: tonight's files; last night's series no entry produces now are gone.
-    tonight = {m.series for m in found}
-    for item in resolved:
-        if isinstance(item, Missing) and item.series not in tonight and "*" not in item.series:
-            missing.append(MissingSeries(item.series, None, MissingKind.MODEL_MISSING,
-                                         item.reason, item.pattern))  # fmt: skip
-    named_missing = {m.series for m in missing}
-    for series in sorted(previous.series):
-        if series in tonight or series in named_missing:
-            continue
-        if _expected_from(definition, series):
-            missing.append(
-                MissingSeries(series, None, MissingKind.MODEL_MISSING,
-                              f"no file for series {series!r} tonight (it ran last night)")
-            )  # fmt: skip
+    before = holes.recent(session, sweep.id, scheduled_for)
+    absent = {c.product_type for c in classes if c.product_type in waiting}
+    absent |= {c for c in before.classes - live_names if holes.selected(definition, c)}
+    gone = holes.gone_models(definition, resolved, before)
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
     chips = sorted({c.chip for c in live})
     prepared, unreadable, inspected = _prepare_models(session, found, chips, store)
-    missing += unreadable
-    # A model with no run on any class is missing per class (history shows the hole
-    # where the point would be): expand "all classes" records to the expected classes.
-    expected_classes = sorted(live_names | absent)
-    expanded: list[MissingSeries] = []
-    for record in missing:
-        if record.device_class is None and expected_classes:
-            expanded += [
-                MissingSeries(record.series, c, record.kind, record.reason, record.model_path,
-                              record.model_sha256)
-                for c in expected_classes
-            ]  # fmt: skip
-        else:
-            expanded.append(record)
-    for device_class in sorted(absent):
-        reason = (
-            f"no live device of {device_class} ({_chip(device_class)}) on the farm"
-            f" when the night started"
-        )
-        expanded += [
-            MissingSeries(m.series or m.path.name, device_class, MissingKind.DEVICE_CLASS_ABSENT,
-                          reason,
-                          str(m.path), m.artifact.sha256 if m.artifact else None)
-            for m in prepared
-        ]  # fmt: skip
-    if not live and not expanded:
-        # Nothing at all: still a night, with the reason on record for every series.
-        why = warnings[0] if warnings else "no device class to run on"
-        expanded = [
-            MissingSeries(m.series or m.path.name, None, MissingKind.DEVICE_CLASS_ABSENT, why,
-                          str(m.path))
-            for m in prepared
-        ]  # fmt: skip
+    tonight = [(m.series or m.path.name, str(m.path), m.artifact.sha256) for m in prepared]
+    records = holes.per_class(gone + unreadable, tonight, live=live_names, absent=absent,
+                                no_class_reason=no_class)  # fmt: skip
     return NightPlan(
         sweep_id=sweep.id,
         sweep=sweep.name,
@@ -362,34 +243,13 @@ def plan_night(
         spec=night_spec(definition, night),
         classes=live,
         models=prepared,
-        missing=expanded,
+        missing=records,
         warnings=warnings,
         inspected=inspected,
     )
 
 
 # Starting --------------------------------------------------------------------------------
-
-
-def _missing_rows(
-    plan: NightPlan, now: datetime
-) -> Callable[[Session, UUID, list[SubmittedRun]], None]:
-    def add(session: Session, job_id: UUID, runs: list[SubmittedRun]) -> None:
-        session.add_all(
-            db.SweepMissing(
-                job_id=job_id,
-                series=m.series,
-                device_class=m.device_class,
-                kind=m.kind,
-                reason=m.reason[:4000],
-                model_path=m.model_path,
-                model_sha256=m.model_sha256,
-                created_at=now,
-            )
-            for m in plan.missing
-        )
-
-    return add
 
 
 def _farm(settings: Settings, sessions: sessionmaker[Session]) -> FarmView | None:
@@ -459,7 +319,7 @@ def submit_night(
             "late": late,
             "trigger": trigger,
         },
-        before_commit=_missing_rows(plan, now),
+        before_commit=holes.adder(plan.missing, now),
     )
     try:
         outcome = submit(prepared, settings=settings, sessions=sessions, app=app,

@@ -169,3 +169,20 @@ def test_a_known_sha256_is_not_inspected_again(night_env, monkeypatch):
     with night_env["sessions"]() as session:
         chips = {tuple(m.inspect_json["linted_chips"]) for m in session.scalars(select(db.Model))}
     assert chips == {("A12", "A14", "A17 Pro")}
+
+
+def test_a_gone_series_is_a_hole_for_the_recent_nights_then_ends(night_env, monkeypatch):
+    from orchestrator.sweeps import missing
+
+    monkeypatch.setattr(missing, "RECENT_NIGHTS", 2)
+    farm = FarmView.of({XR})
+    _start(night_env, NIGHT1, farm)
+    shutil.rmtree(night_env["path"].parent / "models" / "conv10x10.mlpackage")
+    holes = []
+    for day in (1, 2, 3):
+        job, _ = _start(night_env, NIGHT1 + timedelta(days=day), farm)
+        with night_env["sessions"]() as session:
+            query = select(db.SweepMissing.series).where(db.SweepMissing.job_id == job)
+            holes.append(sorted(session.scalars(query)))
+    # It ran on night 1: a hole on the next two nights (within RECENT_NIGHTS), then it ends.
+    assert holes == [["conv10x10"], ["conv10x10"], []]
