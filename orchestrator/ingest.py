@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import catalog, failpoints, runs
 from orchestrator.bisect.finish import on_probe_final, on_verdict
 from orchestrator.bisect.plan import probe_spec, stored_lint
+from orchestrator.errors import mask
 from orchestrator.protocol import (
     BatchOutcome,
     RunBatch,
@@ -49,6 +52,13 @@ from orchestrator.store.engine import session_scope
 from orchestrator.verdict import decide
 
 log = logging.getLogger(__name__)
+
+# Results come from agents, i.e. from other hosts: untrusted input (issue 20). One larger
+# than this is refused before it is validated (the protocol's own bounds — 100,000 samples
+# per setting, 200,000 plan ops — stay well below it); a refused payload is kept for
+# diagnosis only as its first RAW_KEPT_BYTES, never as results.
+MAX_RESULT_BYTES = 64 * 1024**2
+RAW_KEPT_BYTES = 64 * 1024
 
 __all__ = ["FINAL", "IngestOutcome", "Ingestor"]  # FINAL: orchestrator.runs's, for old callers
 # Probe runs are bisection's: their spec, and what their end feeds (wired in here because
@@ -81,12 +91,19 @@ class Ingestor:
         self.redis = client
         self.publisher = publisher or CeleryPublisher(app)
         self.lifecycle = runs.Lifecycle(settings, bisection=BISECTION)
+        # Refused results by reason ("invalid", "oversize"); on_rejected(reason) is told of
+        # each as well (the coordinator's /metrics counts them).
+        self.rejected: Counter[str] = Counter()
+        self.on_rejected: Callable[[str], None] | None = None
 
     def ingest(self, payload: Any) -> IngestOutcome:
+        text, problem = _measured(payload)
+        if problem is not None:
+            return self._keep_invalid(payload, text, problem, reason="oversize")
         try:
             result = RunBatchResult.model_validate(payload)
         except ValidationError as error:
-            return self._keep_invalid(payload, error)
+            return self._keep_invalid(payload, text, _problems(error), reason="invalid")
         after = Effects()
         try:
             with session_scope(self.sessions) as session:
@@ -121,19 +138,19 @@ class Ingestor:
             self.publisher.batch(batch)
 
     # ------------------------------------------------------------------------------
-    def _keep_invalid(self, payload: Any, error: ValidationError) -> IngestOutcome:
-        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+    def _keep_invalid(self, payload: Any, text: str, problem: str, *, reason: str) -> IngestOutcome:
+        """Refuse a result: nothing of it reaches the result tables; its first bytes are
+        kept in ``raw_results`` for diagnosis, its run fails (a protocol error, infra), and
+        the refusal is counted (``rejected``, the metrics) and logged once."""
         run_id, attempt = _ids_of(payload)
-        message = f"invalid result: {error.error_count()} problem(s): " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
-        )
+        message = mask(f"{reason} result: {problem}".replace("\n", " "))
         with session_scope(self.sessions) as session:
             session.add(
                 db.RawResult(
                     run_id=run_id if run_id and session.get(db.Run, run_id) else None,
                     attempt=attempt,
                     received_at=datetime.now(UTC),
-                    payload=text[:10_000_000],
+                    payload=text[:RAW_KEPT_BYTES],
                     error=message,
                 )
             )
@@ -143,7 +160,10 @@ class Ingestor:
                 self.lifecycle.finish(session, run, db.RunStatus.FAILED, "protocol", message,
                                       infra=True, effects=after)  # fmt: skip
         self.apply(after)
-        log.error("%s", message)
+        self.rejected[reason] += 1
+        if self.on_rejected is not None:
+            self.on_rejected(reason)
+        log.error("%s (run %s, attempt %s)", message, run_id, attempt)
         return IngestOutcome.INVALID
 
     def _apply(self, session: Session, result: RunBatchResult, after: Effects) -> IngestOutcome:
@@ -317,6 +337,24 @@ class Ingestor:
 def _chip_of(product_type: str) -> str:
     model = catalog.DEVICES.get(product_type)
     return model.chip if model else "unknown"
+
+
+def _measured(payload: Any) -> tuple[str, str | None]:
+    """The payload as JSON text, and why it is refused before validation (None if not)."""
+    try:
+        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+    except (RecursionError, ValueError, TypeError) as error:
+        return "", f"not serialisable as JSON ({type(error).__name__})"
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_RESULT_BYTES:
+        return text, f"{size} bytes, over the {MAX_RESULT_BYTES}-byte limit"
+    return text, None
+
+
+def _problems(error: ValidationError) -> str:
+    return f"{error.error_count()} problem(s): " + "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
+    )
 
 
 def _ids_of(payload: Any) -> tuple[UUID | None, int | None]:

@@ -180,9 +180,12 @@ def print_traceback(error: BaseException) -> None:
 
 
 def check_broker(url: str) -> None:
-    """One PING: a command about to start child processes fails before them, once."""
+    """One PING: a command about to start child processes fails before them, once (and
+    a broker off loopback without a password is refused before it is tried)."""
     from orchestrator.protocol import livestate
+    from orchestrator.settings import require_broker_auth
 
+    require_broker_auth(url)  # off loopback without a password: refused, not tried
     client = livestate.connect(url)
     try:
         client.ping()

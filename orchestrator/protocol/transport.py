@@ -19,7 +19,7 @@ from celery import Celery
 
 from orchestrator.errors import ConfigError, ServiceError
 from orchestrator.protocol import RunBatch, RunPurpose
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, require_broker_auth
 
 RUN_BATCH_TASK = "anefarm.run_batch"
 INGEST_RESULT_TASK = "anefarm.ingest_result"
@@ -68,6 +68,7 @@ def _checked_broker_url(settings: Settings) -> str:
             f"broker URL scheme {scheme or '(none)'!r} is not Redis",
             hint="use redis://[:password@]host:port/db or rediss://… (TLS)",
         )
+    require_broker_auth(url)  # no password off loopback: refused before any connection
     return url
 
 

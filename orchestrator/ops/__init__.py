@@ -1,0 +1,2 @@
+"""Operating a deployed farm: ``doctor`` checks a deployment's settings and services and
+says what to fix (``anefarm doctor``)."""
