@@ -54,6 +54,10 @@ CSV_FIELDS = (
     "ops_off_ane",
     "by_probe",
     "error",
+    # A sweep's night: the series, and its p50 on the previous night that measured it.
+    "series",
+    "last_night",
+    *(f"{setting}_last_night_p50_ms" for setting in SETTINGS_ORDER),
 )
 
 
@@ -75,6 +79,12 @@ def csv_line(job: str, row: ReportRow) -> dict[str, Any]:
     ops = row.bisection.ops if row.bisection else []
     flat["by_probe"] = "; ".join(f"{op.name} → {op.by_probe}" for op in ops)
     flat["error"] = row.error
+    flat["series"] = row.series
+    last = row.last_night
+    flat["last_night"] = last.night if last else None
+    for setting in SETTINGS_ORDER:
+        before = last.p50_ms.get(setting) if last else None
+        flat[f"{setting}_last_night_p50_ms"] = _round(before, 3)
     return flat
 
 
@@ -86,6 +96,19 @@ def as_csv(report: AnyReport) -> str:
     for row in typed.rows:
         writer.writerow(csv_line(typed.job, row))
     return out.getvalue()
+
+
+def _versus_last_night(row: ReportRow | None) -> str:
+    """A sweep night's cell: the previous night's p50 → tonight's, under `all` (or the
+    first setting the sweep measures): '1.63 → 1.71'."""
+    last = row.last_night if row else None
+    if row is None or last is None:
+        return "–"
+    setting = next((s for s in SETTINGS_ORDER if s in last.p50_ms), None)
+    if setting is None:
+        return "–"
+    now = row.latency_ms.get(setting)
+    return f"{_ms(last.p50_ms[setting])} → {_ms(now.p50 if now else None)}"
 
 
 def _latency(row: ReportRow | None) -> str:
@@ -172,6 +195,12 @@ def print_table(report: AnyReport, console: Console | None = None) -> None:
             "p90, every compute-units setting and load times (each cold load with what it"
             " followed: compare only equal ones): `anefarm report JOB --json` or --csv"
         )
+    nights = {r.last_night.night for r in report.rows if r.last_night}
+    if nights:
+        out(f"\nLast night ({', '.join(sorted(nights))}) → tonight: p50 in ms, the same series")
+        for line in grid_lines(rows_matrix, width, _versus_last_night):
+            out(line)
+        say("under `all` (or the first setting the sweep measures); every setting: --json, --csv")
     details = [(rows[0].model, model_lines(rows)) for rows in by_model.values()]
     if any(entries for _, entries in details):
         out("\nPer model, what keeps it off FULL: each cause once, its fix, where it holds")

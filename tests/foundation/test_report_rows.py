@@ -72,5 +72,7 @@ def test_csv_columns() -> None:
         "verdict", "ane_share", "speedup_all_vs_cpu_only", "cold_load_ms", "cold_load_provenance",
         "warm_load_ms", "all_p50_ms", "all_p90_ms", "cpuAndNeuralEngine_p50_ms",
         "cpuAndNeuralEngine_p90_ms", "cpuAndGPU_p50_ms", "cpuAndGPU_p90_ms", "cpuOnly_p50_ms",
-        "cpuOnly_p90_ms", "ops_off_ane", "by_probe", "error",
+        "cpuOnly_p90_ms", "ops_off_ane", "by_probe", "error", "series", "last_night",
+        "all_last_night_p50_ms", "cpuAndNeuralEngine_last_night_p50_ms",
+        "cpuAndGPU_last_night_p50_ms", "cpuOnly_last_night_p50_ms",
     ]  # fmt: skip
