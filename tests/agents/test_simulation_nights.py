@@ -175,6 +175,25 @@ def test_a_bad_timeline_is_one_line_naming_the_entry_and_key(
     assert line.startswith(message.format(path=path)), line
 
 
+@pytest.mark.slow  # a CLI process and the sample models
+def test_the_cli_says_what_is_wrong_with_a_timeline_in_one_line(
+    tmp_path: Path, samples: dict[str, Path]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    bad = farm_file(tmp_path, ENTRY.format(entry='{from: 2026-03-18, slow: {class: "iPhone11,8"}}'))
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "profile", str(samples["conv10x10.mlpackage"]),
+         "--simulate", str(bad)],
+        env={**os.environ, "ANEFARM_HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == f"anefarm: error: {bad} timeline entry 1: slow.factor: missing"
+
+
 def test_the_devices_are_judged_before_the_timeline(tmp_path: Path) -> None:
     path = farm_file(tmp_path, "timeline: [{from: 2026-03-18}]\ndevices: []\n")
     with pytest.raises(UsageError, match="needs a non-empty 'devices' list"):
