@@ -29,7 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator import catalog
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import ArtifactStore, StoredArtifact
+from orchestrator.artifacts.store import FORMATS, artifact_digest, follow_link
 from orchestrator.dispatch import (
     Prepared,
     PreparedModel,
@@ -124,6 +125,17 @@ def _inventory_from_json(data: dict[str, Any]) -> Any:
     )
 
 
+def _stored(store: ArtifactStore, path: Path) -> StoredArtifact:
+    """The model in the artifact store: hashed by reading it once; copied in only when
+    its sha256 is new (an unchanged model of a big sweep is not written again nightly)."""
+    sha256, size = artifact_digest(path, store.max_bytes)
+    if not store.has(sha256):
+        return store.add(path)
+    real = follow_link(Path(path))
+    return StoredArtifact(sha256, real.name, FORMATS[real.suffix.lower()], size,
+                          store.path_of(sha256))  # fmt: skip
+
+
 def _prepare_models(
     session: Session, found: list[Found], chips: list[str], store: ArtifactStore
 ) -> tuple[list[PreparedModel], list[holes.MissingSeries], int]:
@@ -135,7 +147,7 @@ def _prepare_models(
     missing: list[holes.MissingSeries] = []
     for item in found:
         try:
-            stored.append((item, store.add(item.path)))
+            stored.append((item, _stored(store, item.path)))
         except (AnefarmError, OSError) as error:
             missing.append(
                 holes.MissingSeries(item.series, None, holes.Kind.MODEL_UNREADABLE,
