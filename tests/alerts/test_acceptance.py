@@ -1,0 +1,159 @@
+"""Issue 18's acceptance on a SIMULATED farm, through the real pipeline: a sweep of 4 models
+× 3 device classes over 25 nights, each started with `anefarm sweep run --at` and analysed
+by the coordinator when its job ends (Redis, a coordinator process, an agent with one
+Celery worker per simulated device; the farm file's timeline changes the farm by night):
+
+- nights 1–17 are quiet: no alert;
+- from night 18 one class is 15 % slower: alerted by night 19, naming that class and
+  "device/OS unchanged, model unchanged";
+- night 21 upgrades another class to iOS 18.2 (22C152), which moves dilated convolutions
+  off the ANE: one grouped placement alert naming the op kind and the build;
+- night 23 brings a retrained (smaller, faster) model under the same series: an
+  IMPROVEMENT attributed to the model's new sha256.
+
+Every night goes through the real path (no night is written by hand): it is what makes
+the test slow (about 25 × 12 runs), kept short by few iterations and instant time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from orchestrator.store import models as db
+from tests.pipeline.farm import Farm
+from tests.services.common import provides
+
+pytestmark = [pytest.mark.slow]
+
+SLOWED, UPGRADED, STEADY = "iPhone13,2", "iPhone16,1", "iPhone15,2"
+MODELS = ("conv10x10", "conv10x10_dilated4", "conv_sandwich_dilated", "mobilenetv2_block")
+RETRAINED, SMALLER = "mobilenetv2_block", "conv10x10"
+FARM = f"""\
+seed: 7
+devices:
+  - {{product_type: "{SLOWED}", os: "17.4", count: 1}}
+  - {{product_type: "{STEADY}", os: "17.4", count: 1}}
+  - {{product_type: "{UPGRADED}", os: "17.4", count: 1}}
+noise: {{seed: 11, run_to_run_sigma: 0.02}}
+timeline:
+  - {{from: 2026-03-18, slow: {{class: "{SLOWED}", factor: 1.15}}}}
+  - {{from: 2026-03-21, os_upgrade: {{class: "{UPGRADED}", version: "18.2", build: 22C152}}}}
+  - {{from: 2026-03-21, off_ane: {{op: conv_dilated, os_build: 22C152}}}}
+"""
+
+
+def night(n: int) -> str:
+    return f"2026-03-{n:02d}"
+
+
+@pytest.fixture
+@provides("celery")
+def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
+    farm = Farm.at(tmp_path, redis_url)
+    (tmp_path / "farm.yaml").write_text(FARM, encoding="utf-8")
+    farm.start_coordinator()
+    farm.start_agent(str(tmp_path / "farm.yaml"), wait_for=3)
+    yield farm
+    farm.stop()
+
+
+def write_sweep(folder: Path, samples: dict[str, Path]) -> Path:
+    (folder / "models").mkdir(parents=True)
+    for name in MODELS:
+        shutil.copytree(samples[f"{name}.mlpackage"], folder / "models" / f"{name}.mlpackage")
+    path = folder / "accept.yaml"
+    path.write_text(
+        "name: accept\n"
+        'schedule: "0 2 * * *"\n'
+        "timezone: UTC\n"
+        "models:\n"
+        "  - path: models/*.mlpackage\n"
+        f'devices: "{SLOWED},{STEADY},{UPGRADED}"\n'
+        "compute_units: [all]\n"
+        "iterations: 12\n"
+        "warmup: 1\n"
+        "bisect: never\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_night(farm: Farm, n: int, timeout: float = 120) -> str:
+    """`sweep run --at`, then wait until the coordinator analysed the night."""
+    job = farm.cli("sweep", "run", "accept", "--at", f"{night(n)}T02:00").stdout.strip()
+    deadline = time.monotonic() + timeout
+    with farm.sessions()() as session:
+        while time.monotonic() < deadline:
+            state = session.get(db.NightAnalysis, uuid.UUID(job))
+            if state is not None and state.state in ("analysed", "error"):
+                assert state.state == "analysed", state.error
+                return job
+            session.expire_all()
+            farm._check()
+            time.sleep(0.2)
+    raise AssertionError(f"night {night(n)} not analysed\n{farm.logs()}")
+
+
+def alerts(farm: Farm) -> list[dict[str, Any]]:
+    return list(json.loads(farm.cli("alerts", "list", "--json").stdout)["alerts"])
+
+
+def test_25_simulated_nights_alert_what_changed_and_why(farm, samples, tmp_path):
+    path = write_sweep(tmp_path / "sweep", samples)
+    farm.cli("sweep", "add", str(path))
+    for n in range(1, 18):
+        run_night(farm, n)
+    assert alerts(farm) == [], "quiet nights raised an alert"
+    quiet = json.loads(farm.cli("sweep", "report", "accept", "--json").stdout)
+    assert quiet["night"] == night(17) and "REGRESSION" not in quiet["counts"]
+
+    # A 15 % slowdown of one class from night 18: alerted by night 19.
+    run_night(farm, 18)
+    run_night(farm, 19)
+    (slow,) = alerts(farm)
+    assert slow["kind"] == "regression" and slow["device_classes"] == [SLOWED]
+    assert "device/OS unchanged, model unchanged" in slow["cause"] and SLOWED in slow["cause"]
+    assert slow["first_night"] in (night(18), night(19)) and slow["series"] == len(MODELS)
+    gate = farm.cli("sweep", "report", "accept", "--fail-on", "regression", check=False)
+    assert gate.returncode == 3, gate.stdout + gate.stderr
+    farm.cli("alerts", "ack", str(slow["id"]), "--by", "ci", "--note", "thermal?")
+
+    # An OS upgrade on night 21 moving dilated convolutions off the ANE: one placement
+    # summary naming the op kind and the new build.
+    run_night(farm, 20)
+    run_night(farm, 21)
+    placement = [a for a in alerts(farm) if a["kind"] == "placement"]
+    assert len(placement) == 1, alerts(farm)
+    assert "conv dilated" in placement[0]["cause"] and "22C152" in placement[0]["cause"]
+    assert placement[0]["device_classes"] == [UPGRADED]
+
+    # A retrained model (new sha256) that is faster: an IMPROVEMENT attributed to the model.
+    run_night(farm, 22)
+    target = tmp_path / "sweep" / "models" / f"{RETRAINED}.mlpackage"
+    shutil.rmtree(target)
+    shutil.copytree(samples[f"{SMALLER}.mlpackage"], target)
+    job = run_night(farm, 23)
+    improved = [a for a in alerts(farm) if a["kind"] == "improvement"]
+    assert improved and all("model changed (sha256" in a["cause"] for a in improved)
+    with farm.sessions()() as session:
+        rows = session.scalars(select(db.CheckResult).where(
+            db.CheckResult.job_id == uuid.UUID(job), db.CheckResult.series == RETRAINED,
+            db.CheckResult.check == "latency")).all()  # fmt: skip
+    assert rows and {r.status for r in rows} == {"IMPROVEMENT"}
+    assert all(r.detail["changes"][0]["name"] == "model sha256" for r in rows)
+
+    for n in (24, 25):
+        run_night(farm, n)
+    # The open slowdown was updated, not raised again, on the nights since.
+    (slow_now,) = [a for a in alerts(farm) if a["id"] == slow["id"]]
+    assert slow_now["raised"] == 1 and slow_now["nights"] >= 6
+    assert slow_now["status"] == "acknowledged"
