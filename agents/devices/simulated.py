@@ -120,6 +120,10 @@ class SimulatedDevice:
         and the runner's DeviceFacts), whether it is in the farm, the SIMULATED regressions
         and the run-to-run noise. None: the farm as described, exactly as without nights."""
         spec = self.spec
+        if night is not None and night != self.night.night:
+            # A day passed since the last night's batches (instant mode has no idle time of
+            # its own): the device starts the night cool, as a farm's phones do.
+            self.state.heat.idle(float("inf"))
         self.night = night_state(spec.timeline, product_type=spec.product_type, udid=spec.udid,
                                  os_version=spec.os_version, seed=self.seed, night=night)  # fmt: skip
         os_version, build = self.night.os_version, self.night.os_build

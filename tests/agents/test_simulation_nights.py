@@ -297,6 +297,22 @@ def test_the_device_applies_the_same_run_to_run_factor_as_the_helper(tmp_path: P
     assert second.steady_ms != helper.steady_ms
 
 
+def test_a_new_night_starts_cool_and_a_night_keeps_its_heat(tmp_path: Path) -> None:
+    model = conv_net(layers=12, size=256)  # heavy enough to heat the device in a few batches
+    dev = devices(tmp_path)["SIM-iPhone11-8-0"]
+    night = date(2026, 2, 1)
+    batches = 0
+    while dev.state.heat.level < 60 and batches < 20:  # until fair: sustained load heats
+        run(dev, model, night, f"b{batches}")
+        batches += 1
+    hot = dev.state.heat.level
+    assert 60 <= hot < 180, (batches, hot)
+    dev.at_night(night)  # another batch of the same night: still hot
+    assert dev.state.heat.level == hot
+    dev.at_night(night + timedelta(days=1))
+    assert dev.state.heat.level == 0.0
+
+
 # -- each modifier, from its night on and not before --------------------------------------
 
 
