@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
+import pwd
 import secrets
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -23,6 +28,7 @@ import redis
 from orchestrator.broker.embedded import find_redis_server
 from orchestrator.errors import ServiceError
 from tests.services.common import free_port, missing_service, provides
+from tests.services.databases import _pg_bin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
@@ -224,3 +230,58 @@ def secure_redis(secure_redis_factory: Callable[..., SecureRedis]) -> SecureRedi
 @pytest.fixture
 def tls_redis(secure_redis_factory: Callable[..., SecureRedis]) -> SecureRedis:
     return secure_redis_factory(tls=True, name="redis-tls")
+
+
+@pytest.fixture(scope="session")
+@provides("postgres")
+def scram_postgres() -> Iterator[tuple[int, str]]:
+    """(port, password of role ``anefarm``) of a throwaway PostgreSQL cluster that wants
+    SCRAM passwords (deploy/postgresql), run as the ``postgres`` user as
+    tests/services/databases.py does (initdb and postgres refuse to run as root)."""
+    initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
+    if not initdb or not postgres:
+        missing_service("PostgreSQL binaries not found (apt-get install postgresql)")
+    as_root = os.getuid() == 0
+    run_as: dict[str, Any] = (
+        {"user": "postgres", "group": "postgres", "extra_groups": []} if as_root else {}
+    )
+    password = "pg-" + secrets.token_urlsafe(18)
+    base = Path(tempfile.mkdtemp(prefix="anefarm-pg-scram-"))
+    sock = base / "sock"
+    sock.mkdir()
+    pwfile = base / "pwfile"
+    pwfile.write_text(password + "\n")
+    if as_root:
+        user = pwd.getpwnam("postgres")
+        for path in (base, sock, pwfile):
+            os.chown(path, user.pw_uid, user.pw_gid)
+    pwfile.chmod(0o600)
+    subprocess.run(
+        [initdb, "-D", str(base / "data"), "-U", "anefarm", "--pwfile", str(pwfile),
+         "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--no-sync"],
+        check=True, capture_output=True, **run_as,
+    )  # fmt: skip
+    pwfile.unlink()
+    port = free_port()
+    proc = subprocess.Popen(
+        [postgres, "-D", str(base / "data"), "-p", str(port), "-k", str(sock),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "ssl=off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as,
+    )  # fmt: skip
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            psycopg.connect(host="127.0.0.1", port=port, user="anefarm", password=password,
+                            dbname="postgres").close()  # fmt: skip
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("PostgreSQL with SCRAM did not start")
+            time.sleep(0.1)
+    yield port, password
+    proc.send_signal(2)
+    proc.wait(timeout=30)
+    shutil.rmtree(base, ignore_errors=True)
