@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from celery.exceptions import Reject
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 
 from orchestrator import reaper
 from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
@@ -79,9 +79,12 @@ def run_coordinator(
     reaper.register(app, ingestor, every)
     stop_reaper = reaper.start_timer(app, every)
 
-    # Sweeps fire from here (orchestrator/sweeps/scheduler_loop.py); SIGTERM or Ctrl-C
+    # Sweeps fire from here (orchestrator/sweeps/scheduler_loop.py). The thread starts
+    # once the worker has forked its ingest child (a fork while the thread holds a lock,
+    # an import's say, would hand the child a lock nobody releases); SIGTERM or Ctrl-C
     # stops it at once, before the worker's warm shutdown has finished.
-    scheduler = SchedulerThread(worker_settings, broker_url=broker_url).start()
+    scheduler = SchedulerThread(worker_settings, broker_url=broker_url)
+    worker_ready.connect(lambda **_: scheduler.start(), weak=False)
     worker_shutting_down.connect(lambda **_: scheduler.stopping.set(), weak=False)
 
     server = None
@@ -89,7 +92,11 @@ def run_coordinator(
         from orchestrator.web.server import WebServer, parse_address
 
         host, port = parse_address(serve)
-        server = WebServer(settings, host, port, log_requests=False).start()
+        # Bound now (a port in use stops the start with one line), served from a thread
+        # started after the worker's fork, like the scheduler's.
+        server = WebServer(worker_settings, host, port, log_requests=False)
+        web = server
+        worker_ready.connect(lambda **_: web.start(), weak=False)
         log.warning("serving the web app and artifacts at %s", server.url)
     try:
         # fork: the ingest task is registered in this function, which a spawned child never

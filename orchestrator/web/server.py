@@ -54,7 +54,6 @@ def bind(host: str, port: int) -> socket.socket:
                 hint="another `anefarm serve` or coordinator --serve? stop it or choose --port",
             ) from None
         raise ServiceError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -106,3 +105,5 @@ class WebServer:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(within_s)
+        else:
+            self.socket.close()  # bound, never served
