@@ -121,14 +121,6 @@ class SweepDefinition(BaseModel):
         """The logical date of a night: ``scheduled_for`` in the sweep's timezone."""
         return scheduled_for.astimezone(self.zone).date()
 
-    def next_fire(self, after: datetime) -> datetime:
-        """The first scheduled time after ``after`` (aware), in the sweep's timezone."""
-        from croniter import croniter
-
-        local = after.astimezone(self.zone)
-        fired: datetime = croniter(self.schedule, local).get_next(datetime)
-        return fired
-
 
 # Loading ---------------------------------------------------------------------------------
 

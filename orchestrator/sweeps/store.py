@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from orchestrator.store import models as db
 from orchestrator.sweeps.definition import SweepDefinition, load_file
 from orchestrator.sweeps.nights import load_sweep
+from orchestrator.sweeps.schedule import next_fire
 
 
 @dataclass
@@ -187,12 +188,14 @@ def describe(sweep: db.Sweep, *, now: datetime | None = None) -> dict[str, Any]:
     """A sweep as `sweep list/show --json` print it (without its nights)."""
     definition = SweepDefinition.model_validate(sweep.definition)
     now = now or datetime.now(UTC)
+    # In the sweep's own timezone: the wall-clock time its cron means.
+    fires = next_fire(sweep.schedule, sweep.timezone, now).astimezone(definition.zone)
     return {
         "name": sweep.name,
         "schedule": sweep.schedule,
         "timezone": sweep.timezone,
         "paused": sweep.paused,
-        "next_fire": None if sweep.paused else definition.next_fire(now).isoformat(),
+        "next_fire": None if sweep.paused else fires.isoformat(),
         "devices": definition.devices,
         "models": len(definition.models),
         "source_path": sweep.source_path,
