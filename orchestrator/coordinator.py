@@ -20,6 +20,7 @@ from orchestrator import reaper
 from orchestrator.db_outage import DatabaseRetry, DatabaseUnavailable, budget_s
 from orchestrator.delivery import inflight, recovery
 from orchestrator.ingest import Ingestor
+from orchestrator.ops import metrics
 from orchestrator.protocol import livestate
 from orchestrator.protocol.transport import (
     INGEST_RESULT_TASK,
@@ -51,6 +52,10 @@ def run_coordinator(
     ingestor = Ingestor(
         worker_settings, sessions=sessions, app=app, client=livestate.connect(broker_url)
     )
+    # /metrics (orchestrator/ops/metrics.py): the ingest child counts into files the web
+    # app in this process reads; set up before the worker forks it.
+    metrics.prepare_multiprocess(settings.home)
+    metrics.instrument(ingestor)
 
     # A database outage must not lose a result (orchestrator/db_outage.py): ingest waits
     # for the database, and if it stays away the message goes back to the queue.

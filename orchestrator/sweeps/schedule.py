@@ -137,6 +137,7 @@ def due_fire(
     now: datetime,
     grace: timedelta,
     last_night: datetime | None = None,
+    up_since: datetime | None = None,
     on_time: timedelta = timedelta(seconds=ON_TIME_S),
 ) -> DueFire | None:
     """The night of ``sweep`` due at ``now``, or None.
@@ -145,6 +146,10 @@ def due_fire(
     it only decides whether the latest tick is taken and how many ticks were skipped.
     A tick is always taken within ``on_time``, whatever the grace (a grace of 0 drops
     missed fires, never a fire the scheduler is merely a few seconds late for).
+
+    Late: taken more than ``on_time`` after the tick, or a tick that fell before this
+    scheduler was up (``up_since``: a coordinator restarting finds it unclaimed, so no
+    coordinator was running then either).
     """
     if sweep.paused:
         return None
@@ -166,4 +171,6 @@ def due_fire(
         if earlier <= floor or skipped >= _MAX_COUNTED:
             break
         skipped += 1
-    return DueFire(sweep.sweep_id, sweep.name, tick, late=delay > on_time, skipped=skipped)
+    missed = up_since is not None and tick < utc(up_since)
+    return DueFire(sweep.sweep_id, sweep.name, tick, late=delay > on_time or missed,
+                   skipped=skipped)  # fmt: skip

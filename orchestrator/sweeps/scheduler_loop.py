@@ -148,6 +148,8 @@ class Scheduler:
         self.clock, self.client, self.start = clock, client, start
         self.monotonic = monotonic  # the retry back-off's clock (tests step it)
         self.grace = timedelta(seconds=settings.sweep_grace_s)
+        # A due tick older than this scheduler fell while it was down: its night is late.
+        self.up_since = clock()
         self._retry: dict[tuple[UUID, datetime], tuple[float, float]] = {}
 
     def due(self) -> list[DueFire]:
@@ -157,7 +159,8 @@ class Scheduler:
         fires = []
         for schedule, last in schedules:
             try:
-                fire = due_fire(schedule, now=now, grace=self.grace, last_night=last)
+                fire = due_fire(schedule, now=now, grace=self.grace, last_night=last,
+                                up_since=self.up_since)  # fmt: skip
             except (AnefarmError, ValueError, KeyError) as error:
                 # A stored sweep whose cron or timezone this version cannot read: the
                 # others still fire.
@@ -273,7 +276,8 @@ class SchedulerThread:
         )
 
     def start(self) -> SchedulerThread:
-        self.thread.start()
+        if self.thread.ident is None and not self.stopping.is_set():  # once; not after stop
+            self.thread.start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:

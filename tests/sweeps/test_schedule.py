@@ -80,6 +80,16 @@ def test_a_fire_is_late_only_past_the_on_time_window():
     assert past is not None and past.late
 
 
+def test_a_tick_that_fell_before_the_scheduler_was_up_is_late():
+    # The coordinator restarted at 02:00:20: nobody took 02:00, so its night is late.
+    fire = due_fire(sweep(), now=at("2026-11-27T02:00:25"), grace=SIX_HOURS,
+                    up_since=at("2026-11-27T02:00:20"))  # fmt: skip
+    assert fire is not None and fire.late
+    running = due_fire(sweep(), now=at("2026-11-27T02:00:25"), grace=SIX_HOURS,
+                       up_since=at("2026-11-27T01:00:00"))  # fmt: skip
+    assert running is not None and not running.late
+
+
 def test_grace_bounds_how_late_a_missed_fire_still_runs():
     inside = due_fire(sweep(), now=at("2026-11-27T07:59:00"), grace=SIX_HOURS)
     assert inside is not None and inside.late
