@@ -19,6 +19,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -28,6 +29,9 @@ from orchestrator.dispatch import SubmitOptions
 from orchestrator.errors import mask_url_passwords
 from orchestrator.local import DEMO_FARM, ProfileRequest, profile
 from orchestrator.settings import Settings
+
+if TYPE_CHECKING:
+    from orchestrator.web.server import WebServer
 
 DEMO_ITERATIONS = 30
 FOLLOW_UP_TITLE = "go on with (these lines carry the demo's home; copy them as they are):"
@@ -65,7 +69,48 @@ def run_demo(
     for line in follow_up_lines(settings, str(report["job"])):
         # soft_wrap: a narrow terminal must not break a command line in two.
         err.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+    job = str(report["job"])
+    if os.environ.get("DEMO_SERVE") == "1":  # `DEMO_SERVE=1 make demo`
+        serve_dashboard(settings, job, err).run()
+    else:
+        for line in dashboard_lines(settings, job):
+            err.print(line, soft_wrap=True, markup=False, highlight=False)
     return report
+
+
+DASHBOARD_HOST, DASHBOARD_PORT = "127.0.0.1", 8480
+
+
+def dashboard_url(base: str, job: str) -> str:
+    return f"{base}/jobs/{job}"
+
+
+def dashboard_lines(settings: Settings, job: str) -> list[str]:
+    """The last lines of the demo: how to serve the dashboard, then its URL for the job.
+    Not indented like the follow-up lines: `anefarm serve` runs until Ctrl-C."""
+    serve = f"{_environment(settings)} ANEFARM_OPEN_READS=1 {_anefarm()} serve"
+    return [
+        f"dashboard (serve it with `{serve}`, or run `DEMO_SERVE=1 make demo`):",
+        dashboard_url(f"http://{DASHBOARD_HOST}:{DASHBOARD_PORT}", job),
+    ]
+
+
+def serve_dashboard(
+    settings: Settings, job: str, err: Console, *, port: int = DASHBOARD_PORT
+) -> WebServer:
+    """The web app on loopback with reads open (the demo's own data, on this machine
+    only), bound now; the caller runs it (until Ctrl-C) or starts it on a thread."""
+    from orchestrator.errors import ServiceError
+    from orchestrator.web.server import WebServer
+
+    reads_open = settings.model_copy(update={"open_reads": True})
+    try:
+        server = WebServer(reads_open, DASHBOARD_HOST, port, log_requests=False)
+    except ServiceError:  # 8480 taken (another anefarm serve?): any free port will do
+        server = WebServer(reads_open, DASHBOARD_HOST, 0, log_requests=False)
+    err.print("serving the dashboard on this machine until Ctrl-C:")
+    err.print(dashboard_url(server.url, job), soft_wrap=True, markup=False, highlight=False)
+    return server
 
 
 def follow_up_lines(settings: Settings, job: str) -> list[str]:
