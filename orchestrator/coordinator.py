@@ -11,7 +11,7 @@ hosts use).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import Reject
 from celery.signals import worker_ready, worker_shutting_down
@@ -34,6 +34,9 @@ from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
 from orchestrator.sweeps.scheduler_loop import SchedulerThread
 
+if TYPE_CHECKING:
+    from orchestrator.web.server import WebServer
+
 log = logging.getLogger("anefarm.coordinator")
 
 
@@ -44,6 +47,8 @@ def run_coordinator(
     serve: str | None = None,
     loglevel: str = "WARNING",
 ) -> None:
+    # The web app's port first: a port in use stops the start before anything else.
+    server = _bind_web(settings.model_copy(update={"broker_url": broker_url}), serve)
     upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)
     sessions = session_factory(engine)
@@ -92,14 +97,8 @@ def run_coordinator(
     worker_ready.connect(lambda **_: scheduler.start(), weak=False)
     worker_shutting_down.connect(lambda **_: scheduler.stopping.set(), weak=False)
 
-    server = None
-    if serve:
-        from orchestrator.web.server import WebServer, parse_address
-
-        host, port = parse_address(serve)
-        # Bound now (a port in use stops the start with one line), served from a thread
-        # started after the worker's fork, like the scheduler's.
-        server = WebServer(worker_settings, host, port, log_requests=False)
+    if server is not None:
+        # Served from a thread started after the worker's fork, like the scheduler's.
         web = server
         worker_ready.connect(lambda **_: web.start(), weak=False)
         log.warning("serving the web app and artifacts at %s", server.url)
@@ -114,3 +113,13 @@ def run_coordinator(
         scheduler.stop()
         if server is not None:
             server.stop()
+
+
+def _bind_web(settings: Settings, serve: str | None) -> WebServer | None:
+    """The web app (``--serve HOST:PORT``) on its bound socket, not serving yet."""
+    if not serve:
+        return None
+    from orchestrator.web.server import WebServer, parse_address
+
+    host, port = parse_address(serve)
+    return WebServer(settings, host, port, log_requests=False)

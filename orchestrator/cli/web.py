@@ -33,6 +33,7 @@ def serve_cmd(
         f"anefarm web app at {server.url} (API: {server.url}/api/v1, Ctrl-C stops)", err=True
     )
     server.run()
+    typer.echo("anefarm web app stopped", err=True)
 
 
 def _sessions() -> Any:

@@ -9,11 +9,14 @@ it (tests/web/test_tokens.py reads the log to make sure).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -21,6 +24,7 @@ from orchestrator.errors import ServiceError, UsageError
 from orchestrator.settings import Settings
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8480
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 log = logging.getLogger("anefarm.web")
 
 
@@ -57,6 +61,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a Ctrl-C or SIGTERM ends ``run`` normally: uvicorn re-raises
+    the signal after its graceful shutdown, which would end `anefarm serve` as killed (or
+    "interrupted") after a stop that went well."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # a thread of the coordinator: the coordinator stops it
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class WebServer:
     """The app on a socket it bound itself; ``run`` in the foreground or ``start`` a thread."""
 
@@ -76,7 +98,7 @@ class WebServer:
             server_header=False,
             timeout_graceful_shutdown=5,
         )
-        self.server = uvicorn.Server(config)
+        self.server = _Server(config)
         self._thread: threading.Thread | None = None
 
     @property

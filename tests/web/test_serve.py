@@ -1,0 +1,77 @@
+"""``anefarm serve``: serves until SIGTERM or Ctrl-C and then exits 0; a port in use is
+one line with a hint, for ``serve`` and for ``coordinator --serve``."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.cli.conftest import anefarm, assert_one_line_error, clean_env
+from tests.services.common import free_port
+
+
+@pytest.fixture
+def busy_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path, busy_port):
+    out = anefarm("serve", "--port", str(busy_port), home=tmp_path / "home")
+    assert_one_line_error(out, f"port {busy_port} on 127.0.0.1 is in use", "--port")
+
+
+def test_coordinator_serve_on_a_port_in_use_is_one_line(tmp_path, busy_port, redis_url):
+    out = anefarm(
+        "coordinator", "--serve", f"127.0.0.1:{busy_port}", home=tmp_path / "home",
+        ANEFARM_BROKER_URL=redis_url,
+    )  # fmt: skip
+    assert_one_line_error(out, f"port {busy_port} on 127.0.0.1 is in use")
+
+
+def test_coordinator_serve_needs_host_and_port(tmp_path, redis_url):
+    out = anefarm("coordinator", "--serve", "nowhere", home=tmp_path / "home",
+                  ANEFARM_BROKER_URL=redis_url)  # fmt: skip
+    assert out.returncode == 2 and "not an address: 'nowhere'" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_answers_then_stops_cleanly(tmp_path, stop):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "serve", "--port", str(port)],
+        env=clean_env(tmp_path / "home", ANEFARM_OPEN_READS="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+                time.sleep(0.2)
+        # Loopback and ANEFARM_OPEN_READS=1: a read needs no token; a write still does.
+        assert answer.status_code == 200 and answer.json() == {"jobs": [], "total": 0}
+        denied = httpx.post(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=5)
+        assert denied.status_code == 401
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"anefarm web app at http://127.0.0.1:{port}" in err
+    assert "stopped" in err and "Traceback" not in err
