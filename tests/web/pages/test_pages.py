@@ -210,6 +210,35 @@ def test_devices_show_utilisation_and_the_crash(client):
     assert sum(int(n) for n in busy) >= 14  # every attempt of the job, probes included
 
 
+def test_devices_show_the_live_state_from_redis(client, finished):
+    from orchestrator.protocol import livestate
+
+    redis = livestate.connect(finished.settings.broker_url)
+    try:
+        status = livestate.DeviceStatus(
+            udid="SIM-iPhone16-1-0", product_type="iPhone16,1", chip="A17 Pro",
+            os_version="26.1", os_build="23B80sim", name="iPhone 15 Pro #0 (SIMULATED)",
+            simulated=True, agent="sim-agent", state="not_ready",
+            reasons=["battery 12 % (below 20 %)", "thermal state serious"],
+        )  # fmt: skip
+        livestate.put_device(redis, status, ttl_s=60)
+        livestate.beat_agent(redis, "sim-agent", host="mac-1", simulated=True, ttl_s=60)
+        livestate.quarantine(redis, "SIM-iPhone16-1-0", "3 infra failures in a row")
+        html = client.get("/devices").text
+    finally:
+        redis.flushdb()
+        redis.close()
+    row = re.search(r'<tr data-udid="SIM-iPhone16-1-0">(.*?)</tr>', html, re.S)
+    assert row and "quarantined" in row.group(1) and "battery 12 %" in row.group(1)
+    assert "anefarm devices release SIM-iPhone16-1-0" in row.group(1)
+    assert "no live heartbeat" not in row.group(1)
+    agents = re.search(r'<table id="agents">(.*?)</table>', html, re.S)
+    assert agents and "mac-1" in agents.group(1)
+    # The XRs send no heartbeat: offline, as the database last saw them.
+    offline = re.search(r'<tr data-udid="SIM-iPhone11-8-1">(.*?)</tr>', html, re.S)
+    assert offline and "no live heartbeat" in offline.group(1)
+
+
 def test_the_live_fragment_follows_a_running_job(sim, samples, tmp_path):
     from tests.web.pages.conftest import pick_models
 
