@@ -36,6 +36,7 @@ STATUS_OF_KIND = {
     "artifact": 400,
     "store": 503,
     "service": 503,
+    "night_exists": 409,
 }
 
 
@@ -48,6 +49,7 @@ def create_app(
     """The app. ``sessions`` defaults to an engine on the settings' database (disposed
     when the app stops); ``bound_host`` is the address uvicorn listens on, which decides
     whether reads may be open (``deps``)."""
+    from orchestrator.ops import metrics_route
     from orchestrator.store.engine import make_engine, session_factory
     from orchestrator.web import api, artifacts, pages
 
@@ -74,6 +76,8 @@ def create_app(
     app.state.web = WebContext(settings=settings, sessions=sessions, bound_host=bound_host)
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(artifacts.router)
+    # GET /metrics (Prometheus, orchestrator/ops/metrics.py): a read, like the pages.
+    app.include_router(metrics_route.router(), dependencies=[Depends(require(Role.READ))])
     # Pages are reads: a token (header or the sign-in cookie) unless reads are open.
     app.include_router(pages.router, dependencies=[Depends(require(Role.READ))])
     if STATIC.is_dir():

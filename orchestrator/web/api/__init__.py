@@ -6,8 +6,8 @@ Reads need a ``read`` token (or open reads on loopback), submitting and cancelli
 
 from fastapi import APIRouter
 
-from orchestrator.web.api import compat, devices, jobs, runs, session, submit
+from orchestrator.web.api import compat, devices, jobs, runs, session, submit, sweeps
 
 router = APIRouter()
-for module in (jobs, submit, runs, devices, compat, session):
+for module in (jobs, submit, runs, devices, compat, sweeps, session):
     router.include_router(module.router)
