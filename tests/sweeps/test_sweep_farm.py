@@ -119,6 +119,15 @@ def test_three_nights_then_a_replaced_and_a_removed_model(farm, samples, tmp_pat
         }  # fmt: skip
     assert all(r["last_night"] is None for r in reports[0]["rows"])
 
+    # One night per scheduled time: the same --at again is refused, in one line.
+    again = farm.cli("sweep", "run", "vision-nightly", "--at", NIGHTS[0], check=False)
+    assert again.returncode == 1 and len(again.stderr.splitlines()) == 1, again.stderr
+    assert "already has its night of 2026-11-24T01:00:00+00:00" in again.stderr
+    # The text forms: the report's last-night grid, the history table.
+    table = farm.cli("report", jobs[1]).stdout
+    assert f"Last night ({NIGHTS[0][:10]}) → tonight" in table
+    assert "SIMULATED" in farm.cli("sweep", "history", "vision-nightly").stdout
+
     # Night 4: conv10x10 retrained (another file under its name), conv_sandwich removed.
     models = path.parent / "models"
     shutil.rmtree(models / "conv10x10.mlpackage")
