@@ -246,9 +246,14 @@ def test_the_live_fragment_follows_a_running_job(sim, samples, tmp_path):
     with client_for(sim) as c:
         first = c.get(f"/jobs/{job}/live")
         assert first.headers["X-Live"] == "1" and "0 of 2 run(s) finished" in first.text
-        # The XR's first attempt crashes (retried): a batch ends without a run finishing.
+        # Nothing happened: the poll's revalidation is answered without a body.
+        tag = {"If-None-Match": first.headers["ETag"]}
+        assert c.get(f"/jobs/{job}/live", headers=tag).status_code == 304
+        # The XR's first attempt crashes (retried): a batch ends without a run finishing,
+        # but the fragment changed (a new attempt), so the poll gets it.
         sim.finish_one()
-        assert "0 of 2 run(s) finished" in c.get(f"/jobs/{job}/live").text
+        changed = c.get(f"/jobs/{job}/live", headers=tag)
+        assert changed.status_code == 200 and "0 of 2 run(s) finished" in changed.text
         sim.finish_one()
         assert "1 of 2 run(s) finished" in c.get(f"/jobs/{job}/live").text
         sim.finish_all()
