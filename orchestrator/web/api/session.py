@@ -17,7 +17,7 @@ router = APIRouter(tags=["session"])
 WEEK_S = 7 * 24 * 3600
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     # Only a path of this site: never an open redirect to another host.
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
@@ -32,7 +32,7 @@ def sign_in(
     found = tokens.lookup(session, token.strip())
     if found is None:
         raise deps.unauthorized("unknown or revoked API token")
-    response = RedirectResponse(_safe_next(next_page), status_code=303)
+    response = RedirectResponse(safe_next(next_page), status_code=303)
     response.set_cookie(
         deps.COOKIE,
         token.strip(),
