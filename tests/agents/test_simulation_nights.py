@@ -513,3 +513,59 @@ def test_a_night_after_the_os_upgrade_moves_the_dilated_conv_off_the_ane_end_to_
         assert before["simulated"] is after["simulated"] is True
     finally:
         farm.stop()
+
+
+SWEEP_NIGHTS = ("2026-11-24T02:00", "2026-11-25T02:00", "2026-11-26T02:00")
+SWEEP_FARM = f"""\
+devices: [{{product_type: "{A12}"}}, {{product_type: "{A17}"}}]
+noise: {{run_to_run_sigma: 0}}
+timeline:
+  - {{from: 2026-11-25, os_upgrade: {{class: "{A17}", version: "26.2", build: 23C55}}}}
+  - {{from: 2026-11-25, off_ane: {{op: conv_dilated, os_build: 23C55}}}}
+  - {{from: 2026-11-25, slow: {{class: "{A12}", factor: 1.5}}}}
+  - {{from: 2026-11-26, remove: {{class: "{A12}"}}}}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.celery  # Farm starts the agent's Celery workers in the test body
+def test_sweep_nights_on_a_timeline_farm_show_each_change_in_the_history(
+    tmp_path: Path, redis_url: str, samples: dict[str, Path]
+) -> None:
+    """`anefarm sweep run --at` (orchestrator/sweeps sets RunSpec.night) over three nights."""
+    import json
+    import shutil
+
+    from tests.pipeline.farm import Farm
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(samples["conv10x10_dilated4.mlpackage"], models / "dilated.mlpackage")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        'name: sim-nights\nschedule: "0 2 * * *"\nmodels:\n  - path: models/*.mlpackage\n'
+        f'devices: "{A12},{A17}"\ncompute_units: [all]\niterations: 20\nbisect: never\n'
+    )
+    farm = Farm.at(tmp_path, redis_url)
+    try:
+        farm.start_coordinator()
+        farm.start_agent(str(farm_file(tmp_path, SWEEP_FARM)), wait_for=2)
+        farm.cli("sweep", "add", str(sweep))
+        for at in SWEEP_NIGHTS:
+            farm.cli("sweep", "run", "sim-nights", "--at", at, "--wait", check=False, timeout=240)
+        out = farm.cli("sweep", "history", "sim-nights", "--json")
+        points = {(p["night"], p["device_class"]): p for p in json.loads(out.stdout)["points"]}
+        n1, n2, n3 = (at[:10] for at in SWEEP_NIGHTS)
+        # The OS upgrade and the op it moves off the ANE, from their night on.
+        assert points[(n1, A17)]["os_build"] != "23C55sim"
+        assert points[(n2, A17)]["os_build"] == points[(n3, A17)]["os_build"] == "23C55sim"
+        assert points[(n1, A17)]["verdict"] == "FULL"
+        assert points[(n2, A17)]["verdict"] in {"PARTIAL", "NONE"}
+        # The SIMULATED slowdown of the A12 (no run-to-run noise in this farm).
+        ratio = points[(n2, A12)]["median_ms"] / points[(n1, A12)]["median_ms"]
+        assert ratio == pytest.approx(1.5, rel=0.05)
+        # The A12 removed on night 3: a hole with its cause.
+        gone = points[(n3, A12)]
+        assert gone["status"] != "ok" and f"not in the farm on {n3}" in gone["reason"], gone
+    finally:
+        farm.stop()
