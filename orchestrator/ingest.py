@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -95,8 +96,17 @@ class Ingestor:
         # each as well (the coordinator's /metrics counts them).
         self.rejected: Counter[str] = Counter()
         self.on_rejected: Callable[[str], None] | None = None
+        # on_ingested(outcome, seconds) after each result (orchestrator/ops/metrics.py).
+        self.on_ingested: Callable[[IngestOutcome, float], None] | None = None
 
     def ingest(self, payload: Any) -> IngestOutcome:
+        started = time.perf_counter()
+        outcome = self._ingest(payload)
+        if self.on_ingested is not None:
+            self.on_ingested(outcome, time.perf_counter() - started)
+        return outcome
+
+    def _ingest(self, payload: Any) -> IngestOutcome:
         text, problem = _measured(payload)
         if problem is not None:
             return self._keep_invalid(payload, text, problem, reason="oversize")

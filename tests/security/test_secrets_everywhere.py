@@ -13,6 +13,7 @@ import secrets
 import subprocess
 import uuid
 
+import httpx
 import pytest
 
 from tests.security.topology import Host, run_job, wait_devices
@@ -53,6 +54,7 @@ def test_no_secret_in_logs_ps_reports_or_errors(tmp_path, tls_redis, scram_postg
         "ANEFARM_DATABASE_URL": _database(pg_port, pg_password),
         "ANEFARM_ARTIFACT_TOKEN": token,
         "ANEFARM_HEARTBEAT_TTL_S": "6",
+        "ANEFARM_OPEN_READS": "1",  # /metrics on loopback without a token
     })  # fmt: skip
     agent = Host("agent-host", tmp_path / "agent-home", {
         "ANEFARM_BROKER_URL": tls_redis.url("agent"),
@@ -79,6 +81,13 @@ def test_no_secret_in_logs_ps_reports_or_errors(tmp_path, tls_redis, scram_postg
             out = coordinator.cli("report", str(job), *form)
             assert out.returncode == 0, out.stderr
             outputs[f"report {' '.join(form)}"] = out.stdout + out.stderr
+        # /metrics: the ingest ran in the coordinator's pool child, the web app in its
+        # parent; the multiprocess counters carry the figure across.
+        scrape = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=10)
+        assert scrape.status_code == 200, scrape.text
+        assert 'anefarm_ingest_seconds_count{outcome="stored"} 1.0' in scrape.text, scrape.text
+        assert 'anefarm_devices{device_class="iPhone11,8",state="ready"} 2.0' in scrape.text
+        outputs["metrics"] = scrape.text
         doctor = coordinator.cli("doctor")
         outputs["doctor"] = doctor.stdout + doctor.stderr
         assert "broker-reachable" in doctor.stdout
