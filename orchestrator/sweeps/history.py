@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from orchestrator import catalog
@@ -100,35 +101,53 @@ def points(
             nights[job.id] = (job, night)
     if not nights:
         return []
-    out = list(_ran(session, nights)) + list(_missing(session, nights))
-    out = [
-        p
-        for p in out
-        if (series is None or p.series == series)
-        and (device_class is None or p.device_class == device_class)
-        and (simulated is None or p.simulated is simulated)
-    ]
+    key = Filter(series, device_class)
+    out = [*_ran(session, nights, key), *_missing(session, nights, key)]
+    if simulated is not None:
+        out = [p for p in out if p.simulated is simulated]
     out.sort(key=lambda p: (p.scheduled_for, p.series, p.device_class or "",
                             p.compute_units or "", bool(p.simulated)))  # fmt: skip
     return out
 
 
-def _ran(session: Session, nights: dict[UUID, tuple[db.Job, date]]) -> Iterable[Point]:
-    runs = list(
-        session.scalars(
-            select(db.Run).where(
-                db.Run.job_id.in_(list(nights)),
-                db.Run.series.is_not(None),
-                db.Run.purpose == "user",
-            )
-        )
-    )
-    ids = [r.id for r in runs]
-    measured: dict[UUID, dict[str, db.Measurement]] = {}
-    for m in session.scalars(select(db.Measurement).where(db.Measurement.run_id.in_(ids))):
+@dataclass(frozen=True)
+class Filter:
+    series: str | None
+    device_class: str | None
+
+    def on(self, query: Select[Any], table: Any) -> Select[Any]:
+        """Narrowed in SQL: a year of a big sweep is far more than one series wants."""
+        if self.series is not None:
+            query = query.where(table.series == self.series)
+        if self.device_class is not None:
+            query = query.where(table.device_class == self.device_class)
+        return query
+
+
+def _ran(session: Session, nights: dict[UUID, tuple[db.Job, date]], key: Filter) -> Iterable[Point]:
+    # Joined on the runs of the nights, never an IN list of run ids (a long history has
+    # more than SQLite's bound parameters); only the columns a point needs (no samples).
+    mine = key.on(
+        select(db.Run.id).where(
+            db.Run.job_id.in_(list(nights)), db.Run.series.is_not(None), db.Run.purpose == "user"
+        ),
+        db.Run,
+    ).subquery()
+    runs = list(session.scalars(select(db.Run).where(db.Run.id.in_(select(mine.c.id)))))
+    measured: dict[UUID, dict[str, Any]] = {}
+    for m in session.execute(
+        select(db.Measurement.run_id, db.Measurement.compute_units, db.Measurement.p50,
+               db.Measurement.count, db.Measurement.error_kind, db.Measurement.error_message)
+        .join(mine, mine.c.id == db.Measurement.run_id)
+    ):  # fmt: skip
         measured.setdefault(m.run_id, {})[m.compute_units] = m
     verdicts = {
-        v.run_id: v for v in session.scalars(select(db.Verdict).where(db.Verdict.run_id.in_(ids)))
+        v.run_id: v
+        for v in session.execute(
+            select(db.Verdict.run_id, db.Verdict.verdict, db.Verdict.ane_share).join(
+                mine, mine.c.id == db.Verdict.run_id
+            )
+        )
     }
     for run in runs:
         job, night = nights[run.job_id]
@@ -159,7 +178,7 @@ def _ran(session: Session, nights: dict[UUID, tuple[db.Job, date]]) -> Iterable[
             yield Point(**base, compute_units=units, **_outcome(run, found))
 
 
-def _outcome(run: db.Run, m: db.Measurement | None) -> dict[str, Any]:
+def _outcome(run: db.Run, m: Any) -> dict[str, Any]:
     if run.status in UNFINISHED:
         return {"status": "pending", "reason": f"run {run.status}"}
     if run.status in FINAL_FAILED:
@@ -176,10 +195,11 @@ def _outcome(run: db.Run, m: db.Measurement | None) -> dict[str, Any]:
     return {"status": "ok", "median_ms": m.p50, "samples": m.count}
 
 
-def _missing(session: Session, nights: dict[UUID, tuple[db.Job, date]]) -> Iterable[Point]:
-    for record in session.scalars(
-        select(db.SweepMissing).where(db.SweepMissing.job_id.in_(list(nights)))
-    ):
+def _missing(
+    session: Session, nights: dict[UUID, tuple[db.Job, date]], key: Filter
+) -> Iterable[Point]:
+    query = select(db.SweepMissing).where(db.SweepMissing.job_id.in_(list(nights)))
+    for record in session.scalars(key.on(query, db.SweepMissing)):
         job, night = nights[record.job_id]
         units = [record.compute_units] if record.compute_units else _units(job.spec)
         known = catalog.DEVICES.get(record.device_class or "")
