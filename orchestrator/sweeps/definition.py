@@ -72,6 +72,9 @@ class SweepDefinition(BaseModel):
     bisect: Literal["auto", "always", "never"] = "auto"
     # Webhooks told after each night's analysis, one message per alert summary (issue 18).
     notify: list[WebhookEntry] = Field(default_factory=list, max_length=20)
+    # The regression checks' settings for this sweep (orchestrator.regress.RegressSettings:
+    # threshold, k, window, …; read by orchestrator.alerts.analysis); absent: the defaults.
+    regress: dict[str, Any] | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -105,6 +108,19 @@ class SweepDefinition(BaseModel):
         except AnefarmError as error:
             raise ValueError(error.one_line()) from None
         return value.strip()
+
+    @field_validator("regress")
+    @classmethod
+    def _regress(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from orchestrator.regress.settings import RegressSettings
+
+        try:
+            RegressSettings.model_validate(value)
+        except ValidationError as error:
+            raise ValueError("; ".join(problems(error))) from None
+        return value
 
     @field_validator("compute_units")
     @classmethod

@@ -36,6 +36,8 @@ BAD = {
     "empty glob": ("models:\n  - path: nowhere/*.mlpackage\n",
                    "anefarm: error: {file}: models.0.path: no file matches 'nowhere/*.mlpackage'"),
     "unknown selector": ('devices: "A12,B52"\n', "anefarm: error: {file}: devices: unknown"),
+    "bad regress setting": ("regress:\n  threshold: 2\n",
+                            "anefarm: error: {file}: regress: threshold: Input should be less than 1"),
     "bad nested key": ("models:\n  - path: models/*.mlpackage\n    weight: 3\n",
                        "anefarm: error: {file}: models.0.weight: unknown key"),
 }  # fmt: skip
