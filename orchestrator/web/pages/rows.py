@@ -58,50 +58,45 @@ RUN_COLUMNS = (
     db.Run.os_version, db.Run.os_build, db.Run.udid, db.Run.attempts, db.Run.error_kind,
     db.Run.error_message, db.Run.waiting_since, db.Run.purpose, db.Run.bisect_state,
 )  # fmt: skip
+VERDICT_COLUMNS = (db.Verdict.verdict, db.Verdict.ane_share, db.Verdict.payload)
 
 
 def job_rows(session: Session, job_id: uuid.UUID) -> JobRows:
-    runs = session.execute(select(*RUN_COLUMNS).where(db.Run.job_id == job_id)).all()
+    # One query: each run with its verdict (if any) and its model's file name.
+    runs = session.execute(
+        select(*RUN_COLUMNS, *VERDICT_COLUMNS, db.Model.filename)
+        .outerjoin(db.Verdict, db.Verdict.run_id == db.Run.id)
+        .outerjoin(db.Model, db.Model.sha256 == db.Run.model_sha256)
+        .where(db.Run.job_id == job_id)
+    ).all()
     users = [r for r in runs if r.purpose == "user"]
     out = JobRows(rows=[])
     out.probes.update(str(r.status) for r in runs if r.purpose == "probe")
     out.counts.update(str(r.status) for r in users)
-    verdicts = {
-        v.run_id: v
-        for v in session.execute(
-            select(db.Verdict.run_id, db.Verdict.verdict, db.Verdict.ane_share, db.Verdict.payload)
-            .join(db.Run, db.Run.id == db.Verdict.run_id)
-            .where(db.Run.job_id == job_id, db.Run.purpose == "user")
-        )
-    }
-    shas = {r.model_sha256 for r in users}
-    names = dict(
-        session.execute(select(db.Model.sha256, db.Model.filename).where(db.Model.sha256.in_(shas))).all()
-    ) if shas else {}  # fmt: skip
     for run in users:
         if run.bisect_state == db.BisectState.DONE:
             # The probe's units, as the report says them.
             row = report_row(session, session.get_one(db.Run, run.id))
         else:
-            row = _lean_row(run, verdicts.get(run.id), names.get(run.model_sha256))
+            row = _lean_row(run)
         out.rows.append(row)
         out.run_ids[(row.sha256 or row.model, row.device_class)] = str(run.id)
     out.rows.sort(key=lambda r: (r.model, r.chip or "", r.device_class))
     return out
 
 
-def _lean_row(run: Any, verdict: Any, filename: str | None) -> ReportRow:
+def _lean_row(run: Any) -> ReportRow:
     """A run's row from its columns, copied from a blank row rather than validated: the
     values come from our own database (validated on the way in), and validating 2,400 rows
     cost ~0.2 s of a 200 × 12 job page. The blank's empty defaults are shared, never
     mutated."""
-    payload: dict[str, Any] = verdict.payload if verdict is not None else {}
+    payload: dict[str, Any] = run.payload or {}
     device = catalog.DEVICES.get(run.device_class)
     failed = run.error_kind and run.status == db.RunStatus.FAILED
     return _BLANK_ROW.model_copy(
         update=dict(
             run=str(run.id),
-            model=filename or run.model_sha256[:12],
+            model=run.filename or run.model_sha256[:12],
             sha256=run.model_sha256,
             device_class=run.device_class,
             device_name=device.name if device else None,
@@ -112,8 +107,8 @@ def _lean_row(run: Any, verdict: Any, filename: str | None) -> ReportRow:
             simulated=bool(run.simulated) if run.simulated is not None else None,
             status=str(run.status),
             attempts=run.attempts,
-            verdict=str(verdict.verdict) if verdict is not None else None,
-            ane_share=verdict.ane_share if verdict is not None else None,
+            verdict=str(run.verdict) if run.verdict is not None else None,
+            ane_share=run.ane_share,
             reasons=payload.get("reasons", []),
             ops_off_ane=[
                 _BLANK_OP.model_copy(update={k: op.get(k) for k in OFF_ANE_FIELDS})
