@@ -71,6 +71,7 @@ bench: setup system-deps
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/bisection.py
 	$(BIN)/python bench/recovery.py
+	$(BIN)/python bench/dashboard.py
 
 schema: setup
 	$(BIN)/anefarm schema export ios-runner/Schema
