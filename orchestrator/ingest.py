@@ -38,6 +38,7 @@ from orchestrator.bisect.finish import on_probe_final, on_verdict
 from orchestrator.bisect.plan import probe_spec, stored_lint
 from orchestrator.errors import mask
 from orchestrator.protocol import (
+    ABSENT_FROM_FARM,
     BatchOutcome,
     RunBatch,
     RunBatchResult,
@@ -235,6 +236,10 @@ class Ingestor:
             lifecycle.finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
                              infra=False, effects=after,
                              probe_note=f"{failure.kind}: {failure.message}")  # fmt: skip
+            return IngestOutcome.FAILED
+        if failure.kind == ABSENT_FROM_FARM:  # not the device's fault; no retry can help
+            lifecycle.finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
+                             infra=True, effects=after)  # fmt: skip
             return IngestOutcome.FAILED
         # Infra failure: count it against the device, then retry or give up.
         reason = lifecycle.count_infra(device, failure.kind)

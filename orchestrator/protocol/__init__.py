@@ -19,12 +19,26 @@ from __future__ import annotations
 import itertools
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 SCHEMA_VERSION: Literal[1] = 1
+# Packed probes (docs/bisection.md, "Packed probes"): a RunBatch, RunnerManifest and
+# RunnerResult that carry several models say version 2, so a peer that only speaks 1 refuses
+# them by their version instead of misreading them. A message of one model stays version 1
+# and byte for byte what it was (the fields of version 2 are left out of it).
+PACKED_SCHEMA_VERSION: Literal[2] = 2
+MAX_PACKED = 64  # models in one runner launch
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ProductType = Annotated[
@@ -110,10 +124,42 @@ class RunSpec(Message):
         return self
 
 
-class RunBatch(Message):
-    """Coordinator → agent: one model on one device class, all its settings, one launch."""
+def _packed_version(version: int, packed: object, what: str) -> None:
+    """Version 2 exactly when the message carries several models (PACKED_SCHEMA_VERSION)."""
+    if (version == PACKED_SCHEMA_VERSION) != (packed is not None):
+        raise ValueError(f"{what} needs schema_version {PACKED_SCHEMA_VERSION}, and only it does")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+
+def _omit_when_none(data: Any, *keys: str) -> Any:
+    """A version 1 message is serialised without version 2's fields (unchanged on the wire)."""
+    if isinstance(data, dict):
+        for key in keys:
+            if data.get(key, 0) is None:
+                del data[key]
+    return data
+
+
+class PackedRun(Message):
+    """Another probe run of the same parent riding in a packed RunBatch: its own run,
+    attempt, model and inputs; everything else is the batch's."""
+
+    run_id: UUID
+    attempt: int = Field(ge=1, le=100)
+    model: ModelRef
+    input_seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+    @property
+    def batch_id(self) -> str:
+        return f"{self.run_id}-a{self.attempt}"
+
+
+class RunBatch(Message):
+    """Coordinator → agent: one model on one device class, all its settings, one launch.
+
+    Packed (version 2): ``packed`` lists more probe runs of the same parent, same device
+    and spec, measured in the same runner launch; each still ends as its own result."""
+
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     run_id: UUID
     attempt: int = Field(ge=1, le=100)
     job_id: UUID
@@ -125,10 +171,48 @@ class RunBatch(Message):
     parent_run_id: UUID | None = None
     input_seed: int = Field(default=0, ge=0, le=2**31 - 1)
     created_at: datetime
+    packed: list[PackedRun] | None = Field(default=None, min_length=1, max_length=MAX_PACKED - 1)
+
+    @model_validator(mode="after")
+    def _one_launch(self) -> RunBatch:
+        _packed_version(self.schema_version, self.packed, "a packed batch")
+        runs = [self.run_id, *(p.run_id for p in self.packed or [])]
+        if len(set(runs)) != len(runs):
+            raise ValueError("a run appears twice in a packed batch")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _wire(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _omit_when_none(handler(self), "packed")
 
     @property
     def batch_id(self) -> str:
         return f"{self.run_id}-a{self.attempt}"
+
+    def members(self) -> list[RunBatch]:
+        """The single-run batches this one carries, its own run first (itself if unpacked):
+        what each run's result and retry are made from."""
+        if self.packed is None:
+            return [self]
+        head = self.model_copy(update={"packed": None, "schema_version": SCHEMA_VERSION})
+        return [head] + [
+            head.model_copy(update={"run_id": p.run_id, "attempt": p.attempt, "model": p.model,
+                                    "input_seed": p.input_seed})  # fmt: skip
+            for p in self.packed
+        ]
+
+    @classmethod
+    def pack(cls, batches: list[RunBatch]) -> RunBatch:
+        """One launch for single-run batches that differ only in run, attempt, model and
+        inputs (probe runs of one parent); one batch comes back as it is."""
+        head, *rest = batches
+        if not rest:
+            return head
+        packed = [PackedRun(run_id=b.run_id, attempt=b.attempt, model=b.model,
+                            input_seed=b.input_seed) for b in rest]  # fmt: skip
+        return cls.model_validate(
+            head.model_dump() | {"schema_version": PACKED_SCHEMA_VERSION, "packed": packed}
+        )
 
 
 class ManifestModel(Message):
@@ -138,11 +222,16 @@ class ManifestModel(Message):
 
 
 class RunnerManifest(Message):
-    """Agent → runner: what to measure. Written as manifest.json into the runner's inbox."""
+    """Agent → runner: what to measure. Written as manifest.json into the runner's inbox.
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    Packed (version 2): ``models`` lists every model of the launch in order (``model`` is
+    the first of them); each is measured with these settings, warmed up on its own, and
+    reported in ``RunnerResult.models``."""
+
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     batch_id: BatchId
     model: ManifestModel
+    models: list[ManifestModel] | None = Field(default=None, min_length=1, max_length=MAX_PACKED)
     compute_units: list[ComputeUnits] = Field(min_length=1, max_length=4)
     iterations: int = Field(ge=1, le=10_000)
     warmup: int = Field(ge=0, le=1_000)
@@ -156,6 +245,25 @@ class RunnerManifest(Message):
     # earlier launch). "fresh_compile": the runner compiles to a unique path before each
     # setting's cold load and deletes it afterwards, so every cold load is truly cold.
     cold_load: Literal["process", "fresh_compile"] = "process"
+
+    @model_validator(mode="after")
+    def _models(self) -> RunnerManifest:
+        _packed_version(self.schema_version, self.models, "a manifest with models")
+        if self.models is not None:
+            if self.models[0] != self.model:
+                raise ValueError("model must be the first of models")
+            shas = [m.sha256 for m in self.models]
+            if len(set(shas)) != len(shas):
+                raise ValueError("a model appears twice in models")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _wire(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _omit_when_none(handler(self), "models")
+
+    @property
+    def all_models(self) -> list[ManifestModel]:
+        return list(self.models) if self.models is not None else [self.model]
 
 
 class LatencyStats(Message):
@@ -251,10 +359,40 @@ class DeviceFacts(Message):
     os_build: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,16}$")]
 
 
-class RunnerResult(Message):
-    """Runner → agent: result.json in the runner's outbox."""
+class ModelResult(Message):
+    """One model of a packed launch (RunnerResult.models): what a version 1 result says
+    about its one model, and when this model's own work began and ended."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    model_sha256: Sha256
+    compile_ms: Millis | None = None
+    compile_cached: bool = False
+    settings: list[SettingResult] = Field(default_factory=list, max_length=4)
+    compute_plan: ComputePlan | None = None
+    partial: bool = False
+    error: RunnerError | None = None  # this model failed as a whole (compile, …)
+    started_at: datetime
+    finished_at: datetime
+
+    @model_validator(mode="after")
+    def _sane(self) -> ModelResult:
+        if self.finished_at < self.started_at:
+            raise ValueError("finished_at is before started_at")
+        if self.error is None and not self.settings:
+            raise ValueError("a model result with no settings must carry an error")
+        units = [s.compute_units for s in self.settings]
+        if len(set(units)) != len(units):
+            raise ValueError("a compute-units setting appears twice")
+        return self
+
+
+class RunnerResult(Message):
+    """Runner → agent: result.json in the runner's outbox.
+
+    Packed (version 2): ``models`` has one result per model of the manifest, in its order;
+    the launch's own fields (device, thermal, times, ``error`` for a launch that failed as a
+    whole) stay here, ``model_sha256`` is the first model's and ``settings`` is empty."""
+
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     batch_id: BatchId
     runner_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     simulated: bool
@@ -271,11 +409,26 @@ class RunnerResult(Message):
     error: RunnerError | None = None  # the whole batch failed (compile, bad manifest, …)
     started_at: datetime
     finished_at: datetime
+    models: list[ModelResult] | None = Field(default=None, max_length=MAX_PACKED)
+
+    @model_serializer(mode="wrap")
+    def _wire(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _omit_when_none(handler(self), "models")
 
     @model_validator(mode="after")
     def _sane(self) -> RunnerResult:
         if self.finished_at < self.started_at:
             raise ValueError("finished_at is before started_at")
+        _packed_version(self.schema_version, self.models, "a result with models")
+        if self.models is not None:
+            if self.settings or self.compute_plan is not None:
+                raise ValueError("a packed result keeps settings and plans in models")
+            if self.error is None and not self.models:
+                raise ValueError("a packed result with no models must carry an error")
+            shas = [m.model_sha256 for m in self.models]
+            if len(set(shas)) != len(shas):
+                raise ValueError("a model appears twice in models")
+            return self
         if self.error is None and not self.settings:
             raise ValueError("a result with no settings must carry an error")
         units = [s.compute_units for s in self.settings]
@@ -299,6 +452,13 @@ class BatchOutcome(StrEnum):
     OK = "ok"
     MODEL_ERROR = "model_error"  # final: the model fails on this device; never retried
     INFRA_ERROR = "infra_error"  # retried on another device of the class
+
+
+# FailureInfo.kind of a device that is not in the farm on the batch's night (the SIMULATED
+# farm's timeline removed its class). Not the device's fault, and no other device of the
+# class is there either: the run ends at once (no retry, nothing counted against the
+# device), and a sweep's history shows the series as missing, class absent.
+ABSENT_FROM_FARM = "absent"
 
 
 class FailureInfo(Message):

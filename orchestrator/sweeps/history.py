@@ -26,6 +26,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from orchestrator import catalog
+from orchestrator.protocol import ABSENT_FROM_FARM
 from orchestrator.store import models as db
 
 Status = Literal["ok", "failed", "missing", "pending"]
@@ -181,6 +182,12 @@ def _ran(session: Session, nights: dict[UUID, tuple[db.Job, date]], key: Filter)
 def _outcome(run: db.Run, m: Any) -> dict[str, Any]:
     if run.status in UNFINISHED:
         return {"status": "pending", "reason": f"run {run.status}"}
+    if run.status in FINAL_FAILED and run.error_kind == ABSENT_FROM_FARM:
+        absent = db.MissingKind.DEVICE_CLASS_ABSENT
+        return {
+            "status": "missing",
+            "reason": f"{absent}: {run.error_message or 'not in the farm'}",
+        }
     if run.status in FINAL_FAILED:
         why = run.error_message or run.error_kind or str(run.status)
         kind = f"{run.error_kind}: " if run.error_kind and run.error_message else ""

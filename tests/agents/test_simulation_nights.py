@@ -13,6 +13,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from sqlalchemy import select
 
 from agents.batch import execute
 from agents.devices.simulated import SimulatedDevice, build_farm
@@ -566,6 +567,15 @@ def test_sweep_nights_on_a_timeline_farm_show_each_change_in_the_history(
         assert ratio == pytest.approx(1.5, rel=0.05)
         # The A12 removed on night 3: a hole with its cause.
         gone = points[(n3, A12)]
-        assert gone["status"] != "ok" and f"not in the farm on {n3}" in gone["reason"], gone
+        assert gone["status"] == "missing", gone
+        assert gone["reason"].startswith("device_class_absent: "), gone
+        assert f"not in the farm on {n3}" in gone["reason"], gone
+        # Not the device's fault: one attempt, and nothing counted against the device.
+        assert len(farm.attempts(str(gone["run_id"]))) == 1
+        from orchestrator.store import models as db
+
+        with farm.sessions()() as session:
+            a12 = session.scalars(select(db.Device).where(db.Device.product_type == A12)).all()
+            assert a12 and all(d.infra_failures_in_row == 0 for d in a12)
     finally:
         farm.stop()

@@ -38,7 +38,7 @@ from orchestrator import catalog
 from orchestrator.catalog.osversion import release
 from orchestrator.errors import AnefarmError
 from orchestrator.modelkit.inventory import OpInfo
-from orchestrator.protocol import ComputeUnit, ComputeUnits
+from orchestrator.protocol import ABSENT_FROM_FARM, ComputeUnit, ComputeUnits
 
 if TYPE_CHECKING:
     from agents.devices.simulation.farm import DeviceSpec
@@ -55,7 +55,7 @@ SIM_SUFFIX = "sim"  # simulated builds end so: never a real build in a cache key
 class NotInFarm(AnefarmError):
     """A device of a class the timeline says is not in the farm on the batch's night."""
 
-    kind = "absent"
+    kind = ABSENT_FROM_FARM
     infra = True
 
 
