@@ -196,6 +196,8 @@ def test_the_size_limit_holds_while_the_body_streams(web_redis: Web):
         # not finished sending (it never does here).
         answer = _raw_request(server.url, head, chunk)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        # ...and the connection closes: the server does not drain the rest to keep it.
+        assert b"\r\nconnection: close\r\n" in answer.lower(), answer[:400]
         # A body announced larger than any allowed one: 413 before a byte of it is read.
         head = (
             f"POST {URL} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"

@@ -45,12 +45,17 @@ class Upload:
         return values[-1] if values else default
 
 
+# Refused mid-body: the connection closes after the answer, or the server would go on
+# reading (and discarding) the rest of a body nobody wants, to keep the connection alive.
+CLOSE = {"Connection": "close"}
+
+
 def too_large(message: str) -> HTTPException:
-    return HTTPException(413, detail=message)
+    return HTTPException(413, detail=message, headers=CLOSE)
 
 
 def bad_upload(message: str) -> HTTPException:
-    return HTTPException(400, detail=message)
+    return HTTPException(400, detail=message, headers=CLOSE)
 
 
 def plain_filename(raw: str) -> str:
