@@ -16,11 +16,17 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from sqlalchemy import case, func
 
 from orchestrator.render.details import unit_word
 from orchestrator.render.matrix import share_text
+from orchestrator.store import models as db
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Whether any run of a group ran on the simulated farm: max() over 1/0, as PostgreSQL has
+# no max(boolean) (SQLite stores booleans as integers and would take either).
+ANY_SIMULATED = func.max(case((db.Run.simulated.is_(True), 1), else_=0))
 
 # (path, label): the nav bar of every page, in this order.
 NAV = (

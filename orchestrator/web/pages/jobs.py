@@ -21,7 +21,7 @@ from orchestrator.render.matrix import build_matrix
 from orchestrator.report import find_job
 from orchestrator.store import models as db
 from orchestrator.web.deps import SessionDep
-from orchestrator.web.pages.common import page, templates, verdict_class
+from orchestrator.web.pages.common import ANY_SIMULATED, page, templates, verdict_class
 from orchestrator.web.pages.rows import JobRows, job_rows
 
 router = APIRouter()
@@ -36,7 +36,7 @@ def job_summaries(session: Session, limit: int = LIST_LIMIT) -> list[dict[str, A
     simulated: dict[Any, bool] = {}
     if ids:
         grouped = session.execute(
-            select(db.Run.job_id, db.Run.status, func.count(), func.max(db.Run.simulated))
+            select(db.Run.job_id, db.Run.status, func.count(), ANY_SIMULATED)
             .where(db.Run.job_id.in_(ids), db.Run.purpose == "user")
             .group_by(db.Run.job_id, db.Run.status)
         ).all()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from orchestrator import catalog
 from orchestrator.store import models as db
 from orchestrator.web.deps import ContextDep, SessionDep
-from orchestrator.web.pages.common import page
+from orchestrator.web.pages.common import ANY_SIMULATED, page
 from orchestrator.web.pages.devices import fleet
 from orchestrator.web.pages.jobs import job_summaries
 
@@ -46,7 +46,7 @@ def last_nights(session: Session) -> list[dict[str, Any]]:
     if nights:
         ids = [j.id for j in nights.values()]
         for job_id, status, n, sim in session.execute(
-            select(db.Run.job_id, db.Run.status, func.count(), func.max(db.Run.simulated))
+            select(db.Run.job_id, db.Run.status, func.count(), ANY_SIMULATED)
             .where(db.Run.job_id.in_(ids), db.Run.purpose == "user")
             .group_by(db.Run.job_id, db.Run.status)
         ).all():
