@@ -52,6 +52,7 @@ def create_app(
     from orchestrator.ops import metrics_route
     from orchestrator.store.engine import make_engine, session_factory
     from orchestrator.web import api, artifacts, pages
+    from orchestrator.web.pages import signin
 
     engine = None
     if sessions is None:
@@ -83,6 +84,8 @@ def create_app(
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_handlers(app)
+    # After the JSON handlers: /signin (open to all) and HTML errors for page requests.
+    signin.install(app)
     return app
 
 
