@@ -25,7 +25,7 @@ def alerted(tmp_path: Path, sqlite_url: str) -> Iterator[Web]:
         for _ in range(7):
             sweep.add_night(lambda s, c: Point())
             sweep.analyse()
-        sweep.add_night(lambda s, c: Point(median=11.5) if c == SLOW else
+        sweep.add_night(lambda s, c: Point(median=20.0) if c == SLOW else
                         Point(failed="compile failed" if s == "tagger" else None))  # fmt: skip
         assert sweep.analyse().state == "analysed"
         yield web
