@@ -33,8 +33,9 @@ def artifact_reader(request: Request, web: deps.ContextDep, session: deps.Sessio
     deps.require(Role.READ)(request, web, session)
 
 
-@router.get(
+@router.api_route(
     "/artifacts/{sha256}",
+    methods=["GET", "HEAD"],
     response_class=FileResponse,
     summary="Download a stored model by its sha256",
 )

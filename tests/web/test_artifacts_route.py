@@ -122,3 +122,11 @@ def test_an_agent_fetches_and_verifies_through_the_app(stored, tmp_path):
         assert not [p for p in (tmp_path / "c3").rglob("*") if p.is_file()]
     finally:
         server.stop()
+
+
+def test_head_tells_the_size_without_the_body(stored):
+    web, sha = stored
+    answer = web.client().head(f"/artifacts/{sha}", headers=AGENT)
+    assert answer.status_code == 200 and answer.content == b""
+    assert answer.headers["content-length"] == str(len(DATA))
+    assert answer.headers["etag"] == f'"{sha}"'
