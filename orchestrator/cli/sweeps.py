@@ -154,7 +154,7 @@ def run_cmd(
     as_json: JsonOpt = False,
 ) -> int:
     """Run one night of a sweep now. With --wait: exit 0 when every run succeeded, 4 when
-    some failed or never ran."""
+    some failed or never ran, or a series is missing tonight."""
     from orchestrator.protocol.transport import create_app
     from orchestrator.sweeps.nights import load_sweep, start_night
 
@@ -196,7 +196,19 @@ def run_cmd(
         typer.echo(render.as_json(report))
     else:
         render.print_table(report)
-    return exit_code(report)
+    code = exit_code(report)
+    if night.missing:
+        # Missing series never ran tonight: as for a run that never ran, exit 4.
+        import zoneinfo
+
+        when = (night.scheduled_for or datetime.now(UTC)).astimezone(zoneinfo.ZoneInfo(timezone))
+        night_of = when.date().isoformat()
+        err.print(
+            f"{night.missing} series missing tonight, each with its reason:"
+            f" `anefarm sweep history {name} --since {night_of}`"
+        )
+        code = code or 4
+    return code
 
 
 HISTORY_COLUMNS = ("night", "series", "device_class", "compute_units", "simulated", "status",

@@ -57,8 +57,10 @@ def write_sweep(folder: Path, samples: dict[str, Path]) -> Path:
     return path
 
 
-def run_night(farm: Farm, at: str) -> dict[str, Any]:
-    out = farm.cli("sweep", "run", "vision-nightly", "--at", at, "--wait", "--json", timeout=240)
+def run_night(farm: Farm, at: str, *, exit_code: int = 0) -> dict[str, Any]:
+    out = farm.cli("sweep", "run", "vision-nightly", "--at", at, "--wait", "--json",
+                   timeout=240, check=False)  # fmt: skip
+    assert out.returncode == exit_code, out.stderr
     return dict(json.loads(out.stdout))
 
 
@@ -133,7 +135,8 @@ def test_three_nights_then_a_replaced_and_a_removed_model(farm, samples, tmp_pat
     shutil.rmtree(models / "conv10x10.mlpackage")
     shutil.copytree(samples["mobilenetv2_block.mlpackage"], models / "conv10x10.mlpackage")
     shutil.rmtree(models / "conv_sandwich_dilated.mlpackage")
-    run_night(farm, "2026-11-27T02:00")
+    out = run_night(farm, "2026-11-27T02:00", exit_code=4)  # a series missing: exit 4
+    assert out["status"] == "done"
     night4 = history(farm, "--since", "2026-11-27")
     before = {p["model_sha256"] for p in points if p["series"] == "conv10x10"}
     replaced = [p for p in night4 if p["series"] == "conv10x10"]
