@@ -14,6 +14,13 @@ Classification (ARCHITECTURE "Infra failure ≠ model failure"):
   → ``infra_error`` of kind ``agent_error``, its traceback in the diagnostics: a batch
   always ends as a reported attempt, never as a message acknowledged in silence;
 - otherwise ``ok``, even when single settings failed (each keeps its own error).
+
+A packed batch (several probe runs of one parent, docs/bisection.md "Packed probes") is
+one runner launch and one result per run (``execute_all``): each run's part of the
+launch is classified as above, a model that fails is that run's failure only, and a launch
+the runner crashes is split in halves and launched again (at most log2(n) times deep) so
+one bad probe cannot take the others down. A driver without packed launches
+(``run_packed``) runs the probes one launch each.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from agents.devices.base import Device
 from orchestrator.errors import AnefarmError, DeviceNotReady, ModelError, RunnerCrashed, mask
 from orchestrator.modelkit.targets import os_too_old, read_spec_version
 from orchestrator.protocol import (
+    PACKED_SCHEMA_VERSION,
     BatchOutcome,
     FailureInfo,
     ManifestModel,
+    ModelResult,
     RunBatch,
     RunBatchResult,
     RunnerErrorKind,
@@ -241,3 +250,151 @@ def _execute(
         started_at=started,
         finished_at=datetime.now(UTC),
     )
+
+
+# Packed batches ----------------------------------------------------------------------
+def execute_all(
+    batch: RunBatch,
+    device: Device,
+    *,
+    agent: str,
+    fetch_model: Callable[[RunBatch], Path],
+) -> list[RunBatchResult]:
+    """Every run of ``batch``, one result each (a single-run batch: ``execute``). Never
+    raises (but for BaseException)."""
+    if batch.packed is None:
+        return [execute(batch, device, agent=agent, fetch_model=fetch_model)]
+    members = batch.members()
+    if not callable(getattr(device, "run_packed", None)):
+        return [execute(m, device, agent=agent, fetch_model=fetch_model) for m in members]
+    started = datetime.now(UTC)
+    try:
+        return _execute_packed(members, device, agent=agent, fetch_model=fetch_model)
+    except Exception as error:
+        log.exception("packed batch %s: unexpected error in the agent", batch.batch_id)
+        return _launched(
+            [unexpected_failure(m, device, agent=agent, error=error, started=started)
+             for m in members], members[0])  # fmt: skip
+
+
+def packed_manifest_for(members: list[RunBatch]) -> RunnerManifest:
+    """One manifest for the runs of a launch: the first run's settings, every model."""
+    models = [ManifestModel(filename=m.model.filename, sha256=m.model.sha256,
+                            format=m.model.format) for m in members]  # fmt: skip
+    single = manifest_for(members[0])
+    return RunnerManifest.model_validate(
+        single.model_dump() | {"schema_version": PACKED_SCHEMA_VERSION, "models": models}
+    )
+
+
+def _launched(results: list[RunBatchResult], head: RunBatch) -> list[RunBatchResult]:
+    """The results of one launch, each saying which launch it was part of."""
+    return [
+        r.model_copy(update={"schema_version": PACKED_SCHEMA_VERSION, "launch": head.batch_id})
+        for r in results
+    ]
+
+
+def _execute_packed(
+    members: list[RunBatch],
+    device: Device,
+    *,
+    agent: str,
+    fetch_model: Callable[[RunBatch], Path],
+) -> list[RunBatchResult]:
+    head = members[0]
+    if len(members) == 1:  # what a split leaves: an ordinary launch
+        return _launched([execute(head, device, agent=agent, fetch_model=fetch_model)], head)
+    started = datetime.now(UTC)
+    at_night = getattr(device, "at_night", None)
+    if callable(at_night):
+        at_night(head.spec.night)
+    info = device.identity.to_info()
+
+    def every_run(error: AnefarmError, diagnostics: list[str]) -> list[RunBatchResult]:
+        return _launched(
+            [_result(m, device, agent, started, error, diagnostics) for m in members], head
+        )
+
+    readiness = device.readiness()
+    if not readiness.ready:
+        reasons = readiness.reasons
+        not_ready = DeviceNotReady("device not ready: " + "; ".join(reasons), udid=info.udid,
+                                   reasons=reasons)  # fmt: skip
+        return every_run(not_ready, reasons)
+    done: list[RunBatchResult] = []
+    runnable: list[tuple[RunBatch, Path]] = []
+    for member in members:
+        try:
+            path = fetch_model(member)
+        except AnefarmError as error:
+            done.append(_result(member, device, agent, started, error, []))
+            continue
+        too_old = os_gate(path, info.os_version)
+        if too_old is not None:
+            done.append(_result(member, device, agent, started, too_old, []))
+        else:
+            runnable.append((member, path))
+    if len(runnable) < 2:
+        rest = [execute(m, device, agent=agent, fetch_model=fetch_model) for m, _ in runnable]
+        return _launched(done + rest, head)
+    launch = [m for m, _ in runnable]
+    manifest = packed_manifest_for(launch)
+    try:
+        result = device.run_packed(  # type: ignore[attr-defined]
+            manifest, [path for _, path in runnable], head.spec.timeout_s
+        )
+        if not isinstance(result, RunnerResult) or result.simulated != info.simulated:
+            raise RunnerCrashed("runner result disagrees about being simulated", udid=info.udid)
+    except RunnerCrashed as error:
+        # One model may crash the runner: each half gets a launch of its own, so the
+        # crash ends up with the one probe that causes it (log2(n) splits at most).
+        log.warning("packed batch %s crashed (%s): split in two", head.batch_id,
+                    error.one_line())  # fmt: skip
+        half = len(launch) // 2
+        split = [
+            *_execute_packed(launch[:half], device, agent=agent, fetch_model=fetch_model),
+            *_execute_packed(launch[half:], device, agent=agent, fetch_model=fetch_model),
+        ]
+        return _launched(done, head) + split
+    except AnefarmError as error:
+        diagnostics = list(getattr(error, "diagnostics", []))
+        if error.infra:
+            diagnostics += _device_diagnostics(device)
+        log.warning("packed batch %s on %s failed: %s", head.batch_id, info.udid,
+                    error.one_line())  # fmt: skip
+        return every_run(error, diagnostics)
+    by_sha = {m.model_sha256: m for m in result.models or []}
+    for member in launch:
+        own = by_sha.get(member.model.sha256)
+        if own is None and result.error is None:
+            missing = RunnerCrashed(f"the runner reported no result for {member.model.filename}",
+                                    udid=info.udid)  # fmt: skip
+            done.append(_result(member, device, agent, started, missing, []))
+            continue
+        runner = _single(result, member, own)
+        outcome, failure_info = classify(runner)
+        done.append(RunBatchResult(
+            run_id=member.run_id, attempt=member.attempt, job_id=member.job_id, agent=agent,
+            device=info, outcome=outcome, runner_result=runner, failure=failure_info,
+            started_at=started, finished_at=datetime.now(UTC),
+        ))  # fmt: skip
+    return _launched(done, head)
+
+
+def _single(launch: RunnerResult, member: RunBatch, own: ModelResult | None) -> RunnerResult:
+    """One run's part of a packed launch as the version 1 result ingest stores: its model's
+    settings, plan and times (its own device time, not the launch's)."""
+    if own is None:  # the launch failed as a whole: every run says so
+        return launch.model_copy(update={"schema_version": 1, "models": None,
+                                         "batch_id": member.batch_id,
+                                         "model_sha256": member.model.sha256})  # fmt: skip
+    return RunnerResult(
+        batch_id=member.batch_id, runner_version=launch.runner_version,
+        simulated=launch.simulated, device=launch.device, model_sha256=own.model_sha256,
+        compile_ms=own.compile_ms, compile_cached=own.compile_cached,
+        thermal_before=launch.thermal_before, thermal_after=launch.thermal_after,
+        cooldowns=launch.cooldowns, settings=own.settings, compute_plan=own.compute_plan,
+        partial=own.partial, error=own.error, started_at=own.started_at,
+        finished_at=own.finished_at,
+    )  # fmt: skip

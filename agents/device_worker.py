@@ -21,7 +21,7 @@ from typing import Any
 
 from celery import Celery
 
-from agents.batch import execute, unexpected_failure
+from agents.batch import execute_all, unexpected_failure
 from agents.device_lock import device_lock
 from agents.devices.base import Device
 from agents.fetch import ArtifactFetcher
@@ -177,7 +177,16 @@ class DeviceWorker:
             return
         udid = self.identity.udid
         ttl = int(batch.spec.timeout_s) + 60
-        if livestate.is_superseded(self.redis, str(batch.run_id), batch.attempt):
+        if batch.packed is not None:
+            # A packed batch runs the runs of it that still need a result (the others were
+            # re-published alone, or finished, meanwhile).
+            members = [m for m in batch.members()
+                       if not livestate.is_superseded(self.redis, str(m.run_id), m.attempt)]  # fmt: skip
+            if not members:
+                log.info("packed batch %s skipped: every run superseded", batch.batch_id)
+                return
+            batch = RunBatch.pack(members)
+        elif livestate.is_superseded(self.redis, str(batch.run_id), batch.attempt):
             # The coordinator gave this attempt up (its worker died) and retried the run:
             # this is the old delivery, handed out again by Redis after its timeout.
             log.info("run %s attempt %d skipped: superseded", batch.run_id, batch.attempt)
@@ -187,20 +196,23 @@ class DeviceWorker:
         with self.lock.hold():  # the heartbeat leaves the device alone meanwhile
             started = datetime.now(UTC)
             try:
-                result = execute(batch, self.device, agent=self.agent, fetch_model=self.fetch_model)
+                results = execute_all(
+                    batch, self.device, agent=self.agent, fetch_model=self.fetch_model
+                )
             except Exception as error:  # execute reports everything; this is the last resort
                 log.exception("batch %s: execute raised", batch.batch_id)
-                result = unexpected_failure(
-                    batch, self.device, agent=self.agent, error=error, started=started
-                )
+                results = [unexpected_failure(m, self.device, agent=self.agent, error=error,
+                                              started=started) for m in batch.members()]  # fmt: skip
             finally:
                 self._clear_busy()
             # Whatever happened, the coordinator hears of it: an attempt that ends without a
             # result would leave its run queued for ever once Celery acknowledges the message.
-            app.send_task(
-                INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
-            )
-            if self.after_batch(result):
+            for result in results:  # one per run, packed or not
+                app.send_task(
+                    INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
+                )
+            # A launch counts once towards a restart (its first run speaks for it).
+            if self.after_batch(results[0]):
                 # Still inside the task: this device takes no work until the restart is over.
                 livestate.set_busy(self.redis, udid, run_id="reboot", pid=os.getpid(), ttl_s=ttl)
                 try:

@@ -241,8 +241,11 @@ class Ingestor:
             lifecycle.finish(session, run, db.RunStatus.FAILED, failure.kind, failure.message,
                              infra=True, effects=after)  # fmt: skip
             return IngestOutcome.FAILED
-        # Infra failure: count it against the device, then retry or give up.
-        reason = lifecycle.count_infra(device, failure.kind)
+        # Infra failure: count it against the device (once per packed launch), then retry
+        # or give up.
+        reason = (
+            lifecycle.count_infra(device, failure.kind) if result.counts_against_device else None
+        )
         if reason is not None:
             after.quarantine = (device.udid, reason)
         retried = lifecycle.retry_or_fail(

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     # otherwise Redis hands a still-running task to a second worker (services.md).
     run_timeout_s: float = Field(default=900.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=20)
+    # Packed probes (orchestrator/bisect/packing.py): a parent's probe runs share runner
+    # launches, filled up to half the batch timeout at a conservative cost per prediction.
+    probe_packing: bool = Field(default=True, description="Probes share runner launches")
+    probe_pack_max: int = Field(default=32, ge=2, le=64, description="Models per launch")
+    probe_prediction_ms: float = Field(
+        default=20.0, gt=0, description="Conservative ms per probe prediction (packing)"
+    )
     retry_backoff_s: float = Field(default=1.0, ge=0)
     quarantine_after: int = Field(default=3, ge=1, description="Infra failures in a row")
     # The agent restarts a device after this many device-side infra failures in a row

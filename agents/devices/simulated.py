@@ -26,7 +26,14 @@ from agents.devices.simulation.farm import DeviceSpec, parse_farm
 from agents.devices.simulation.faults import FaultScript
 from agents.devices.simulation.nights import NightState, NotInFarm, night_state, os_build
 from agents.devices.simulation.profile import ModelProfile, profile, scaled
-from agents.devices.simulation.runner import RUNNER_VERSION, DeviceState, Truth, simulate
+from agents.devices.simulation.runner import (
+    RUNNER_VERSION,
+    DeviceState,
+    PackedModel,
+    Truth,
+    simulate,
+    simulate_packed,
+)
 from agents.devices.simulation.thermal import TEMPERATURE_C
 from orchestrator import catalog
 from orchestrator.errors import (
@@ -41,6 +48,7 @@ from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import (
     ComputePlan,
     DeviceFacts,
+    ManifestModel,
     RunnerError,
     RunnerErrorKind,
     RunnerManifest,
@@ -99,6 +107,8 @@ class SimulatedDevice:
         self.runs = 0
         self.reboots = 0
         self.last_truth: Truth | None = None
+        self.last_truths: list[Truth] = []  # each model's, for a packed launch
+        self.busy_s = 0.0  # device time of every launch so far (a failed one in full)
         self._log: list[str] = []
         self._crash_report: str | None = None
         self._inventories: dict[str, ModelInventory] = {}
@@ -162,11 +172,32 @@ class SimulatedDevice:
             inventory = self._inventories[manifest.model.sha256] = inspect_model(model_path)
         return self.simulate_batch(manifest, inventory, timeout_s)[0]
 
+    def run_packed(
+        self, manifest: RunnerManifest, model_paths: list[Path], timeout_s: float
+    ) -> RunnerResult:
+        """One launch of a packed (version 2) manifest: ``model_paths`` in its models' order."""
+        self._check_open()
+        inventories = []
+        for entry, path in zip(manifest.all_models, model_paths, strict=True):
+            inventory = self._inventories.get(entry.sha256)
+            if inventory is None:
+                from orchestrator.modelkit import inspect_model
+
+                inventory = self._inventories[entry.sha256] = inspect_model(path)
+            inventories.append(inventory)
+        return self.simulate_batch(manifest, inventories, timeout_s)[0]
+
     def simulate_batch(
-        self, manifest: RunnerManifest, inventory: ModelInventory, timeout_s: float
+        self,
+        manifest: RunnerManifest,
+        inventory: ModelInventory | list[ModelInventory],
+        timeout_s: float,
     ) -> tuple[RunnerResult, Truth]:
         """The whole run from an inventory: faults, fixed costs, runner. Also sets
-        ``last_truth``. Raises what ``run`` raises."""
+        ``last_truth``. Raises what ``run`` raises. A list of inventories is a packed
+        launch (one per model of the manifest): launched once, each model pushed and
+        compiled; ``last_truths`` then has each model's own truth."""
+        inventories = inventory if isinstance(inventory, list) else [inventory]
         self._check_open()
         udid = self.identity.udid
         self._log = [f"runner {RUNNER_VERSION}: batch {manifest.batch_id} on {udid} (SIMULATED)"]
@@ -186,34 +217,36 @@ class SimulatedDevice:
                 reasons=ready.reasons,
                 hint="fix the device, or let the supervisor quarantine it",
             )
-        fired = self.faults.fire(self.runs, manifest.model.sha256)
+        # A fault scripted for one model (crash#sha…) fires when the launch carries it.
+        fired_by_model = [self.faults.fire(self.runs, inv.sha256) for inv in inventories]
+        fired = set().union(*fired_by_model)
         if "exception" in fired:
             self._log.append("driver: unexpected exception (SIMULATED bug)")
             _driver_bug(udid)
         self._cool_down_between_runs()
-        fixed_s = latency.RUNNER_LAUNCH_S + latency.push_s(inventory.size_bytes)
+        # One launch; every model pushed (packed probes pay the launch once).
+        fixed_s = latency.RUNNER_LAUNCH_S + sum(latency.push_s(i.size_bytes) for i in inventories)
         self.state.heat.idle(fixed_s)
-        prof = self._profile(inventory)
-        if tonight.night is not None:
-            # Tonight's SIMULATED slow-down and the run-to-run noise of a real farm.
-            draw = self._draws[(inventory.sha256, tonight.night)]
-            self._draws[(inventory.sha256, tonight.night)] += 1
-            prof = scaled(prof, tonight.slow * tonight.run_to_run(udid, inventory.sha256, draw))
-        fails = tonight.fails_to_compile(manifest.model.filename, inventory.sha256)
-        if fails:
-            self._log.append(f"compile_fails on {tonight.os_build} (SIMULATED regression)")
-        model_fault = (
-            RunnerErrorKind.COMPILE
-            if "compilefail" in fired or fails
-            else RunnerErrorKind.LOAD
-            if "loadfail" in fired
-            else None
-        )
-        result, truth = simulate(
-            manifest, inventory, prof, facts=self._facts, state=self.state,
-            noise_seed=f"{self.seed}:{udid}", model_fault=model_fault,
-        )  # fmt: skip
-        if fails and result.error is not None and "compilefail" not in fired:
+        packed = [
+            self._packed_model(entry, inv, model_fired)
+            for entry, inv, model_fired in zip(
+                manifest.all_models, inventories, fired_by_model, strict=True
+            )
+        ]
+        fails = packed[0].model_fault is RunnerErrorKind.COMPILE and "compilefail" not in fired
+        if manifest.models is not None:
+            result, truths = simulate_packed(manifest, packed, facts=self._facts, state=self.state,
+                                             noise_seed=f"{self.seed}:{udid}")  # fmt: skip
+            truth = Truth(device_s=sum(t.device_s for t in truths), faults=fired)
+            self.last_truths = truths
+        else:
+            result, truth = simulate(
+                manifest, packed[0].inventory, packed[0].prof, facts=self._facts,
+                state=self.state, noise_seed=f"{self.seed}:{udid}",
+                model_fault=packed[0].model_fault,
+            )  # fmt: skip
+            self.last_truths = [truth]
+        if manifest.models is None and fails and result.error is not None:
             # Say which SIMULATED regression it is: the failure is stored with the run.
             why = f"{result.error.message} (SIMULATED compile_fails on {tonight.os_build})"
             error = RunnerError(kind=result.error.kind, message=why)
@@ -221,6 +254,7 @@ class SimulatedDevice:
         truth.faults = fired
         truth.device_s += fixed_s
         total_s = truth.device_s
+        self.busy_s += total_s
         try:
             if "disconnect" in fired:
                 self._sleep(total_s / 2)
@@ -267,6 +301,29 @@ class SimulatedDevice:
         self.last_truth = truth
         # Built through the protocol's validating constructors: already a valid result.
         return result, truth
+
+    def _packed_model(self, entry: ManifestModel, inventory: ModelInventory,
+                      fired: set[str]) -> PackedModel:  # fmt: skip
+        """A model of the launch: tonight's profile and the model fault it meets."""
+        tonight = self.night
+        prof = self._profile(inventory)
+        if tonight.night is not None:
+            # Tonight's SIMULATED slow-down and the run-to-run noise of a real farm.
+            draw = self._draws[(inventory.sha256, tonight.night)]
+            self._draws[(inventory.sha256, tonight.night)] += 1
+            udid = self.identity.udid
+            prof = scaled(prof, tonight.slow * tonight.run_to_run(udid, inventory.sha256, draw))
+        fails = tonight.fails_to_compile(entry.filename, inventory.sha256)
+        if fails:
+            self._log.append(f"compile_fails on {tonight.os_build} (SIMULATED regression)")
+        model_fault = (
+            RunnerErrorKind.COMPILE
+            if "compilefail" in fired or fails
+            else RunnerErrorKind.LOAD
+            if "loadfail" in fired
+            else None
+        )
+        return PackedModel(inventory, prof, model_fault)
 
     def _read_result(self, raw: str) -> RunnerResult:
         """The runner's result.json, validated exactly as the real driver validates it."""

@@ -8,6 +8,8 @@ compatibility matrix (``matrix``) for the same chip, OS build, runner version an
 simulated-or-real; only the signatures no cell knows and no queued probe covers get a
 probe run: a one-op model (modelkit) in the same job, linked to the parent run, pinned to
 the parent's device (the same OS build), published at probe priority (``dispatch``).
+The probe runs planned together are packed into as few runner launches as the batch time
+budget allows (``packing``; ``ANEFARM_PROBE_PACKING=0``: one launch each).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator import catalog
 from orchestrator.artifacts import ArtifactStore
-from orchestrator.bisect import matrix
+from orchestrator.bisect import matrix, packing
 from orchestrator.bisect.mapping import OpRef
 from orchestrator.bisect.matrix import Key
 from orchestrator.errors import AnefarmError
@@ -134,7 +136,7 @@ def after_verdict(
         "trigger": why,
         "key": key.to_json(),
         "started_at": datetime.now(UTC).isoformat(),
-        "probed": len(batches),
+        "probed": sum(len(b.members()) for b in batches),
         "ops": [asdict(op) for op in ops],
     }
     return batches
@@ -150,8 +152,8 @@ def probe_runs(
     settings: Settings,
     repeat: int,
 ) -> tuple[list[RunBatch], dict[int, str]]:
-    """Probe runs (and their batches) for ``signatures`` of the parent's model; ops no
-    probe can be built for come back with the reason, by op index."""
+    """Probe runs (and their batches, packed) for ``signatures`` of the parent's model; ops
+    no probe can be built for come back with the reason, by op index."""
     from orchestrator import modelkit
     from orchestrator.dispatch import PreparedModel, upsert_model
     from orchestrator.runs.lifecycle import model_ref
@@ -208,7 +210,8 @@ def probe_runs(
             )
         )  # fmt: skip
     session.flush()
-    return batches, {s.op_index: s.reason for s in index.skipped}
+    packed = packing.pack(batches, settings=settings, repeat=repeat)
+    return packed, {s.op_index: s.reason for s in index.skipped}
 
 
 def probe_spec(job_spec: dict[str, Any]) -> RunSpec:

@@ -44,15 +44,28 @@ def batch_ids(client: redis.Redis) -> set[str]:
     for key in client.scan_iter(match=f"{DEVICE_QUEUE_PREFIX}*", count=500):
         if client.type(key) != "list":
             continue
-        found.update(_task_id(raw) for raw in client.lrange(key, 0, -1))
+        for raw in client.lrange(key, 0, -1):
+            found.add(_task_id(raw))
+            found.update(_packed_ids(raw))
     for raw in client.hvals(UNACKED_KEY):
         try:
             message = json.loads(raw)[0]
         except (ValueError, TypeError, IndexError, KeyError):
             continue
         found.add(_task_id(message))
+        found.update(_packed_ids(message))
     found.discard("")
     return found
+
+
+def _packed_ids(raw: Any) -> set[str]:
+    """The batch ids of the other runs a packed batch carries (its task id is its first
+    run's): each is held while the packed message is."""
+    payload = _first_arg(raw)
+    packed = payload.get("packed") if isinstance(payload, dict) else None
+    if not isinstance(packed, list):
+        return set()
+    return {f"{p.get('run_id')}-a{p.get('attempt')}" for p in packed if isinstance(p, dict)}
 
 
 def result_ids(client: redis.Redis) -> set[str]:

@@ -195,10 +195,9 @@ class RunBatch(Message):
         if self.packed is None:
             return [self]
         head = self.model_copy(update={"packed": None, "schema_version": SCHEMA_VERSION})
+        fields = ("run_id", "attempt", "model", "input_seed")
         return [head] + [
-            head.model_copy(update={"run_id": p.run_id, "attempt": p.attempt, "model": p.model,
-                                    "input_seed": p.input_seed})  # fmt: skip
-            for p in self.packed
+            head.model_copy(update={name: getattr(p, name) for name in fields}) for p in self.packed
         ]
 
     @classmethod
@@ -469,9 +468,9 @@ class FailureInfo(Message):
 
 
 class RunBatchResult(Message):
-    """Agent → coordinator, on the ``results`` queue."""
+    """Agent → coordinator, on the ``results`` queue: one per run, packed or not."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     run_id: UUID
     attempt: int = Field(ge=1, le=100)
     job_id: UUID
@@ -482,9 +481,23 @@ class RunBatchResult(Message):
     failure: FailureInfo | None = None
     started_at: datetime
     finished_at: datetime
+    # The run was measured in a packed launch (version 2): the batch id of that launch.
+    # A launch that failed as a whole fails each of its runs; the device is counted one
+    # infra failure for it (on the launch's own run), not one per run it carried.
+    launch: BatchId | None = None
+
+    @model_serializer(mode="wrap")
+    def _wire(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _omit_when_none(handler(self), "launch")
+
+    @property
+    def counts_against_device(self) -> bool:
+        """Whether an infra failure of this result is the device's (once per launch)."""
+        return self.launch is None or self.launch == f"{self.run_id}-a{self.attempt}"
 
     @model_validator(mode="after")
     def _outcome_matches(self) -> RunBatchResult:
+        _packed_version(self.schema_version, self.launch, "a result of a packed launch")
         if self.outcome is BatchOutcome.OK and self.runner_result is None:
             raise ValueError("outcome ok needs a runner_result")
         if self.outcome is not BatchOutcome.OK and self.failure is None:

@@ -7,6 +7,12 @@ iterations interleaved over ``rounds`` so thermal drift spreads over every setti
 loads carry the provenance the Swift harness gives them: ``fresh_compile`` after a compile
 (every setting with ``cold_load: fresh_compile``, which also pays a compile per setting),
 ``fresh_process`` for the first setting of a launch from the cache, then ``warm_cache``.
+
+A packed manifest (several models, docs/bisection.md "Packed probes") is one launch: each
+model is pushed and compiled (or found in the cache) and measured in turn with its own
+loads, first prediction and warm-up, in the time the launch has left (``simulate_packed``);
+the launch itself is paid once, by the device (simulated.py). The Swift harness interleaves
+the models round by round; here, where only heat links them, they run one after another.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from agents.devices.simulation.thermal import Heat
 from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.modelkit.targets import os_too_old
 from orchestrator.protocol import (
+    PACKED_SCHEMA_VERSION,
+    SCHEMA_VERSION,
     ColdLoadProvenance,
     ComputePlan,
     ComputeUnits,
     DeviceFacts,
     LatencyStats,
+    ModelResult,
     RunnerError,
     RunnerErrorKind,
     RunnerManifest,
@@ -214,3 +223,67 @@ def _sample(steady_ms: float, heat: Heat, rng: random.Random) -> float:
     value = steady_ms * heat.throttle * rng.lognormvariate(0.0, NOISE_SIGMA)
     heat.busy(value / 1000)
     return value
+
+
+@dataclass(frozen=True)
+class PackedModel:
+    """One model of a packed launch as the simulator needs it."""
+
+    inventory: ModelInventory
+    prof: ModelProfile
+    model_fault: RunnerErrorKind | None = None
+
+
+def simulate_packed(
+    manifest: RunnerManifest,
+    models: list[PackedModel],
+    *,
+    facts: DeviceFacts,
+    state: DeviceState,
+    noise_seed: str,
+    started_at: datetime | None = None,
+) -> tuple[RunnerResult, list[Truth]]:
+    """One launch of several models (a version 2 manifest): each model measured as a batch
+    of its own would be, in the budget the launch has left; a model that fails (compile,
+    load) is that model's failure and the others still run. ``Truth.device_s`` of each is
+    its own time, without the launch and push (the device adds those once)."""
+    started = started_at or datetime.now(UTC)
+    budget_ms = manifest.time_budget_s * 1000
+    elapsed_ms = 0.0
+    results: list[ModelResult] = []
+    truths: list[Truth] = []
+    thermal_before = state.heat.state
+    for entry, packed in zip(manifest.all_models, models, strict=True):
+        at = started + timedelta(milliseconds=elapsed_ms)
+        left_ms = budget_ms - elapsed_ms
+        if left_ms <= 0:
+            message = "the launch's time budget ran out before this model"
+            results.append(ModelResult(model_sha256=entry.sha256, partial=True, started_at=at,
+                                       finished_at=at, error=RunnerError(kind=RunnerErrorKind.TIMEOUT, message=message)))  # fmt: skip
+            truths.append(Truth())
+            continue
+        single = manifest.model_copy(update={"schema_version": SCHEMA_VERSION, "model": entry,
+                                             "models": None, "time_budget_s": left_ms / 1000})  # fmt: skip
+        # Each model draws its own noise: its timing does not depend on its neighbours.
+        result, truth = simulate(single, packed.inventory, packed.prof, facts=facts, state=state,
+                                 noise_seed=f"{noise_seed}:{entry.sha256}", started_at=at,
+                                 model_fault=packed.model_fault)  # fmt: skip
+        own_ms = (result.finished_at - result.started_at).total_seconds() * 1000
+        truth.device_s = own_ms / 1000
+        elapsed_ms += own_ms
+        results.append(ModelResult(
+            model_sha256=entry.sha256, compile_ms=result.compile_ms,
+            compile_cached=result.compile_cached, settings=result.settings,
+            compute_plan=result.compute_plan, partial=result.partial, error=result.error,
+            started_at=result.started_at, finished_at=result.finished_at,
+        ))  # fmt: skip
+        truths.append(truth)
+    launch = RunnerResult(
+        schema_version=PACKED_SCHEMA_VERSION, batch_id=manifest.batch_id,
+        runner_version=RUNNER_VERSION, simulated=True, device=facts,
+        model_sha256=manifest.model.sha256, thermal_before=thermal_before,
+        thermal_after=state.heat.state, models=results,
+        partial=any(r.partial for r in results), started_at=started,
+        finished_at=started + timedelta(milliseconds=elapsed_ms),
+    )  # fmt: skip
+    return launch, truths

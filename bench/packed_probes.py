@@ -1,0 +1,271 @@
+"""Packed probes: device-seconds and runner launches to bisect a model on a SIMULATED iPhone
+XR on iOS 16 (farm "iPhone11,8@16.7.8=1", no compute plan), packing off and on.
+
+Everything is the real pipeline but the transport, in this process: ``dispatch`` writes
+the job, a stub publisher keeps the batches, each batch runs on a simulated device through
+the agent's ``execute_all`` (fetch, OS gate, one runner launch, classify), and each run's
+result goes through the real ``Ingestor`` (verdict, bisection, lifts) on a real Redis.
+Device-seconds are the behaviour model's (launch, push, compile, loads, predictions) summed
+over every launch; launches are counted on the device. Packing off is
+``ANEFARM_PROBE_PACKING=0`` (here: the setting, per farm).
+
+Run: .venv/bin/python bench/packed_probes.py   (needs a Redis: ANEFARM_BENCH_REDIS_URL, or
+redis-server on the PATH, which is started for the run). SIMULATED figures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from agents.batch import execute_all
+from agents.devices.simulated import SimulatedDevice, build_farm
+from orchestrator.artifacts.store import ArtifactStore
+from orchestrator.dispatch import SubmitOptions, prepare, submit
+from orchestrator.ingest import Ingestor
+from orchestrator.modelkit.materialize import materialize
+from orchestrator.protocol import RunBatch, RunPurpose, livestate
+from orchestrator.protocol.transport import StubPublisher, create_app
+from orchestrator.selection import FarmView
+from orchestrator.settings import load_settings
+from orchestrator.store import models as db
+from orchestrator.store.engine import make_engine, session_factory
+from orchestrator.store.migrate import upgrade
+
+FARM = "iPhone11,8@16.7.8=1"
+
+
+@dataclass
+class Launch:
+    """One runner launch: its batch, how many probe runs it carried, their repeat."""
+
+    batch: RunBatch
+    runs: int
+    repeat: int
+    device_s: float
+
+
+@dataclass
+class PackedFarm:
+    """A SIMULATED farm driven in this process (module docstring)."""
+
+    sessions: sessionmaker[Session]
+    ingestor: Ingestor
+    publisher: StubPublisher
+    devices: list[SimulatedDevice]
+    settings: Any
+    engine: Any
+    launches: list[Launch] = field(default_factory=list)
+    done: int = 0
+
+    @classmethod
+    def start(cls, home: Path, redis_url: str, *, packing: bool, farm: str = FARM,
+              **overrides: Any) -> PackedFarm:  # fmt: skip
+        settings = load_settings(home=home, broker_url=redis_url, retry_backoff_s=0.0,
+                                 probe_packing=packing, **overrides)  # fmt: skip
+        upgrade(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        sessions = session_factory(engine)
+        publisher = StubPublisher()
+        ingestor = Ingestor(settings, sessions=sessions, app=create_app(settings),
+                            client=livestate.connect(redis_url), publisher=publisher)  # fmt: skip
+        return cls(sessions, ingestor, publisher, build_farm(farm, seed=7), settings, engine)
+
+    def submit(self, model: Path, *, iterations: int = 20, bisect: str = "always") -> str:
+        classes = {d.identity.product_type for d in self.devices}
+        options = SubmitOptions(selector=",".join(sorted(classes)), iterations=iterations,
+                                warmup=2, bisect=bisect)  # fmt: skip
+        prepared = prepare([model], options, FarmView.of(classes))
+        outcome = submit(prepared, settings=self.settings, sessions=self.sessions,
+                         app=self.ingestor.app, publisher=self.publisher)  # fmt: skip
+        return str(outcome.job_id)
+
+    def run_all(self, limit: int = 2000) -> None:
+        """Run every published batch (user, probe, retry) and ingest each run's result."""
+        for _ in range(limit):
+            if self.done >= len(self.publisher.sent):
+                return
+            batch = self.publisher.sent[self.done].batch
+            self.done += 1
+            device = self._device_for(batch)
+            runs, busy = device.runs, device.busy_s
+            results = execute_all(batch, device, agent="bench-agent", fetch_model=self._fetch)
+            # A crashed pack is launched again in halves: every launch counts.
+            self.launches.extend(
+                Launch(batch, len(batch.members()), self._repeat(batch),
+                       (device.busy_s - busy) / max(device.runs - runs, 1))
+                for _ in range(device.runs - runs)
+            )  # fmt: skip
+            for result in results:
+                self.ingestor.ingest(result.model_dump(mode="json"))
+        raise AssertionError(f"still batches after {limit}")
+
+    def probe_launches(self, repeat: int | None = None) -> list[Launch]:
+        return [
+            launch
+            for launch in self.launches
+            if launch.batch.purpose is RunPurpose.PROBE and repeat in (None, launch.repeat)
+        ]
+
+    def device_seconds(self) -> float:
+        return sum(launch.device_s for launch in self.launches)
+
+    def parent(self, job: str) -> db.Run:
+        with self.sessions() as session:
+            [run] = session.query(db.Run).filter_by(job_id=uuid.UUID(job), purpose="user").all()
+            session.expunge(run)
+            return run
+
+    def _repeat(self, batch: RunBatch) -> int:
+        with self.sessions() as session:
+            run = session.get(db.Run, batch.run_id)
+            return int(run.probe_repeat or 1) if run is not None else 1
+
+    def _device_for(self, batch: RunBatch) -> SimulatedDevice:
+        mine = [d for d in self.devices if d.identity.product_type == batch.device_class]
+        if batch.pinned_udid:
+            mine = [d for d in mine if d.identity.udid == batch.pinned_udid] or mine
+        return mine[(batch.attempt - 1) % len(mine)]
+
+    def _fetch(self, batch: RunBatch) -> Path:
+        store = ArtifactStore(self.settings.resolved_artifact_dir, self.settings.max_model_bytes)
+        return materialize(store.path_of(batch.model.sha256), batch.model,
+                           self.settings.home / "models")  # fmt: skip
+
+    def close(self) -> None:
+        self.ingestor.redis.close()
+        for device in self.devices:
+            device.close()
+        self.engine.dispose()
+
+
+def chain_model(path: Path, n_ops: int, *, seed: int = 0, distinct: int | None = None) -> Path:
+    """An ML program of ``n_ops`` ops in a chain, seeded: convolutions (a dilated one every
+    seventh), activations and element-wise ops, whose widths vary so that about
+    ``distinct`` (default: all) op signatures differ."""
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    rng = np.random.default_rng(seed)
+    side, width = 16, 8
+    widths = [8 + (i % (distinct or n_ops)) % 24 for i in range(n_ops)]
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, width, side, side))])
+    def prog(x: Any) -> Any:
+        h, channels = x, width
+        for i in range(n_ops):
+            kind = i % 5
+            if kind in (0, 3):  # a convolution to the next width
+                out = widths[i]
+                w = rng.standard_normal((out, channels, 3, 3)).astype(np.float32) * 0.1
+                dilation = [2, 2] if i % 7 == 6 else [1, 1]
+                h = mb.conv(x=h, weight=w, pad_type="same", dilations=dilation, name=f"conv_{i}")
+                channels = out
+            elif kind == 1:
+                h = [mb.relu, mb.sigmoid, mb.tanh][i % 3](x=h, name=f"act_{i}")
+            elif kind == 2:
+                c = rng.standard_normal((1, channels, 1, 1)).astype(np.float32)
+                h = mb.add(x=h, y=c, name=f"add_{i}")
+            else:
+                c = rng.standard_normal((1, channels, 1, 1)).astype(np.float32)
+                h = mb.mul(x=h, y=c, name=f"mul_{i}")
+        return h
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
+    model.save(str(path))
+    return path
+
+
+def bisect_once(home: Path, redis_url: str, model: Path, *, packing: bool) -> dict[str, Any]:
+    farm = PackedFarm.start(home, redis_url, packing=packing)
+    try:
+        job = farm.submit(model)
+        farm.run_all()
+        parent = farm.parent(job)
+        bisection = parent.bisection or {}
+        return {
+            "launches": len(farm.launches),
+            "probe_launches": len(farm.probe_launches()),
+            "probe_runs": sum(launch.runs for launch in farm.probe_launches()),
+            "device_s": farm.device_seconds(),
+            "probe_device_s": sum(launch.device_s for launch in farm.probe_launches()),
+            "signatures": bisection.get("signatures", {}),
+            "state": parent.bisect_state,
+        }
+    finally:
+        farm.close()
+
+
+def _redis() -> tuple[str, subprocess.Popen[bytes] | None]:
+    url = os.environ.get("ANEFARM_BENCH_REDIS_URL")
+    if url:
+        return url, None
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("bench: needs ANEFARM_BENCH_REDIS_URL or redis-server on the PATH")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(0.5)
+    return f"redis://127.0.0.1:{port}/0", proc
+
+
+def main() -> None:
+    from orchestrator import modelkit
+
+    url, proc = _redis()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            root = Path(scratch)
+            modelkit.write_samples(root / "samples", small=True)
+            models = {
+                "mobilenetv2_block": root / "samples" / "mobilenetv2_block.mlpackage",
+                "chain of 100 ops": chain_model(
+                    root / "chain100.mlpackage", 100, seed=1, distinct=40
+                ),
+            }
+            print(f"bisection on {FARM} (SIMULATED XR, iOS 16, no compute plan),"
+                  " 20 iterations, --bisect; device time from the behaviour model")  # fmt: skip
+            print(f"  {'model':<20} {'packing':<8} {'launches':>8} {'probe launches':>15}"
+                  f" {'probe runs':>10} {'device-s':>9} {'probe device-s':>15}")  # fmt: skip
+            for name, model in models.items():
+                figures = {}
+                for packing in (False, True):
+                    figures[packing] = f = bisect_once(root / f"{name}-{packing}", url, model,
+                                                       packing=packing)  # fmt: skip
+                    print(f"  {name:<20} {'on' if packing else 'off':<8} {f['launches']:>8}"
+                          f" {f['probe_launches']:>15} {f['probe_runs']:>10}"
+                          f" {f['device_s']:>9.1f} {f['probe_device_s']:>15.1f}")  # fmt: skip
+                off, on = figures[False], figures[True]
+                same = _same_units(off["signatures"], on["signatures"])
+                print(f"  {name:<20} device-seconds {off['device_s'] / on['device_s']:.1f}× fewer"
+                      f" (probes alone {off['probe_device_s'] / on['probe_device_s']:.1f}×),"
+                      f" launches {off['launches']} → {on['launches']};"
+                      f" same placements: {same}")  # fmt: skip
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
+
+
+def _same_units(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return {s: (v["unit"], v["status"]) for s, v in a.items()} == {
+        s: (v["unit"], v["status"]) for s, v in b.items()
+    }
+
+
+if __name__ == "__main__":
+    main()
