@@ -87,6 +87,7 @@ def test_the_job_page_updates_itself_as_runs_finish(page: Watched, site: Site):
     page.goto(f"{site.url}/jobs/{site.running_job}")
     progress = page.page.locator("p.progress-line")
     assert "0 of 2 run(s) finished" in progress.inner_text()
+    page.page.evaluate("window.notReloaded = true")  # gone if the page were loaded again
     # The first batch crashes (retried, no run finished), the second one finishes.
     site.running.finish_one()
     site.running.finish_one()
@@ -100,6 +101,7 @@ def test_the_job_page_updates_itself_as_runs_finish(page: Watched, site: Site):
         "document.getElementById('live').dataset.live === '0'", timeout=8000
     )
     assert "2 of 2 run(s) finished" in progress.inner_text()
+    assert page.page.evaluate("window.notReloaded") is True
     page.screenshot("job-live-finished")
     assert page.problems == []
 
