@@ -1,0 +1,53 @@
+"""The defaults of regression detection, one pydantic model the wiring overrides per sweep.
+
+Every default names its source; docs/regressions.md has the table and the bench figures
+they were tuned against (bench/regressions.py).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RegressSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Minimum effect: a latency change under 5 % is never an alert (issue 18; asv's
+    # regressions threshold is 5 %, Perfherder ignores changes under 2 %).
+    threshold: float = Field(default=0.05, gt=0, lt=1)
+    # The shift must also reach k × the baseline's robust run-to-run spread of nightly
+    # medians (Chromium's dashboard asks ≥ 2.5 σ; 3.5 is what bench/regressions.py needs
+    # to keep quiet series under 5 false alerts per 1,000 nights with 3 fore windows).
+    k: float = Field(default=3.5, gt=0)
+    # Pinpoint: p = min(KS p, Mann–Whitney U p); ≤ 0.01 different, above p_same same.
+    p_alert: float = Field(default=0.01, gt=0, lt=1)
+    p_same: float = Field(default=0.05, gt=0, lt=1)
+    # A shift under this share of the gate is clearly SAME; between it and the gate is
+    # UNKNOWN (one confirmation run). Assumption tuned on the bench.
+    same_fraction: float = Field(default=0.6, gt=0, le=1)
+    # A change seen on a single night's single run is UNKNOWN until its confirmation run
+    # agrees (Bencher issue 3670; Pinpoint re-runs before it decides): one noisy run alone
+    # never alerts. False keeps the issue's plain "clear → REGRESSION".
+    confirm_first: bool = True
+    min_baseline_nights: int = Field(default=5, ge=2)  # issue 18; Bencher needs ≥ 2
+    window: int = Field(default=14, ge=2)  # issue 18; Perfherder's back window 12–24
+    # Fore windows of 1..fore_nights nights: a change that persists is judged on the
+    # median of its nights (PyTorch HUD: ≥ 2 violating points in a row).
+    fore_nights: int = Field(default=3, ge=1, le=7)
+    # Trend: Mann–Kendall over the last trend_window ok nights, Theil–Sen drift ≥ threshold.
+    trend_window: int = Field(default=14, ge=4)
+    trend_min_nights: int = Field(default=8, ge=4)
+    trend_p: float = Field(default=0.001, gt=0, lt=1)  # Otava's p 0.001
+    # Compile and load times: one value per night, no raw samples; PyTorch HUD's
+    # 1.20 × baseline ratio rule.
+    time_threshold: float = Field(default=0.20, gt=0, lt=10)
+    # An open alert is re-raised when its change grows by this much (same direction).
+    reraise_margin: float = Field(default=0.05, gt=0)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RegressSettings:
+        if self.p_alert > self.p_same:
+            raise ValueError(f"p_alert {self.p_alert} is above p_same {self.p_same}")
+        if self.trend_min_nights > self.trend_window:
+            raise ValueError("trend_min_nights is larger than trend_window")
+        return self
