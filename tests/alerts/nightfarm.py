@@ -62,6 +62,7 @@ class Sweep:
     name: str = "nightly"
     nights: list[uuid.UUID] = field(default_factory=list)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(3))
+    points: dict[uuid.UUID, Any] = field(default_factory=dict)
 
     def add_night(self, point: Callable[[str, str], Point], *, noise: float = 0.01) -> uuid.UUID:
         """A finished night: ``point(series, class)`` says what each run measured."""
@@ -83,6 +84,7 @@ class Sweep:
                     median = p.median * float(self.rng.lognormal(0.0, noise))
                     add_run(session, job.id, series, cls, sha, p, median, self.rng)
             self.nights.append(job.id)
+            self.points[job.id] = (point, noise)
             return job.id
 
     @staticmethod
@@ -98,9 +100,33 @@ class Sweep:
             session.add(db.ModelOp(model_sha256=sha, index=index, name=name, op_type="conv",
                                    kind=kind, params=params, input_shapes=[], output_shapes=[]))  # fmt: skip
 
-    def analyse(self, job_id: uuid.UUID | None = None, live: Any = ()) -> NightOutcome:
-        return analyse_night(job_id or self.nights[-1], settings=self.settings,
-                             sessions=self.sessions, live=live)  # fmt: skip
+    def analyse(
+        self, job_id: uuid.UUID | None = None, live: Any = (), *, confirm: bool = True
+    ) -> NightOutcome:
+        """The coordinator's analysis of the night; with ``confirm``, confirmation runs it
+        asks for end as ingest would end them (same point, fresh noise) and the night is
+        analysed again, as after the real runs."""
+        job_id = job_id or self.nights[-1]
+        outcome = analyse_night(job_id, settings=self.settings, sessions=self.sessions,
+                                live=live)  # fmt: skip
+        while confirm and outcome.state == "confirming":
+            self.finish_confirmations(job_id, outcome.confirmations)
+            outcome = analyse_night(job_id, settings=self.settings, sessions=self.sessions,
+                                    live=live)  # fmt: skip
+        return outcome
+
+    def finish_confirmations(self, job_id: uuid.UUID, run_ids: list[uuid.UUID]) -> None:
+        point, noise = self.points[job_id]
+        with session_scope(self.sessions) as session:
+            for run_id in run_ids:
+                run = session.get(db.Run, run_id)
+                p = point(run.series, run.device_class)
+                run.status = db.RunStatus.FAILED if p.failed else db.RunStatus.SUCCEEDED
+                run.udid, run.simulated = run.pinned_udid or udid(run.device_class, 1), True
+                run.os_version, run.os_build, run.runner_version = p.os_version, p.os_build, "1.0"
+                median = p.median * float(self.rng.lognormal(0.0, noise))
+                measure(session, run, p, median, self.rng)
+            session.get(db.Job, job_id).status = db.JobStatus.DONE
 
 
 def add_run(
@@ -118,6 +144,13 @@ def add_run(
     )  # fmt: skip
     session.add(run)
     session.flush()
+    return measure(session, run, p, median, rng)
+
+
+def measure(session: Any, run: db.Run, p: Point, median: float, rng: np.random.Generator) -> db.Run:
+    """What ingest stores for a finished run: measurements, verdict, placements."""
+    now = datetime.now(UTC)
+    cls, sha = run.device_class, run.model_sha256
     if p.failed:
         return run
     draws = median * rng.lognormal(0.0, p.within, 30)

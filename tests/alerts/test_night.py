@@ -16,7 +16,6 @@ from tests.alerts.nightfarm import (
     SERIES,
     Live,
     Point,
-    add_run,
     checks,
     make_sweep,
     summaries,
@@ -148,7 +147,7 @@ def test_unknown_latency_gets_one_confirmation_run_before_any_alert(sessions, tm
     job = sweep.add_night(lambda s, c: Point(median=10.4 if (s, c) == ("detector", SLOW)
                                              else 10.0), noise=0.0)  # fmt: skip
     live = [Live(udid(SLOW, 0), SLOW), Live(udid(SLOW, 1), SLOW)]
-    outcome = sweep.analyse(live=live)
+    outcome = sweep.analyse(live=live, confirm=False)
     assert outcome.state == "confirming" and len(outcome.confirmations) == 1
     with sessions() as session:
         confirm = session.get(db.Run, outcome.confirmations[0])
@@ -161,16 +160,8 @@ def test_unknown_latency_gets_one_confirmation_run_before_any_alert(sessions, tm
             session.scalars(select(db.CheckResult).where(db.CheckResult.job_id == job)).all() == []
         )
     # The confirmation run ends (as ingest would): the night is final and analysed again.
-    with session_scope(sessions) as session:
-        confirm = session.get(db.Run, outcome.confirmations[0])
-        confirm.status = db.RunStatus.SUCCEEDED
-        import numpy as np
-
-        add_run(session, job, "detector", SLOW, confirm.model_sha256, Point(median=10.0), 10.0,
-                np.random.default_rng(5), parent=confirm.parent_run_id)  # fmt: skip
-        session.delete(confirm)
-        session.get(db.Job, job).status = db.JobStatus.DONE
-    again = sweep.analyse(live=live)
+    sweep.finish_confirmations(job, outcome.confirmations)
+    again = sweep.analyse(live=live, confirm=False)
     assert again.state == "analysed" and again.confirmations == []
     row = next(r for r in checks(sessions, job)
                if (r.series, r.device_class, r.check) == ("detector", SLOW, "latency"))  # fmt: skip
@@ -182,7 +173,7 @@ def test_a_class_of_one_device_confirms_on_the_same_device(sessions, tmp_path):
     quiet(sweep)
     sweep.add_night(lambda s, c: Point(median=10.4 if (s, c) == ("detector", SLOW) else 10.0),
                     noise=0.0)  # fmt: skip
-    outcome = sweep.analyse(live=[Live(udid(SLOW, 0), SLOW)])
+    outcome = sweep.analyse(live=[Live(udid(SLOW, 0), SLOW)], confirm=False)
     with sessions() as session:
         assert session.get(db.Run, outcome.confirmations[0]).pinned_udid == udid(SLOW, 0)
 
