@@ -53,7 +53,8 @@ def tokens_create(
     """Make a token and print it, once: only its hash is stored."""
     from orchestrator.web import tokens
 
-    token = tokens.create(_sessions(), name=name, role=tokens.role_of(role))
+    wanted = tokens.role_of(role)  # a wrong role is refused before the database is touched
+    token = tokens.create(_sessions(), name=name, role=wanted)
     typer.echo(token)
     typer.echo(
         f"token {name!r} ({role}): shown once; send it as `Authorization: Bearer <token>`",
