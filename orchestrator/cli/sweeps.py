@@ -41,8 +41,10 @@ def _err() -> Console:
 def add_cmd(
     file: Annotated[Path, typer.Argument(help="The sweep's YAML file")],
 ) -> int:
-    """Add a sweep, or update the one of the same name; prints what changed. A file that
-    does not validate changes nothing: one line per problem, exit 2."""
+    """Add a sweep, or update the one of the same name, and say what changed.
+
+    A file that does not validate changes nothing: one line per problem, exit 2.
+    """
     from orchestrator.store.engine import session_scope
     from orchestrator.sweeps.definition import InvalidSweep, load_file
     from orchestrator.sweeps.store import add
@@ -153,8 +155,11 @@ def run_cmd(
     ] = 24 * 3600.0,
     as_json: JsonOpt = False,
 ) -> int:
-    """Run one night of a sweep now. With --wait: exit 0 when every run succeeded, 4 when
-    some failed or never ran, or a series is missing tonight."""
+    """Run one night of a sweep now (--at: as the night of another time).
+
+    With --wait: exit 0 when every run succeeded, 4 when some failed or never ran, or a
+    series is missing tonight.
+    """
     from orchestrator.protocol.transport import create_app
     from orchestrator.sweeps.nights import load_sweep, start_night
 
@@ -229,8 +234,11 @@ def history_cmd(
         bool, typer.Option("--csv", help="CSV on stdout, one line per point")
     ] = False,
 ) -> None:
-    """Per night and series (model × device class × compute units × simulated): median,
-    verdict, sha256, OS build; a hole says why (missing, failed)."""
+    """Each series night by night: median, verdict, sha256, OS build, or why not.
+
+    A series is a model × device class × compute units × simulated; a night it did not
+    run is a point too, missing or failed, with its reason.
+    """
     from orchestrator.sweeps.history import FIELDS, points
     from orchestrator.sweeps.nights import load_sweep
 
