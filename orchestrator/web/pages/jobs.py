@@ -115,7 +115,9 @@ def live_context(session: Session, job: db.Job) -> dict[str, Any]:
 @router.get("/jobs/{job_ref}", response_class=HTMLResponse)
 def job_page(request: Request, job_ref: str, session: SessionDep) -> HTMLResponse:
     job = find_job(session, job_ref)
-    return page(request, "job.html", title=f"Job {str(job.id)[:8]}", **live_context(session, job))
+    sweep = session.get(db.Sweep, job.sweep_id) if job.sweep_id else None
+    return page(request, "job.html", title=f"Job {str(job.id)[:8]}", sweep=sweep,
+                **live_context(session, job))  # fmt: skip
 
 
 def live_version(session: Session, job: db.Job) -> str:

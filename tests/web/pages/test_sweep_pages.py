@@ -64,6 +64,8 @@ def test_the_sweep_grid_colours_each_night_by_its_worst_check(farm):
     lstm = [line for line in lines if ">lstm<" in line]
     assert all("REGRESSION" not in line for line in lstm)
     assert f"/compare?a={rows.nights[-2]}&amp;b={rows.nights[-1]}" in html
+    night = client.get(f"/jobs/{rows.nights[-1]}").text
+    assert 'a night of sweep <a href="/sweeps/nightly">nightly</a>' in night
 
 
 def test_a_series_page_draws_its_medians_band_and_what_changed(farm):
