@@ -67,6 +67,8 @@ class PackedFarm:
     settings: Any
     engine: Any
     launches: list[Launch] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)  # the ingest's, per run result
+    job: str = ""
     done: int = 0
 
     @classmethod
@@ -89,7 +91,8 @@ class PackedFarm:
         prepared = prepare([model], options, FarmView.of(classes))
         outcome = submit(prepared, settings=self.settings, sessions=self.sessions,
                          app=self.ingestor.app, publisher=self.publisher)  # fmt: skip
-        return str(outcome.job_id)
+        self.job = str(outcome.job_id)
+        return self.job
 
     def run_all(self, limit: int = 2000) -> None:
         """Run every published batch (user, probe, retry) and ingest each run's result."""
@@ -108,7 +111,7 @@ class PackedFarm:
                 for _ in range(device.runs - runs)
             )  # fmt: skip
             for result in results:
-                self.ingestor.ingest(result.model_dump(mode="json"))
+                self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
         raise AssertionError(f"still batches after {limit}")
 
     def probe_launches(self, repeat: int | None = None) -> list[Launch]:

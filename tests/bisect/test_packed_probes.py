@@ -1,0 +1,234 @@
+"""Packed probes (issue 21 item 1): a parent's probe runs share runner launches.
+
+The acceptance runs the real pipeline but the transport in this process (bench/
+packed_probes.py's PackedFarm: dispatch, the agent's execute_all on a SIMULATED XR on iOS
+16, the real Ingestor on a real Redis), packing on and off, and compares the placements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agents.batch import execute_all
+from agents.devices.simulated import build_farm
+from bench.packed_probes import PackedFarm, chain_model
+from orchestrator import modelkit
+from orchestrator.artifacts.store import ArtifactStore
+from orchestrator.bisect import packing
+from orchestrator.delivery import inflight
+from orchestrator.modelkit.materialize import materialize
+from orchestrator.protocol import (
+    BatchOutcome,
+    ComputeUnits,
+    ModelFormat,
+    ModelRef,
+    RunBatch,
+    RunnerManifest,
+    RunPurpose,
+    RunSpec,
+    livestate,
+)
+from orchestrator.protocol.transport import create_app, device_queue, publish_batch
+from orchestrator.settings import load_settings
+
+XR_IOS16 = "iPhone11,8@16.7.8=1"
+
+
+@pytest.fixture(scope="module")
+def twenty_signatures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = chain_model(tmp_path_factory.mktemp("packed") / "chain.mlpackage", 22, seed=3)
+    ops = modelkit.inspect_model(path).ops
+    assert len({modelkit.op_signature(op) for op in ops} - {None}) == 20  # the premise
+    return path
+
+
+def _bisect(home: Path, redis_url: str, model: Path, *, packing: bool) -> PackedFarm:
+    farm = PackedFarm.start(home, redis_url, packing=packing, farm=XR_IOS16)
+    farm.submit(model, iterations=20)
+    farm.run_all()
+    return farm
+
+
+def _placements(farm: PackedFarm) -> dict[str, tuple[str, str]]:
+    parent = farm.parent(farm.job)
+    assert parent.bisect_state == "done"
+    signatures = (parent.bisection or {})["signatures"]
+    return {s: (v["unit"], v["status"]) for s, v in signatures.items()}
+
+
+def test_twenty_signatures_take_at_most_three_launches_and_place_as_unpacked(
+    tmp_path: Path, redis_url: str, twenty_signatures: Path
+) -> None:
+    packed = _bisect(tmp_path / "packed", redis_url, twenty_signatures, packing=True)
+    unpacked = _bisect(tmp_path / "unpacked", redis_url, twenty_signatures, packing=False)
+    try:
+        single_op = packed.probe_launches(repeat=1)
+        assert sum(launch.runs for launch in single_op) == 20  # every signature probed
+        assert len(single_op) <= 3
+        assert len(unpacked.probe_launches(repeat=1)) == 20  # packing off: one each
+        placements = _placements(packed)
+        assert len(placements) == 20
+        assert placements == _placements(unpacked)
+        # Less device time for the same answer (figures: bench/packed_probes.py).
+        assert packed.device_seconds() < unpacked.device_seconds()
+        # Each probe run ended with its own attempt, stored once.
+        assert all(o == "stored" for o in packed.outcomes)
+    finally:
+        packed.close()
+        unpacked.close()
+
+
+# -- packing ---------------------------------------------------------------------------
+def _batch(sha: str, *, timeout_s: float = 600.0, iterations: int = 50) -> RunBatch:
+    spec = RunSpec(compute_units=list(ComputeUnits), iterations=iterations, warmup=5,
+                   timeout_s=timeout_s)  # fmt: skip
+    return RunBatch(
+        run_id=uuid.uuid4(), attempt=1, job_id=uuid.UUID(int=1),
+        model=ModelRef(sha256=sha, filename="p.mlpackage", format=ModelFormat.MLPACKAGE,
+                       size_bytes=10),
+        device_class="iPhone11,8", pinned_udid="sim-1", spec=spec, purpose=RunPurpose.PROBE,
+        created_at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def _sha(i: int) -> str:
+    return f"{i:064x}"
+
+
+def test_packs_stay_within_the_budget_and_keep_every_run_once(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path)
+    # 4 settings × (1 + 5 × 5 + 50) predictions × 20 ms + 1 s = 7.08 s a probe; 60 s
+    # timeouts leave 30 s a pack: 4 probes each.
+    batches = [_batch(_sha(i), timeout_s=60) for i in range(10)]
+    packs = packing.pack(batches, settings=settings, repeat=1)
+    each = packing.probe_estimate_s(batches[0].spec, repeat=1, prediction_ms=20.0)
+    assert each == pytest.approx(7.08)
+    assert [len(p.members()) for p in packs] == [4, 4, 2]
+    assert all(len(p.members()) * each <= packing.budget_s(p.spec) for p in packs)
+    runs = [m.run_id for p in packs for m in p.members()]
+    assert runs == [b.run_id for b in batches]  # in order, each once
+    # Lifted probes (16 copies) cost 16× the predictions: fewer per pack.
+    lifted = packing.pack(batches, settings=settings, repeat=16)
+    assert all(len(p.members()) == 1 for p in lifted)
+    # A model twice never shares a launch; packing off changes nothing.
+    twice = packing.pack([batches[0], _batch(_sha(0))], settings=settings, repeat=1)
+    assert [len(p.members()) for p in twice] == [1, 1]
+    off = load_settings(home=tmp_path, probe_packing=False)
+    assert packing.pack(batches, settings=off, repeat=1) == batches
+    capped = load_settings(home=tmp_path, probe_pack_max=3)
+    assert [len(p.members()) for p in packing.pack(batches, settings=capped, repeat=1)] == [
+        3, 3, 3, 1,
+    ]  # fmt: skip
+
+
+def test_single_run_messages_are_unchanged_on_the_wire_and_packed_ones_say_version_2() -> None:
+    single = _batch(_sha(1))
+    wire = single.model_dump(mode="json")
+    assert "packed" not in wire and wire["schema_version"] == 1
+    packed = RunBatch.pack([single, _batch(_sha(2)), _batch(_sha(3))])
+    wire = json.loads(packed.model_dump_json())
+    assert wire["schema_version"] == 2 and len(wire["packed"]) == 2
+    assert RunBatch.model_validate(wire).members()[1].model.sha256 == _sha(2)
+    assert packed.members()[0].batch_id == packed.batch_id == single.batch_id
+    with pytest.raises(ValueError, match="schema_version 2"):
+        RunBatch.model_validate(wire | {"schema_version": 1})
+    with pytest.raises(ValueError, match="schema_version 2"):
+        RunBatch.model_validate(single.model_dump() | {"schema_version": 2})
+    with pytest.raises(ValueError, match="twice"):
+        RunBatch.pack([single, single])
+
+
+# -- split on crash -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def four_probes(tmp_path_factory: pytest.TempPathFactory, twenty_signatures: Path) -> list[Path]:
+    out = tmp_path_factory.mktemp("probes")
+    index = modelkit.write_probes(twenty_signatures, out)
+    return [out / p.file for p in index.probes[:4]]
+
+
+def test_a_probe_that_crashes_the_runner_is_split_off_and_the_others_are_measured(
+    tmp_path: Path, four_probes: list[Path]
+) -> None:
+    store = ArtifactStore(tmp_path / "store", 10**9)
+    refs = [store.add(p) for p in four_probes]
+    bad = refs[2].sha256
+    [device] = build_farm(f"{XR_IOS16}!crash#{bad[:16]}", seed=3)
+    batches = []
+    for ref, path in zip(refs, four_probes, strict=True):
+        batches.append(_batch(ref.sha256, iterations=10).model_copy(update={"model": ModelRef(
+            sha256=ref.sha256, filename=path.name, format=ModelFormat.MLPACKAGE,
+            size_bytes=ref.size_bytes, location="file:///")}))  # fmt: skip
+
+    def fetch(batch: RunBatch) -> Path:
+        return materialize(store.path_of(batch.model.sha256), batch.model, tmp_path / "m")
+
+    results = execute_all(RunBatch.pack(batches), device, agent="a", fetch_model=fetch)
+    by_run = {r.run_id: r for r in results}
+    assert len(results) == 4 and set(by_run) == {b.run_id for b in batches}
+    crashed = by_run[batches[2].run_id]
+    assert crashed.outcome is BatchOutcome.INFRA_ERROR and crashed.failure is not None
+    assert crashed.failure.kind == "runner_crash"
+    for batch in (batches[0], batches[1], batches[3]):
+        result = by_run[batch.run_id]
+        assert result.outcome is BatchOutcome.OK and result.runner_result is not None
+        assert result.runner_result.model_sha256 == batch.model.sha256
+        assert result.runner_result.schema_version == 1  # what ingest stores, as before
+        assert len(result.runner_result.settings) == 4
+    # Launches: the pack, its halves, the bad half's halves: 1 + 2 log2(4) at most.
+    assert device.runs <= 1 + 2 * math.ceil(math.log2(4))
+    # The crash counts against the device once: on the launch that was the bad probe alone.
+    assert [r.counts_against_device for r in results if r.failure] == [True]
+
+
+def test_the_simulated_runner_launches_once_for_a_packed_manifest(
+    tmp_path: Path, four_probes: list[Path]
+) -> None:
+    [alone] = build_farm(XR_IOS16, seed=3)
+    [packed] = build_farm(XR_IOS16, seed=3)
+    inventories = [modelkit.inspect_model(p) for p in four_probes]
+    single = []
+    for inventory, path in zip(inventories, four_probes, strict=True):
+        manifest = RunnerManifest(batch_id="b-a1", model={"filename": path.name,
+                                  "sha256": inventory.sha256, "format": "mlpackage"},
+                                  compute_units=list(ComputeUnits), iterations=10, warmup=2,
+                                  time_budget_s=540)  # fmt: skip
+        single.append(manifest)
+        alone.simulate_batch(manifest, inventory, 600)
+    models = [m.model for m in single]
+    manifest = single[0].model_copy(update={"schema_version": 2, "models": models})
+    result, truth = packed.simulate_batch(
+        RunnerManifest.model_validate(manifest.model_dump()), inventories, 600
+    )
+    assert packed.runs == 1 and alone.runs == 4
+    assert result.models is not None and [m.model_sha256 for m in result.models] == [
+        i.sha256 for i in inventories
+    ]
+    assert all(len(m.settings) == 4 and m.error is None for m in result.models)
+    # The launch is paid once: three launches (1.5 s each) less than four alone.
+    assert alone.busy_s - packed.busy_s == pytest.approx(3 * 1.5, abs=0.5)
+    assert truth.device_s == pytest.approx(packed.busy_s)
+    assert [t.device_s > 0 for t in packed.last_truths] == [True] * 4
+
+
+def test_redelivery_sees_every_run_of_a_packed_batch_in_redis(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings(home=tmp_path, broker_url=redis_url)
+    app = create_app(settings)
+    batch = RunBatch.pack([_batch(_sha(i)) for i in range(3)])
+    client = livestate.connect(redis_url)
+    try:
+        publish_batch(app, batch)
+        held = inflight.batch_ids(client)
+        assert {m.batch_id for m in batch.members()} <= held
+    finally:
+        client.delete(device_queue("sim-1"))
+        for key in client.scan_iter(match=f"{device_queue('sim-1')}*"):
+            client.delete(key)
+        client.close()
