@@ -3,6 +3,7 @@ one line with a hint, for ``serve`` and for ``coordinator --serve``."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -75,3 +76,38 @@ def test_serve_answers_then_stops_cleanly(tmp_path, stop):
     assert proc.returncode == 0, err
     assert f"anefarm web app at http://127.0.0.1:{port}" in err
     assert "stopped" in err and "Traceback" not in err
+
+
+@pytest.mark.celery  # the coordinator is a Celery worker
+def test_coordinator_serves_the_app_and_stops_on_sigterm(tmp_path, redis_url):
+    port = free_port()
+    env = clean_env(tmp_path / "home", ANEFARM_BROKER_URL=redis_url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "coordinator", "--serve", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
+                time.sleep(0.3)
+        assert answer.status_code == 401  # no open reads inside the coordinator by default
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=45)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert f"serving the web app and artifacts at http://127.0.0.1:{port}" in out
+    assert "Traceback" not in out
+    with socket.socket() as sock:  # the port is free again
+        sock.bind(("127.0.0.1", port))
