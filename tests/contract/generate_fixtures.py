@@ -96,7 +96,39 @@ def valid() -> dict[str, Any]:
                             os_version="18.7", os_build="22H20", name="XR #1", simulated=False),
         outcome="ok", runner_result=ok, started_at=T0, finished_at=T0 + timedelta(seconds=15),
     )  # fmt: skip
+    # Packed probes (version 2): three models in one launch, the second failing to compile.
+    shas = [SHA, "4a" * 32, "5b" * 32]
+    models = [p.ManifestModel(filename=f"probe-{i}.mlpackage", sha256=sha, format="mlpackage")
+              for i, sha in enumerate(shas)]  # fmt: skip
+    packed_manifest = manifest.model_copy(
+        update={"schema_version": 2, "model": models[0], "models": models}
+    )
+
+    def model_result(i: int, **changes: Any) -> p.ModelResult:
+        at = T0 + timedelta(seconds=2 + 3 * i)
+        values: dict[str, Any] = dict(
+            model_sha256=shas[i], compile_ms=80.0, settings=[_setting(u, 1.0 + j, j + 10 * i)
+            for j, u in enumerate(p.ComputeUnits)], started_at=at,
+            finished_at=at + timedelta(seconds=2.5),
+        )  # fmt: skip
+        return p.ModelResult(**(values | changes))
+
+    packed_result = p.RunnerResult(
+        **(common | {"model_sha256": shas[0]}), schema_version=2, models=[
+            model_result(0, compute_plan=plan),
+            model_result(1, settings=[], error=p.RunnerError(kind="compile", message="unsupported op")),
+            model_result(2),
+        ],
+    )  # fmt: skip
+    packed_batch = p.RunBatch.pack([batch] + [
+        batch.model_copy(update={"run_id": UUID(int=0x1000 + i), "model": batch.model.model_copy(
+            update={"sha256": shas[i], "filename": f"probe-{i}.mlpackage"})})
+        for i in (1, 2)
+    ])  # fmt: skip
     items: dict[str, p.Message] = {
+        "runner-manifest-packed": packed_manifest,
+        "runner-result-packed": packed_result,
+        "run-batch-packed": packed_batch,
         "runner-manifest-ok": manifest,
         "runner-manifest-fresh-compile": fresh_compile,
         "runner-result-ok": ok,
@@ -125,7 +157,11 @@ def invalid(good: dict[str, Any]) -> dict[str, Any]:
         "runner-result-negative-latency": broken("runner-result-ok", lambda d: first_setting(d)["latencies_ms"].__setitem__(0, -1.0)),
         "runner-result-nan-as-string": broken("runner-result-ok", lambda d: first_setting(d).__setitem__("cold_load_ms", "NaN")),
         "runner-result-unknown-field": broken("runner-result-ok", lambda d: d.__setitem__("gpu_temperature", 40)),
-        "runner-result-bad-version": broken("runner-result-ok", lambda d: d.__setitem__("schema_version", 2)),
+        "runner-result-bad-version": broken("runner-result-ok", lambda d: d.__setitem__("schema_version", 3)),
+        "runner-result-packed-as-version-1": broken("runner-result-packed", lambda d: d.__setitem__("schema_version", 1)),
+        "runner-result-packed-with-settings": broken("runner-result-packed", lambda d: d.__setitem__("settings", d["models"][0]["settings"])),
+        "runner-manifest-packed-as-version-1": broken("runner-manifest-packed", lambda d: d.__setitem__("schema_version", 1)),
+        "runner-manifest-models-without-model-first": broken("runner-manifest-packed", lambda d: d["models"].reverse()),
         "runner-result-stats-out-of-order": broken("runner-result-ok", lambda d: first_setting(d)["stats"].__setitem__("p50", 1e6)),
         "runner-result-no-samples-no-error": broken("runner-result-ok", lambda d: first_setting(d).update(latencies_ms=[], stats=None)),
         "runner-result-unknown-compute-units": broken("runner-result-ok", lambda d: first_setting(d).__setitem__("compute_units", "gpuOnly")),
@@ -135,7 +171,7 @@ def invalid(good: dict[str, Any]) -> dict[str, Any]:
         "runner-manifest-unknown-cold-load": broken("runner-manifest-ok", lambda d: d.__setitem__("cold_load", "lukewarm")),
         "runner-result-bad-sha256": broken("runner-result-ok", lambda d: d.__setitem__("model_sha256", "xyz")),
         "runner-result-duplicate-setting": broken("runner-result-ok", lambda d: d["settings"].append(copy.deepcopy(d["settings"][0]))),
-        "runner-manifest-bad-version": broken("runner-manifest-ok", lambda d: d.__setitem__("schema_version", 2)),
+        "runner-manifest-bad-version": broken("runner-manifest-ok", lambda d: d.__setitem__("schema_version", 3)),
         "runner-manifest-no-settings": broken("runner-manifest-ok", lambda d: d.__setitem__("compute_units", [])),
         "runner-manifest-zero-iterations": broken("runner-manifest-ok", lambda d: d.__setitem__("iterations", 0)),
     }  # fmt: skip
