@@ -47,6 +47,7 @@ class RunEvidence:
     probes: list[ProbeRow]
     causes: list[list[str]]
     parent: db.Run | None
+    sweep: db.Sweep | None = None  # a sweep night's run: its series has a page
 
     @property
     def simulated(self) -> bool:
@@ -87,10 +88,11 @@ def run_evidence(session: Session, run_ref: str) -> RunEvidence:
         )
     )
     probes = [p for p in probe_runs(session, run.job_id) if p.parent_run == str(run.id)]
+    job = session.get(db.Job, run.job_id)
     return RunEvidence(
         run=run,
         row=row,
-        job=session.get(db.Job, run.job_id),
+        job=job,
         measurements=measurements,
         samples=samples,
         plan=plan,
@@ -98,6 +100,7 @@ def run_evidence(session: Session, run_ref: str) -> RunEvidence:
         probes=probes,
         causes=model_lines([row]) if run.purpose == "user" else [],
         parent=session.get(db.Run, run.parent_run_id) if run.parent_run_id else None,
+        sweep=session.get(db.Sweep, job.sweep_id) if job is not None and job.sweep_id else None,
     )
 
 

@@ -43,6 +43,7 @@ class Night:
     baseline: float | None = None
     gate: float | None = None
     change: float | None = None
+    message: str = ""  # the latency check's own words (with the analysis' attribution)
     changed: list[str] = field(default_factory=list)  # what differs from the night before
     alerts: list[tuple[int, str, str]] = field(default_factory=list)  # (id, status, message)
 
@@ -94,6 +95,7 @@ def series_nights(
             checked.baseline = _number(detail.get("baseline"))
             checked.gate = _number(detail.get("gate"))
             checked.change = _number(detail.get("change"))
+            checked.message = check.message
     for finding, summary in session.execute(
         select(db.AlertFinding, db.AlertSummary)
         .join(db.AlertSummary, db.AlertSummary.id == db.AlertFinding.summary_id)

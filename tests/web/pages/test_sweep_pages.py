@@ -82,6 +82,11 @@ def test_a_series_page_draws_its_medians_band_and_what_changed(farm):
     assert SIM_BADGE in html
     timeline = re.search(r'<table class="matrix" id="timeline">(.*?)</table>', html, re.S)
     assert timeline and timeline.group(1).count("PARTIAL") == 3
+    assert "p50 1.46 ms vs 1.00 ms" in html  # the check's own words, per night
+    run = re.search(r'<td><a href="/runs/([0-9a-f-]+)">2026-01-10</a>', html)
+    assert run
+    evidence = client.get(f"/runs/{run.group(1)}").text
+    assert 'series <a href="/series/nightly/conv/iPhone11,8?units=all">conv</a>' in evidence
     assert client.get("/series/nightly/nope/iPhone11,8").status_code == 404
     assert client.get("/series/nightly/conv/iPhone11,8?units=bogus").status_code == 400
 
