@@ -88,10 +88,6 @@ class _SampleTester:
         return np.where(few | np.isnan(p), 0.0, p)  # too few samples: the effect size decides
 
 
-def _log_or_nan(value: float | None) -> float:
-    return math.log(value) if value is not None else math.nan
-
-
 def analyse(
     histories: Sequence[SeriesHistory], settings: RegressSettings | None = None
 ) -> FleetAnalysis:
@@ -111,17 +107,18 @@ def analyse(
         cols = [position[p.night] for p in history.points]
         columns.append(cols)
         point_at[s, cols] = np.arange(len(cols))
-        for col, point in zip(cols, history.points, strict=True):
-            if point.status is PointStatus.OK:
-                values[0, s, col] = math.log(point.median_ms)
-                runs[s, col] = len(point.runs)
-                values[1, s, col] = _log_or_nan(point.compile_ms)
-                values[2, s, col] = _log_or_nan(point.load_ms)
+        ok = [p for p in history.points if p.status is PointStatus.OK]
+        at = [position[p.night] for p in ok]
+        values[0, s, at] = [p.median_ms for p in ok]
+        values[1, s, at] = [p.compile_ms or math.nan for p in ok]
+        values[2, s, at] = [p.load_ms or math.nan for p in ok]
+        runs[s, at] = [len(p.runs) for p in ok]
         rule = history.baseline
         if rule.reset_at is not None:
             start[s] = bisect.bisect_left(nights, rule.reset_at)
         if rule.pinned_night is not None:
             pin[s] = position[rule.pinned_night]
+    values = np.log(values)  # NaN stays NaN
     latency_rule = StepRule(
         threshold=settings.threshold, k=settings.k, same_fraction=settings.same_fraction,
         min_nights=settings.min_baseline_nights, window=settings.window,

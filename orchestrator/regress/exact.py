@@ -63,6 +63,10 @@ def _walk(
     judge: Callable[[V, V, int], int],
 ) -> ExactResult:
     result = ExactResult()
+    if not any(value(p) is not None for p in points):  # nothing to compare: the usual case
+        result.code = [INSUFFICIENT if p.status is PointStatus.OK else NO_VALUE for p in points]
+        result.reference = [-1] * len(points)
+        return result
     ref = -1
     for i, point in enumerate(points):
         tonight = value(point) if point.status is PointStatus.OK else None

@@ -114,6 +114,8 @@ class NightPoint:
     @property
     def median_ms(self) -> float:
         """The night's median: the median of its runs' medians (a confirmation run counts)."""
+        if len(self.runs) == 1:
+            return self.runs[0].median_ms
         medians = sorted(run.median_ms for run in self.runs)
         if not medians:
             return math.nan

@@ -115,6 +115,8 @@ def detect_steps(
     floor = math.log1p(rule.threshold)
     has = ~np.isnan(logv)
     change_from = np.full(n_series, -1, dtype=np.int64)  # first night of an ongoing change
+    # k_n by baseline size n (Student's t with n − 1 degrees of freedom), computed once.
+    k_table = sps.t.ppf(sps.norm.cdf(rule.k), np.maximum(np.arange(rule.window + 2) - 1, 1))
     for t in range(n_nights):
         best_score = np.full(n_series, -1.0)
         best = {name: np.full(n_series, np.nan) for name in ("shift", "gate", "n", "centre")}
@@ -133,9 +135,9 @@ def detect_steps(
             centre, spread, n = robust_spread(logv[:, :first], mask)
             fore = np.mean(logv[:, first : t + 1], axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                # Student's t for the spread estimated from n nights: k is the normal
+                # Student's t for a spread estimated from n nights: k is the normal
                 # quantile, so 5 nights need a far larger shift than 14.
-                k = sps.t.ppf(sps.norm.cdf(rule.k), np.maximum(n - 1, 1))
+                k = k_table[np.clip(n, 2, rule.window + 1).astype(np.int64)]
                 fore_var = (1.0 / runs[:, first : t + 1]).sum(axis=1) / j**2
                 gate = np.maximum(floor, k * spread * np.sqrt(fore_var + 1.0 / n))
                 score = np.abs(fore - centre) / gate

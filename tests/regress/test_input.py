@@ -69,7 +69,7 @@ def test_incoherent_settings_are_refused():
     with pytest.raises(ValidationError):
         RegressSettings(threshold=-0.1)
     with pytest.raises(ValidationError):
-        RegressSettings(unknown=1)  # type: ignore[call-arg]
+        RegressSettings(unknown=1)
 
 
 def test_the_median_of_a_run_is_computed_when_not_given():

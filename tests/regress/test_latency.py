@@ -86,7 +86,7 @@ def test_too_few_baseline_nights_is_insufficient_data():
 
 def test_failed_and_missing_nights_have_their_own_status_and_leave_no_hole_in_checks():
     medians = quiet(12, sigma=0.01)
-    medians[9] = None  # type: ignore[call-overload]
+    medians[9] = None
     h = history(medians, failed=lambda i: "compile_failed: E5RT" if i == 10 else None)
     result = analyse([h])
     assert {f.status for f in findings(result, night(9))} == {Status.MISSING}
