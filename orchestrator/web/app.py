@@ -10,7 +10,7 @@ document is at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,11 +23,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.errors import AnefarmError, mask
 from orchestrator.settings import Settings
+from orchestrator.store.engine import database_error
 from orchestrator.web.deps import WebContext, require
 from orchestrator.web.tokens import Role
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
+DATABASE_MODULES = {"sqlalchemy", "psycopg", "sqlite3"}
+BROKER_MODULES = {"redis", "kombu", "celery", "amqp"}
 STATUS_OF_KIND = {
     "not_found": 404,
     "usage": 400,
@@ -98,6 +101,16 @@ def _version() -> str:
         return "0"
 
 
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what it was raised from (a library wraps a connection error)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def error_body(kind: str, message: str, hint: str | None = None) -> dict[str, object]:
     return {"error": {"kind": kind, "message": mask(message), "hint": hint}}
 
@@ -116,6 +129,22 @@ def _error_handlers(app: FastAPI) -> None:
             status_code=error.status_code,
             headers=error.headers,
         )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so the server's log keeps the traceback.
+        for link in _chain(error):
+            module = type(link).__module__.split(".")[0]
+            if module in DATABASE_MODULES:
+                url = request.app.state.web.settings.resolved_database_url
+                found = database_error(link, url)
+                return JSONResponse(error_body(found.kind, found.message, found.hint), 503)
+            if module in BROKER_MODULES:
+                message = f"cannot reach the broker: {str(link).strip().splitlines()[0] if str(link).strip() else type(link).__name__}"
+                hint = "is Redis running at ANEFARM_BROKER_URL? the request can be sent again"
+                return JSONResponse(error_body("service", message, hint), 503)
+        message = f"unexpected {type(error).__name__} on the server"
+        return JSONResponse(error_body("error", message, "the server's log has the details"), 500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -30,10 +30,14 @@ class Web:
     def token(self, role: str, name: str | None = None) -> str:
         return tokens.create(self.sessions, name=name or f"t-{role}", role=tokens.role_of(role))
 
-    def client(self, *, bound_host: str | None = None, **overrides: Any) -> TestClient:
+    def client(
+        self, *, bound_host: str | None = None, raise_errors: bool = True, **overrides: Any
+    ) -> TestClient:
+        """``raise_errors=False``: see the answer of a server error (500, 503) as a client
+        would, instead of the exception the test client raises again."""
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
         app = create_app(settings, sessions=self.sessions, bound_host=bound_host)
-        return TestClient(app)
+        return TestClient(app, raise_server_exceptions=raise_errors)
 
     def auth(self, role: str) -> dict[str, str]:
         name = f"auth-{role}-{uuid.uuid4().hex[:8]}"  # a fresh token each time

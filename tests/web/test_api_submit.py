@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from orchestrator.artifacts.store import artifact_digest
 from orchestrator.store import models as db
 from orchestrator.web.server import WebServer
+from tests.services.common import free_port
 from tests.web.conftest import Web, make_web
 
 A12 = "iPhone11,8"  # no live device in these tests: its runs wait for one (and 201 all the same)
@@ -209,3 +210,19 @@ def test_the_size_limit_holds_while_the_body_streams(web_redis: Web):
     finally:
         server.stop()
     assert jobs(web_redis) == 0
+
+
+def test_a_broker_that_is_down_is_503_with_a_hint(web_sqlite: Web, samples):
+    closed_port = free_port()  # nothing listens there
+    model = samples["conv10x10_nn.mlmodel"]
+    client = web_sqlite.client(raise_errors=False, broker_url=f"redis://127.0.0.1:{closed_port}/0")
+    answer = client.post(
+        URL,
+        files={"models": (model.name, model.read_bytes())},
+        data={"devices": A12},
+        headers=web_sqlite.auth("submit"),
+    )
+    assert answer.status_code == 503, answer.text
+    error = answer.json()["error"]
+    assert error["message"].startswith("cannot reach the broker") and "Redis" in error["hint"]
+    assert jobs(web_sqlite) == 0
