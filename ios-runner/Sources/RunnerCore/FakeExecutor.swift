@@ -32,6 +32,12 @@ public final class FakeExecutor: ModelExecutor {
     public var failures: [ComputeUnits: (stage: String, error: ExecutorError)] = [:]
     public var failAfter = 0
     public var compileError: ExecutorError?
+    /// Packed launches: a compile error for one model file only (by file name), and a
+    /// latency per model (by sha256) that replaces the setting's.
+    public var compileErrors: [String: ExecutorError] = [:]
+    public var modelLatencyMs: [String: Double] = [:]
+    /// The model (sha256, from its compiled path; "" for a fresh copy) of every prediction.
+    public private(set) var predictedModels: [String] = []
     /// The thermal state as a function of the clock, so heat can come and go in a test.
     public var thermal: (UInt64) -> ThermalState = { _ in .nominal }
     public var plan: ComputePlan?
@@ -57,6 +63,7 @@ public final class FakeExecutor: ModelExecutor {
         compiles += 1
         clock.advance(ms: compileMs)
         if let compileError { throw compileError }
+        if let error = compileErrors[modelURL.lastPathComponent] { throw error }
         let compiled = workspace.appendingPathComponent("compiled-\(UUID().uuidString).mlmodelc")
         try FileManager.default.createDirectory(at: compiled, withIntermediateDirectories: true)
         try Data(contentsOf: modelURL).write(to: compiled.appendingPathComponent("model.bin"))
@@ -71,7 +78,10 @@ public final class FakeExecutor: ModelExecutor {
         // Like Core ML's cache, keyed by path: only the first load of a compiled copy is cold.
         let cold = loadedPaths.insert(compiled.path).inserted
         clock.advance(ms: cold ? coldLoadMs : warmLoadMs)
-        return FakeModel(executor: self, units: computeUnits)
+        // The stable cache path is <root>/<sha256>-<OS build>/<name>.mlmodelc.
+        let folder = compiled.deletingLastPathComponent().lastPathComponent
+        let sha = folder.count > 64 ? String(folder.prefix(64)) : ""
+        return FakeModel(executor: self, units: computeUnits, sha: sha)
     }
 
     private var loadedPaths: Set<String> = []
@@ -81,13 +91,14 @@ public final class FakeExecutor: ModelExecutor {
     /// Predictions so far by setting, across loads: failAfter and the wobble count per setting.
     private var predictionCounts: [ComputeUnits: Int] = [:]
 
-    fileprivate func predict(_ units: ComputeUnits) throws {
+    fileprivate func predict(_ units: ComputeUnits, sha: String) throws {
         let count = predictionCounts[units, default: 0]
         maxLiveModelsWhilePredicting = max(maxLiveModelsWhilePredicting, liveModels)
         if let failure = failures[units], failure.stage == "predict", count >= failAfter { throw failure.error }
         predictionCounts[units] = count + 1
         predictions.append(units)
-        clock.advance(ms: latencyMs[units, default: 1.0] + Double(count % 7) * 0.125)
+        predictedModels.append(sha)
+        clock.advance(ms: (modelLatencyMs[sha] ?? latencyMs[units, default: 1.0]) + Double(count % 7) * 0.125)
     }
 
     fileprivate func modelCreated() { liveModels += 1 }
@@ -97,10 +108,12 @@ public final class FakeExecutor: ModelExecutor {
 private final class FakeModel: LoadedModel {
     let executor: FakeExecutor
     let units: ComputeUnits
+    let sha: String
     var prepared = false
-    init(executor: FakeExecutor, units: ComputeUnits) {
+    init(executor: FakeExecutor, units: ComputeUnits, sha: String) {
         self.executor = executor
         self.units = units
+        self.sha = sha
         executor.modelCreated()
     }
     deinit { executor.modelReleased() }
@@ -110,6 +123,6 @@ private final class FakeModel: LoadedModel {
     }
     func predict() throws {
         guard prepared else { throw ExecutorError(.internal, "predict before prepareInputs") }
-        try executor.predict(units)
+        try executor.predict(units, sha: sha)
     }
 }

@@ -47,7 +47,7 @@ public struct CompileCache: Sendable {
 /// One setting's state while the batch runs. No model is kept here: a model is loaded for
 /// a slot and released after it, so only one is ever in memory (big models × settings would
 /// not fit) and no setting measures while another's model holds memory.
-private final class Setting {
+final class Setting {
     let units: ComputeUnits
     var ready = false  // loaded and predicted once in prepare()
     var result: SettingResult
@@ -75,7 +75,7 @@ public final class Harness {
     let activity: AppActivity
     /// Compiled models this harness has loaded. The app keeps one harness per process, so a
     /// later load of one of these is a warm-cache load, whatever the setting.
-    private var loadedInProcess: Set<String> = []
+    var loadedInProcess: Set<String> = []
 
     public init(executor: ModelExecutor, clock: HarnessClock = SystemClock(), cache: CompileCache,
                 options: HarnessOptions = HarnessOptions(), activity: AppActivity = AlwaysInForeground()) {
@@ -88,18 +88,18 @@ public final class Harness {
 
     /// True, after recording the setting as interrupted, when the app left the foreground
     /// since `mark` or is out of it now. A failure while out of it is an interruption too.
-    private func interrupted(_ setting: Setting, since mark: Int, during what: String, cause: Error? = nil) -> Bool {
+    func interrupted(_ setting: Setting, since mark: Int, during what: String, cause: Error? = nil) -> Bool {
         guard activity.departures != mark || !activity.inForeground else { return false }
         setting.interrupt(during: what, cause: cause)
         return true
     }
 
     /// A failed step: interrupted if the app was away, else the step's own kind.
-    private func fail(_ setting: Setting, _ error: Error, stage: RunnerErrorKind, since mark: Int, during what: String) {
+    func fail(_ setting: Setting, _ error: Error, stage: RunnerErrorKind, since mark: Int, during what: String) {
         if !interrupted(setting, since: mark, during: what, cause: error) { setting.fail(error, stage: stage) }
     }
 
-    private func millis(since start: UInt64) -> Double {
+    func millis(since start: UInt64) -> Double {
         Double(clock.monotonicNanos() &- start) / 1e6
     }
 
@@ -128,7 +128,13 @@ public final class Harness {
             partial: false, error: error, startedAt: timestamp(startedAt ?? now), finishedAt: timestamp(now))
     }
 
+    /// Measures a manifest; a packed one (several models) is measured by `runPacked`, its
+    /// models found next to `modelURL` (the first model's file) in the inbox.
     public func run(_ manifest: RunnerManifest, modelURL: URL) -> RunnerResult {
+        if let models = manifest.models {
+            let folder = modelURL.deletingLastPathComponent()
+            return runPacked(manifest, modelURLs: models.map { folder.appendingPathComponent($0.filename) })
+        }
         let startedAt = clock.wallClock()
         let start = clock.monotonicNanos()
         let deadline = start &+ UInt64(manifest.timeBudgetS * 1e9)
@@ -232,7 +238,7 @@ public final class Harness {
     /// `fresh_compile` the model is compiled to a unique path first (untimed) and that copy
     /// is deleted afterwards, so every setting's cold load is truly cold. Input synthesis
     /// happens between the timed steps; each model is released before the next load.
-    private func prepare(_ setting: Setting, manifest: RunnerManifest, modelURL: URL, target: URL, justCompiled: inout Bool) {
+    func prepare(_ setting: Setting, manifest: RunnerManifest, modelURL: URL, target: URL, justCompiled: inout Bool) {
         let mark = activity.departures, what = "its cold load, warm load or first prediction"
         var stage = RunnerErrorKind.load
         var fresh: URL?
@@ -270,7 +276,7 @@ public final class Harness {
     }
 
     /// A slot's model with its inputs (untimed), or nil after recording why not.
-    private func load(_ setting: Setting, compiled: URL, seed: Int, since mark: Int, during what: String) -> LoadedModel? {
+    func load(_ setting: Setting, compiled: URL, seed: Int, since mark: Int, during what: String) -> LoadedModel? {
         do {
             let model = try executor.load(compiled: compiled, computeUnits: setting.units)
             try model.prepareInputs(seed: seed)
@@ -283,7 +289,7 @@ public final class Harness {
 
     /// Waits while the device is serious or critical, up to maxCooldownS or the deadline.
     /// Returns whether it waited at all.
-    private func coolDownIfHot(until deadline: UInt64) -> Bool {
+    func coolDownIfHot(until deadline: UInt64) -> Bool {
         guard executor.thermalState.isHot else { return false }
         let start = clock.monotonicNanos()
         while executor.thermalState.isHot, Double(clock.monotonicNanos() &- start) / 1e9 < options.maxCooldownS,
@@ -294,7 +300,7 @@ public final class Harness {
     }
 
     /// The compute plan is evidence, not a measurement: if it fails the timings still stand.
-    private func plan(compiled: URL, units: [ComputeUnits]) -> ComputePlan? {
+    func plan(compiled: URL, units: [ComputeUnits]) -> ComputePlan? {
         let chosen = units.contains(.all) ? ComputeUnits.all : units[0]
         return try? executor.computePlan(compiled: compiled, computeUnits: chosen)
     }

@@ -98,8 +98,11 @@ public struct Mailbox: Sendable {
                 throw ValidationError("manifest batch_id \(manifest.batchId) does not match its folder \(batch)")
             }
             let model = inbox(batch).appendingPathComponent(manifest.model.filename)
-            guard FileManager.default.fileExists(atPath: model.path) else {
-                throw ValidationError("model file \(manifest.model.filename) is missing from the inbox; push it before manifest.json")
+            // A packed manifest's models all sit in the same inbox (the harness finds them there).
+            for entry in manifest.allModels {
+                guard FileManager.default.fileExists(atPath: inbox(batch).appendingPathComponent(entry.filename).path) else {
+                    throw ValidationError("model file \(entry.filename) is missing from the inbox; push it before manifest.json")
+                }
             }
             result = measure(manifest, model)
         } catch {

@@ -1,8 +1,11 @@
-// Codable mirrors of orchestrator/protocol/__init__.py (schema version 1). The JSON Schemas in
-// ../Schema are the contract; the fixtures in ../Fixtures are checked by both sides.
+// Codable mirrors of orchestrator/protocol/__init__.py (schema versions 1 and 2). The JSON
+// Schemas in ../Schema are the contract; the fixtures in ../Fixtures are checked by both sides.
 import Foundation
 
 public let schemaVersion = 1
+/// Packed probes: a manifest with `models` (several models, one launch) and its result with
+/// per-model results say version 2; one model stays version 1, unchanged.
+public let packedSchemaVersion = 2
 
 public enum ComputeUnits: String, Codable, CaseIterable, Sendable {
     case all, cpuAndNeuralEngine, cpuAndGPU, cpuOnly
@@ -57,6 +60,8 @@ public struct RunnerManifest: Codable, Equatable, Sendable {
     public var schemaVersion: Int
     public var batchId: String
     public var model: ManifestModel
+    /// Version 2: every model of the launch in order (`model` is the first); nil otherwise.
+    public var models: [ManifestModel]? = nil
     public var computeUnits: [ComputeUnits]
     public var iterations: Int
     public var warmup: Int
@@ -75,6 +80,7 @@ extension RunnerManifest {
         schemaVersion = try c.decode(Int.self, forKey: .schemaVersion)
         batchId = try c.decode(String.self, forKey: .batchId)
         model = try c.decode(ManifestModel.self, forKey: .model)
+        models = try c.decodeIfPresent([ManifestModel].self, forKey: .models)
         computeUnits = try c.decode([ComputeUnits].self, forKey: .computeUnits)
         iterations = try c.decode(Int.self, forKey: .iterations)
         warmup = try c.decode(Int.self, forKey: .warmup)
@@ -137,6 +143,24 @@ public struct DeviceFacts: Codable, Equatable, Sendable {
     public var osBuild: String
 }
 
+extension RunnerManifest {
+    /// The models to measure: `models` when packed, else the one `model`.
+    public var allModels: [ManifestModel] { models ?? [model] }
+}
+
+/// One model of a packed launch (RunnerResult.models).
+public struct ModelResult: Codable, Equatable, Sendable {
+    public var modelSha256: String
+    public var compileMs: Double?
+    public var compileCached: Bool
+    public var settings: [SettingResult]
+    public var computePlan: ComputePlan?
+    public var partial: Bool
+    public var error: RunnerError?
+    public var startedAt: String
+    public var finishedAt: String
+}
+
 public struct RunnerResult: Codable, Equatable, Sendable {
     public var schemaVersion: Int
     public var batchId: String
@@ -155,4 +179,6 @@ public struct RunnerResult: Codable, Equatable, Sendable {
     public var error: RunnerError?
     public var startedAt: String
     public var finishedAt: String
+    /// Version 2: one result per model of a packed manifest, in its order; nil otherwise.
+    public var models: [ModelResult]? = nil
 }

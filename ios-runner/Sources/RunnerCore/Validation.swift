@@ -13,7 +13,16 @@ public struct ValidationError: Error, Equatable, CustomStringConvertible {
 private let resultKeys: [String: Set<String>] = [
     "": ["schema_version", "batch_id", "runner_version", "simulated", "device", "model_sha256",
          "compile_ms", "compile_cached", "thermal_before", "thermal_after", "cooldowns", "settings",
-         "compute_plan", "partial", "error", "started_at", "finished_at"],
+         "compute_plan", "partial", "error", "started_at", "finished_at", "models"],
+    "models[]": ["model_sha256", "compile_ms", "compile_cached", "settings", "compute_plan", "partial", "error",
+                 "started_at", "finished_at"],
+    "models[].settings[]": ["compute_units", "cold_load_ms", "cold_load_provenance", "warm_load_ms",
+                            "first_prediction_ms", "latencies_ms", "stats", "error"],
+    "models[].settings[].stats": ["count", "min", "max", "mean", "std", "p50", "p90", "p99"],
+    "models[].settings[].error": ["kind", "message"],
+    "models[].error": ["kind", "message"],
+    "models[].compute_plan": ["compute_units", "ops"],
+    "models[].compute_plan.ops[]": ["index", "name", "op_type", "preferred", "supported", "cost"],
     "device": ["product_type", "os_version", "os_build"],
     "settings[]": ["compute_units", "cold_load_ms", "cold_load_provenance", "warm_load_ms", "first_prediction_ms",
                    "latencies_ms", "stats", "error"],
@@ -26,8 +35,9 @@ private let resultKeys: [String: Set<String>] = [
 
 private let manifestKeys: [String: Set<String>] = [
     "": ["schema_version", "batch_id", "model", "compute_units", "iterations", "warmup", "rounds",
-         "time_budget_s", "input_seed", "compute_plan", "cold_load"],
+         "time_budget_s", "input_seed", "compute_plan", "cold_load", "models"],
     "model": ["filename", "sha256", "format"],
+    "models[]": ["filename", "sha256", "format"],
 ]
 
 private func checkKeys(_ value: Any, path: String, known: [String: Set<String>]) throws {
@@ -74,8 +84,13 @@ public enum Codec {
         guard let version = (json as? [String: Any])?["schema_version"] as? Int else {
             throw ValidationError("missing schema_version")
         }
-        guard version == RunnerCore.schemaVersion else {
-            throw ValidationError("unsupported schema_version \(version) (this runner speaks \(RunnerCore.schemaVersion))")
+        guard version == RunnerCore.schemaVersion || version == RunnerCore.packedSchemaVersion else {
+            throw ValidationError("unsupported schema_version \(version) (this runner speaks \(RunnerCore.schemaVersion) and \(RunnerCore.packedSchemaVersion))")
+        }
+        // Version 2 exactly when the message carries several models.
+        let packed = (json as? [String: Any])?["models"].map { !($0 is NSNull) } ?? false
+        guard packed == (version == RunnerCore.packedSchemaVersion) else {
+            throw ValidationError("schema_version \(version) with\(packed ? "" : "out") models (models need schema_version \(RunnerCore.packedSchemaVersion), and only they)")
         }
     }
 
@@ -107,6 +122,12 @@ extension RunnerManifest {
         guard (1...100).contains(rounds) else { throw ValidationError("rounds out of range") }
         guard timeBudgetS.isFinite, timeBudgetS > 0 else { throw ValidationError("time_budget_s must be > 0") }
         guard isSha256(model.sha256) else { throw ValidationError("model.sha256 is not a sha256") }
+        if let models {
+            guard (1...64).contains(models.count) else { throw ValidationError("models: 1 to 64 models") }
+            guard models.first == model else { throw ValidationError("model must be the first of models") }
+            guard Set(models.map(\.sha256)).count == models.count else { throw ValidationError("a model appears twice in models") }
+            for entry in models where !isSha256(entry.sha256) { throw ValidationError("models[].sha256 is not a sha256") }
+        }
     }
 }
 
@@ -145,9 +166,27 @@ extension SettingResult {
     }
 }
 
+extension ModelResult {
+    public func validate() throws {
+        guard isSha256(modelSha256) else { throw ValidationError("models[].model_sha256 is not a sha256") }
+        try requireTiming(compileMs, "compile_ms")
+        for setting in settings { try setting.validate() }
+        let units = settings.map(\.computeUnits)
+        guard Set(units).count == units.count else { throw ValidationError("a compute-units setting appears twice") }
+        guard error != nil || !settings.isEmpty else { throw ValidationError("a model result with no settings must carry an error") }
+    }
+}
+
 extension RunnerResult {
     public func validate() throws {
         guard isSha256(modelSha256) else { throw ValidationError("model_sha256 is not a sha256") }
+        if let models {
+            guard settings.isEmpty, computePlan == nil else { throw ValidationError("a packed result keeps settings and plans in models") }
+            guard error != nil || !models.isEmpty else { throw ValidationError("a packed result with no models must carry an error") }
+            guard Set(models.map(\.modelSha256)).count == models.count else { throw ValidationError("a model appears twice in models") }
+            for model in models { try model.validate() }
+            return
+        }
         try requireTiming(compileMs, "compile_ms")
         for setting in settings { try setting.validate() }
         let units = settings.map(\.computeUnits)
