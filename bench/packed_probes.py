@@ -164,7 +164,7 @@ def chain_model(path: Path, n_ops: int, *, seed: int = 0, distinct: int | None =
     side, width = 16, 8
     widths = [8 + (i % (distinct or n_ops)) % 24 for i in range(n_ops)]
 
-    @mb.program(input_specs=[mb.TensorSpec(shape=(1, width, side, side))])
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, width, side, side))])  # type: ignore[untyped-decorator]
     def prog(x: Any) -> Any:
         h, channels = x, width
         for i in range(n_ops):
