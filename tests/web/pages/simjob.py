@@ -1,7 +1,7 @@
 """A real simulated job for the page tests, cheaply and in this process: the real
 ``dispatch`` writes the job and runs, a stub publisher keeps the batches, each batch runs
-on a real simulated device through the agent's real ``execute`` (fetch, OS gate, run,
-classify), and the result goes through the real ``Ingestor`` (verdicts, retries,
+on a real simulated device through the agent's real ``execute_all`` (fetch, OS gate,
+run, classify; a packed batch of probes is one launch), and the result goes through the real ``Ingestor`` (verdicts, retries,
 bisection probes) against a real Redis. No Celery worker, no subprocess: one batch
 finishes when the test says so, which is what the live job page test needs."""
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents.batch import execute
+from agents.batch import execute_all
 from agents.devices.simulated import SimulatedDevice, build_farm
 from orchestrator.artifacts.store import ArtifactStore
 from orchestrator.dispatch import SubmitOptions, prepare, submit
@@ -76,9 +76,11 @@ class SimulatedJob:
             return False
         batch = self.publisher.sent[self.done].batch
         self.done += 1
-        result = execute(batch, self._device_for(batch), agent="sim-agent",
-                         fetch_model=self._fetch)  # fmt: skip
-        self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
+        # A packed batch (several probe runs of one parent) is one launch, one result per run.
+        results = execute_all(batch, self._device_for(batch), agent="sim-agent",
+                              fetch_model=self._fetch)  # fmt: skip
+        for result in results:
+            self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
         return True
 
     def finish_all(self, limit: int = 500) -> None:
