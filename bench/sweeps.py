@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -177,8 +178,8 @@ def main() -> None:
                 job, planned, publishing = plan(farm, night, profile)
                 with farm.sessions()() as session:
                     runs = job_status(session, job)["runs"]
-                poll = latency(farm, lambda session, job=job: job_status(session, job))
-                report = latency(farm, lambda session, job=job: build_report(session, job))
+                poll = latency(farm, partial(job_status, job_ref=job))
+                report = latency(farm, partial(build_report, job_ref=job))
                 done, counts = wait_done(farm, job, timeout=3600)
                 print(f"{label}: {runs} runs planned, written and published in {planned:.2f} s"
                       f" (publishing {publishing:.2f} s); while it runs a progress poll takes"

@@ -240,6 +240,7 @@ class Scheduler:
     def run(self, stop: threading.Event, tick_s: float) -> None:
         """Passes every ``tick_s`` until ``stop`` is set; a failed pass (database or Redis
         away) is logged and the next tick tries again."""
+        self.up_since = self.clock()  # the coordinator's start-up (seconds) was not "up"
         while not stop.is_set():
             try:
                 self.run_pass()

@@ -6,6 +6,7 @@ and ``start_night``, exactly as in production."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -13,10 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from orchestrator.protocol.transport import create_app
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
+from orchestrator.store.engine import session_scope
+from orchestrator.sweeps import store
 from orchestrator.sweeps.schedule import ticks_between
 from orchestrator.sweeps.scheduler_loop import warped_clock
 from tests.pipeline.farm import Farm
@@ -65,7 +69,8 @@ def stop_coordinators(farm: Farm) -> None:
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # and its pool child
+            proc.wait()
             raise AssertionError(f"a coordinator ignored SIGTERM for 30 s\n{farm.logs()}") from None
         assert proc.returncode == 0, f"coordinator exited with {proc.returncode}\n{farm.logs()}"
 
@@ -92,7 +97,7 @@ def wait_clock(clock: object, moment: datetime, farm: Farm) -> None:
 def test_two_coordinators_fire_a_sweep_due_every_minute_exactly_once_per_minute(
     tmp_path, redis_url, pg_url
 ):
-    speed = 6.0  # a minute in 10 s
+    speed = 4.0  # a minute in 15 s
     farm, anchor = farm_with_two_coordinators(tmp_path, redis_url, pg_url, speed)
     clock = warped_clock(anchor, speed)
     try:
@@ -102,17 +107,19 @@ def test_two_coordinators_fire_a_sweep_due_every_minute_exactly_once_per_minute(
         model = tiny_model(tmp_path / "models" / "detector.mlmodel", seed=1)
         sweep_id = store_sweep(farm.sessions(), [model], cron=EVERY_MINUTE, since=since)
         fires = ticks_between(EVERY_MINUTE, "UTC", since, since + timedelta(minutes=6))
-        # Five minutes of the schedule: past the fifth fire, well before the sixth.
+        # Five minutes of the schedule: past the fifth fire, `sweep pause` well before the
+        # sixth (a pause committed before a tick holds it in every coordinator's next pass).
         wait_clock(clock, fires[4] + timedelta(seconds=20), farm)
+        with session_scope(farm.sessions()) as session:
+            assert store.set_paused(session, "nightly", True)  # what `sweep pause` does
+        paused = clock()
+        assert paused < fires[5], f"too slow a machine: paused at {paused}, after the 6th fire"
+        wait_clock(clock, fires[5] + timedelta(seconds=30), farm)  # held past the 6th
         stop_coordinators(farm)
-        stopped = clock()
-        assert stopped < fires[5], f"too slow a machine: stopped at {stopped}, after the 6th fire"
         nights = stored_nights(farm.sessions(), sweep_id)
         assert [when(n) for n in nights] == fires[:5]  # one night per minute, no duplicate
         assert all(n.trigger == db.NightTrigger.SCHEDULE and not n.late for n in nights)
         with farm.sessions()() as session:
-            from sqlalchemy import select
-
             runs = session.execute(
                 select(db.Run.job_id, db.Run.series, db.Run.device_class).where(
                     db.Run.job_id.in_([n.id for n in nights])
