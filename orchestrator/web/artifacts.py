@@ -33,9 +33,9 @@ def artifact_reader(request: Request, web: deps.ContextDep, session: deps.Sessio
     deps.require(Role.READ)(request, web, session)
 
 
-@router.api_route(
+@router.head("/artifacts/{sha256}", include_in_schema=False)
+@router.get(
     "/artifacts/{sha256}",
-    methods=["GET", "HEAD"],
     response_class=FileResponse,
     summary="Download a stored model by its sha256",
 )
