@@ -17,6 +17,7 @@ from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
 from orchestrator.web.app import create_app
 from tests.web.pages import synthetic
+from tests.web.pages.test_pages import crawl
 
 
 @pytest.fixture
@@ -48,3 +49,11 @@ def test_every_page_answers_on_both_databases(site):
     assert jobs and jobs.group(1).count('<span class="badge sim"') == 10  # newest 10, all SIMULATED
     grid = client.get(f"/jobs/{job}").text
     assert grid.count('<td class="cell') == 6
+
+
+def test_every_link_of_the_sweep_pages_resolves(site):
+    client = site[0]
+    seen = crawl(client, "/sweeps")
+    assert any(p.startswith("/series/nightly/conv/") for p in seen)
+    assert any(p.startswith("/alerts") for p in seen)
+    assert len([p for p in seen if p.startswith("/runs/")]) >= 36  # every cell of the grid

@@ -56,9 +56,11 @@ def report(finished: SimulatedJob):
         return build_report(session, str(finished.job_id))
 
 
-def test_every_page_reachable_from_the_overview_answers_and_every_link_resolves(client):
+def crawl(client: TestClient, start: str = "/") -> dict[str, int]:
+    """Every page reachable from ``start`` through links (GET forms included): each must
+    answer 200 and link nowhere but this site (pages work offline)."""
     seen: dict[str, int] = {}
-    queue = ["/"]
+    queue = [start]
     while queue:
         path = queue.pop()
         if path in seen:
@@ -73,8 +75,13 @@ def test_every_page_reachable_from_the_overview_answers_and_every_link_resolves(
             if target.scheme == "data":  # inline (the empty favicon): nothing is fetched
                 continue
             if target.netloc != "testserver":
-                pytest.fail(f"{path} links outside the site: {link}")  # pages work offline
+                pytest.fail(f"{path} links outside the site: {link}")
             queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    return seen
+
+
+def test_every_page_reachable_from_the_overview_answers_and_every_link_resolves(client):
+    seen = crawl(client)
     # The crawl reached every kind of page through the links alone.
     for kind in (
         "/jobs",
