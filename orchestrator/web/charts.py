@@ -301,3 +301,47 @@ def _line(points: Sequence[Point], x: _Axis, y: _Axis) -> list[str]:
             f' r="3" fill="{colour}"><title>{escape(point.label)}: {_tick_text(point.value)}</title></circle>'
         )
     return out
+
+
+def sample_trace(
+    samples: Mapping[str, Sequence[float]], *, width: int = 720, height: int = 180
+) -> str:
+    """Each setting's samples in the order they were taken, one line per setting on one
+    axis: a line that climbs through the run is throttling (the thermal state the
+    coordinator does not keep), a step is something else on the device."""
+    rows = [(name, [float(v) for v in values]) for name, values in samples.items() if values]
+    if not rows:
+        return ""
+    low = min(min(v) for _, v in rows)
+    high = max(max(v) for _, v in rows)
+    if high <= low:
+        low, high = low * 0.9, (high * 1.1) or 1.0
+    left, right, top, bottom = 56, 12, 10, height - 24
+    longest = max(len(v) for _, v in rows)
+    x_axis = _Axis(0, max(1, longest - 1), left, width - right)
+    y_axis = _Axis(max(0.0, low - (high - low) * 0.05), high + (high - low) * 0.05, bottom, top)
+    parts = [
+        f'<svg class="chart trace" xmlns="http://www.w3.org/2000/svg" role="img"'
+        f' viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        "<title>latency of each prediction, in the order taken</title>",
+    ]
+    for tick in nice_ticks(y_axis.low, y_axis.high, 4):
+        y = y_axis.at(tick)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_num(y)}" y2="{_num(y)}" stroke="#eee"/>'
+            f'<text x="{left - 6}" y="{_num(y + 4)}" text-anchor="end" {FONT}>{_tick_text(tick)}</text>'
+        )
+    for name, values in rows:
+        colour = SETTING_COLOURS.get(name, OTHER_COLOUR)
+        points = " ".join(
+            f"{_num(x_axis.at(i))},{_num(y_axis.at(v))}" for i, v in enumerate(values)
+        )
+        parts.append(
+            f'<polyline class="trace" points="{points}" fill="none" stroke="{colour}"'
+            f' stroke-width="1.2"><title>{escape(name)}: {len(values)} samples</title></polyline>'
+        )
+    parts.append(
+        f'<text x="{_num((left + width - right) / 2)}" y="{height - 6}" text-anchor="middle" {FONT}>'
+        "prediction, in the order taken (ms)</text></svg>"
+    )
+    return "".join(parts)

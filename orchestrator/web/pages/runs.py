@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from orchestrator.web.charts import SETTING_COLOURS, latency_chart
+from orchestrator.web.charts import SETTING_COLOURS, latency_chart, sample_trace
 from orchestrator.web.deps import SessionDep
 from orchestrator.web.pages.common import page
 from orchestrator.web.pages.evidence import PROVENANCE, diagnostics_sections, run_evidence
@@ -27,6 +27,7 @@ def run_page(request: Request, run_ref: str, session: SessionDep) -> HTMLRespons
         ev=found,
         row=row,
         chart=latency_chart(found.samples, title="latency per prediction (ms)"),
+        trace=sample_trace(found.samples),
         colours=SETTING_COLOURS,
         provenance=PROVENANCE,
         diagnostics=diagnostics_sections,

@@ -78,6 +78,7 @@ def test_every_page_loads_clean_and_renders(page: Watched, site: Site):
     assert box is not None and box["width"] > 300 and box["height"] > 100
     assert page.page.locator("#latency-chart svg rect.bin").count() > 4
     assert page.page.locator("#latency-chart svg g.box").count() == 4
+    assert page.page.locator("#sample-trace svg polyline.trace").count() == 4
 
     page.goto(f"{site.url}/series/nightly/conv/iPhone11,8?units=all")
     series = page.page.locator("#series-chart svg")

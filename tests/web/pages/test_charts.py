@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from orchestrator.web.charts import Marker, Point, latency_chart, nice_ticks, time_series
+from orchestrator.web.charts import (
+    Marker,
+    Point,
+    latency_chart,
+    nice_ticks,
+    sample_trace,
+    time_series,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -73,3 +80,14 @@ def test_a_time_series_leaves_a_gap_for_a_missing_night_and_draws_band_and_marke
     assert len([e for e in root.iter(f"{SVG}polygon") if e.get("class") == "band"]) == 2
     markers = [g for g in root.iter(f"{SVG}g") if "marker" in (g.get("class") or "")]
     assert [m.find(f"{SVG}title").text for m in markers] == ["iOS 18.2 (22C152)"]
+
+
+def test_the_sample_trace_draws_every_sample_in_order_per_setting():
+    root = parse(sample_trace({"all": [1.0, 1.2, 1.4, 1.6], "cpuOnly": [3.0, 3.0]}))
+    lines = {
+        line.find(f"{SVG}title").text: line.get("points") for line in root.iter(f"{SVG}polyline")
+    }
+    assert set(lines) == {"all: 4 samples", "cpuOnly: 2 samples"}
+    ys = [float(p.split(",")[1]) for p in lines["all: 4 samples"].split()]
+    assert ys == sorted(ys, reverse=True)  # rising latency is drawn going up (smaller y)
+    assert sample_trace({}) == ""

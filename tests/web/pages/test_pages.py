@@ -147,6 +147,8 @@ def test_a_run_page_shows_the_evidence_of_a_bisected_and_retried_run(client, fin
     chart = re.search(r'<div id="latency-chart">(.*?)</div>', html, re.S)
     assert chart and chart.group(1).count('<g class="box">') == 4
     assert all(s in html for s in ("cpuAndNeuralEngine", "cpuAndGPU", "cpuOnly"))
+    trace = re.search(r'<div id="sample-trace">(.*?)</div>', html, re.S)
+    assert trace and trace.group(1).count('<polyline class="trace"') == 4
     # Attempts: the crash on the first device, with its crash report, then the retry.
     attempts = re.search(r'<table id="attempts">(.*?)</table>', html, re.S)
     assert (
