@@ -101,6 +101,7 @@ def test_alerts_are_listed_with_the_clis_actions_and_a_triage_needs_a_submit_tok
     buttons = re.findall(r'name="action" value="(\w+)"', section.group(1))
     assert buttons == ["ack", "fix", "wontfix", "invalid", "infra", "accept"]
     assert SIM_BADGE in section.group(1) and 'id="sign-in"' in html
+    assert re.findall(r'<h2 class="kind">(\w+)', html) == ["regression"]  # grouped by kind
     form = {"action": "ack", "note": "looking"}
     assert client.post(f"/alerts/{rows.alert_id}/triage", data=form).status_code == 401
     reader = tokens.create(sessions, name="r", role=tokens.Role.READ)
