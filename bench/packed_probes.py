@@ -97,22 +97,28 @@ class PackedFarm:
     def run_all(self, limit: int = 2000) -> None:
         """Run every published batch (user, probe, retry) and ingest each run's result."""
         for _ in range(limit):
-            if self.done >= len(self.publisher.sent):
+            if not self.run_next():
                 return
-            batch = self.publisher.sent[self.done].batch
-            self.done += 1
-            device = self._device_for(batch)
-            runs, busy = device.runs, device.busy_s
-            results = execute_all(batch, device, agent="bench-agent", fetch_model=self._fetch)
-            # A crashed pack is launched again in halves: every launch counts.
-            self.launches.extend(
-                Launch(batch, len(batch.members()), self._repeat(batch),
-                       (device.busy_s - busy) / max(device.runs - runs, 1))
-                for _ in range(device.runs - runs)
-            )  # fmt: skip
-            for result in results:
-                self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
         raise AssertionError(f"still batches after {limit}")
+
+    def run_next(self) -> bool:
+        """Run the next published batch; False when there is none."""
+        if self.done >= len(self.publisher.sent):
+            return False
+        batch = self.publisher.sent[self.done].batch
+        self.done += 1
+        device = self._device_for(batch)
+        runs, busy = device.runs, device.busy_s
+        results = execute_all(batch, device, agent="bench-agent", fetch_model=self._fetch)
+        # A crashed pack is launched again in halves: every launch counts.
+        self.launches.extend(
+            Launch(batch, len(batch.members()), self._repeat(batch),
+                   (device.busy_s - busy) / max(device.runs - runs, 1))
+            for _ in range(device.runs - runs)
+        )  # fmt: skip
+        for result in results:
+            self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
+        return True
 
     def probe_launches(self, repeat: int | None = None) -> list[Launch]:
         return [

@@ -18,7 +18,7 @@ import pytest
 from agents.batch import execute_all
 from agents.devices.simulated import build_farm
 from bench.packed_probes import PackedFarm, chain_model
-from orchestrator import modelkit
+from orchestrator import modelkit, redelivery
 from orchestrator.artifacts.store import ArtifactStore
 from orchestrator.bisect import packing
 from orchestrator.delivery import inflight
@@ -35,7 +35,10 @@ from orchestrator.protocol import (
     livestate,
 )
 from orchestrator.protocol.transport import create_app, device_queue, publish_batch
+from orchestrator.runs import Effects
 from orchestrator.settings import load_settings
+from orchestrator.store import models as db
+from orchestrator.store.engine import session_scope
 
 XR_IOS16 = "iPhone11,8@16.7.8=1"
 
@@ -232,3 +235,36 @@ def test_redelivery_sees_every_run_of_a_packed_batch_in_redis(
         for key in client.scan_iter(match=f"{device_queue('sim-1')}*"):
             client.delete(key)
         client.close()
+
+
+def test_every_run_of_a_packed_batch_redis_lost_is_published_again_and_ends(
+    tmp_path: Path, redis_url: str, twenty_signatures: Path
+) -> None:
+    farm = PackedFarm.start(tmp_path, redis_url, packing=True, farm=XR_IOS16)
+    try:
+        farm.submit(twenty_signatures, iterations=10)
+        assert farm.run_next()  # the user run: its verdict plans the probes
+        [lost] = [s.batch for s in farm.publisher.sent[farm.done :]]
+        assert lost.packed is not None and len(lost.members()) == 20
+        # The stub publisher sent nothing to Redis: to the reaper the packed batch is lost.
+        farm.done = len(farm.publisher.sent)
+        [device] = farm.devices
+        ident = device.identity
+        livestate.put_device(farm.ingestor.redis, livestate.DeviceStatus(
+            udid=ident.udid, product_type=ident.product_type, chip=ident.chip,
+            os_version=ident.os_version, os_build=ident.os_build, name=ident.name,
+            simulated=True, agent="bench-agent", state="ready"), ttl_s=60)  # fmt: skip
+        after = Effects()
+        with session_scope(farm.sessions) as session:
+            again = redelivery.republish_lost(farm.ingestor, session, after, grace=0.0)
+        farm.ingestor.apply(after)
+        assert sorted(again) == sorted(str(m.run_id) for m in lost.members())
+        republished = [s.batch for s in farm.publisher.sent[farm.done :]]
+        assert sorted(b.batch_id for b in republished) == sorted(m.batch_id for m in lost.members())
+        farm.run_all()  # alone now, each run ends
+        with farm.sessions() as session:
+            probes = session.query(db.Run).filter_by(purpose="probe").all()
+            assert len(probes) >= 20 and all(r.status == "succeeded" for r in probes)
+        assert farm.parent(farm.job).bisect_state == "done"
+    finally:
+        farm.close()
