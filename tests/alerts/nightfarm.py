@@ -120,13 +120,16 @@ class Sweep:
         with session_scope(self.sessions) as session:
             for run_id in run_ids:
                 run = session.get(db.Run, run_id)
+                assert run is not None
                 p = point(run.series, run.device_class)
                 run.status = db.RunStatus.FAILED if p.failed else db.RunStatus.SUCCEEDED
                 run.udid, run.simulated = run.pinned_udid or udid(run.device_class, 1), True
                 run.os_version, run.os_build, run.runner_version = p.os_version, p.os_build, "1.0"
                 median = p.median * float(self.rng.lognormal(0.0, noise))
                 measure(session, run, p, median, self.rng)
-            session.get(db.Job, job_id).status = db.JobStatus.DONE
+            job = session.get(db.Job, job_id)
+            assert job is not None
+            job.status = db.JobStatus.DONE
 
 
 def add_run(

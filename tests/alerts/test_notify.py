@@ -66,7 +66,9 @@ def settings(tmp_path, **kw):
     return load_settings(home=tmp_path, notify_backoff_s=0.01, notify_timeout_s=2.0, **kw)
 
 
-def test_a_failing_webhook_is_retried_with_backoff_until_it_answers(hook, tmp_path):
+def test_a_failing_webhook_is_retried_with_backoff_until_it_answers(
+    hook: Hook, tmp_path: Any
+) -> None:
     url = hook.at("/flaky", 500, 503, 200)
     waits: list[float] = []
     done = notify.post(url, {"x": 1}, fmt="json", settings=settings(tmp_path), sleep=waits.append)
