@@ -381,7 +381,17 @@ class SimulatedDevice:
 def sent_to_background(result: RunnerResult) -> RunnerResult:
     """The ``background`` fault, as the Swift harness records it: the app left the
     foreground half-way through the last setting's last slot, which keeps the samples
-    taken before and says ``interrupted`` (the agent then reports an infra failure)."""
+    taken before and says ``interrupted`` (the agent then reports an infra failure). In a
+    packed launch that slot is the last model's."""
+    if result.models:  # packed: the last model measured, its last setting
+        last_model = result.models[-1]
+        if last_model.error is not None or not last_model.settings:
+            return result
+        inner = sent_to_background(
+            result.model_copy(update={"models": None, "settings": last_model.settings})
+        )
+        moved = last_model.model_copy(update={"settings": inner.settings})
+        return result.model_copy(update={"models": [*result.models[:-1], moved]})
     if result.error is not None or not result.settings:
         return result
     last = result.settings[-1]

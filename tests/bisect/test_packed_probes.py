@@ -268,3 +268,27 @@ def test_every_run_of_a_packed_batch_redis_lost_is_published_again_and_ends(
         assert farm.parent(farm.job).bisect_state == "done"
     finally:
         farm.close()
+
+
+def test_leaving_the_foreground_in_a_packed_launch_fails_only_the_model_it_hit(
+    tmp_path: Path, four_probes: list[Path]
+) -> None:
+    store = ArtifactStore(tmp_path / "store", 10**9)
+    refs = [store.add(p) for p in four_probes]
+    [device] = build_farm(f"{XR_IOS16}!background@1", seed=3)
+    batches = [
+        _batch(ref.sha256, iterations=10).model_copy(update={"model": ModelRef(
+            sha256=ref.sha256, filename=path.name, format=ModelFormat.MLPACKAGE,
+            size_bytes=ref.size_bytes, location="file:///")})
+        for ref, path in zip(refs, four_probes, strict=True)
+    ]  # fmt: skip
+
+    def fetch(batch: RunBatch) -> Path:
+        return materialize(store.path_of(batch.model.sha256), batch.model, tmp_path / "m")
+
+    results = execute_all(RunBatch.pack(batches), device, agent="a", fetch_model=fetch)
+    assert device.runs == 1
+    assert [r.outcome for r in results] == [BatchOutcome.OK] * 3 + [BatchOutcome.INFRA_ERROR]
+    last = results[-1]
+    assert last.run_id == batches[-1].run_id and last.failure is not None
+    assert last.failure.kind == "interrupted"
