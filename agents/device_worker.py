@@ -191,8 +191,10 @@ class DeviceWorker:
             # this is the old delivery, handed out again by Redis after its timeout.
             log.info("run %s attempt %d skipped: superseded", batch.run_id, batch.attempt)
             return
+        packed = [(str(m.run_id), m.attempt) for m in batch.members()[1:]]
         livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(),
-                           ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid())  # fmt: skip
+                           ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid(),
+                           packed=packed)  # fmt: skip
         with self.lock.hold():  # the heartbeat leaves the device alone meanwhile
             started = datetime.now(UTC)
             try:

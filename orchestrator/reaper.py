@@ -116,15 +116,16 @@ def _lost_workers(ingestor: Ingestor, session: Session, after: Effects) -> list[
     client, handled = ingestor.redis, []
     ttl = int(2 * ingestor.settings.run_timeout_s + 120)
     for udid, raw, mark in livestate.lost_batches(client):
-        try:
-            run_id, attempt = UUID(str(mark.get("run"))), int(mark["attempt"])
-        except (ValueError, TypeError, KeyError):  # a reboot mark, or an older agent's
-            livestate.clear_busy_if(client, udid, raw)
-            continue
-        message = f"the worker running it on {udid} went away mid-run"
-        if _reroute(ingestor, session, run_id, attempt, udid, message, after):
-            livestate.supersede(client, str(run_id), attempt, ttl_s=ttl)
-            handled.append(str(run_id))
+        # A packed batch's mark names its other runs too: each was lost with the worker.
+        for entry in [mark, *(mark.get("packed") or [])]:
+            try:
+                run_id, attempt = UUID(str(entry.get("run"))), int(entry["attempt"])
+            except (ValueError, TypeError, KeyError):  # a reboot mark, or an older agent's
+                continue
+            message = f"the worker running it on {udid} went away mid-run"
+            if _reroute(ingestor, session, run_id, attempt, udid, message, after):
+                livestate.supersede(client, str(run_id), attempt, ttl_s=ttl)
+                handled.append(str(run_id))
         livestate.clear_busy_if(client, udid, raw)
     return handled
 

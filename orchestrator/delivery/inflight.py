@@ -107,6 +107,7 @@ def busy_runs(client: redis.Redis) -> set[str]:
         run = raw.get("run")
         if run:
             runs.add(str(run))
+        runs.update(str(p.get("run")) for p in raw.get("packed") or [] if isinstance(p, dict))
     return runs
 
 

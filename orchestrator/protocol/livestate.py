@@ -80,16 +80,20 @@ def set_busy(
     ttl_s: int,
     attempt: int | None = None,
     worker_pid: int | None = None,
+    packed: list[tuple[str, int]] | None = None,
 ) -> None:
     """Written by the process running a batch (the worker's pool child), apart from the
-    heartbeat, which its parent process (``worker_pid``) keeps."""
-    body = {
+    heartbeat, which its parent process (``worker_pid``) keeps. ``packed``: the other runs
+    (run id, attempt) of a packed batch, lost with it if the worker dies."""
+    body: dict[str, Any] = {
         "run": run_id,
         "attempt": attempt,
         "pid": pid,
         "worker": worker_pid,
         "since": time.time(),
     }
+    if packed:
+        body["packed"] = [{"run": run, "attempt": n} for run, n in packed]
     client.set(BUSY_KEY.format(udid=udid), json.dumps(body), ex=max(1, ttl_s))
 
 

@@ -18,7 +18,7 @@ import pytest
 from agents.batch import execute_all
 from agents.devices.simulated import build_farm
 from bench.packed_probes import PackedFarm, chain_model
-from orchestrator import modelkit, redelivery
+from orchestrator import modelkit, reaper, redelivery
 from orchestrator.artifacts.store import ArtifactStore
 from orchestrator.bisect import packing
 from orchestrator.delivery import inflight
@@ -292,3 +292,32 @@ def test_leaving_the_foreground_in_a_packed_launch_fails_only_the_model_it_hit(
     last = results[-1]
     assert last.run_id == batches[-1].run_id and last.failure is not None
     assert last.failure.kind == "interrupted"
+
+
+def test_a_worker_that_dies_in_a_packed_batch_loses_every_run_of_it_to_the_reaper(
+    tmp_path: Path, redis_url: str, twenty_signatures: Path
+) -> None:
+    farm = PackedFarm.start(tmp_path, redis_url, packing=True, farm=XR_IOS16)
+    try:
+        farm.submit(twenty_signatures, iterations=10)
+        assert farm.run_next()
+        [batch] = [s.batch for s in farm.publisher.sent[farm.done :]]
+        members = batch.members()
+        client = farm.ingestor.redis
+        udid = farm.devices[0].identity.udid
+        # The pool child's mark; the worker (pid 1 here) has no heartbeat: it is gone.
+        livestate.set_busy(client, udid, run_id=str(batch.run_id), pid=2, ttl_s=60,
+                           attempt=1, worker_pid=1,
+                           packed=[(str(m.run_id), m.attempt) for m in members[1:]])  # fmt: skip
+        assert inflight.busy_runs(client) == {str(m.run_id) for m in members}
+        after = Effects()
+        with session_scope(farm.sessions) as session:
+            handled = reaper._lost_workers(farm.ingestor, session, after)
+        farm.ingestor.apply(after)
+        assert sorted(handled) == sorted(str(m.run_id) for m in members)
+        assert all(livestate.is_superseded(client, str(m.run_id), 1) for m in members)
+        with farm.sessions() as session:
+            lost = session.query(db.RunAttempt).filter_by(attempt=1, failure_kind=reaper.GONE)
+            assert {a.run_id for a in lost} == {m.run_id for m in members}
+    finally:
+        farm.close()
