@@ -60,6 +60,9 @@ def install(app: FastAPI) -> None:
     """``/signin`` open to all, and HTML errors for page requests: the app's own handler
     (call this after it is registered) decides the status and words, and a browser asking
     for a page gets them as a page instead of the JSON an API client gets."""
+    if getattr(app.state, "signin_installed", False):
+        return  # once: a second wrapper would only parse HTML as JSON and give it back
+    app.state.signin_installed = True
     app.include_router(public_router)
     for kind in (StarletteHTTPException, AnefarmError):
         previous = app.exception_handlers.get(kind)

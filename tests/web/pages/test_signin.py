@@ -28,7 +28,7 @@ def closed(tmp_path: Path) -> Iterator[tuple[TestClient, object]]:
     sessions = session_factory(engine)
     app = create_app(load_settings(home=tmp_path, database_url=url), sessions=sessions,
                      bound_host="0.0.0.0")  # fmt: skip
-    signin.install(app)
+    signin.install(app)  # create_app has done it: a second call changes nothing
     with TestClient(app) as client:
         yield client, sessions
     engine.dispose()
