@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import ServiceError
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from celery import Celery
 
 REALM = 'Bearer realm="anefarm"'
+# Only so that the OpenAPI document says how to authenticate (scheme "bearer", the role
+# as its scope); ``bearer`` below reads the header itself, and the sign-in cookie.
+BEARER = HTTPBearer(auto_error=False, description="An API token: `anefarm tokens create`")
 # The dashboard's login cookie: HttpOnly (no script reads it) and SameSite=Strict (no
 # other site's page can make the browser send it, so a form elsewhere cannot write here).
 COOKIE = "anefarm_token"
@@ -138,6 +142,8 @@ def require(role: Role) -> Callable[..., Caller]:
         request: Request,
         web: Annotated[WebContext, Depends(context)],
         session: Annotated[Session, Depends(get_session)],
+        # A default, not Annotated: the annotation is a string here, and `role` is local.
+        _documented: object = Security(BEARER, scopes=[role.value]),
     ) -> Caller:
         token = bearer(request)
         if token is None:

@@ -150,3 +150,13 @@ def test_openapi_is_served_and_no_page_loads_from_a_cdn(web_sqlite: Web):
     assert "multipart/form-data" in spec["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]
     # FastAPI's /docs page pulls swagger-ui from a CDN: it is off, offline is the rule.
     assert client.get("/docs").status_code in (401, 404)
+    # Each route says the role it needs: the bearer scheme, the role as its scope.
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/api/v1/jobs"]["post"]["security"] == [{"HTTPBearer": ["submit"]}]
+    assert spec["paths"]["/api/v1/jobs"]["get"]["security"] == [{"HTTPBearer": ["read"]}]
+    # ...and our own HTML page of it, with no script and nothing fetched from elsewhere.
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<code>/api/v1/jobs/{job}/report</code>" in page.text
+    assert "needs a <b>submit</b> token" in page.text
+    assert "<script" not in page.text and "http" not in page.text.replace("HTTP API", "")

@@ -6,8 +6,8 @@ Reads need a ``read`` token (or open reads on loopback), submitting and cancelli
 
 from fastapi import APIRouter
 
-from orchestrator.web.api import alerts, compat, devices, jobs, runs, session, submit, sweeps
+from orchestrator.web.api import alerts, compat, devices, docs, jobs, runs, session, submit, sweeps
 
 router = APIRouter()
-for module in (jobs, submit, runs, devices, compat, sweeps, alerts, session):
+for module in (jobs, submit, runs, devices, compat, sweeps, alerts, session, docs):
     router.include_router(module.router)

@@ -44,7 +44,7 @@ def job_report(job: str, session: deps.SessionDep, _caller: deps.Reader) -> JSON
     return JSONResponse(build_report(session, job))
 
 
-@router.post("/jobs/{job}/cancel", summary="Cancel the job's unfinished runs (submit token)")
+@router.post("/jobs/{job}/cancel", summary="Cancel the job's unfinished runs")
 def cancel_job(
     job: str, web: deps.ContextDep, session: deps.SessionDep, _caller: deps.Submitter
 ) -> dict[str, Any]:

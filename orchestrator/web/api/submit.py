@@ -71,7 +71,7 @@ MULTIPART_SCHEMA: dict[str, Any] = {
 @router.post(
     "/jobs",
     status_code=201,
-    summary="Submit models (multipart upload); needs a submit token",
+    summary="Submit models (multipart upload)",
     openapi_extra={"requestBody": MULTIPART_SCHEMA},
     responses={201: {"description": "The job: its id, runs, waiting runs and warnings"}},
 )
