@@ -1,9 +1,9 @@
-"""A job's report rows for the job page, read in a few batched queries.
+"""A job's report rows for the job page, read in one query.
 
 ``report.report_model`` reads each run with its own queries (model, measurements,
 verdict, bisection): right for one report, too slow for a page of 200 models × 12 device
-classes that polls every 2 s (~10 queries per run). Here the runs, their verdicts and
-models come in three queries and become the same ``ReportRow`` models, so the matrix is
+classes that polls every 2 s (~10 queries per run). Here the runs with their verdicts and
+model names come in one query and become the same ``ReportRow`` models, so the matrix is
 ``render.matrix.build_matrix``'s and the causes are ``render.details.model_lines``'s.
 A bisected run (whose ops off the ANE say the probe's unit) is read through the report's
 own per-run reader, so it says exactly what ``anefarm report`` says.
