@@ -176,7 +176,7 @@ def _analyse(
             already = session.get(db.NightAnalysis, job.id)
             _state(session, job, CONFIRMING,
                    confirmations=(already.confirmations if already else 0) + len(batches))  # fmt: skip
-            log.warning("night %s of sweep %s: %d UNKNOWN series, confirmation runs queued",
+            log.info("night %s of sweep %s: %d series to confirm, confirmation runs queued",
                         night, sweep.name, len(batches))  # fmt: skip
             return (NightOutcome(job_id, CONFIRMING, [b.run_id for b in batches]), batches, [])
         # 3. Store, 4. prepare the messages.

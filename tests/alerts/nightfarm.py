@@ -171,10 +171,11 @@ def measure(session: Any, run: db.Run, p: Point, median: float, rng: np.random.G
 
 
 def make_sweep(sessions: Any, tmp_path: Any, notify: list[dict[str, Any]] | None = None,
-               name: str = "nightly") -> Sweep:  # fmt: skip
+               name: str = "nightly", regress: dict[str, Any] | None = None) -> Sweep:  # fmt: skip
     definition = SweepDefinition.model_validate({
         "name": name, "schedule": "0 2 * * *", "models": [{"path": "models/*.mlpackage"}],
         "devices": "chip>=A14", "compute_units": ["all"], "notify": notify or [],
+        **({"regress": regress} if regress else {}),
     })  # fmt: skip
     now = datetime.now(UTC)
     with session_scope(sessions) as session:

@@ -198,3 +198,15 @@ def test_a_night_not_final_is_not_analysed(sessions, tmp_path, status):
         session.get(db.Job, job).status = db.JobStatus(status)
     assert sweep.analyse().state == "not final"
     assert checks(sessions, job) == []
+
+
+def test_a_sweeps_own_threshold_overrides_the_default(sessions, tmp_path):
+    sweep = make_sweep(sessions, tmp_path, regress={"threshold": 0.25})
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
+    assert sweep.analyse().raised == []  # 15 % is under this sweep's 25 %
+    latency = [r for r in checks(sessions, sweep.nights[-1])
+               if r.check == "latency" and r.device_class == SLOW]  # fmt: skip
+    assert latency and all("gate ±25.0 %" in r.message for r in latency), [
+        r.message for r in latency
+    ]
