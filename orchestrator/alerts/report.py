@@ -202,7 +202,7 @@ def to_text(report: NightReport) -> str:
         if check.status not in ("SAME",):
             sim = " SIMULATED" if check.simulated else ""
             lines.append(f"  {check.status:<17} {check.device_class}{sim} {check.case_name}:"
-                         f" {check.message}")  # fmt: skip
+                         f" {check.explained}")  # fmt: skip
     for alert in report.alerts:
         new = "new" if alert["new"] else f"open {alert['nights']} nights"
         lines.append(f"  alert {alert['id']} [{alert['status']}, {new}] {alert['kind']}:"
