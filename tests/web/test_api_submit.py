@@ -226,3 +226,16 @@ def test_a_broker_that_is_down_is_503_with_a_hint(web_sqlite: Web, samples):
     error = answer.json()["error"]
     assert error["message"].startswith("cannot reach the broker") and "Redis" in error["hint"]
     assert jobs(web_sqlite) == 0
+
+
+def test_a_submitted_job_is_cancelled_over_http(web_redis: Web, samples):
+    client, submit = web_redis.client(), web_redis.auth("submit")
+    model = samples["conv10x10_nn.mlmodel"]
+    made = client.post(URL, files={"models": (model.name, model.read_bytes())},
+                       data={"devices": A12}, headers=submit)  # fmt: skip
+    job = made.json()["job"]
+    cancelled = client.post(f"{URL}/{job[:8]}/cancel", headers=submit)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["job"] == job and len(cancelled.json()["cancelled_runs"]) == 1
+    status = client.get(f"{URL}/{job}", headers=submit).json()
+    assert status["status"] == "cancelled" and status["by_status"] == {"cancelled": 1}
