@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -38,7 +39,11 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.broker.embedded import EmbeddedRedis  # noqa: E402
 from orchestrator.modelkit import quiet  # noqa: E402
 from orchestrator.protocol import RunBatch  # noqa: E402
-from orchestrator.protocol.transport import CeleryPublisher, create_app  # noqa: E402
+from orchestrator.protocol.transport import (  # noqa: E402
+    CeleryPublisher,
+    PipelinedPublisher,
+    create_app,
+)
 from orchestrator.report import build_report, job_status  # noqa: E402
 from orchestrator.store.engine import session_scope  # noqa: E402
 from orchestrator.sweeps import store  # noqa: E402
@@ -97,9 +102,9 @@ def sweep_file(work: Path, models: Path) -> Path:
 
 @dataclass
 class TimedPublisher:
-    """The real publisher, with the time spent publishing added up."""
+    """The publisher the scheduler uses (pipelined), with the time spent in it added up."""
 
-    inner: CeleryPublisher
+    inner: PipelinedPublisher | CeleryPublisher
     seconds: float = 0.0
 
     def batch(self, batch: RunBatch, *, countdown: float | None = None,
@@ -109,17 +114,22 @@ class TimedPublisher:
         self.seconds += time.perf_counter() - start
 
 
-def plan(farm: Farm, night: datetime, profile: bool) -> tuple[str, float, float]:
+def plan(farm: Farm, night: datetime, profile: bool, pipelined: bool) -> tuple[str, float, float]:
     """Start the night as the scheduler does; (job, seconds in all, seconds publishing)."""
     settings = farm.settings()
     app = create_app(settings)
-    publisher = TimedPublisher(CeleryPublisher(app))
     profiler = cProfile.Profile() if profile else None
     start = time.perf_counter()
     if profiler:
         profiler.enable()
-    job = start_night(settings=settings, sessions=farm.sessions(), app=app, publisher=publisher,
-                      sweep_name="bench-nightly", scheduled_for=night)  # fmt: skip
+    with ExitStack() as stack:
+        inner = stack.enter_context(PipelinedPublisher(app)) if pipelined else CeleryPublisher(app)
+        publisher = TimedPublisher(inner)
+        job = start_night(settings=settings, sessions=farm.sessions(), app=app,
+                          publisher=publisher, sweep_name="bench-nightly",
+                          scheduled_for=night)  # fmt: skip
+        flushing = time.perf_counter()
+    publisher.seconds += time.perf_counter() - flushing  # the pipeline's last flush
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
@@ -173,9 +183,12 @@ def main() -> None:
             farm.start_agent(",".join(f"{c}=1" for c in CLASSES), time_mode="realtime",
                              speed=SPEED, wait_for=len(CLASSES))  # fmt: skip
             first = datetime(2026, 11, 27, 2, tzinfo=UTC)
-            for label, night in ((f"first night ({MODELS} new models)", first),
-                                 ("next night (models known)", first + timedelta(days=1))):  # fmt: skip
-                job, planned, publishing = plan(farm, night, profile)
+            nights = [(f"first night ({MODELS} new models)", True),
+                      ("next night (models known)", True),
+                      ("next night, one round trip per batch (before pipelining)", False)]  # fmt: skip
+            for day, (label, pipelined) in enumerate(nights):
+                night = first + timedelta(days=day)
+                job, planned, publishing = plan(farm, night, profile, pipelined)
                 with farm.sessions()() as session:
                     runs = job_status(session, job)["runs"]
                 poll = latency(farm, partial(job_status, job_ref=job))

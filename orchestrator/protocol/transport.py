@@ -11,6 +11,7 @@ messages (seconds instead of kombu's default ~100 s).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -132,6 +133,7 @@ def publish(
     task_id: str | None = None,
     countdown: float | None = None,
     priority: int | None = None,
+    producer: Any = None,
 ) -> str:
     """Send ``payload`` (JSON) as the single argument of ``task_name`` to ``queue``.
 
@@ -139,6 +141,8 @@ def publish(
     batch id). A broker that cannot be reached is a ServiceError.
     """
     options: dict[str, Any] = {} if priority is None else {"priority": priority}
+    if producer is not None:  # a PipelinedPublisher's: buffered, sent at its flush
+        options["producer"] = producer
     try:
         result = app.send_task(
             task_name,
@@ -174,14 +178,20 @@ def batch_route(batch: RunBatch, *, to_class: bool = False) -> tuple[str, int]:
 
 
 def publish_batch(
-    app: Celery, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
+    app: Celery,
+    batch: RunBatch,
+    *,
+    countdown: float | None = None,
+    to_class: bool = False,
+    producer: Any = None,
 ) -> None:
     """Publish a batch (a submission, a retry, a probe, a re-published or handed-back
     copy): task id = batch id, so a copy in Redis is recognisable (orchestrator.delivery)."""
     queue, priority = batch_route(batch, to_class=to_class)
     try:
         publish(app, RUN_BATCH_TASK, batch.model_dump(mode="json"), queue,
-                task_id=batch.batch_id, countdown=countdown, priority=priority)  # fmt: skip
+                task_id=batch.batch_id, countdown=countdown, priority=priority,
+                producer=producer)  # fmt: skip
     except ServiceError as error:
         raise ServiceError(
             f"cannot publish run {batch.run_id} to {queue}: {error.__cause__}",
@@ -205,6 +215,43 @@ class CeleryPublisher:
         self, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
     ) -> None:
         publish_batch(self.app, batch, countdown=countdown, to_class=to_class)
+
+
+class PipelinedPublisher:
+    """The Celery publish path with Redis round trips saved: batches are buffered in a
+    kombu publish batch (a Redis pipeline) and sent ``max_size`` at a time and when the
+    ``with`` block ends. A sweep's night publishes 1,200 batches: one round trip each
+    cost seconds on a loaded machine (bench/sweeps.py). Leaving the block by an exception
+    drops what was not sent yet: the runs are committed, so the coordinator's reaper
+    publishes them again (orchestrator/redelivery.py)."""
+
+    def __init__(self, app: Celery, max_size: int = 500) -> None:
+        self.app, self.max_size = app, max_size
+        self._stack = ExitStack()
+        self._producer: Any = None
+
+    def __enter__(self) -> PipelinedPublisher:
+        self._producer = self._stack.enter_context(self.app.producer_or_acquire())
+        self._stack.enter_context(self._producer.batch(max_size=self.max_size))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._producer = None
+        try:
+            self._stack.__exit__(*exc)  # type: ignore[arg-type]
+        except Exception as error:  # kombu/redis raise many kinds: all "not published"
+            raise ServiceError(
+                f"cannot publish the buffered batches: {error}",
+                hint="is the broker (ANEFARM_BROKER_URL) running? the reaper re-publishes them",
+            ) from error
+
+    def batch(
+        self, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
+    ) -> None:
+        if self._producer is None:
+            raise RuntimeError("PipelinedPublisher is used as a context manager")
+        publish_batch(self.app, batch, countdown=countdown, to_class=to_class,
+                      producer=self._producer)  # fmt: skip
 
 
 @dataclass(frozen=True)

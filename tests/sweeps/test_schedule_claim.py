@@ -5,6 +5,7 @@ the Redis lock; a paused sweep is held; a failed start is retried with back-off.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -17,7 +18,15 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.protocol.transport import create_app
+from orchestrator.protocol import (
+    ComputeUnits,
+    ModelFormat,
+    ModelRef,
+    RunBatch,
+    RunPurpose,
+    RunSpec,
+)
+from orchestrator.protocol.transport import PipelinedPublisher, create_app, device_class_queue
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
@@ -264,3 +273,46 @@ def test_every_sweep_is_read_with_its_latest_night(settings, sessions, model, tm
         found = {s.name: last for s, last in load_schedules(session, at("2026-11-27T02:30:00"))}
     assert found == {"a": at("2026-11-27T02:00:00"), "b": None}
     assert [j.sweep_id for j in stored_nights(sessions, first)] == [first]
+
+
+def night_batch(i: int, purpose: RunPurpose = RunPurpose.USER) -> RunBatch:
+    spec = RunSpec(compute_units=[ComputeUnits.CPU_AND_NE], iterations=3, warmup=1, timeout_s=60)
+    return RunBatch(
+        run_id=uuid.uuid4(), attempt=1, job_id=uuid.UUID(int=1),
+        model=ModelRef(sha256=f"{i:064x}", filename="m.mlmodel", format=ModelFormat.MLMODEL,
+                       size_bytes=10),
+        device_class=XR, spec=spec, purpose=purpose, created_at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def queued(client: redis.Redis, queue: str) -> list[str]:
+    """Task ids waiting in ``queue`` (all priority lists), in the order a worker takes them."""
+    ids = []
+    for key in sorted(k.decode() for k in client.keys(f"{queue}*")):
+        ids += [json.loads(m)["headers"]["id"] for m in reversed(client.lrange(key, 0, -1))]
+    return ids
+
+
+def test_a_nights_batches_go_to_redis_in_pipelines_as_the_one_publish_path_routes_them(
+    tmp_path, redis_url, redis_client
+):
+    app = create_app(load_settings(home=tmp_path, broker_url=redis_url))
+    users = [night_batch(i) for i in range(7)]
+    probe = night_batch(99, RunPurpose.PROBE)
+    with PipelinedPublisher(app, max_size=3) as publisher:
+        for batch in [*users[:5], probe, *users[5:]]:
+            publisher.batch(batch)
+        sent = len(queued(redis_client, device_class_queue(XR)))
+        assert 0 < sent < 8  # full pipelines already went out; the rest waits for the end
+    # Every batch once, by its batch id, users before the probe (its lower priority).
+    assert queued(redis_client, device_class_queue(XR)) == [b.batch_id for b in [*users, probe]]
+
+
+def test_leaving_the_pipeline_by_an_error_drops_what_was_not_sent(
+    tmp_path, redis_url, redis_client
+):
+    app = create_app(load_settings(home=tmp_path, broker_url=redis_url))
+    with pytest.raises(RuntimeError), PipelinedPublisher(app, max_size=100) as publisher:
+        publisher.batch(night_batch(1))
+        raise RuntimeError("the night's transaction failed")
+    assert queued(redis_client, device_class_queue(XR)) == []  # the reaper's job, if committed

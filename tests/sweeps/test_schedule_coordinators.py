@@ -115,6 +115,11 @@ def test_two_coordinators_fire_a_sweep_due_every_minute_exactly_once_per_minute(
         paused = clock()
         assert paused < fires[5], f"too slow a machine: paused at {paused}, after the 6th fire"
         wait_clock(clock, fires[5] + timedelta(seconds=30), farm)  # held past the 6th
+        # Its batches (published in a pipeline) reached the SIMULATED device and came back.
+        first = stored_nights(farm.sessions(), sweep_id)[0]
+        report = farm.wait_job(str(first.id), timeout=120)
+        assert report["simulated"] is True and report["rows"], report
+        assert {row["status"] for row in report["rows"]} == {"succeeded"}, report["rows"]
         stop_coordinators(farm)
         nights = stored_nights(farm.sessions(), sweep_id)
         assert [when(n) for n in nights] == fires[:5]  # one night per minute, no duplicate
