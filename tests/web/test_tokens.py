@@ -161,3 +161,22 @@ def test_the_access_log_never_shows_a_token(web_sqlite: Web, capfd):
     assert f'"GET {READ_ROUTE} HTTP/1.1" 401' in logged, logged
     assert token not in logged and "anefarm_x1" not in logged  # ...without the tokens
     assert "Bearer" not in logged
+
+
+def test_an_admin_token_manages_tokens_over_http(web: Web):
+    client = web.client()
+    admin, submit = web.auth("admin"), web.auth("submit")
+    assert client.get("/api/v1/tokens", headers=submit).status_code == 403
+    made = client.post("/api/v1/tokens", data={"name": "bot", "role": "read"}, headers=admin)
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    assert TOKEN.match(token) and made.json()["role"] == "read"
+    listed = client.get("/api/v1/tokens", headers=admin).json()
+    assert "bot" in [t["name"] for t in listed] and token not in str(listed)
+    bot = {"Authorization": f"Bearer {token}"}
+    assert client.get(READ_ROUTE, headers=bot).status_code == 200
+    bad = client.post("/api/v1/tokens", data={"name": "x", "role": "root"}, headers=admin)
+    assert bad.status_code == 400
+    assert client.delete("/api/v1/tokens/bot", headers=admin).status_code == 204
+    assert client.get(READ_ROUTE, headers=bot).status_code == 401
+    assert client.delete("/api/v1/tokens/bot", headers=admin).status_code == 404
