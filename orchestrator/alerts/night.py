@@ -68,6 +68,23 @@ def ended(session: Session, job_id: UUID) -> bool:
     )
 
 
+def pending_nights(sessions: sessionmaker[Session], *, limit: int = 20) -> list[UUID]:
+    """The newest final sweep nights not analysed yet (none stored, or still confirming
+    though the job ended): a coordinator that stopped between a night's commit and its
+    analysis, or a night with no run at all, which no result ever ended."""
+    with sessions() as session:
+        rows = session.execute(
+            select(db.Job.id, db.NightAnalysis.state)
+            .outerjoin(db.NightAnalysis, db.NightAnalysis.job_id == db.Job.id)
+            .where(db.Job.sweep_id.is_not(None),
+                   db.Job.status.in_([db.JobStatus.DONE, db.JobStatus.FAILED]))
+            .order_by(db.Job.scheduled_for.desc())
+            .limit(limit * 5)
+        ).all()  # fmt: skip
+    found = [job for job, state in rows if state is None or state == CONFIRMING]
+    return list(reversed(found[:limit]))  # oldest first: a night's baseline is before it
+
+
 def analyse_nights(
     job_ids: Iterable[UUID],
     *,
