@@ -13,22 +13,12 @@ import uuid
 import httpx
 import pytest
 
-from tests.security.topology import Host, run_job, wait_devices
+from tests.security.topology import Host, run_job, scram_database, wait_devices
 from tests.services.common import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery, pytest.mark.postgres]
 
 A12, A14 = "iPhone11,8", "iPhone13,2"
-
-
-def _database(port: int, password: str) -> str:
-    import psycopg
-
-    name = "topology_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(host="127.0.0.1", port=port, user="anefarm", password=password,
-                         dbname="postgres", autocommit=True) as conn:  # fmt: skip
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://anefarm:{password}@127.0.0.1:{port}/{name}?sslmode=disable"
 
 
 def test_a_job_and_a_sweep_night_through_the_secured_topology(
@@ -39,7 +29,7 @@ def test_a_job_and_a_sweep_night_through_the_secured_topology(
     web_port = free_port()
     coordinator = Host("coordinator-host", tmp_path / "coordinator", {
         "ANEFARM_BROKER_URL": tls_redis.url("coordinator"),
-        "ANEFARM_DATABASE_URL": _database(pg_port, pg_password),
+        "ANEFARM_DATABASE_URL": scram_database(pg_port, pg_password, "topology"),
         "ANEFARM_ARTIFACT_TOKEN": token,
         "ANEFARM_HEARTBEAT_TTL_S": "6",
     })  # fmt: skip

@@ -11,27 +11,16 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import uuid
 
 import httpx
 import pytest
 
-from tests.security.topology import Host, run_job, wait_devices
+from tests.security.topology import Host, run_job, scram_database, wait_devices
 from tests.services.common import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery, pytest.mark.postgres]
 
 A12 = "iPhone11,8"
-
-
-def _database(port: int, password: str) -> str:
-    import psycopg
-
-    name = "secrets_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(host="127.0.0.1", port=port, user="anefarm", password=password,
-                         dbname="postgres", autocommit=True) as conn:  # fmt: skip
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://anefarm:{password}@127.0.0.1:{port}/{name}?sslmode=disable"
 
 
 def _leaks(texts: dict[str, str], secret_values: dict[str, str]) -> list[str]:
@@ -51,7 +40,7 @@ def test_no_secret_in_logs_ps_reports_or_errors(tmp_path, tls_redis, scram_postg
     web_port = free_port()
     coordinator = Host("coordinator-host", tmp_path / "coordinator-home", {
         "ANEFARM_BROKER_URL": tls_redis.url("coordinator"),
-        "ANEFARM_DATABASE_URL": _database(pg_port, pg_password),
+        "ANEFARM_DATABASE_URL": scram_database(pg_port, pg_password, "secrets"),
         "ANEFARM_ARTIFACT_TOKEN": token,
         "ANEFARM_HEARTBEAT_TTL_S": "6",
         "ANEFARM_OPEN_READS": "1",  # /metrics on loopback without a token

@@ -116,3 +116,16 @@ def run_job(coordinator: Host, model: Path, device_class: str, hosts: list[Host]
             host.check_alive()
         time.sleep(0.5)
     raise AssertionError(f"job {job} not done\n" + "\n".join(h.logs() for h in hosts))
+
+
+def scram_database(port: int, password: str, prefix: str) -> str:
+    """A fresh database on the ``scram_postgres`` cluster, as the coordinator's URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(host="127.0.0.1", port=port, user="anefarm", password=password,
+                         dbname="postgres", autocommit=True) as conn:  # fmt: skip
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://anefarm:{password}@127.0.0.1:{port}/{name}?sslmode=disable"
