@@ -164,6 +164,17 @@ def report_cmd(
     wanted = _night(night)
     with _sessions()() as session:
         report = build(session, load_sweep(session, name), wanted)
+    if fail_on != "none" and report.analysis != "analysed":
+        # A gate must not pass a night nobody judged.
+        from orchestrator.errors import AnefarmError
+
+        why = {"error": "its analysis failed", "confirming": "confirmation runs are on their way"}
+        raise AnefarmError(
+            f"night {report.night} of sweep {name} is not analysed:"
+            f" {why.get(report.analysis, 'its runs have not all ended')}",
+            hint="`anefarm sweep show` lists its nights; the coordinator analyses a night when"
+            " it ends (see its log)",
+        )
     if junit is not None:
         write_junit(report, junit)
     if as_json:

@@ -153,3 +153,24 @@ def test_a_pinned_baseline_is_recorded_with_its_label(farm):
         pins = session.scalars(select(db.SweepBaseline).where(db.SweepBaseline.kind == "pin")).all()
     engine.dispose()
     assert [(p.label, p.by) for p in pins] == [("v2.3", "ana")]
+
+
+def test_a_gate_never_passes_a_night_whose_analysis_failed(farm):
+    engine = make_engine(farm["url"])
+    from sqlalchemy import update
+
+    from orchestrator.store import models as db
+
+    def set_state(state):
+        with engine.begin() as conn:
+            conn.execute(update(db.NightAnalysis).values(state=state))
+
+    set_state("error")
+    try:
+        out = cli(farm, "sweep", "report", "nightly", "--night", QUIET, "--fail-on", "regression")
+        assert_one_line_error(out, "is not analysed: its analysis failed")
+        # Without a gate the report still shows what there is.
+        assert cli(farm, "sweep", "report", "nightly", "--night", QUIET).returncode == 0
+    finally:
+        set_state("analysed")
+        engine.dispose()
