@@ -28,7 +28,12 @@ from agents.fetch import ArtifactFetcher
 from orchestrator.errors import AnefarmError, ProtocolError
 from orchestrator.modelkit.materialize import materialize
 from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult, livestate
-from orchestrator.protocol.transport import INGEST_RESULT_TASK, RESULTS_QUEUE, publish_batch
+from orchestrator.protocol.transport import (
+    INGEST_LAUNCH_TASK,
+    INGEST_RESULT_TASK,
+    RESULTS_QUEUE,
+    publish_batch,
+)
 from orchestrator.settings import Settings, load_settings
 
 SPEC_ENV = "ANEFARM_WORKER_SPEC"
@@ -209,10 +214,15 @@ class DeviceWorker:
                 self._clear_busy()
             # Whatever happened, the coordinator hears of it: an attempt that ends without a
             # result would leave its run queued for ever once Celery acknowledges the message.
-            for result in results:  # one per run, packed or not
+            if len(results) == 1:
                 app.send_task(
-                    INGEST_RESULT_TASK, args=[result.model_dump(mode="json")], queue=RESULTS_QUEUE
+                    INGEST_RESULT_TASK,
+                    args=[results[0].model_dump(mode="json")],
+                    queue=RESULTS_QUEUE,
                 )
+            else:  # a packed launch: one message, one result per run (lifts then pack)
+                launch = {"results": [r.model_dump(mode="json") for r in results]}
+                app.send_task(INGEST_LAUNCH_TASK, args=[launch], queue=RESULTS_QUEUE)
             # A launch counts once towards a restart (its first run speaks for it).
             if self.after_batch(results[0]):
                 # Still inside the task: this device takes no work until the restart is over.

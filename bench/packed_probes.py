@@ -116,8 +116,11 @@ class PackedFarm:
                    (device.busy_s - busy) / max(device.runs - runs, 1))
             for _ in range(device.runs - runs)
         )  # fmt: skip
-        for result in results:
-            self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
+        payloads = [result.model_dump(mode="json") for result in results]
+        if len(payloads) == 1:
+            self.outcomes.append(str(self.ingestor.ingest(payloads[0])))
+        else:  # as the coordinator's ingest_launch task does with a packed launch's message
+            self.outcomes.extend(str(o) for o in self.ingestor.ingest_launch(payloads))
         return True
 
     def probe_launches(self, repeat: int | None = None) -> list[Launch]:

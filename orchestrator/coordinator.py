@@ -23,6 +23,7 @@ from orchestrator.ingest import Ingestor
 from orchestrator.ops import metrics
 from orchestrator.protocol import livestate
 from orchestrator.protocol.transport import (
+    INGEST_LAUNCH_TASK,
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
     create_app,
@@ -81,6 +82,19 @@ def run_coordinator(
             return str(database.call(ingestor.ingest, payload))
         except DatabaseUnavailable as error:
             log.error("%s; the result goes back to the %s queue", error, RESULTS_QUEUE)
+            raise Reject(str(error), requeue=True) from error
+
+    @app.task(name=INGEST_LAUNCH_TASK)  # type: ignore[untyped-decorator,unused-ignore]
+    def ingest_launch(payload: Any) -> str:
+        # The results of one packed launch (agents/device_worker.py): each on its own.
+        results = payload.get("results") if isinstance(payload, dict) else None
+        if not isinstance(results, list):
+            log.error("a packed launch's results without a list of results were dropped")
+            return "invalid"
+        try:
+            return ",".join(str(o) for o in database.call(ingestor.ingest_launch, results))
+        except DatabaseUnavailable as error:
+            log.error("%s; the results go back to the %s queue", error, RESULTS_QUEUE)
             raise Reject(str(error), requeue=True) from error
 
     # Results a killed coordinator held come back now, not after the visibility timeout.

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator import catalog, failpoints, runs
 from orchestrator.bisect.finish import on_probe_final, on_verdict
 from orchestrator.bisect.plan import probe_spec, stored_lint
-from orchestrator.errors import mask
+from orchestrator.errors import ServiceError, mask
 from orchestrator.protocol import (
     ABSENT_FROM_FARM,
     BatchOutcome,
@@ -46,7 +46,7 @@ from orchestrator.protocol import (
     Verdict,
     livestate,
 )
-from orchestrator.protocol.transport import CeleryPublisher, Publisher
+from orchestrator.protocol.transport import CeleryPublisher, Publisher, StubPublisher
 from orchestrator.runs import FINAL, Effects
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -125,6 +125,26 @@ class Ingestor:
         failpoints.hit(failpoints.INGEST_AFTER_COMMIT)
         self.apply(after)
         return outcome
+
+    def ingest_launch(self, payloads: list[Any]) -> list[IngestOutcome]:
+        """The results of one packed launch, one per run, each ingested and stored on its
+        own (idempotent per (run, attempt)); the probe batches they plan (lifts, as each
+        single-op probe comes back) are published after the last, packed into shared
+        launches (orchestrator/bisect/packing.py)."""
+        from orchestrator.bisect.packing import repack
+
+        held = StubPublisher()
+        real, self.publisher = self.publisher, held
+        try:
+            outcomes = [self.ingest(payload) for payload in payloads]
+        finally:
+            self.publisher = real
+        try:
+            for batch, countdown in repack(held.sent, settings=self.settings):
+                real.batch(batch, countdown=countdown)
+        except ServiceError as error:  # the runs are queued: the reaper publishes them
+            log.warning("after a packed launch: %s; the reaper re-publishes", error.one_line())
+        return outcomes
 
     def apply(self, effects: Effects) -> None:
         """The side effects of a committed transaction, in Redis and the broker."""

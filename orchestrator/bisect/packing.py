@@ -29,7 +29,11 @@ A packed launch the runner crashes is split in halves and launched again by the 
 
 from __future__ import annotations
 
-from orchestrator.protocol import MAX_PACKED, RunBatch, RunSpec
+from collections.abc import Sequence
+
+from orchestrator.bisect.placement import LIFT
+from orchestrator.protocol import MAX_PACKED, RunBatch, RunPurpose, RunSpec
+from orchestrator.protocol.transport import Sent
 from orchestrator.settings import Settings
 
 # Push over USB 2 and on-device compile of a one-op model, plus its cold and warm loads
@@ -76,6 +80,21 @@ def pack(batches: list[RunBatch], *, settings: Settings, repeat: int) -> list[Ru
         pending = rest
         packs.append(RunBatch.pack(group))
     return packs
+
+
+def repack(sent: Sequence[Sent], *, settings: Settings) -> list[tuple[RunBatch, float | None]]:
+    """Batches one packed launch's results planned (lifted probes, as each single-op probe
+    came back), packed where they may share a launch: probe batches due now, estimated as
+    lifted (the dearer). Everything else — user work, retries with a backoff — as it was."""
+    out: list[tuple[RunBatch, float | None]] = []
+    probes: list[RunBatch] = []
+    for item in sent:
+        due_probe = item.batch.purpose is RunPurpose.PROBE and item.batch.packed is None
+        if due_probe and item.countdown is None:
+            probes.append(item.batch)
+        else:
+            out.append((item.batch, item.countdown))
+    return out + [(b, None) for b in pack(probes, settings=settings, repeat=LIFT)]
 
 
 def _same_launch(a: RunBatch, b: RunBatch) -> bool:

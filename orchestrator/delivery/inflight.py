@@ -82,8 +82,11 @@ def result_ids(client: redis.Redis) -> set[str]:
     found = set()
     for raw in bodies:
         payload = _first_arg(raw)
-        if isinstance(payload, dict) and "run_id" in payload:
-            found.add(f"{payload['run_id']}-a{payload.get('attempt')}")
+        # One result, or the results of a packed launch (INGEST_LAUNCH_TASK).
+        many = payload.get("results") if isinstance(payload, dict) else None
+        for one in many if isinstance(many, list) else [payload]:
+            if isinstance(one, dict) and "run_id" in one:
+                found.add(f"{one['run_id']}-a{one.get('attempt')}")
     return found
 
 

@@ -24,6 +24,9 @@ from orchestrator.settings import Settings, require_broker_auth
 
 RUN_BATCH_TASK = "anefarm.run_batch"
 INGEST_RESULT_TASK = "anefarm.ingest_result"
+# The results of one packed launch in one message ({"results": [RunBatchResult, …]}): each
+# is ingested on its own, and the probe batches they plan are published packed.
+INGEST_LAUNCH_TASK = "anefarm.ingest_launch"
 RESULTS_QUEUE = "results"
 DEVICE_QUEUE_PREFIX = "device."
 # kombu's Redis transport spellings; redis+socket:// is a unix socket (EmbeddedRedis).
