@@ -62,7 +62,7 @@ def jobs_page(request: Request, session: SessionDep) -> HTMLResponse:
     return page(request, "jobs.html", title="Jobs", jobs=job_summaries(session))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MatrixCell:
     label: str
     css: str

@@ -9,6 +9,7 @@
   var timer = null;
   var shown = null;
   function poll() {
+    if (document.hidden) { return; }  // a background tab asks again when it is shown
     fetch(box.dataset.src, { headers: { "Accept": "text/html" }, cache: "no-cache" })
       .then(function (response) {
         if (!response.ok) { throw new Error("HTTP " + response.status); }
