@@ -34,7 +34,7 @@ from orchestrator.protocol import (
     RunSpec,
     livestate,
 )
-from orchestrator.protocol.transport import create_app, device_queue, publish_batch
+from orchestrator.protocol.transport import Sent, create_app, device_queue, publish_batch
 from orchestrator.runs import Effects
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
@@ -321,3 +321,20 @@ def test_a_worker_that_dies_in_a_packed_batch_loses_every_run_of_it_to_the_reape
             assert {a.run_id for a in lost} == {m.run_id for m in members}
     finally:
         farm.close()
+
+
+def test_the_lifts_one_launch_plans_are_repacked_and_other_work_is_left_alone(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(home=tmp_path)
+    lifts = [_batch(_sha(i), iterations=10) for i in range(5)]
+    retry = _batch(_sha(9)).model_copy(update={"attempt": 2})
+    user = _batch(_sha(10)).model_copy(update={"purpose": RunPurpose.USER})
+    sent = [Sent(b, "q", 9, None) for b in lifts] + [
+        Sent(retry, "q", 9, 1.0), Sent(user, "q", 0, None),
+    ]  # fmt: skip
+    out = packing.repack(sent, settings=settings)
+    assert [(b.batch_id, c) for b, c in out[:2]] == [(retry.batch_id, 1.0), (user.batch_id, None)]
+    # 16 copies: 4 × (1 + 25 + 10) × 20 ms × 16 + 1 s = 47 s a lift, 300 s a launch: 6 fit.
+    [packed] = [b for b, _ in out[2:]]
+    assert [m.run_id for m in packed.members()] == [b.run_id for b in lifts]
