@@ -17,6 +17,7 @@ from orchestrator.store.migrate import upgrade
 from tests.alerts.nightfarm import CLASSES, Point, make_sweep
 from tests.cli.conftest import anefarm, assert_one_line_error
 
+pytestmark = [pytest.mark.slow]  # a Python per command (about 20 of them)
 SLOW = CLASSES[1]
 LAST, QUIET = "2026-03-08", "2026-03-02"
 
