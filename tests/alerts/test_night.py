@@ -210,3 +210,30 @@ def test_a_sweeps_own_threshold_overrides_the_default(sessions, tmp_path):
     assert latency and all("gate ±25.0 %" in r.message for r in latency), [
         r.message for r in latency
     ]
+
+
+def test_triage_moves_only_along_its_edges_and_keeps_each_move(sessions, tmp_path):
+    from orchestrator.errors import UsageError
+
+    sweep = make_sweep(sessions, tmp_path)
+    quiet(sweep)
+    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
+    sweep.analyse()
+    (summary,) = summaries(sessions)
+    now = datetime.now(UTC)
+    with session_scope(sessions) as session:
+        triage.move(session, summary.id, db.AlertStatus.WONTFIX, by="ana", note="known", now=now)
+    for to, why in ((db.AlertStatus.ACCEPTED, "cannot go from wontfix to accepted"),
+                    (db.AlertStatus.WONTFIX, "already wontfix"),
+                    (db.AlertStatus.UNTRIAGED, "cannot go from wontfix to untriaged")):  # fmt: skip
+        with pytest.raises(UsageError, match=why), session_scope(sessions) as session:
+            triage.move(session, summary.id, to, by="bo", note=None, now=now)
+    with session_scope(sessions) as session:
+        triage.move(session, summary.id, db.AlertStatus.ACKNOWLEDGED, by="bo", note=None, now=now)
+        triage.move(session, summary.id, db.AlertStatus.ACCEPTED, by="bo", note=None, now=now)
+        history = [(t.from_status, t.to_status, t.by) for t in triage.history(session, summary.id)]
+        resets = session.scalars(select(db.SweepBaseline)).all()
+    assert history == [("untriaged", "wontfix", "ana"), ("wontfix", "acknowledged", "bo"),
+                       ("acknowledged", "accepted", "bo")]  # fmt: skip
+    assert {(r.kind, r.series, r.device_class) for r in resets} == {
+        ("reset", s, SLOW) for s in SERIES}  # fmt: skip
