@@ -288,7 +288,8 @@ def night_batch(i: int, purpose: RunPurpose = RunPurpose.USER) -> RunBatch:
 def queued(client: redis.Redis, queue: str) -> list[str]:
     """Task ids waiting in ``queue`` (all priority lists), in the order a worker takes them."""
     ids = []
-    for key in sorted(k.decode() for k in client.keys(f"{queue}*")):
+    keys = [k.decode() if isinstance(k, bytes) else str(k) for k in client.keys(f"{queue}*")]
+    for key in sorted(keys):
         ids += [json.loads(m)["headers"]["id"] for m in reversed(client.lrange(key, 0, -1))]
     return ids
 
