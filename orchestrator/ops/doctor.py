@@ -32,6 +32,8 @@ MAX_CLOCK_SKEW_S = 5.0
 # few of them a busy day fills the disk.
 DISK_MODELS_WARN = 5
 BROKER_TIMEOUT_S = 3.0
+# Results waiting in Redis: a handful is a burst; hundreds mean nobody ingests them.
+RESULTS_BACKLOG_WARN = 100
 TLS_SSLMODES = ("require", "verify-ca", "verify-full")
 
 
@@ -108,6 +110,7 @@ def _broker(settings: Settings, now: Callable[[], float]) -> Iterator[Finding]:
         yield Finding("broker-reachable", Level.OK, f"the broker {url} answers")
     try:
         yield from _persistence(client)
+        yield from _backlog(client)
         yield from _clock_skew(client, settings, now)
     finally:
         client.close()
@@ -129,6 +132,26 @@ def _persistence(client: Any) -> Iterator[Finding]:
     warning = persistence_warning(client)
     if warning:
         yield Finding("broker-persistence", Level.WARN, warning, "deploy/redis/anefarm.conf")
+
+
+def _backlog(client: Any) -> Iterator[Finding]:
+    """Results nobody ingests (no coordinator, or one that cannot keep up) and devices the
+    coordinator took out of service."""
+    from orchestrator.protocol import livestate
+    from orchestrator.protocol.transport import RESULTS_QUEUE
+
+    waiting = sum(int(client.llen(name)) for name in client.scan_iter(match=f"{RESULTS_QUEUE}*")
+                  if client.type(name) == "list")  # fmt: skip
+    if waiting > RESULTS_BACKLOG_WARN:
+        yield Finding("results-backlog", Level.WARN,
+                      f"{waiting} results wait for ingest: the coordinator is not running "
+                      "or not keeping up", "start it (systemctl status anefarm-coordinator); "
+                      "/metrics anefarm_ingest_seconds shows how long each takes")  # fmt: skip
+    quarantined = livestate.quarantined_udids(client)
+    if quarantined:
+        yield Finding("quarantine", Level.WARN,
+                      f"{len(quarantined)} device(s) quarantined: {', '.join(sorted(quarantined))}",
+                      "look at the device, then `anefarm devices release UDID`")  # fmt: skip
 
 
 def _clock_skew(client: Any, settings: Settings, now: Callable[[], float]) -> Iterator[Finding]:

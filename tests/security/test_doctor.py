@@ -163,3 +163,20 @@ def test_artifacts_over_http_without_a_token(tmp_path, secure_redis, migrated):
                          artifact_url=f"http://{REMOTE}:8480")  # fmt: skip
     assert "artifact-token" in _fixes(findings)
     assert _by_check(findings)["artifact-tls"][0].level is Level.WARN
+
+
+def test_a_results_backlog_and_quarantined_devices_are_warnings(tmp_path, secure_redis, migrated):
+    from orchestrator.ops.doctor import RESULTS_BACKLOG_WARN
+    from orchestrator.protocol import livestate
+
+    admin = secure_redis.client("coordinator")
+    calm = _diagnose(tmp_path, broker_url=secure_redis.url(), database_url=migrated)
+    assert not {"results-backlog", "quarantine"} & set(_by_check(calm))
+    admin.lpush("results", *(["{}"] * (RESULTS_BACKLOG_WARN + 1)))
+    livestate.quarantine(admin, "SIM-iPhone11-8-0", "3 infra failures in a row")
+    admin.close()
+    findings = _diagnose(tmp_path, broker_url=secure_redis.url(), database_url=migrated)
+    backlog = _by_check(findings)["results-backlog"][0]
+    assert backlog.level is Level.WARN and f"{RESULTS_BACKLOG_WARN + 1} results" in backlog.message
+    quarantine = _by_check(findings)["quarantine"][0]
+    assert quarantine.level is Level.WARN and "SIM-iPhone11-8-0" in quarantine.message
