@@ -174,7 +174,11 @@ class Scheduler:
 
     def run_pass(self) -> list[Fired]:
         fired = []
-        for fire in self.due():
+        due = self.due()
+        # Back-offs of nights no longer due (started since, or past the grace) are done.
+        self._retry = {k: v for k, v in self._retry.items()
+                       if any((f.sweep_id, f.scheduled_for) == k for f in due)}  # fmt: skip
+        for fire in due:
             key = (fire.sweep_id, fire.scheduled_for)
             retry = self._retry.get(key)
             if retry is not None and self.monotonic() < retry[0]:
