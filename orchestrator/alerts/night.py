@@ -17,12 +17,14 @@ in ``night_analyses.error`` and the job's status is untouched.
    result, not an alert.
 3. Check results and alerts are stored (``alerts.store``), the night is ``analysed``.
 4. Each webhook of the sweep's ``notify:`` gets one message per summary raised (or raised
-   again) tonight (``alerts.notify``).
+   again) tonight (``alerts.notify``), from a thread in the coordinator, so that a webhook
+   retrying for minutes never holds up the results queue.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,6 +58,7 @@ class NightOutcome:
     raised: list[store.Raised] = field(default_factory=list)
     deliveries: list[notify.Delivery] = field(default_factory=list)
     error: str | None = None
+    sender: threading.Thread | None = None  # the webhooks' thread (background sending)
 
 
 def ended(session: Session, job_id: UUID) -> bool:
@@ -92,13 +95,17 @@ def analyse_nights(
     sessions: sessionmaker[Session],
     live: Any,
     publish: Any,
+    background: bool = True,
 ) -> list[NightOutcome]:
     """Each night once (a transaction may end several). ``live``: the live devices
-    (livestate.DeviceStatus); ``publish``: called with the confirmation batches."""
-    return [
-        analyse_night(job_id, settings=settings, sessions=sessions, live=live, publish=publish)
-        for job_id in dict.fromkeys(job_ids)
-    ]
+    (livestate.DeviceStatus); ``publish``: called with the confirmation batches. The
+    coordinator sends webhooks in the ``background``: a webhook that is down must not hold
+    up ingest for its retries."""
+    out = []
+    for job_id in dict.fromkeys(job_ids):
+        out.append(analyse_night(job_id, settings=settings, sessions=sessions, live=live,
+                                 publish=publish, background=background))  # fmt: skip
+    return out
 
 
 def analyse_night(
@@ -108,8 +115,11 @@ def analyse_night(
     sessions: sessionmaker[Session],
     live: Any = (),
     publish: Any = None,
+    background: bool = False,
 ) -> NightOutcome:
-    """Never raises: the night's status does not depend on its analysis."""
+    """Never raises: the night's status does not depend on its analysis. With
+    ``background`` the webhooks are told by a thread (``NightOutcome.sender``), else before
+    this returns (``NightOutcome.deliveries``)."""
     try:
         outcome, batches, notes = _analyse(job_id, settings=settings, sessions=sessions,
                                            live=live)  # fmt: skip
@@ -123,7 +133,11 @@ def analyse_night(
         except Exception as error:  # noqa: BLE001 - the reaper re-publishes queued runs
             log.warning("confirmation runs of night %s not published now (%s): the reaper"
                         " re-publishes them", job_id, error)  # fmt: skip
-    if notes:
+    if notes and background:
+        outcome.sender = threading.Thread(target=_send, args=(sessions, settings, notes),
+                                          name=f"anefarm-notify-{job_id}", daemon=True)  # fmt: skip
+        outcome.sender.start()
+    elif notes:
         outcome.deliveries = _send(sessions, settings, notes)
     return outcome
 

@@ -28,6 +28,8 @@ class Hook:
     url: str
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     answers: dict[str, list[int]] = field(default_factory=dict)
+    # Cleared: the server holds every answer until it is set again.
+    go: threading.Event = field(default_factory=threading.Event)
 
     def at(self, path: str, *answers: int) -> str:
         self.answers[path] = list(answers)
@@ -37,11 +39,13 @@ class Hook:
 @pytest.fixture
 def hook() -> Iterator[Hook]:
     state = Hook(url="")
+    state.go.set()
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.go.wait(timeout=20)
             with lock:
                 state.received.setdefault(self.path, []).append(body)
                 queue = state.answers.get(self.path, [])
@@ -132,3 +136,33 @@ def test_one_message_per_summary_and_a_failing_webhook_never_fails_the_night(
                     Point(failed="compile failed" if s == "tagger" else None))  # fmt: skip
     sweep.analyse()
     assert len(hook.received["/json"]) == 2
+
+
+def test_the_coordinator_sends_in_the_background_so_a_slow_webhook_holds_up_nothing(
+    hook, sqlite_url, tmp_path
+):
+    from orchestrator.alerts.night import analyse_night
+    from orchestrator.store.engine import make_engine, session_factory
+    from orchestrator.store.migrate import upgrade
+
+    upgrade(sqlite_url)
+    sessions = session_factory(make_engine(sqlite_url))
+    sweep = make_sweep(sessions, tmp_path, notify=[{"webhook": hook.at("/slow")}])
+    for _ in range(7):
+        sweep.add_night(lambda s, c: Point())
+        sweep.analyse()
+    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
+    sweep.analyse(confirm=True)  # the night's confirmation first, as in the farm
+    hook.go.clear()  # the webhook answers nothing until told
+    job = sweep.nights[-1]
+    with sessions() as session:
+        session.query(db.AlertSummary).delete()  # analysed again: the summary is new again
+        session.commit()
+    outcome = analyse_night(job, settings=sweep.settings, sessions=sessions, background=True)
+    assert outcome.state == "analysed" and outcome.sender is not None
+    assert outcome.sender.is_alive()  # returned while the webhook still holds the message
+    hook.go.set()
+    outcome.sender.join(timeout=20)
+    with sessions() as session:
+        (delivery,) = session.scalars(select(db.NotificationDelivery)).all()
+    assert delivery.ok and len(hook.received["/slow"]) == 2  # the first night's and now
