@@ -58,11 +58,12 @@ def run_coordinator(
     ingestor = Ingestor(
         worker_settings, sessions=sessions, app=app, client=livestate.connect(broker_url)
     )
-    # Sweep nights that ended while no coordinator analysed them (orchestrator/alerts);
-    # the pool is emptied after, so the forked ingest child opens its own connections.
+    # Sweep nights that ended while no coordinator analysed them (orchestrator/alerts),
+    # webhooks included, before the fork; the pool is emptied after, so the forked ingest
+    # child opens its own connections.
     from orchestrator.alerts.night import pending_nights
 
-    ingestor.analyse_nights(pending_nights(sessions))
+    ingestor.analyse_nights(pending_nights(sessions), background=False)
     engine.dispose()
     # /metrics (orchestrator/ops/metrics.py): the ingest child counts into files the web
     # app in this process reads; set up before the worker forks it.

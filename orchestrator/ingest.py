@@ -153,7 +153,7 @@ class Ingestor:
         if effects.nights:  # sweep nights that ended: analysed, alerted (never raises)
             self.analyse_nights(effects.nights)
 
-    def analyse_nights(self, job_ids: list[UUID]) -> None:
+    def analyse_nights(self, job_ids: list[UUID], *, background: bool = True) -> None:
         from orchestrator.alerts.night import analyse_nights
 
         try:
@@ -162,7 +162,7 @@ class Ingestor:
             log.warning("live devices unknown (%s): confirmation runs are not pinned", error)
             live = []
         analyse_nights(job_ids, settings=self.settings, sessions=self.sessions, live=live,
-                       publish=self._publish)  # fmt: skip
+                       publish=self._publish, background=background)  # fmt: skip
 
     def _publish(self, batches: list[RunBatch]) -> None:
         for batch in batches:
