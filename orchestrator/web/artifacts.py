@@ -28,7 +28,11 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 def artifact_reader(request: Request, web: deps.ContextDep, session: deps.SessionDep) -> None:
     configured = web.settings.artifact_token
     token = deps.bearer(request)
-    if configured and token is not None and hmac.compare_digest(token, configured):
+    if (
+        configured
+        and token is not None
+        and hmac.compare_digest(token.encode(), configured.encode())
+    ):
         return
     deps.require(Role.READ)(request, web, session)
 
