@@ -48,6 +48,9 @@ class OffAneOp(_Shape):
     reason: str | None = None
     fix: str | None = None
     source: str | None = None
+    # After context search (docs/bisection.md): cause or carried, and the cause carrying it.
+    role: str | None = None
+    carried_by: str | None = None
 
 
 class BisectedOp(_Shape):
@@ -64,6 +67,9 @@ class BisectedOp(_Shape):
     by_lint: str | None = None
     lint_rules: list[str] = []
     disagree: bool = False
+    # After context search: off the ANE as a cause or carried (by ``carried_by``) in the model.
+    role: str | None = None
+    carried_by: str | None = None
 
 
 class Bisection(_Shape):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from orchestrator.bisect import matrix
+from orchestrator.bisect import context, matrix
 from orchestrator.bisect.mapping import OpRef, SignatureOutcome, map_back
 from orchestrator.bisect.matrix import Key
 from orchestrator.bisect.placement import LIFT, ProbeStatus, failed, read_probe
@@ -43,8 +43,8 @@ def on_verdict(
         run.bisect_state = "skipped"
         run.bisection = {"trigger": "error", "error": f"bisection could not start: {error}"}
         return []
-    if run.bisect_state == PENDING and not batches:
-        try_finish(session, run)
+    if run.bisect_state == PENDING and not batches and try_finish(session, run):
+        batches = context.start(session, run, settings=settings)
     return batches
 
 
@@ -58,6 +58,9 @@ def on_probe_final(
 ) -> list[RunBatch]:
     """A probe run is final (measured, failed as a model, or given up as infra)."""
     plan = run.bisection or {}
+    if "window" in plan:  # a window of context search: not an op signature's evidence
+        context.on_window_final(session, run, runner, failure)
+        return []
     if "key" not in plan:
         return []
     wanted = Key.from_json(plan["key"])
@@ -78,7 +81,8 @@ def on_probe_final(
     if reading.too_small and (run.probe_repeat or 1) < LIFT and key == wanted:
         batches = _lift(session, run, wanted, settings)
     for parent in _pending_parents(session, run.device_class):
-        try_finish(session, parent)
+        if try_finish(session, parent):
+            batches += context.start(session, parent, settings=settings)
     return batches
 
 
@@ -129,7 +133,7 @@ def _pending_parents(session: Session, device_class: str) -> list[db.Run]:
 def try_finish(session: Session, given: db.Run) -> bool:
     """Redo the parent's verdict by probe when every signature is settled."""
     parent = session.get(db.Run, given.id, with_for_update=True)
-    if parent is None or parent.bisect_state != PENDING:
+    if parent is None or parent.bisect_state != PENDING or context.running(parent):
         return False
     plan = dict(parent.bisection or {})
     key = Key.from_json(plan["key"])

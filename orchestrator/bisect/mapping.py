@@ -44,6 +44,7 @@ PREFIX_SEARCH = (
     " placement breaks; `anefarm probes MODEL DIR --prefix N` writes the first N ops as a model"
 )
 ANE = str(ComputeUnit.ANE)
+CAUSE, CARRIED = "cause", "carried"  # roles of ops off the ANE after context search
 
 
 @dataclass(frozen=True)
@@ -252,3 +253,62 @@ def _share(ops: Sequence[OpRef], placed: Sequence[OpByProbe]) -> float | None:
             weights = [1.0] * len(known)
     on_ane = sum(w for p, w in zip(known, weights, strict=True) if p.unit == ANE)
     return min(1.0, max(0.0, on_ane / sum(weights)))
+
+
+def redo_with_roles(
+    verdict: Verdict,
+    ops: Sequence[OpRef],
+    placed: Sequence[OpByProbe],
+    roles: dict[int, tuple[str, int | None]],
+    lint: Sequence[LintLike],
+    notes: Sequence[str],
+) -> tuple[Verdict, int]:
+    """The verdict after context search (bisect/context.py): ``placed`` has the carried
+    ops moved to their cause's unit, ``roles`` maps op positions to (role, position of the
+    cause carrying it). Each op off the ANE is named with its role; a carried op's fix is
+    its cause's. Returns the verdict and how many ops it names off the ANE."""
+    book = LintBook(lint, verdict.chip)
+    ops_off: list[OpOffAne] = []
+    for i, p in enumerate(placed):
+        if p.status != ProbeStatus.PLACED or p.unit == ANE:
+            continue
+        role, by = roles.get(i, (CAUSE, None))
+        entry = _off(p, book)
+        if role == CARRIED and by is not None:
+            cause = placed[by]
+            entry = entry.model_copy(
+                update={
+                    "reason": clip(
+                        f"carried: the ANE runs it alone, but Core ML moves it to the {p.unit} with"
+                        f" {cause.name} (neighbouring ops merged into one segment to save"
+                        " hand-overs; found by context search)"
+                    ),
+                    "fix": clip(f"fix {cause.name}: {_off(cause, book).fix}"),
+                    "role": CARRIED,
+                    "carried_by": clip(cause.name, NAME_LIMIT),
+                }
+            )
+        else:
+            entry = entry.model_copy(update={"role": CAUSE})
+        ops_off.append(entry)
+    known = [p for p in placed if p.status == ProbeStatus.PLACED]
+    share = _share(ops, placed) if known else None
+    kind = verdict.verdict
+    if ops_off and share is not None:
+        kind = VerdictKind.NONE if share <= NONE_SHARE else VerdictKind.PARTIAL
+    carried = sum(1 for o in ops_off if o.role == CARRIED)
+    head = (
+        f"after context search: {len(known) - len(ops_off)} of {len(placed)} op(s) on the ANE,"
+        f" {len(ops_off)} off it ({len(ops_off) - carried} cause, {carried} carried),"
+        f" {len(placed) - len(known)} unknown"
+    )
+    reasons = [head, *(f"context search: {n}" for n in notes), *verdict.reasons]
+    redone = verdict.model_copy(
+        update={
+            "verdict": kind,
+            "ops_off_ane": ops_off,
+            "ane_share": share if share is not None else verdict.ane_share,
+            "reasons": [clip(r) for r in reasons[:MAX_REASONS]],
+        }
+    )
+    return Verdict.model_validate(redone.model_dump()), len(ops_off)

@@ -62,7 +62,10 @@ def bisection(session: Session, run: db.Run) -> Bisection | None:
                 by_plan=planned.get(p["index"]),
                 by_lint=findings[0].expected_unit if findings else "neuralEngine",
                 lint_rules=[f.rule_id for f in findings],
-                disagree=_disagree(p["unit"], findings),
+                # Lint predicts the ANE for a carried op, rightly: alone it runs there.
+                disagree=_disagree(p["unit"], findings) and p.get("role") != "carried",
+                role=p.get("role"),
+                carried_by=p.get("carried_by"),
             )
         )
     return out
@@ -120,10 +123,12 @@ def probe_runs(session: Session, job_id: uuid.UUID) -> list[ProbeRow]:
                 os_version=run.os_version,
                 simulated=bool(run.simulated) if run.simulated is not None else None,
                 status=str(run.status),
-                placement=result.status if result else None,
+                placement=result.status if result else (plan.get("reading") or {}).get("verdict"),
                 unit=result.unit if result else None,
                 confidence=result.confidence if result else None,
-                reason=result.reason if result else run.error_message,
+                reason=result.reason
+                if result
+                else (plan.get("reading") or {}).get("reason") or run.error_message,
             )
         )
     return rows

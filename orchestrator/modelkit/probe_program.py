@@ -87,10 +87,15 @@ class ProgramSource:
         """Write the first ``count`` compute ops as a model at ``destination``: every value
         they read from outside becomes an input, every value no later op of the prefix
         reads becomes an output (so nothing is dead code)."""
-        ops = self.compute[:count]
+        self.build_window(0, count, destination)
+
+    def build_window(self, start: int, stop: int, destination: Path) -> None:
+        """Write compute ops ``start`` … ``stop - 1`` as a model, as a prefix is written
+        (context search: a segment with the ops that border it, bisect/context.py)."""
+        ops = self.compute[start:stop]
         nested = next((op for op in ops if len(op.blocks)), None)
         if nested is not None:
-            raise ProbeSkipped(f"{nested.type} has nested blocks: cut the prefix before it")
+            raise ProbeSkipped(f"{nested.type} has nested blocks: cut the model before it")
         self._emit(ops, destination, every=False)
 
     def _emit(self, ops: list[Any], destination: Path, *, every: bool) -> None:

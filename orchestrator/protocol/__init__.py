@@ -530,6 +530,11 @@ class OpOffAne(Message):
     reason: ShortText
     fix: ShortText
     source: EvidenceSource
+    # Context search (orchestrator/bisect/context.py), without a compute plan: "cause" —
+    # the ANE cannot run the op; "carried" — it can, but Core ML moves it with the op named
+    # in ``carried_by``. None: not searched (a plan, lint or timing named the op).
+    role: Literal["cause", "carried"] | None = None
+    carried_by: str | None = Field(default=None, max_length=512)
 
 
 class TimingComparison(Message):

@@ -57,6 +57,8 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
     context_units: set[str] = set()
     layout: dict[str, Counter[str]] = {}  # device → op type → count
     layout_units: set[str] = set()
+    # (cause, unit) → device → ops context search found carried by that cause.
+    carried: dict[tuple[str, str], dict[str, list[str]]] = {}
     entries: list[list[str]] = []
     for row in rows:
         here = where(row)
@@ -68,6 +70,10 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
             )
         for op in row.ops_off_ane:
             unit = row.unit_of(op)
+            if op.role == "carried":
+                spot = carried.setdefault((str(op.carried_by), unit_word(unit)), {})
+                spot.setdefault(here, []).append(str(op.name))
+                continue
             if op.fix == NO_RULE_FIX:
                 # No rule against the op: the plan moved it along with a neighbour.
                 if op.type in PLUMBING_OP_TYPES:
@@ -81,7 +87,9 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
             cause["ops"].setdefault(op.type, [])
             if op.name not in cause["ops"][op.type]:
                 cause["ops"][op.type].append(op.name)
-            found = f"{unit_word(unit)} {SOURCE.get(str(op.source), op.source)}"
+            found = f"{unit_word(unit)} {SOURCE.get(str(op.source), op.source)}" + (
+                ", the cause" if op.role == "cause" else ""
+            )
             cause["where"].setdefault(found, []).append(here)
     for (reason, fix), cause in causes.items():
         ops = "; ".join(f"{_names(names)} ({kind})" for kind, names in cause["ops"].items())
@@ -90,6 +98,16 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
             for found, devices in cause["where"].items()
         )
         entries.append([f"{ops}: {reason}", f"fix: {fix}", f"on {spots}"])
+    for (by, unit), spots in carried.items():
+        names = list(dict.fromkeys(n for moved in spots.values() for n in moved))
+        them, they = ("it", "it") if len(names) == 1 else ("them", "they")
+        entries.append(
+            [
+                f"{_names(names)}: carried to the {unit} with {by} on {', '.join(spots)} —"
+                f" the ANE runs {them} alone, but Core ML moves {them} with {by} (context search)",
+                f"fix: fix {by}, and {they} should return to the ANE",
+            ]
+        )
     if context:
         names = list(dict.fromkeys(n for moved in context.values() for n in moved))
         entries.append(
@@ -132,12 +150,21 @@ def bisection_lines(report: Report) -> list[str]:
         return []
     probes = report.probes
     lifted = sum(1 for p in probes if (p.repeat or 1) > 1)
+    windows = sum(1 for p in probes if (p.op_type or "").startswith("window"))
     whys = {b.why or b.trigger for _, b in shown}
     common = whys.pop() if len(whys) == 1 else None
     lines = [
-        f"Bisection: {len(probes)} probe run(s), each one op of the model run alone on the device"
-        f" ({lifted} lifted: run again as many parallel copies of the op, one alone being too quick"
-        " to time). Ops run alone do not show context effects (Core ML moving neighbours along)."
+        f"Bisection: {len(probes) - windows} probe run(s), each one op of the model run alone on"
+        f" the device ({lifted} lifted: run again as many parallel copies of the op, one alone being"
+        " too quick to time). Ops run alone do not show context effects (Core ML moving neighbours"
+        " along)"
+        + (
+            f"; {windows} context-search window(s) did: the ops beside a cause, cut out with it,"
+            " show whether Core ML moves them with it (carried)"
+            if windows
+            else ""
+        )
+        + "."
         + (f" Why bisected: {common}." if common else ""),
         UNIT_NOTE,
     ]
@@ -180,7 +207,15 @@ def bisection_lines(report: Report) -> list[str]:
             confidence = "" if op.confidence is None else f" (confidence {op.confidence:.1f})"
             lint = f"lint {unit_word(op.by_lint)}" + (", disagrees" if op.disagree else "")
             plan = f", plan {unit_word(op.by_plan)}" if op.by_plan else ""
+            role = (
+                f"; carried by {op.carried_by}"
+                if op.role == "carried"
+                else "; the cause"
+                if op.role == "cause"
+                else ""
+            )
             lines.append(
                 f"   · {op.name} ({op.type}): {unit_word(op.by_probe)}{confidence}{plan}; {lint}"
+                + role
             )
     return lines

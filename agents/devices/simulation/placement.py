@@ -72,3 +72,34 @@ def _keep_regions_on_gpu(
         on_gpu = sum(op_times[i][GPU] for i in ops)
         if on_gpu < on_ane:
             units[seg.start : seg.stop] = [GPU] * (seg.stop - seg.start)
+
+
+CAUSE, CARRIED = "cause", "carried"
+
+
+def context_roles(
+    support: Sequence[Support], units: Sequence[ComputeUnit]
+) -> list[tuple[str | None, int | None]]:
+    """Ground truth of context effects for one placement (``all``'s): per op ``(None,
+    None)`` on the ANE; ``(CAUSE, None)`` off it because the ANE cannot run it;
+    ``(CARRIED, i)`` off it although the ANE could, moved along by ``_keep_regions_on_gpu``
+    with the op at position ``i`` (the op off the ANE bordering its segment on the GPU side,
+    the one before it first). Benchmarks and tests score context search against it."""
+    roles: list[tuple[str | None, int | None]] = [(None, None)] * len(units)
+    for seg in segments(units):
+        if seg.unit is ANE:
+            continue
+        for i in range(seg.start, seg.stop):
+            roles[i] = (CAUSE, None) if ANE not in support[i].units else (CARRIED, None)
+    for i, (role, _) in enumerate(roles):
+        if role != CARRIED:
+            continue
+        start, stop = i, i + 1  # the run of carried ops around i
+        while start > 0 and roles[start - 1][0] == CARRIED:
+            start -= 1
+        while stop < len(units) and roles[stop][0] == CARRIED:
+            stop += 1
+        sides = [j for j in (start - 1, stop) if 0 <= j < len(units) and roles[j][0] == CAUSE]
+        by = next((j for j in sides if units[j] is GPU), sides[0] if sides else None)
+        roles[i] = (CARRIED, by)
+    return roles

@@ -1,0 +1,214 @@
+"""Context search: the share of truly-off-ANE ops that bisection names, on devices without a
+compute plan, against the simulator's ground truth — before (single-op probes only: the
+causes) and after context search (causes and carried ops). SIMULATED figures.
+
+Models: ``random_model(seed)``, seeded chains of 8–28 ops drawn from convolutions (plain and
+dilated), activations, element-wise ops with constants, pooling (3×3 and 15×15), transposes
+and softmax, at feature maps of 16–64 px and 8–32 channels, so that some segments beside a
+cause are cheap (Core ML moves them) and some are not (they stay on the ANE). Devices: a
+SIMULATED XR (A12) and iPhone 12 (A14), both on iOS 16 (no compute plan). Ground truth:
+``agents.devices.simulation`` profiles the model as the device does (``placement.
+context_roles``: per op on the ANE, cause, or carried by which op).
+
+An op is *named* when the verdict lists it off the ANE; *named wrongly* when it truly runs
+on the ANE under `all`, and a *wrong role* when it is named cause but is carried or the other
+way round (or carried by another op).
+
+Run: .venv/bin/python bench/context_search.py [--models 30] [--seed 2100]
+(needs a Redis: ANEFARM_BENCH_REDIS_URL, or redis-server on the PATH)
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.devices.simulation.chips import chip_model
+from agents.devices.simulation.placement import CARRIED, CAUSE, context_roles
+from agents.devices.simulation.profile import profile
+from bench.packed_probes import PackedFarm, _redis
+from orchestrator import catalog, modelkit
+from orchestrator.protocol import ComputeUnits
+from orchestrator.report import report_model
+
+FARMS = {"XR (A12)": "iPhone11,8@16.7.8=1", "iPhone 12 (A14)": "iPhone13,2@16.7.8=1"}
+KINDS = ("conv", "conv", "dilated", "act", "eltwise", "pool", "bigpool", "transpose", "softmax")
+
+
+def random_model(path: Path, seed: int) -> Path:
+    """A seeded random chain of ops (module docstring); same seed, same model."""
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    rng = np.random.default_rng(seed)
+    side = int(rng.choice([16, 32, 64, 128]))
+    channels = int(rng.choice([8, 16, 32, 64]))
+    n_ops = int(rng.integers(8, 29))
+    kinds = [str(k) for k in rng.choice(KINDS, size=n_ops, p=_weights())]
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, channels, side, side))])
+    def prog(x: Any) -> Any:
+        h = x
+        for i, kind in enumerate(kinds):
+            name = f"{kind}_{i}"
+            if kind in ("conv", "dilated"):
+                w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32) * 0.1
+                d = [2, 2] if kind == "dilated" else [1, 1]
+                h = mb.conv(x=h, weight=w, pad_type="same", dilations=d, name=name)
+            elif kind == "act":
+                h = [mb.relu, mb.sigmoid, mb.tanh][int(rng.integers(3))](x=h, name=name)
+            elif kind == "eltwise":
+                c = rng.standard_normal((1, channels, 1, 1)).astype(np.float32)
+                h = [mb.add, mb.mul][int(rng.integers(2))](x=h, y=c, name=name)
+            elif kind in ("pool", "bigpool"):
+                k = [15, 15] if kind == "bigpool" else [3, 3]
+                h = mb.max_pool(x=h, kernel_sizes=k, strides=[1, 1], pad_type="same", name=name)
+            elif kind == "transpose":
+                h = mb.transpose(x=h, perm=[0, 1, 3, 2], name=name)
+            else:
+                h = mb.softmax(x=h, axis=1, name=name)
+        return h
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
+    model.save(str(path))
+    return path
+
+
+def _weights() -> list[float]:
+    # Causes (dilated on A12, 15×15 pooling, transposes on A12) about one op in five.
+    raw = {"conv": 0.2, "dilated": 0.07, "act": 0.2, "eltwise": 0.2, "pool": 0.08,
+           "bigpool": 0.05, "transpose": 0.05, "softmax": 0.05}  # fmt: skip
+    weights = [raw[k] / KINDS.count(k) for k in KINDS]
+    return [w / sum(weights) for w in weights]
+
+
+def truth(model: Path, device_class: str) -> list[tuple[str | None, str | None]]:
+    """Per op of ``model``: (role, carrying op's name) under `all` on the SIMULATED chip."""
+    ops = modelkit.inspect_model(model).ops
+    chip = chip_model(catalog.DEVICES[device_class].chip)
+    prof = profile(ops, chip)
+    roles = context_roles(prof.support, prof.placements[ComputeUnits.ALL].units)
+    return [(role, ops[by].name if by is not None else None) for role, by in roles]
+
+
+@dataclass
+class Score:
+    models: int = 0
+    truly_off: int = 0
+    truly: Counter[str] = field(default_factory=Counter)  # cause / carried
+    named_before: int = 0
+    named: int = 0
+    named_as: Counter[str] = field(default_factory=Counter)
+    wrong: int = 0  # named off the ANE, truly on it
+    wrong_role: int = 0
+    windows: int = 0
+    window_launches: int = 0
+    causes: int = 0
+
+    def add(self, expected: list[tuple[str | None, str | None]], row: Any, probes: Any) -> None:
+        self.models += 1
+        names = [op.name for op in row.bisection.ops] if row.bisection else []
+        # Named by bisection (source probe); a lint prediction the verdict lists is not.
+        off = {o.name: o for o in row.ops_off_ane if o.source == "probe"}
+        # Before context search the verdict named the ops their own probe put off the ANE.
+        before = {
+            op.name
+            for op in (row.bisection.ops if row.bisection else [])
+            if op.by_probe not in ("neuralEngine", "unknown")
+            and not (op.probe_reason or "").startswith(("carried:", "off the ANE in its window"))
+        }
+        for name, (role, by) in zip(names, expected, strict=True):
+            if role is not None:
+                self.truly_off += 1
+                self.truly[role] += 1
+                self.named_before += name in before
+            if name not in off:
+                continue
+            self.named += role is not None
+            self.named_as[str(off[name].role)] += 1
+            if role is None:
+                self.wrong += 1
+            elif (off[name].role or CAUSE) != role or (
+                role == CARRIED and off[name].carried_by != by
+            ):
+                self.wrong_role += 1
+        windows = [p for p in probes if (p.op_type or "").startswith("window")]
+        self.windows += len(windows)
+        self.causes += sum(1 for r, _ in expected if r == CAUSE)
+
+
+def run(count: int, seed: int) -> None:
+    url, proc = _redis()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            root = Path(scratch)
+            started = time.perf_counter()
+            models = [
+                random_model(root / f"random_{seed + i}.mlpackage", seed + i) for i in range(count)
+            ]
+            print(f"{count} random models (seeds {seed}–{seed + count - 1}), converted in"
+                  f" {time.perf_counter() - started:.0f} s; SIMULATED devices on iOS 16.7.8 (no compute plan)")  # fmt: skip
+            for label, farm_spec in FARMS.items():
+                score = Score()
+                farm = PackedFarm.start(root / label.split()[0], url, packing=True, farm=farm_spec)
+                device_class = farm_spec.split("@")[0]
+                try:
+                    for model in models:
+                        job = farm.submit(model, iterations=50, bisect="always")
+                        launched = len(farm.launches)
+                        farm.run_all()
+                        with farm.sessions() as session:
+                            report = report_model(session, job)
+                        [row] = report.rows
+                        score.add(truth(model, device_class), row, report.probes)
+                        score.window_launches += sum(
+                            1 for launch in farm.launches[launched:]
+                            if launch.batch.purpose == "probe" and _is_window(farm, launch)
+                        )  # fmt: skip
+                finally:
+                    farm.close()
+                _print(label, score)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
+
+
+def _is_window(farm: PackedFarm, launch: Any) -> bool:
+    from orchestrator.store import models as db
+
+    with farm.sessions() as session:
+        run = session.get(db.Run, launch.batch.members()[0].run_id)
+        return run is not None and "window" in (run.bisection or {})
+
+
+def _print(label: str, s: Score) -> None:
+    share = s.named / max(s.truly_off, 1)
+    before = s.named_before / max(s.truly_off, 1)
+    print(f"  {label}: {s.models} models, {s.truly_off} ops truly off the ANE"
+          f" ({s.truly[CAUSE]} cause, {s.truly[CARRIED]} carried)")  # fmt: skip
+    print(f"    named before (single-op probes): {s.named_before} = {before:.0%}")
+    print(f"    named after context search:      {s.named} = {share:.0%}"
+          f" (as cause {s.named_as[CAUSE]}, carried {s.named_as[CARRIED]});"
+          f" named wrongly {s.wrong}, wrong role {s.wrong_role}")  # fmt: skip
+    print(f"    windows probed {s.windows} in {s.window_launches} extra launch(es)"
+          f" for {s.truly[CAUSE]} cause op(s)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=2100)
+    args = parser.parse_args()
+    run(args.models, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""Context search: which ops off the ANE are a **cause** (the ANE cannot run them) and
+which are **carried** (the ANE runs them alone, but Core ML moves them with a cause).
+
+Single-op probes name the causes. Within a whole model Core ML merges neighbouring ops
+into segments and moves a cheap ANE segment to the GPU when that saves the hand-overs
+into and out of it (ane-facts.md, runtime heuristics): those ops are off the ANE in the
+model although every probe of theirs ran on it. Without a compute plan (iOS < 17.4)
+nothing but timing shows it, so after the probes are mapped back
+(``finish.try_finish``) the parent's runs of ops *not* off the ANE (on it, or not placed)
+that border a cause are each cut out as a **window**: the run with the ops off the ANE on
+either side of it (``modelkit.windows``). Inside the window every op of the run has the
+same neighbours on the same units as in the whole model, so Core ML decides about that
+segment as it does in the model, and the window's timing tells the decision:
+
+* `all` indistinguishable from `cpuAndGPU` within ``TIGHT`` (and the interval holding 1)
+  → the run goes where the causes go: its ops are **carried** by the cause that borders
+  it on the GPU side;
+* `all` different from `cpuAndGPU` (the interval excludes 1, either side: a split costs
+  GPU dispatches the segment choice does not weigh) → the ANE takes part of the window:
+  the run stays on it;
+* anything else → unknown, said so; nothing is named.
+
+Cost: at most two windows per cause, all planned at once and packed into runner launches
+with the parent's other probes (``packing``): one extra round of probe batches per
+parent, within the O(log n) per cause the issue allows. Windows are never cut inside a
+run: a cut edge changes the neighbours, and with them Core ML's choice.
+
+Without a cause (every op on the ANE by probe, the model's timing saying otherwise) there
+is nothing to border a window: the verdict keeps offering the prefix search
+(``mapping.PREFIX_SEARCH``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from orchestrator.bisect import packing
+from orchestrator.bisect.mapping import ANE, CARRIED, CAUSE, OpByProbe, OpRef, redo_with_roles
+from orchestrator.bisect.placement import GPU_OR_CPU, UNKNOWN, ProbeStatus
+from orchestrator.bisect.plan import model_path, probe_spec, stored_lint
+from orchestrator.errors import AnefarmError
+from orchestrator.protocol import (
+    ComputeUnit,
+    ComputeUnits,
+    RunBatch,
+    RunnerResult,
+    RunPurpose,
+    Verdict,
+    VerdictKind,
+)
+from orchestrator.settings import Settings
+from orchestrator.store import models as db
+from orchestrator.verdict.timing import describe, pairwise
+
+log = logging.getLogger(__name__)
+# `all` and `cpuAndGPU` within ±5 % of each other, the interval holding 1: the same path.
+# Tighter than the verdict's ±10 %: a run that stays on the ANE but saves only a few per
+# cent must not be called carried (a placement named must be right).
+TIGHT = 1.05
+MOVED, STAYS = "moved", "stays"
+RUNNING, DONE = "running", "done"
+GPU_SIDE = {str(ComputeUnit.GPU), GPU_OR_CPU}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Ops ``start`` … ``stop - 1``: a run of ops not off the ANE (``inner``) with the ops
+    off the ANE that border it (``causes``, positions)."""
+
+    start: int
+    stop: int
+    inner: list[int]
+    causes: list[int]
+
+
+@dataclass(frozen=True)
+class WindowReading:
+    verdict: str  # MOVED, STAYS or UNKNOWN
+    reason: str
+
+
+def windows(placed: list[OpByProbe]) -> list[Window]:
+    """The windows worth a probe: each maximal run of ops not placed off the ANE with a
+    cause on the GPU side of it (a cause that runs on the CPU cannot pull ops to the GPU)."""
+
+    def off(i: int) -> bool:
+        return placed[i].status == ProbeStatus.PLACED and placed[i].unit != ANE
+
+    out: list[Window] = []
+    i = 0
+    while i < len(placed):
+        if off(i):
+            i += 1
+            continue
+        stop = i
+        while stop < len(placed) and not off(stop):
+            stop += 1
+        causes = [j for j in (i - 1, stop) if 0 <= j < len(placed)]
+        if any(placed[j].unit in GPU_SIDE for j in causes):
+            out.append(Window(min([i, *causes]), max([stop, *(j + 1 for j in causes)]),
+                              list(range(i, stop)), causes))  # fmt: skip
+        i = stop
+    return out
+
+
+def read_window(result: RunnerResult, *, seed: int = 0) -> WindowReading:
+    """Did the window's run go with its causes? (module docstring)."""
+    if result.error is not None:
+        return WindowReading(
+            UNKNOWN, f"the window failed ({result.error.kind}): {result.error.message}"
+        )
+    gaps: list[str] = []
+    found = pairwise(result, [(ComputeUnits.ALL, ComputeUnits.CPU_AND_GPU)], seed=seed, gaps=gaps)
+    if not found:
+        return WindowReading(
+            UNKNOWN, "timing cannot read the window: " + ("; ".join(gaps) or "no `all`/`cpuAndGPU`")
+        )
+    [c] = found
+    said = describe(c)
+    if 1 / TIGHT <= c.low <= 1.0 <= c.high <= TIGHT:
+        return WindowReading(MOVED, f"`all` runs the window like `cpuAndGPU` ({said})")
+    if c.high < 1.0 or c.low > 1.0:
+        # Another placement than the GPU path's: the ANE takes part (even when slower:
+        # the split costs more GPU dispatches than Core ML's choice weighs).
+        return WindowReading(
+            STAYS, f"`all` differs from `cpuAndGPU` on the window: the ANE takes part ({said})"
+        )
+    return WindowReading(UNKNOWN, f"the window's timing cannot tell ({said})")
+
+
+def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBatch]:
+    """After the probes are mapped back, without a compute plan and with a verdict that is
+    not FULL: when the model's own timing shows it entirely off the ANE, name the roles at
+    once (no probe); else plan the windows beside the causes; the window batches (packed)."""
+    plan = dict(parent.bisection or {})
+    row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one_or_none()
+    if row is None:
+        return []
+    verdict = Verdict.model_validate(row.payload)
+    if verdict.plan_available or verdict.verdict is VerdictKind.FULL or "context" in plan:
+        return []
+    placed = [_by_probe(p) for p in plan.get("placements", [])]
+    whole = whole_model(verdict)
+    if whole is not None:
+        marked = _lint_causes(
+            placed,
+            stored_lint(session.get(db.Model, parent.model_sha256), plan["key"]["chip"]),
+            whole,
+        )
+        runs = windows(marked)
+        if runs:
+            plan["context"] = {
+                "state": RUNNING,
+                "windows": [{**asdict(w), "run": f"model-{i}"} for i, w in enumerate(runs)],
+                "launches": 0,
+            }
+            finish(
+                session,
+                parent,
+                plan,
+                {f"model-{i}": WindowReading(MOVED, whole) for i in range(len(runs))},
+                marked,
+            )
+        return []
+    found = windows(placed)
+    if not found:
+        return []
+    try:
+        batches, runs_ids = _window_runs(session, parent, found, plan, settings)
+    except AnefarmError as error:
+        log.warning("context search of run %s cannot start: %s", parent.id, error)
+        plan["context"] = {"state": DONE, "error": str(error), "windows": []}
+        parent.bisection = plan
+        return []
+    plan["context"] = {
+        "state": RUNNING,
+        "started_at": datetime.now(UTC).isoformat(),
+        "windows": [{**asdict(w), "run": str(r)} for w, r in zip(found, runs_ids, strict=True)],
+        "launches": len(batches),
+    }
+    parent.bisection = plan
+    parent.bisect_state = db.BisectState.PENDING
+    return batches
+
+
+def whole_model(verdict: Verdict) -> str | None:
+    """Why the model's own timing shows every op off the ANE (`all` runs it like
+    `cpuAndGPU`, by the window's criterion), or None. The whole model is the one window
+    whose context is exact by construction: no probe needed."""
+    c = next(
+        (c for c in verdict.timing if (c.a, c.b) == (ComputeUnits.ALL, ComputeUnits.CPU_AND_GPU)),
+        None,
+    )
+    if c is None or not 1 / TIGHT <= c.low <= 1.0 <= c.high <= TIGHT:
+        return None
+    return f"the model's own timing: `all` runs it like `cpuAndGPU` ({describe(c)})"
+
+
+def _lint_causes(placed: list[OpByProbe], lint: list[Any], whole: str) -> list[OpByProbe]:
+    """With the whole model off the ANE, an op its probe could not place is off it too;
+    when a lint rule says why, it is a cause (by lint) and borders the runs it carries."""
+    expected = {
+        f.op_index: f.expected_unit
+        for f in lint
+        if f.op_index is not None and f.expected_unit in GPU_SIDE | {str(ComputeUnit.CPU)}
+    }
+    out = []
+    for op in placed:
+        p, unit = op, expected.get(op.index)
+        if p.status != ProbeStatus.PLACED and unit is not None:
+            p = replace(p, unit=unit, status=str(ProbeStatus.PLACED), confidence=0.6,
+                        reason=f"off the ANE in the model ({whole}); not placed alone, a lint rule names the cause")  # fmt: skip
+        out.append(p)
+    return out
+
+
+def running(parent: db.Run) -> bool:
+    return bool(((parent.bisection or {}).get("context") or {}).get("state") == RUNNING)
+
+
+def on_window_final(
+    session: Session, run: db.Run, runner: RunnerResult | None, failure: str | None
+) -> None:
+    """A window probe is final: keep its reading, finish the parent when it was the last."""
+    reading = (
+        read_window(runner)
+        if runner is not None
+        else WindowReading(UNKNOWN, f"the window probe failed: {failure or 'no result'}")
+    )
+    run.bisection = {**(run.bisection or {}), "reading": asdict(reading)}
+    session.flush()
+    parent = (
+        session.get(db.Run, run.parent_run_id, with_for_update=True) if run.parent_run_id else None
+    )
+    if parent is None or not running(parent):
+        return
+    plan = dict(parent.bisection or {})
+    readings: dict[str, WindowReading] = {}
+    for w in plan["context"]["windows"]:
+        probe = session.get(db.Run, _uuid(w["run"]))
+        got = (probe.bisection or {}).get("reading") if probe is not None else None
+        if got is None:
+            return  # another window is on its way
+        readings[w["run"]] = WindowReading(**got)
+    finish(session, parent, plan, readings)
+
+
+def finish(
+    session: Session,
+    parent: db.Run,
+    plan: dict[str, Any],
+    readings: dict[str, WindowReading],
+    placed: list[OpByProbe] | None = None,
+) -> None:
+    """Name each op off the ANE cause or carried, and redo the verdict with them
+    (``placed``: the probes' placements, with the causes lint names when the whole model is
+    off the ANE)."""
+    ops = [OpRef.from_json(o) for o in plan["ops"]]
+    placed = list(placed) if placed is not None else [_by_probe(p) for p in plan["placements"]]
+    model = session.get(db.Model, parent.model_sha256)
+    lint = stored_lint(model, plan["key"]["chip"])
+    linted = {f.op_index for f in lint if f.op_index is not None}
+    roles: dict[int, tuple[str, int | None]] = {
+        i: (CAUSE, None)
+        for i, p in enumerate(placed)
+        if p.status == ProbeStatus.PLACED and p.unit != ANE
+    }
+    notes: list[str] = []
+    for w in plan["context"]["windows"]:
+        reading = readings[w["run"]]
+        names = ", ".join(placed[i].name for i in w["inner"][:5]) + (
+            " …" if len(w["inner"]) > 5 else ""
+        )
+        notes.append(
+            f"window {w['start']}–{w['stop'] - 1} ({names}): {reading.verdict}: {reading.reason}"
+        )
+        if reading.verdict != MOVED:
+            continue
+        by = next((j for j in w["causes"] if placed[j].unit in GPU_SIDE), w["causes"][0])
+        for i in w["inner"]:
+            p = placed[i]
+            if p.status != ProbeStatus.PLACED and ops[i].index in linted:
+                roles[i] = (CAUSE, None)  # not placed alone; a lint rule keeps it off the ANE
+                why = f"off the ANE in its window (it runs with {placed[by].name}); not placed alone, lint names the cause"
+            else:
+                roles[i] = (CARRIED, by)
+                alone = (
+                    "on the ANE alone"
+                    if p.unit == ANE
+                    else "not placed alone, no lint rule against it"
+                )
+                why = f"carried: {alone}, but Core ML moves it with {placed[by].name} in the model ({reading.reason})"
+            placed[i] = replace(
+                p, unit=placed[by].unit, status=str(ProbeStatus.PLACED), confidence=0.6, reason=why
+            )
+    verdict_row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one()
+    verdict, named = redo_with_roles(
+        Verdict.model_validate(verdict_row.payload), ops, placed, roles, lint, notes
+    )
+    verdict_row.verdict, verdict_row.ane_share = verdict.verdict, verdict.ane_share
+    verdict_row.payload = verdict.model_dump(mode="json")
+    session.execute(delete(db.OpPlacement).filter_by(run_id=parent.id, source="probe"))
+    units = {u.value for u in ComputeUnit}
+    for p in placed:
+        session.add(db.OpPlacement(run_id=parent.id, source="probe", index=p.index, name=p.name[:512],
+                                   op_type=p.type[:128], preferred=p.unit if p.unit in units else None,
+                                   supported=[], cost=None))  # fmt: skip
+    plan["placements"] = [
+        {**asdict(p), "role": roles.get(i, (None, None))[0],
+         "carried_by": placed[by].name if (by := roles.get(i, (None, None))[1]) is not None else None}
+        for i, p in enumerate(placed)
+    ]  # fmt: skip
+    plan["context"] = {**plan["context"], "state": DONE, "finished_at": datetime.now(UTC).isoformat(),
+                       "carried": sum(1 for r, _ in roles.values() if r == CARRIED), "named": named}  # fmt: skip
+    parent.bisection = plan
+    parent.bisect_state = db.BisectState.DONE
+
+
+def _window_runs(session: Session, parent: db.Run, found: list[Window], plan: dict[str, Any],
+                 settings: Settings) -> tuple[list[RunBatch], list[Any]]:  # fmt: skip
+    """One probe run per window (a model cut from the parent's), packed into launches."""
+    from orchestrator import modelkit
+    from orchestrator.artifacts import ArtifactStore
+    from orchestrator.dispatch import PreparedModel, upsert_model
+    from orchestrator.modelkit.windows import write_window
+    from orchestrator.runs.lifecycle import model_ref
+
+    job = session.get(db.Job, parent.job_id)
+    assert job is not None
+    spec = probe_spec(job.spec)
+    store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
+    chip = plan["key"]["chip"]
+    path = model_path(settings, session.get(db.Model, parent.model_sha256))
+    built = []
+    with tempfile.TemporaryDirectory(prefix="windows-") as scratch:
+        for w in found:
+            cut = write_window(path, w.start, w.stop, Path(scratch))
+            artifact = store.add(cut)
+            inventory = modelkit.inspect_model(cut)
+            findings = [f.to_json() for f in modelkit.lint(inventory, chips=[chip])]
+            built.append((w, artifact, PreparedModel(cut, inventory, findings, [chip])))
+    now = datetime.now(UTC)
+    names = [o["name"] for o in plan["ops"]]
+    batches, ids = [], []
+    for w, artifact, prepared in built:
+        upsert_model(session, prepared, artifact)
+        run_id = uuid4()
+        ids.append(run_id)
+        session.add(
+            db.Run(id=run_id, job_id=parent.job_id, model_sha256=artifact.sha256,
+                   device_class=parent.device_class, status=db.RunStatus.QUEUED, attempts=1,
+                   max_attempts=settings.max_attempts, created_at=now, queued_at=now,
+                   purpose=RunPurpose.PROBE, parent_run_id=parent.id, probe_repeat=1,
+                   pinned_udid=parent.udid,
+                   bisection={"key": plan["key"], "window": asdict(w),
+                              "op_type": f"window {w.start}–{w.stop - 1}",
+                              "source_ops": list(range(w.start, w.stop)),
+                              "source_names": names[w.start:w.stop][:20]})
+        )  # fmt: skip
+        batches.append(
+            RunBatch(run_id=run_id, attempt=1, job_id=parent.job_id,
+                     model=model_ref(artifact, settings.resolved_artifact_url),
+                     device_class=parent.device_class, pinned_udid=parent.udid, spec=spec,
+                     purpose=RunPurpose.PROBE, input_seed=random.SystemRandom().randrange(2**31),
+                     created_at=now)
+        )  # fmt: skip
+    session.flush()
+    return packing.pack(batches, settings=settings, repeat=1), ids
+
+
+def _by_probe(p: dict[str, Any]) -> OpByProbe:
+    return OpByProbe(
+        p["index"], p["name"], p["type"], p["unit"], p["status"], p["confidence"], p["reason"]
+    )
+
+
+def _uuid(text: str) -> Any:
+    from uuid import UUID
+
+    return UUID(text)

@@ -1,0 +1,153 @@
+"""Context search (issue 21 item 2): ops off the ANE named cause or carried, on a SIMULATED
+XR on iOS 16 (no compute plan), against the simulator's ground truth.
+
+The pipeline runs in this process but the transport (bench/packed_probes.py's PackedFarm:
+dispatch, the agent's execute_all on the simulated device, the real Ingestor on a real
+Redis); the ground truth is ``agents.devices.simulation``'s own placement under `all`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.devices.simulation.chips import chip_model
+from agents.devices.simulation.placement import CARRIED, CAUSE, context_roles
+from agents.devices.simulation.profile import profile
+from bench.context_search import random_model, truth
+from bench.packed_probes import PackedFarm
+from orchestrator import modelkit
+from orchestrator.bisect.context import Window, windows
+from orchestrator.bisect.mapping import OpByProbe
+from orchestrator.modelkit.windows import write_window
+from orchestrator.protocol import ComputeUnits
+from orchestrator.render import print_table
+from orchestrator.report import report_model
+from orchestrator.report_rows import Report
+from orchestrator.store import models as db
+
+XR_IOS16 = "iPhone11,8@16.7.8=1"
+SANDWICH = "conv_sandwich_dilated.mlpackage"
+# A seeded random model (bench/context_search.py) whose runs beside its three causes mostly
+# stay on the ANE on the A12, while the input cast is carried: windows are needed.
+MIXED_SEED = 508
+
+
+def _op(index: int, unit: str, status: str = "placed") -> OpByProbe:
+    return OpByProbe(index, f"op{index}", "conv", unit, status, 0.9, "")
+
+
+def test_windows_cut_each_run_beside_a_gpu_cause_with_its_borders() -> None:
+    placed = [
+        _op(0, "neuralEngine"), _op(1, "neuralEngine"), _op(2, "gpu"),
+        _op(3, "unknown", "inconclusive"), _op(4, "neuralEngine"), _op(5, "cpu"),
+        _op(6, "neuralEngine"),
+    ]  # fmt: skip
+    assert windows(placed) == [
+        Window(start=0, stop=3, inner=[0, 1], causes=[2]),
+        # An op not placed stays inside the run: only ops placed off the ANE are borders.
+        Window(start=2, stop=6, inner=[3, 4], causes=[2, 5]),
+        # op 6 borders only a CPU op, which cannot pull it to the GPU: no window.
+    ]
+    assert windows([_op(0, "neuralEngine"), _op(1, "neuralEngine")]) == []
+
+
+def test_the_simulator_decides_a_window_as_in_the_whole_model(
+    samples: dict[str, Path], tmp_path: Path
+) -> None:
+    model = samples[SANDWICH]
+    ops = modelkit.inspect_model(model).ops
+    a12 = chip_model("A12")
+    whole = profile(ops, a12)
+    units = whole.placements[ComputeUnits.ALL].units
+    # Ground truth: the dilated convolution cannot run on the A12's ANE; everything else
+    # could, and is moved to the GPU with it (the casts and the plain convolutions).
+    roles = context_roles(whole.support, units)
+    assert roles == [(CARRIED, 2), (CARRIED, 2), (CAUSE, None), (CARRIED, 2), (CARRIED, 2)]
+    for start, stop in ((0, 3), (2, 5), (1, 4)):
+        cut = write_window(model, start, stop, tmp_path / f"w{start}")
+        window_ops = modelkit.inspect_model(cut).ops
+        assert [op.name for op in window_ops] == [op.name for op in ops[start:stop]]
+        inside = profile(window_ops, a12).placements[ComputeUnits.ALL].units
+        assert inside == units[start:stop]
+
+
+def _run(home: Path, redis_url: str, model: Path) -> tuple[PackedFarm, Report, list[Any]]:
+    farm = PackedFarm.start(home, redis_url, packing=True, farm=XR_IOS16)
+    job = farm.submit(model, iterations=50, bisect="auto")
+    farm.run_all()
+    with farm.sessions() as session:
+        report = report_model(session, job)
+        windows_run = [
+            launch
+            for launch in farm.probe_launches()
+            if "window" in (session.get(db.Run, launch.batch.members()[0].run_id).bisection or {})
+        ]
+    return farm, report, windows_run
+
+
+def _named(report: Report) -> dict[str, tuple[str | None, str | None]]:
+    [row] = report.rows
+    return {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
+
+
+def _expected(model: Path) -> dict[str, tuple[str | None, str | None]]:
+    ops = modelkit.inspect_model(model).ops
+    return {
+        op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True) if role[0]
+    }
+
+
+def test_the_dilated_conv_is_the_cause_and_its_neighbours_are_carried(
+    tmp_path: Path, redis_url: str, samples: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = samples[SANDWICH]
+    farm, report, window_launches = _run(tmp_path, redis_url, model)
+    try:
+        [row] = report.rows
+        assert row.simulated is True and row.plan_available is False
+        named = _named(report)
+        dilated = "conv_dilated_cast_fp16"
+        assert named[dilated] == (CAUSE, None)
+        assert named["conv_in_cast_fp16"] == named["conv_out_cast_fp16"] == (CARRIED, dilated)
+        assert named == _expected(model)  # every op truly off the ANE, with its role
+        cause = next(o for o in row.ops_off_ane if o.name == dilated)
+        assert "dilated" in (cause.reason or "") and cause.unit == "gpu"
+        carried = next(o for o in row.ops_off_ane if o.name == "conv_in_cast_fp16")
+        assert (carried.fix or "").startswith(f"fix {dilated}")
+        assert row.verdict == "NONE" and row.ane_share == 0
+        ops = {op.name: op for op in row.bisection.ops} if row.bisection else {}
+        assert ops["conv_out_cast_fp16"].role == CARRIED and not ops["conv_out_cast_fp16"].disagree
+        # Bounded: extra probe batches per cause ≤ log2(n) (here none: the model's own
+        # timing already shows all of it off the ANE, the one window that needs no probe).
+        n = len(ops)
+        assert len(window_launches) <= 1 * math.log2(n)
+        print_table(report)
+        text = capsys.readouterr().out
+        assert f"carried to the GPU with {dilated}" in " ".join(text.split())
+    finally:
+        farm.close()
+
+
+def test_windows_name_only_what_the_simulator_moves(tmp_path: Path, redis_url: str) -> None:
+    model = random_model(tmp_path / "mixed.mlpackage", MIXED_SEED)
+    expected = _expected(model)
+    assert {role for role, _ in expected.values()} == {CAUSE, CARRIED}  # the premise
+    farm, report, window_launches = _run(tmp_path / "home", redis_url, model)
+    try:
+        [row] = report.rows
+        assert row.verdict == "PARTIAL"
+        assert _named(report) == expected
+        windows_probed = [p for p in report.probes if (p.op_type or "").startswith("window")]
+        assert windows_probed and all(
+            p.placement in {"moved", "stays", "unknown"} for p in windows_probed
+        )
+        causes = sum(1 for role, _ in expected.values() if role == CAUSE)
+        n = len(modelkit.inspect_model(model).ops)
+        assert 1 <= len(window_launches) <= causes * math.log2(n)
+        assert any(r.startswith("after context search:") for r in row.reasons)
+    finally:
+        farm.close()
