@@ -465,9 +465,14 @@ class CheckResult(Base):
     __tablename__ = "check_results"
     __table_args__ = (
         UniqueConstraint(
-            "job_id", "series", "device_class", "compute_units", "simulated", "check",
+            "job_id",
+            "series",
+            "device_class",
+            "compute_units",
+            "simulated",
+            "check",
             name="uq_check_results_key",
-        ),  # fmt: skip
+        ),
         Index("ix_check_results_sweep", "sweep_id", "series"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -521,9 +526,7 @@ class AlertFinding(Base):
     __tablename__ = "alert_findings"
     __table_args__ = (Index("ix_alert_findings_summary", "summary_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    summary_id: Mapped[int] = mapped_column(
-        ForeignKey("alert_summaries.id", ondelete="CASCADE")
-    )
+    summary_id: Mapped[int] = mapped_column(ForeignKey("alert_summaries.id", ondelete="CASCADE"))
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     series: Mapped[str] = mapped_column(String(256))
     device_class: Mapped[str] = mapped_column(String(32))
@@ -543,9 +546,7 @@ class AlertTriage(Base):
     __tablename__ = "alert_triage"
     __table_args__ = (Index("ix_alert_triage_summary", "summary_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    summary_id: Mapped[int] = mapped_column(
-        ForeignKey("alert_summaries.id", ondelete="CASCADE")
-    )
+    summary_id: Mapped[int] = mapped_column(ForeignKey("alert_summaries.id", ondelete="CASCADE"))
     from_status: Mapped[str] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     by: Mapped[str] = mapped_column(String(128))
@@ -583,9 +584,7 @@ class NotificationDelivery(Base):
     __tablename__ = "notification_deliveries"
     __table_args__ = (Index("ix_notification_deliveries_summary", "summary_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    summary_id: Mapped[int] = mapped_column(
-        ForeignKey("alert_summaries.id", ondelete="CASCADE")
-    )
+    summary_id: Mapped[int] = mapped_column(ForeignKey("alert_summaries.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(16))  # json | slack
     ok: Mapped[bool] = mapped_column(Boolean)

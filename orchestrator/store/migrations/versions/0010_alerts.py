@@ -61,9 +61,14 @@ def upgrade() -> None:
         _fk("job_id", "jobs.id"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
-            "job_id", "series", "device_class", "compute_units", "simulated", "check",
+            "job_id",
+            "series",
+            "device_class",
+            "compute_units",
+            "simulated",
+            "check",
             name="uq_check_results_key",
-        ),  # fmt: skip
+        ),
     )
     op.create_index("ix_check_results_sweep", "check_results", ["sweep_id", "series"])
 
@@ -160,9 +165,7 @@ def upgrade() -> None:
         _fk("summary_id", "alert_summaries.id"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index(
-        "ix_notification_deliveries_summary", "notification_deliveries", ["summary_id"]
-    )
+    op.create_index("ix_notification_deliveries_summary", "notification_deliveries", ["summary_id"])
 
 
 def downgrade() -> None:
