@@ -208,7 +208,7 @@ def _analyse(
             _state(session, job, CONFIRMING,
                    confirmations=(already.confirmations if already else 0) + len(batches))  # fmt: skip
             log.info("night %s of sweep %s: %d series to confirm, confirmation runs queued",
-                        night, sweep.name, len(batches))  # fmt: skip
+                     night, sweep.name, len(batches))  # fmt: skip
             return (NightOutcome(job_id, CONFIRMING, [b.run_id for b in batches]), batches, [])
         # 3. Store, 4. prepare the messages.
         now = datetime.now(UTC)
