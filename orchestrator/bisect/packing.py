@@ -15,11 +15,14 @@ so an estimate that is off by 2× still fits:
 
     estimate = MODEL_FIXED_S                               (push, compile, cold + warm load)
              + settings × (1 + rounds × warmup + iterations)   predictions
-               × ``probe_prediction_ms`` × repeat               (lifted probes: × copies)
+               × max(``probe_prediction_ms`` × repeat,           (lifted probes: × copies)
+                     FLOPs ÷ CONSERVATIVE_FLOPS_PER_MS)          (a heavy op)
 
-``probe_prediction_ms`` (``ANEFARM_PROBE_PREDICTION_MS``, 20 ms) is far above what one op
-takes on any chip the farm has (a single-op probe predicts in 0.05–5 ms on the simulated
-A12's CPU, the slowest unit): a conservative cost, not a measurement. A pack also holds at
+``probe_prediction_ms`` (``ANEFARM_PROBE_PREDICTION_MS``, 20 ms) is far above what a probe
+takes (the samples' single-op probes: 0.02–0.26 ms a prediction on the simulated A12, their
+16-copy lifts ≤ 3.2 ms, on the slowest setting); an op heavy enough to take longer is
+charged by its FLOPs at a quarter of the slowest CPU's rate: a conservative cost, not a
+measurement. A pack also holds at
 most ``probe_pack_max`` models (and never one model twice). ``ANEFARM_PROBE_PACKING=0``
 turns packing off: one launch per probe, as before.
 
@@ -29,7 +32,7 @@ A packed launch the runner crashes is split in halves and launched again by the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.bisect.placement import LIFT
 from orchestrator.protocol import MAX_PACKED, RunBatch, RunPurpose, RunSpec
@@ -43,34 +46,54 @@ MODEL_FIXED_S = 1.0
 ROUNDS = 5
 # Share of the batch timeout a pack's estimate may fill (the estimate may be 2× off).
 BUDGET_SHARE = 0.5
+# A probe with a heavy op (a full-size convolution) costs more than the fixed 20 ms: its
+# FLOPs at a quarter of the slowest CPU the farm has (A12, ≈ 20 GFLOP/s effective in the
+# behaviour model) — 5 GFLOP/s, 5e6 FLOPs a millisecond.
+CONSERVATIVE_FLOPS_PER_MS = 5e6
 
 
-def probe_estimate_s(spec: RunSpec, *, repeat: int, prediction_ms: float) -> float:
-    """A conservative estimate of one probe's time inside a launch (module docstring)."""
+def probe_estimate_s(
+    spec: RunSpec, *, repeat: int, prediction_ms: float, flops: float | None = None
+) -> float:
+    """A conservative estimate of one probe's time inside a launch (module docstring):
+    ``flops`` is the probe model's own (its copies included), when known."""
     predictions = len(spec.compute_units) * (1 + ROUNDS * spec.warmup + spec.iterations)
-    return MODEL_FIXED_S + predictions * prediction_ms * max(repeat, 1) / 1000
+    each_ms = max(prediction_ms * max(repeat, 1), (flops or 0.0) / CONSERVATIVE_FLOPS_PER_MS)
+    return MODEL_FIXED_S + predictions * each_ms / 1000
 
 
 def budget_s(spec: RunSpec) -> float:
     return spec.timeout_s * BUDGET_SHARE
 
 
-def pack(batches: list[RunBatch], *, settings: Settings, repeat: int) -> list[RunBatch]:
+def pack(
+    batches: list[RunBatch],
+    *,
+    settings: Settings,
+    repeat: int,
+    flops: Mapping[str, float | None] | None = None,
+) -> list[RunBatch]:
     """The batches of one parent's probes (same spec, device, job) packed greedily in
     order; each pack's estimate within the budget (a probe that alone exceeds it goes
-    alone). Packing off, or one batch: the batches as they are."""
+    alone). ``flops``: each probe model's FLOPs by sha256, when known. Packing off, or one
+    batch: the batches as they are."""
     if not settings.probe_packing or len(batches) < 2:
         return list(batches)
     limit = max(2, min(settings.probe_pack_max, MAX_PACKED))
     pending = list(batches)
     packs: list[RunBatch] = []
+    known = flops or {}
+
+    def estimate(batch: RunBatch) -> float:
+        return probe_estimate_s(batch.spec, repeat=repeat, flops=known.get(batch.model.sha256),
+                                prediction_ms=settings.probe_prediction_ms)  # fmt: skip
+
     while pending:
         first = pending.pop(0)
-        spec = first.spec
-        each = probe_estimate_s(spec, repeat=repeat, prediction_ms=settings.probe_prediction_ms)
-        group, total, shas, rest = [first], each, {first.model.sha256}, []
+        group, total, shas, rest = [first], estimate(first), {first.model.sha256}, []
         for batch in pending:
-            fits = total + each <= budget_s(spec) and len(group) < limit
+            each = estimate(batch)
+            fits = total + each <= budget_s(first.spec) and len(group) < limit
             if fits and batch.model.sha256 not in shas and _same_launch(first, batch):
                 group.append(batch)
                 shas.add(batch.model.sha256)

@@ -210,7 +210,8 @@ def probe_runs(
             )
         )  # fmt: skip
     session.flush()
-    packed = packing.pack(batches, settings=settings, repeat=repeat)
+    flops = {a.sha256: sum(op.flops or 0 for op in m.inventory.ops) for _, a, m in built}
+    packed = packing.pack(batches, settings=settings, repeat=repeat, flops=flops)
     return packed, {s.op_index: s.reason for s in index.skipped}
 
 

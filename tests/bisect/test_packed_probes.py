@@ -338,3 +338,17 @@ def test_the_lifts_one_launch_plans_are_repacked_and_other_work_is_left_alone(
     # 16 copies: 4 × (1 + 25 + 10) × 20 ms × 16 + 1 s = 47 s a lift, 300 s a launch: 6 fit.
     [packed] = [b for b, _ in out[2:]]
     assert [m.run_id for m in packed.members()] == [b.run_id for b in lifts]
+
+
+def test_a_heavy_probe_is_estimated_by_its_flops_and_gets_a_launch_of_its_own(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(home=tmp_path)
+    light, heavy, other = (_batch(_sha(i), timeout_s=60) for i in range(3))
+    # 1e9 FLOPs at 5e6 a ms: 200 ms a prediction, 304 predictions: 61.8 s > 30 s alone.
+    flops = {heavy.model.sha256: 1e9, light.model.sha256: 1e3}
+    packs = packing.pack([light, heavy, other], settings=settings, repeat=1, flops=flops)
+    assert [[m.run_id for m in p.members()] for p in packs] == [
+        [light.run_id, other.run_id], [heavy.run_id],
+    ]  # fmt: skip
+    assert packing.probe_estimate_s(heavy.spec, repeat=1, prediction_ms=20.0, flops=1e9) > 60
