@@ -182,6 +182,8 @@ def findings(
     analysis: FleetAnalysis, night: date | None = None, *, alerts_only: bool = False
 ) -> list[Finding]:
     """Findings of one night (default: the last), `all` compute units first."""
+    if not analysis.nights:
+        return []
     night = night or analysis.nights[-1]
     if night not in analysis.nights:
         return []

@@ -74,3 +74,12 @@ def test_incoherent_settings_are_refused():
 
 def test_the_median_of_a_run_is_computed_when_not_given():
     assert Run((3.0, 1.0, 2.0, 10.0)).median_ms == 2.5
+
+
+def test_no_series_and_unknown_nights_give_no_findings():
+    from orchestrator.regress import findings
+
+    assert findings(analyse([])) == []
+    result = analyse([history(quiet(3))])
+    assert findings(result, night(40)) == []
+    assert len(findings(result, night(2))) == 7  # one per check
