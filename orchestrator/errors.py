@@ -189,3 +189,18 @@ def environment_secrets() -> list[str]:
             found |= {password, unquote(password)}
     # Longest first: one secret may contain another.
     return sorted((s for s in found if len(s) >= SHORTEST_SECRET), key=len, reverse=True)
+
+
+def shown_url(url: str) -> str:
+    """A URL that may hold a secret in its path (a Slack or generic webhook) as it may be
+    shown: scheme, host, port and the first path segment; the rest (a token) as ``…``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    segments = [s for s in parts.path.split("/") if s]
+    path = f"/{segments[0]}" if segments else ""
+    rest = "/…" if len(segments) > 1 or parts.query else ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{path}{rest}"

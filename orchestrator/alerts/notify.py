@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from orchestrator.errors import mask
+from orchestrator.errors import mask, shown_url
 from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,20 +41,6 @@ class Delivery:
     attempts: int
     http_status: int | None
     error: str | None
-
-
-def shown_url(url: str) -> str:
-    """Scheme, host, port and the first path segment; the rest (a token) as ``…``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    segments = [s for s in parts.path.split("/") if s]
-    path = f"/{segments[0]}" if segments else ""
-    rest = "/…" if len(segments) > 1 or parts.query else ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{path}{rest}"
 
 
 def slack_text(message: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orchestrator.errors import AnefarmError, UsageError
+from orchestrator.errors import AnefarmError, UsageError, shown_url
 from orchestrator.protocol import ComputeUnits
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -51,6 +51,14 @@ class WebhookEntry(BaseModel):
     format: Literal["json", "slack"] = "json"
     # Which summaries to send: every kind by default; e.g. [regression, failure].
     kinds: list[str] | None = Field(default=None, max_length=10)
+
+
+def shown(definition: dict[str, Any]) -> dict[str, Any]:
+    """A stored definition as it may be printed or served: a webhook URL carries its
+    secret in the path (Slack's /services/T…/B…/token), so only its first segment shows."""
+    hooks = definition.get("notify") or []
+    masked = [{**hook, "webhook": shown_url(str(hook.get("webhook", "")))} for hook in hooks]
+    return {**definition, "notify": masked} if hooks else dict(definition)
 
 
 class SweepDefinition(BaseModel):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.store import models as db
-from orchestrator.sweeps.definition import SweepDefinition, load_file
+from orchestrator.sweeps.definition import SweepDefinition, load_file, shown
 from orchestrator.sweeps.nights import load_sweep
 from orchestrator.sweeps.schedule import next_fire
 
@@ -89,7 +89,7 @@ def add(
         )
         session.flush()
         return AddOutcome(definition.name, created=True)
-    changes = diff(sweep.definition, data)
+    changes = diff(shown(sweep.definition), shown(data))
     if sweep.source_path != source_path:
         changes.append(f"file: {sweep.source_path} → {source_path}")
     if changes:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator.alerts import notify
+from orchestrator.errors import shown_url
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from tests.alerts.nightfarm import CLASSES, Point, make_sweep, summaries
@@ -90,7 +91,7 @@ def test_a_client_error_is_not_retried_and_a_dead_host_ends_failed(hook, tmp_pat
 
 
 def test_the_stored_target_hides_a_slack_token():
-    shown = notify.shown_url("https://hooks.slack.com/services/T000/B000/XXXXsecret")
+    shown = shown_url("https://hooks.slack.com/services/T000/B000/XXXXsecret")
     assert shown == "https://hooks.slack.com/services/…" and "secret" not in shown
 
 

@@ -178,3 +178,24 @@ def test_series_names_must_be_unique(folder):
     out = anefarm(folder / "home", "sweep", "add", str(path))
     assert out.returncode == 2
     assert "series 'conv10x10' already comes from models.0" in out.stderr
+
+
+def test_a_webhook_secret_is_never_printed(folder):
+    # A Slack webhook's token is its path: `sweep add` (what changed) and `sweep show`
+    # show the host and first segment only; the stored definition keeps the whole URL.
+    home, path = folder / "home", folder / "vision.yaml"
+    path.write_text(good(folder))
+    assert anefarm(home, "sweep", "add", str(path)).returncode == 0
+    hook = "https://hooks.slack.com/services/T0001/B0002/s3cr3tT0k3n"
+    path.write_text(good(folder) + f"notify:\n  - webhook: {hook}\n    format: slack\n")
+    outputs = [
+        anefarm(home, "sweep", "add", str(path)),
+        anefarm(home, "sweep", "show", "vision-nightly", "--json"),
+        anefarm(home, "sweep", "show", "vision-nightly"),
+    ]
+    for out in outputs:
+        assert out.returncode == 0, out.stderr
+        assert "s3cr3t" not in out.stdout + out.stderr
+    assert "notify:" in outputs[0].stdout  # the change is still reported
+    shown = json.loads(outputs[1].stdout)["definition"]["notify"][0]["webhook"]
+    assert shown == "https://hooks.slack.com/services/…"

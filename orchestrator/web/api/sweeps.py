@@ -33,12 +33,13 @@ def show_sweep(
     nights: Annotated[int, Query(ge=1, le=1000, description="how many nights")] = NIGHTS_SHOWN,
 ) -> dict[str, Any]:
     from orchestrator.sweeps import store
+    from orchestrator.sweeps.definition import shown
     from orchestrator.sweeps.nights import load_sweep
 
     sweep = load_sweep(session, name)
     return {
         **store.describe(sweep),
-        "definition": sweep.definition,
+        "definition": shown(sweep.definition),
         "nights": [n.to_json() for n in store.nights(session, sweep.id, limit=nights)],
     }
 
