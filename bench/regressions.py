@@ -1,10 +1,10 @@
 """Detection quality and speed of regression detection (issue 18), SIMULATED.
 
 Noise model (the sweeps issue's, from ``agents/devices/simulation/nights.py`` and
-``runner.py``): each run of a night multiplies the series' latency by a log-normal factor
-with σ = ``RUN_TO_RUN_SIGMA`` (run-to-run: the nightly run and a confirmation run draw
-their own), and each prediction of a run by a log-normal factor with σ = ``NOISE_SIGMA``
-(within a run). Confirmation runs are simulated as the wiring will do them: a night whose
+``runner.py``): each run of a night multiplies the series' latency by the simulated farm's
+run-to-run factor (``NightState.run_to_run``: log-normal, σ = ``RUN_TO_RUN_SIGMA`` = 0.08
+on the farm, swept here; the nightly run and a confirmation run draw their own), and each
+prediction of a run by a log-normal factor with σ = ``NOISE_SIGMA`` (within a run). Confirmation runs are simulated as the wiring will do them: a night whose
 latency is UNKNOWN gets one more run and is analysed again.
 
 Run: ``.venv/bin/python bench/regressions.py`` (``--quick`` for a smaller run; ``--sigma``
@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from agents.devices.simulation.nights import RUN_TO_RUN_SIGMA
+from agents.devices.simulation.nights import RUN_TO_RUN_SIGMA, NightState
 from agents.devices.simulation.runner import NOISE_SIGMA
 from orchestrator.regress import (
     Check,
@@ -60,11 +60,24 @@ class Fleet:
     confirmed: np.ndarray  # (S, T) bool
 
 
+def run_factors(count: int, nights: int, sigma: float, seed: int) -> np.ndarray:
+    """(S, T, 2, 1): the simulated farm's own run-to-run factor of each series' nightly run
+    and its confirmation run (``NightState.run_to_run``, draws 0 and 1)."""
+    out = np.empty((count, nights, 2, 1))
+    for t in range(nights):
+        state = NightState(night=_night(t), present=True, os_version="18.1",
+                           os_build="22B83sim", sigma=sigma, noise_seed=seed)  # fmt: skip
+        for s in range(count):
+            for draw in (0, 1):
+                out[s, t, draw, 0] = state.run_to_run(f"sim-{s}", f"model-{s}", draw)
+    return out
+
+
 def make_fleet(multiplier: np.ndarray, sigma: float, rng: np.random.Generator, n: int) -> Fleet:
     count, nights = multiplier.shape
     base = rng.uniform(2.0, 40.0, size=(count, 1))
     truth = base * multiplier
-    run = rng.lognormal(0.0, sigma, size=(count, nights, 2, 1))
+    run = run_factors(count, nights, sigma, int(rng.integers(2**31)))
     within = rng.lognormal(0.0, NOISE_SIGMA, size=(count, nights, 2, n))
     samples = truth[:, :, None, None] * run * within
     return Fleet(truth=truth, samples=samples, confirmed=np.zeros((count, nights), dtype=bool))
