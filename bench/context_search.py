@@ -53,7 +53,7 @@ def random_model(path: Path, seed: int) -> Path:
     n_ops = int(rng.integers(8, 29))
     kinds = [str(k) for k in rng.choice(KINDS, size=n_ops, p=_weights())]
 
-    @mb.program(input_specs=[mb.TensorSpec(shape=(1, channels, side, side))])
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, channels, side, side))])  # type: ignore[untyped-decorator]
     def prog(x: Any) -> Any:
         h = x
         for i, kind in enumerate(kinds):
@@ -111,6 +111,7 @@ class Score:
     windows: int = 0
     window_launches: int = 0
     causes: int = 0
+    wrong_ops: list[str] = field(default_factory=list)
 
     def add(self, expected: list[tuple[str | None, str | None]], row: Any, probes: Any) -> None:
         self.models += 1
@@ -135,6 +136,7 @@ class Score:
             self.named_as[str(off[name].role)] += 1
             if role is None:
                 self.wrong += 1
+                self.wrong_ops.append(f"{row.model}: {name} ({off[name].role}, {off[name].reason})")
             elif (off[name].role or CAUSE) != role or (
                 role == CARRIED and off[name].carried_by != by
             ):
@@ -144,7 +146,7 @@ class Score:
         self.causes += sum(1 for r, _ in expected if r == CAUSE)
 
 
-def run(count: int, seed: int) -> None:
+def run(count: int, seed: int, only: str | None = None) -> None:
     url, proc = _redis()
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -156,6 +158,8 @@ def run(count: int, seed: int) -> None:
             print(f"{count} random models (seeds {seed}–{seed + count - 1}), converted in"
                   f" {time.perf_counter() - started:.0f} s; SIMULATED devices on iOS 16.7.8 (no compute plan)")  # fmt: skip
             for label, farm_spec in FARMS.items():
+                if only and only not in farm_spec:
+                    continue
                 score = Score()
                 farm = PackedFarm.start(root / label.split()[0], url, packing=True, farm=farm_spec)
                 device_class = farm_spec.split("@")[0]
@@ -198,6 +202,8 @@ def _print(label: str, s: Score) -> None:
     print(f"    named after context search:      {s.named} = {share:.0%}"
           f" (as cause {s.named_as[CAUSE]}, carried {s.named_as[CARRIED]});"
           f" named wrongly {s.wrong}, wrong role {s.wrong_role}")  # fmt: skip
+    for line in s.wrong_ops[:10]:
+        print(f"    named wrongly: {line[:300]}")
     print(f"    windows probed {s.windows} in {s.window_launches} extra launch(es)"
           f" for {s.truly[CAUSE]} cause op(s)")  # fmt: skip
 
@@ -206,8 +212,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=30)
     parser.add_argument("--seed", type=int, default=2100)
+    parser.add_argument("--device", help="only this device class (e.g. iPhone11,8)")
     args = parser.parse_args()
-    run(args.models, args.seed)
+    run(args.models, args.seed, args.device)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import random
+import statistics
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 # Tighter than the verdict's ±10 %: a run that stays on the ANE but saves only a few per
 # cent must not be called carried (a placement named must be right).
 TIGHT = 1.05
+# Staying on the ANE would change the window's time by less than this share: unknown.
+CLOSE = 0.15
 MOVED, STAYS = "moved", "stays"
 RUNNING, DONE = "running", "done"
 GPU_SIDE = {str(ComputeUnit.GPU), GPU_OR_CPU}
@@ -138,6 +141,66 @@ def read_window(result: RunnerResult, *, seed: int = 0) -> WindowReading:
     return WindowReading(UNKNOWN, f"the window's timing cannot tell ({said})")
 
 
+def _unless_close_call(
+    session: Session, run: db.Run, runner: RunnerResult, reading: WindowReading
+) -> WindowReading:
+    """A window that looks moved, unless staying on the ANE would look the same: Core ML
+    weighs ANE time + hand-overs against GPU time, and near that balance the two choices
+    differ by a per cent or two — less than timing can tell. Had the run stayed, `all`
+    would take `cpuAndNeuralEngine`'s time with each cause on the GPU instead of the CPU:
+    window `cpuAndNeuralEngine` − Σ cause (`cpuOnly` − `cpuAndGPU`), the causes' own
+    probes. Within ``CLOSE`` of `cpuAndGPU`, the reading is unknown."""
+    medians = {s.compute_units: _median(s.latencies_ms) for s in runner.settings if s.error is None}
+    moved, ne = medians.get(ComputeUnits.CPU_AND_GPU), medians.get(ComputeUnits.CPU_AND_NE)
+    parent = session.get(db.Run, run.parent_run_id) if run.parent_run_id else None
+    window = (run.bisection or {}).get("window") or {}
+    if not moved or ne is None or parent is None:
+        return WindowReading(UNKNOWN, f"{reading.reason}; but the window's settings are missing")
+    ops = (parent.bisection or {}).get("ops", [])
+    stays = ne
+    for position in window.get("causes", []):
+        gap = _cause_gap(session, parent, ops[position].get("signature"))
+        if gap is None:
+            return WindowReading(
+                UNKNOWN,
+                f"{reading.reason}; but {ops[position]['name']} has no probe of its own to tell"
+                " how close Core ML's choice is",
+            )
+        stays -= gap
+    if abs(stays / moved - 1) < CLOSE:
+        return WindowReading(
+            UNKNOWN,
+            f"{reading.reason}; but staying on the ANE would take about {stays:.3f} ms against"
+            f" {moved:.3f} ms: too close a call for timing to tell",
+        )
+    return reading
+
+
+def _cause_gap(session: Session, parent: db.Run, signature: str | None) -> float | None:
+    """`cpuOnly` − `cpuAndGPU` median of the cause's single-op probe on the parent's device
+    class (this bisection's, else the newest one)."""
+    if signature is None:
+        return None
+    probe = session.scalars(
+        select(db.Run)
+        .filter_by(probe_signature=signature, probe_repeat=1, device_class=parent.device_class)
+        .order_by((db.Run.parent_run_id == parent.id).desc(), db.Run.created_at.desc())
+        .limit(1)
+    ).first()
+    if probe is None:
+        return None
+    p50 = {
+        str(m.compute_units): m.p50
+        for m in session.scalars(select(db.Measurement).filter_by(run_id=probe.id))
+    }
+    cpu, gpu = p50.get(str(ComputeUnits.CPU_ONLY)), p50.get(str(ComputeUnits.CPU_AND_GPU))
+    return None if cpu is None or gpu is None else float(cpu - gpu)
+
+
+def _median(values: list[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
 def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBatch]:
     """After the probes are mapped back, without a compute plan and with a verdict that is
     not FULL: when the model's own timing shows it entirely off the ANE, name the roles at
@@ -150,7 +213,11 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
     if verdict.plan_available or verdict.verdict is VerdictKind.FULL or "context" in plan:
         return []
     placed = [_by_probe(p) for p in plan.get("placements", [])]
-    whole = whole_model(verdict)
+    found = windows(placed)
+    # The whole model is a window too, but a long one: a short segment staying on the ANE
+    # changes its timing by too little to see. Only without causes placed by probe (so
+    # without windows to cut) does its own timing stand in, and then only lint names causes.
+    whole = None if found else whole_model(verdict)
     if whole is not None:
         marked = _lint_causes(
             placed,
@@ -172,7 +239,6 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
                 marked,
             )
         return []
-    found = windows(placed)
     if not found:
         return []
     try:
@@ -237,6 +303,8 @@ def on_window_final(
         if runner is not None
         else WindowReading(UNKNOWN, f"the window probe failed: {failure or 'no result'}")
     )
+    if reading.verdict == MOVED and runner is not None:
+        reading = _unless_close_call(session, run, runner, reading)
     run.bisection = {**(run.bisection or {}), "reading": asdict(reading)}
     session.flush()
     parent = (

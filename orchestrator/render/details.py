@@ -98,12 +98,12 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
             for found, devices in cause["where"].items()
         )
         entries.append([f"{ops}: {reason}", f"fix: {fix}", f"on {spots}"])
-    for (by, unit), spots in carried.items():
-        names = list(dict.fromkeys(n for moved in spots.values() for n in moved))
+    for (by, unit), moved_on in carried.items():
+        names = list(dict.fromkeys(n for moved in moved_on.values() for n in moved))
         them, they = ("it", "it") if len(names) == 1 else ("them", "they")
         entries.append(
             [
-                f"{_names(names)}: carried to the {unit} with {by} on {', '.join(spots)} —"
+                f"{_names(names)}: carried to the {unit} with {by} on {', '.join(moved_on)} —"
                 f" the ANE runs {them} alone, but Core ML moves {them} with {by} (context search)",
                 f"fix: fix {by}, and {they} should return to the ANE",
             ]

@@ -84,14 +84,20 @@ def _run(home: Path, redis_url: str, model: Path) -> tuple[PackedFarm, Report, l
         windows_run = [
             launch
             for launch in farm.probe_launches()
-            if "window" in (session.get(db.Run, launch.batch.members()[0].run_id).bisection or {})
+            if "window" in (_probe(session, launch.batch.members()[0].run_id).bisection or {})
         ]
     return farm, report, windows_run
 
 
+def _probe(session: Any, run_id: Any) -> db.Run:
+    run = session.get(db.Run, run_id)
+    assert run is not None
+    return run
+
+
 def _named(report: Report) -> dict[str, tuple[str | None, str | None]]:
     [row] = report.rows
-    return {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
+    return {str(o.name): (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
 
 
 def _expected(model: Path) -> dict[str, tuple[str | None, str | None]]:
