@@ -47,16 +47,19 @@ def test_a_dilated_conv_between_plain_ones_is_named_by_probe_and_reused(farm, mo
     job = submit(farm, models["sandwich"])
     report = farm.wait_job(job, timeout=180)
     [row] = report["rows"]
-    assert row["verdict"] == "PARTIAL" and row["os_version"] == "16.7.8"
+    # Context search names the plain convolutions carried (NONE), unless a window is too
+    # close a call to tell (PARTIAL): tests/bisect/test_context_search.py pins it in-process.
+    assert row["verdict"] in ("PARTIAL", "NONE") and row["os_version"] == "16.7.8"
     assert row["plan_available"] is False and row["simulated"] is True
-    [off] = row["ops_off_ane"]
+    [off] = [o for o in row["ops_off_ane"] if o.get("role") != "carried"]
     assert off["name"].startswith("conv_dilated") and off["source"] == "probe"
     assert off["unit"] == "gpu"
     assert "dilated (atrous) convolution" in off["reason"] and "non-dilated" in off["fix"]
     bisection = row["bisection"]
     assert bisection["state"] == "done" and "without a compute plan" in bisection["trigger"]
-    by_probe = {op["name"]: op["by_probe"] for op in bisection["ops"]}
-    assert by_probe["conv_in_cast_fp16"] == by_probe["conv_out_cast_fp16"] == "neuralEngine"
+    by_probe = {op["name"]: (op["by_probe"], op["role"]) for op in bisection["ops"]}
+    for neighbour in ("conv_in_cast_fp16", "conv_out_cast_fp16"):
+        assert by_probe[neighbour] in (("neuralEngine", None), ("gpu", "carried"))
     dilated = signature_of(models["sandwich"], "conv_dilated")
     probes = report["probes"]
     assert probes and all(p["simulated"] is True for p in probes)
