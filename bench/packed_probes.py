@@ -54,6 +54,7 @@ class Launch:
     runs: int
     repeat: int
     device_s: float
+    window: bool = False  # a context-search window (bisect/context.py), not a single op
 
 
 @dataclass
@@ -111,9 +112,10 @@ class PackedFarm:
         runs, busy = device.runs, device.busy_s
         results = execute_all(batch, device, agent="bench-agent", fetch_model=self._fetch)
         # A crashed pack is launched again in halves: every launch counts.
+        repeat, window = self._kind(batch)
         self.launches.extend(
-            Launch(batch, len(batch.members()), self._repeat(batch),
-                   (device.busy_s - busy) / max(device.runs - runs, 1))
+            Launch(batch, len(batch.members()), repeat,
+                   (device.busy_s - busy) / max(device.runs - runs, 1), window)
             for _ in range(device.runs - runs)
         )  # fmt: skip
         payloads = [result.model_dump(mode="json") for result in results]
@@ -139,10 +141,13 @@ class PackedFarm:
             session.expunge(run)
             return run
 
-    def _repeat(self, batch: RunBatch) -> int:
+    def _kind(self, batch: RunBatch) -> tuple[int, bool]:
+        """The batch's probe copies, and whether it is a context-search window."""
         with self.sessions() as session:
             run = session.get(db.Run, batch.run_id)
-            return int(run.probe_repeat or 1) if run is not None else 1
+            if run is None:
+                return 1, False
+            return int(run.probe_repeat or 1), "window" in (run.bisection or {})
 
     def _device_for(self, batch: RunBatch) -> SimulatedDevice:
         mine = [d for d in self.devices if d.identity.product_type == batch.device_class]
