@@ -12,15 +12,15 @@ either side of it (``modelkit.windows``). Inside the window every op of the run 
 same neighbours on the same units as in the whole model, so Core ML decides about that
 segment as it does in the model, and the window's timing tells the decision:
 
-* `all` indistinguishable from `cpuAndGPU` within ``TIGHT`` (and the interval holding 1)
-  → the run goes where the causes go: its ops are **carried** by the cause that borders
-  it on the GPU side;
-* `all` different from `cpuAndGPU` (the interval excludes 1, either side: a split costs
-  GPU dispatches the segment choice does not weigh) → the ANE takes part of the window:
-  the run stays on it;
+* the whole interval of `all`/`cpuAndGPU` within ±4 % → the run goes where the causes go:
+  its ops are **carried** by the cause that borders it on the GPU side — unless staying on
+  the ANE would look the same (a close call: ``window_reading.unless_close_call``, from each
+  cause measured alone in the same launch), then unknown;
+* the whole interval outside ±4 % (either side: a split also costs GPU dispatches Core ML's
+  choice does not weigh) → the ANE takes part: the run stays on it;
 * anything else → unknown, said so; nothing is named.
 
-Cost: at most two windows per cause, all planned at once and packed into runner launches
+Cost: at most two windows and one reference (the cause alone) per cause, all planned at once and packed into runner launches
 with the parent's other probes (``packing``): one extra round of probe batches per
 parent, within the O(log n) per cause the issue allows. Windows are never cut inside a
 run: a cut edge changes the neighbours, and with them Core ML's choice.
@@ -147,8 +147,12 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
         return []
     if not found:
         return []
+    # Each cause alone as well, in the same launches: what it costs on the CPU and on the
+    # GPU under the same heat as its windows (window_reading.unless_close_call).
+    causes = sorted({c for w in found for c in w.causes})
+    references = [Window(c, c + 1, [], [c]) for c in causes]
     try:
-        batches, runs_ids = _window_runs(session, parent, found, plan, settings)
+        batches, runs_ids = _window_runs(session, parent, found + references, plan, settings)
     except AnefarmError as error:
         log.warning("context search of run %s cannot start: %s", parent.id, error)
         plan["context"] = {"state": DONE, "error": str(error), "windows": []}
@@ -157,7 +161,10 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
     plan["context"] = {
         "state": RUNNING,
         "started_at": datetime.now(UTC).isoformat(),
-        "windows": [{**asdict(w), "run": str(r)} for w, r in zip(found, runs_ids, strict=True)],
+        "windows": [
+            {**asdict(w), "run": str(r), "reference": not w.inner}
+            for w, r in zip(found + references, runs_ids, strict=True)
+        ],
         "launches": len(batches),
     }
     parent.bisection = plan
@@ -196,8 +203,6 @@ def on_window_final(
         if runner is not None
         else WindowReading(UNKNOWN, f"the window probe failed: {failure or 'no result'}")
     )
-    if reading.verdict == MOVED and runner is not None:
-        reading = unless_close_call(session, run, runner, reading)
     run.bisection = {**(run.bisection or {}), "reading": asdict(reading)}
     session.flush()
     parent = (
@@ -237,8 +242,23 @@ def finish(
         if p.status == ProbeStatus.PLACED and p.unit != ANE
     }
     notes: list[str] = []
+    references = {
+        w["causes"][0]: w["run"] for w in plan["context"]["windows"] if w.get("reference")
+    }
     for w in plan["context"]["windows"]:
+        if w.get("reference"):
+            continue
         reading = readings[w["run"]]
+        if not w["run"].startswith("model-"):  # a window run (not the model's own timing)
+            judged = unless_close_call(
+                reading,
+                _p50(session, w["run"]),
+                {placed[c].name: _p50(session, references.get(c)) for c in w["causes"]},
+            )
+            probe = session.get(db.Run, _uuid(w["run"])) if judged != reading else None
+            if probe is not None:  # the probe list shows the final reading
+                probe.bisection = {**(probe.bisection or {}), "reading": asdict(judged)}
+            reading = judged
         names = ", ".join(placed[i].name for i in w["inner"][:5]) + (
             " …" if len(w["inner"]) > 5 else ""
         )
@@ -337,6 +357,14 @@ def _window_runs(session: Session, parent: db.Run, found: list[Window], plan: di
         )  # fmt: skip
     session.flush()
     return packing.pack(batches, settings=settings, repeat=1), ids
+
+
+def _p50(session: Session, run: str | None) -> dict[str, float]:
+    """A window run's median latency by compute-units setting."""
+    if run is None:
+        return {}
+    rows = session.scalars(select(db.Measurement).filter_by(run_id=_uuid(run)))
+    return {str(m.compute_units): float(m.p50) for m in rows if m.p50 is not None}
 
 
 def _by_probe(p: dict[str, Any]) -> OpByProbe:

@@ -22,12 +22,14 @@ from bench.packed_probes import PackedFarm
 from orchestrator import modelkit
 from orchestrator.bisect.context import Window, windows
 from orchestrator.bisect.mapping import OpByProbe
+from orchestrator.bisect.window_reading import read_window
 from orchestrator.modelkit.windows import write_window
 from orchestrator.protocol import ComputeUnits
 from orchestrator.render import print_table
 from orchestrator.report import report_model
 from orchestrator.report_rows import Report
 from orchestrator.store import models as db
+from tests.verdict.builders import result, signature
 
 XR_IOS16 = "iPhone11,8@16.7.8=1"
 SANDWICH = "conv_sandwich_dilated.mlpackage"
@@ -53,6 +55,24 @@ def test_windows_cut_each_run_beside_a_gpu_cause_with_its_borders() -> None:
         # op 6 borders only a CPU op, which cannot pull it to the GPU: no window.
     ]
     assert windows([_op(0, "neuralEngine"), _op(1, "neuralEngine")]) == []
+
+
+@pytest.mark.parametrize(
+    ("under_all", "spread", "expected"),
+    [
+        (1.0, 0.01, "moved"),  # `all` is the GPU path: the run went with its cause
+        (0.7, 0.01, "stays"),  # faster: the ANE takes part
+        (1.3, 0.01, "stays"),  # slower, yet another path than the GPU's: a split window
+        (1.0, 0.3, "unknown"),  # too noisy for the ±5 % band: nothing is named
+    ],
+)
+def test_a_window_is_read_from_all_against_the_gpu_path(
+    under_all: float, spread: float, expected: str
+) -> None:
+    medians = {ComputeUnits.ALL: under_all, ComputeUnits.CPU_AND_NE: 4.0,
+               ComputeUnits.CPU_AND_GPU: 1.0, ComputeUnits.CPU_ONLY: 8.0}  # fmt: skip
+    reading = read_window(result(signature(medians, n=50, spread=spread)))
+    assert reading.verdict == expected, reading.reason
 
 
 def test_the_simulator_decides_a_window_as_in_the_whole_model(
@@ -118,7 +138,10 @@ def test_the_dilated_conv_is_the_cause_and_its_neighbours_are_carried(
         named = _named(report)
         dilated = "conv_dilated_cast_fp16"
         assert named[dilated] == (CAUSE, None)
-        assert named["conv_in_cast_fp16"] == named["conv_out_cast_fp16"] == (CARRIED, dilated)
+        assert named.get("conv_in_cast_fp16") == named.get("conv_out_cast_fp16") == (
+            CARRIED,
+            dilated,
+        ), row.reasons
         assert named == _expected(model)  # every op truly off the ANE, with its role
         cause = next(o for o in row.ops_off_ane if o.name == dilated)
         assert "dilated" in (cause.reason or "") and cause.unit == "gpu"
@@ -146,7 +169,11 @@ def test_windows_name_only_what_the_simulator_moves(tmp_path: Path, redis_url: s
     try:
         [row] = report.rows
         assert row.verdict == "PARTIAL"
-        assert _named(report) == expected
+        named = _named(report)
+        # Nothing named wrongly: every op named is truly off the ANE, with its role.
+        assert {name: expected.get(name) for name in named} == named
+        # Every cause is named; a carried op may be missed (a window timing cannot read).
+        assert {n for n, (role, _) in expected.items() if role == CAUSE} <= set(named)
         windows_probed = [p for p in report.probes if (p.op_type or "").startswith("window")]
         assert windows_probed and all(
             p.placement in {"moved", "stays", "unknown"} for p in windows_probed
