@@ -141,6 +141,10 @@ class Score:
                 role == CARRIED and off[name].carried_by != by
             ):
                 self.wrong_role += 1
+                self.wrong_ops.append(
+                    f"{row.model}: {name} role {off[name].role}/{off[name].carried_by},"
+                    f" truly {role}/{by}"
+                )
         windows = [p for p in probes if (p.op_type or "").startswith("window")]
         self.windows += len(windows)
         self.causes += sum(1 for r, _ in expected if r == CAUSE)
@@ -203,8 +207,8 @@ def _print(label: str, s: Score) -> None:
           f" (as cause {s.named_as[CAUSE]}, carried {s.named_as[CARRIED]});"
           f" named wrongly {s.wrong}, wrong role {s.wrong_role}")  # fmt: skip
     for line in s.wrong_ops[:10]:
-        print(f"    named wrongly: {line[:300]}")
-    print(f"    windows probed {s.windows} in {s.window_launches} extra launch(es)"
+        print(f"    wrong: {line[:300]}")
+    print(f"    window probe runs {s.windows} (each cause alone included) in {s.window_launches} extra launch(es)"
           f" for {s.truly[CAUSE]} cause op(s)")  # fmt: skip
 
 

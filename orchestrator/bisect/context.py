@@ -280,10 +280,11 @@ def finish(
                     if p.unit == ANE
                     else "not placed alone, no lint rule against it"
                 )
-                why = f"carried: {alone}, but Core ML moves it with {placed[by].name} in the model ({reading.reason})"
+                why = f"carried: {alone}, but Core ML moves it off the ANE with its window's causes in the model ({reading.reason})"
             placed[i] = replace(
                 p, unit=placed[by].unit, status=str(ProbeStatus.PLACED), confidence=0.6, reason=why
             )
+        _nearest_causes(roles, placed, range(w["start"], w["stop"]))
     verdict_row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one()
     verdict, named = redo_with_roles(
         Verdict.model_validate(verdict_row.payload), ops, placed, roles, lint, notes
@@ -357,6 +358,22 @@ def _window_runs(session: Session, parent: db.Run, found: list[Window], plan: di
         )  # fmt: skip
     session.flush()
     return packing.pack(batches, settings=settings, repeat=1), ids
+
+
+def _nearest_causes(
+    roles: dict[int, tuple[str, int | None]], placed: list[OpByProbe], span: range
+) -> None:
+    """A carried op is carried by the cause nearest it on the GPU side (the one before it
+    first), as Core ML moves its segment: a cause lint found inside a window splits it."""
+    causes = [j for j in span if roles.get(j, ("", None))[0] == CAUSE]
+    for i in span:
+        if roles.get(i, ("", None))[0] != CARRIED:
+            continue
+        before = max((j for j in causes if j < i), default=None)
+        after = min((j for j in causes if j > i), default=None)
+        sides = [j for j in (before, after) if j is not None]
+        if sides:
+            roles[i] = (CARRIED, next((j for j in sides if placed[j].unit in GPU_SIDE), sides[0]))
 
 
 def _p50(session: Session, run: str | None) -> dict[str, float]:
