@@ -47,8 +47,12 @@ types: setup
 contracts: setup
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist): most of the suite waits on real processes (Redis, PostgreSQL,
+# Celery workers, the simulated farm), so two overlap their waits on CI's two cores.
+# `make test PYTEST_WORKERS=0` runs everything in one process.
+PYTEST_WORKERS ?= 2
 pytest: setup system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 swift-test:
 	@if [ -n "$(SWIFT)" ]; then \
