@@ -14,13 +14,15 @@ An op is *named* when the verdict lists it off the ANE; *named wrongly* when it 
 on the ANE under `all`, and a *wrong role* when it is named cause but is carried or the other
 way round (or carried by another op).
 
-Run: .venv/bin/python bench/context_search.py [--models 30] [--seed 2100]
+Run: .venv/bin/python -m bench.context_search [--models 30] [--seed 2100] [--device iPhone11,8]
+(BENCH_SHOW_MISSED=1 lists every op truly off the ANE that was not named, with the reasons)
 (needs a Redis: ANEFARM_BENCH_REDIS_URL, or redis-server on the PATH)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections import Counter
@@ -131,6 +133,9 @@ class Score:
                 self.truly[role] += 1
                 self.named_before += name in before
             if name not in off:
+                if role is not None and os.environ.get("BENCH_SHOW_MISSED"):
+                    reasons = [r for r in row.reasons if "context" in r or "unknown" in r]
+                    print(f"    missed {row.model}: {name} ({role}); {' | '.join(reasons)[:400]}")
                 continue
             self.named += role is not None
             self.named_as[str(off[name].role)] += 1

@@ -345,7 +345,7 @@ def _window_runs(session: Session, parent: db.Run, found: list[Window], plan: di
                    purpose=RunPurpose.PROBE, parent_run_id=parent.id, probe_repeat=1,
                    pinned_udid=parent.udid,
                    bisection={"key": plan["key"], "window": asdict(w),
-                              "op_type": f"window {w.start}–{w.stop - 1}",
+                              "op_type": f"window {w.start}–{w.stop - 1}" + ("" if w.inner else " (the cause alone)"),
                               "source_ops": list(range(w.start, w.stop)),
                               "source_names": names[w.start:w.stop][:20]})
         )  # fmt: skip
