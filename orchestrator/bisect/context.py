@@ -69,6 +69,7 @@ from orchestrator.store import models as db
 
 log = logging.getLogger(__name__)
 RUNNING, DONE = "running", "done"
+PROVISIONAL = "a window beside it runs on the GPU under `all`"
 GPU_SIDE = {str(ComputeUnit.GPU), GPU_OR_CPU}
 
 
@@ -145,6 +146,15 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
                 marked,
             )
         return []
+    provisional: list[int] = []
+    if not found:
+        # No cause placed by probe, the model's own timing not decisive: the ops their probe
+        # could not place but a lint rule names border windows provisionally; such a cause
+        # stands only if a window beside it moves (``finish``).
+        lint = stored_lint(session.get(db.Model, parent.model_sha256), plan["key"]["chip"])
+        marked = _lint_causes(placed, lint, PROVISIONAL)
+        provisional = [i for i, (a, b) in enumerate(zip(placed, marked, strict=True)) if a is not b]
+        found = windows(marked)
     if not found:
         return []
     # Each cause alone as well, in the same launches: what it costs on the CPU and on the
@@ -166,6 +176,7 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
             for w, r in zip(found + references, runs_ids, strict=True)
         ],
         "launches": len(batches),
+        "provisional": provisional,
     }
     parent.bisection = plan
     parent.bisect_state = db.BisectState.PENDING
@@ -232,9 +243,13 @@ def finish(
     (``placed``: the probes' placements, with the causes lint names when the whole model is
     off the ANE)."""
     ops = [OpRef.from_json(o) for o in plan["ops"]]
-    placed = list(placed) if placed is not None else [_by_probe(p) for p in plan["placements"]]
+    alone = [_by_probe(p) for p in plan["placements"]]
     model = session.get(db.Model, parent.model_sha256)
     lint = stored_lint(model, plan["key"]["chip"])
+    provisional = plan["context"].get("provisional") or []
+    if placed is None:
+        placed = _lint_causes(alone, lint, PROVISIONAL) if provisional else list(alone)
+    placed = list(placed)
     linted = {f.op_index for f in lint if f.op_index is not None}
     roles: dict[int, tuple[str, int | None]] = {
         i: (CAUSE, None)
@@ -242,6 +257,7 @@ def finish(
         if p.status == ProbeStatus.PLACED and p.unit != ANE
     }
     notes: list[str] = []
+    moved: set[str] = set()  # window runs read as moved
     references = {
         w["causes"][0]: w["run"] for w in plan["context"]["windows"] if w.get("reference")
     }
@@ -267,6 +283,7 @@ def finish(
         )
         if reading.verdict != MOVED:
             continue
+        moved.add(w["run"])
         by = next((j for j in w["causes"] if placed[j].unit in GPU_SIDE), w["causes"][0])
         for i in w["inner"]:
             p = placed[i]
@@ -275,16 +292,20 @@ def finish(
                 why = f"off the ANE in its window (it runs with {placed[by].name}); not placed alone, lint names the cause"
             else:
                 roles[i] = (CARRIED, by)
-                alone = (
+                by_itself = (
                     "on the ANE alone"
                     if p.unit == ANE
                     else "not placed alone, no lint rule against it"
                 )
-                why = f"carried: {alone}, but Core ML moves it off the ANE with its window's causes in the model ({reading.reason})"
+                why = f"carried: {by_itself}, but Core ML moves it off the ANE with its window's causes in the model ({reading.reason})"
             placed[i] = replace(
                 p, unit=placed[by].unit, status=str(ProbeStatus.PLACED), confidence=0.6, reason=why
             )
         _nearest_causes(roles, placed, range(w["start"], w["stop"]))
+    for i in provisional:  # a lint cause no window moved beside: not shown to be off the ANE
+        if not any(i in w["causes"] and w["run"] in moved for w in plan["context"]["windows"]):
+            roles.pop(i, None)
+            placed[i] = alone[i]
     verdict_row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one()
     verdict, named = redo_with_roles(
         Verdict.model_validate(verdict_row.payload), ops, placed, roles, lint, notes

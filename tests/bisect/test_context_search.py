@@ -95,8 +95,10 @@ def test_the_simulator_decides_a_window_as_in_the_whole_model(
         assert inside == units[start:stop]
 
 
-def _run(home: Path, redis_url: str, model: Path) -> tuple[PackedFarm, Report, list[Any]]:
-    farm = PackedFarm.start(home, redis_url, packing=True, farm=XR_IOS16)
+def _run(
+    home: Path, redis_url: str, model: Path, farm_spec: str = XR_IOS16
+) -> tuple[PackedFarm, Report, list[Any]]:
+    farm = PackedFarm.start(home, redis_url, packing=True, farm=farm_spec)
     job = farm.submit(model, iterations=50, bisect="auto")
     farm.run_all()
     with farm.sessions() as session:
@@ -120,11 +122,9 @@ def _named(report: Report) -> dict[str, tuple[str | None, str | None]]:
     return {str(o.name): (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
 
 
-def _expected(model: Path) -> dict[str, tuple[str | None, str | None]]:
+def _expected(model: Path, device: str = "iPhone11,8") -> dict[str, tuple[str | None, str | None]]:
     ops = modelkit.inspect_model(model).ops
-    return {
-        op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True) if role[0]
-    }
+    return {op.name: role for op, role in zip(ops, truth(model, device), strict=True) if role[0]}
 
 
 def test_the_dilated_conv_is_the_cause_and_its_neighbours_are_carried(
@@ -180,5 +180,28 @@ def test_windows_name_only_what_the_simulator_moves(tmp_path: Path, redis_url: s
         n = len(modelkit.inspect_model(model).ops)
         assert 1 <= len(window_launches) <= causes * math.log2(n)
         assert any(r.startswith("after context search:") for r in row.reasons)
+    finally:
+        farm.close()
+
+
+def test_a_cause_too_small_to_time_alone_borders_windows_by_lint(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Seed 2122 on a SIMULATED iPhone 12 (A14): the one cause, a 15×15 max pooling, is too
+    # small for its own probe even lifted. Lint names the pooling: the model's own timing
+    # shows all of it off the ANE, or windows bordered by the pooling (provisionally) do.
+    model = random_model(tmp_path / "small_cause.mlpackage", 2122)
+    expected = _expected(model, "iPhone13,2")
+    farm, report, window_launches = _run(tmp_path / "home", redis_url, model, "iPhone13,2@16.7.8=1")
+    try:
+        [row] = report.rows
+        named = _named(report)
+        pool = next(n for n, (role, _) in expected.items() if role == CAUSE)
+        assert pool.startswith("bigpool") and named[pool] == (CAUSE, None)
+        assert {name: expected.get(name) for name in named} == named  # none wrongly
+        assert len(named) >= 0.9 * len(expected)
+        # One round of windows when the model's timing is not decisive, none when it is.
+        n = len(row.bisection.ops) if row.bisection else 0
+        assert len(window_launches) <= math.log2(n)
     finally:
         farm.close()
