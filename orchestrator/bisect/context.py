@@ -117,7 +117,11 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
     if row is None:
         return []
     verdict = Verdict.model_validate(row.payload)
-    if verdict.plan_available or verdict.verdict is VerdictKind.FULL or "context" in plan:
+    # FULL: nothing is off the ANE. No timing comparison: the model's settings could not be
+    # compared (too few samples, say), and windows measured the same way could not be either.
+    if verdict.plan_available or "context" in plan:
+        return []
+    if verdict.verdict is VerdictKind.FULL or not verdict.timing:
         return []
     placed = [_by_probe(p) for p in plan.get("placements", [])]
     found = windows(placed)
@@ -194,7 +198,8 @@ def _lint_causes(placed: list[OpByProbe], lint: list[Any], whole: str) -> list[O
     out = []
     for op in placed:
         p, unit = op, expected.get(op.index)
-        if p.status != ProbeStatus.PLACED and unit is not None:
+        # Only an op too small to time: a probe that failed on the device stays unknown.
+        if p.status == ProbeStatus.INCONCLUSIVE and unit is not None:
             p = replace(p, unit=unit, status=str(ProbeStatus.PLACED), confidence=0.6,
                         reason=f"off the ANE in the model ({whole}); not placed alone, a lint rule names the cause")  # fmt: skip
         out.append(p)
