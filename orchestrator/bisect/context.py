@@ -303,9 +303,10 @@ def finish(
                     else "not placed alone, no lint rule against it"
                 )
                 why = f"carried: {by_itself}, but Core ML moves it off the ANE with its window's causes in the model ({reading.reason})"
-            placed[i] = replace(
-                p, unit=placed[by].unit, status=str(ProbeStatus.PLACED), confidence=0.6, reason=why
-            )
+            # A probe that failed on the device keeps saying so: the window places the op,
+            # the probe's own outcome stays on record.
+            status = p.status if p.status == ProbeStatus.FAILED else str(ProbeStatus.PLACED)
+            placed[i] = replace(p, unit=placed[by].unit, status=status, confidence=0.6, reason=why)
         _nearest_causes(roles, placed, range(w["start"], w["stop"]))
     for i in provisional:  # a lint cause no window moved beside: not shown to be off the ANE
         if not any(i in w["causes"] and w["run"] in moved for w in plan["context"]["windows"]):
