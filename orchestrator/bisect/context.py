@@ -44,7 +44,7 @@ from uuid import uuid4
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from orchestrator.bisect import packing
+from orchestrator.bisect import context_reuse, packing
 from orchestrator.bisect.mapping import ANE, CARRIED, CAUSE, OpByProbe, OpRef, redo_with_roles
 from orchestrator.bisect.placement import GPU_OR_CPU, UNKNOWN, ProbeStatus
 from orchestrator.bisect.plan import model_path, probe_spec, stored_lint
@@ -165,6 +165,12 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
     # GPU under the same heat as its windows (window_reading.unless_close_call).
     causes = sorted({c for w in found for c in w.causes})
     references = [Window(c, c + 1, [], [c]) for c in causes]
+    reused = context_reuse.earlier_windows(session, parent, found + references)
+    if reused is not None:  # the same model on the same conditions: read those windows
+        plan["context"] = {"state": RUNNING, "windows": reused.windows, "launches": 0,
+                           "provisional": provisional, "reused_from": reused.run}  # fmt: skip
+        finish(session, parent, plan, reused.readings)
+        return []
     try:
         batches, runs_ids = _window_runs(session, parent, found + references, plan, settings)
     except AnefarmError as error:
