@@ -70,6 +70,15 @@ def _lookup(session: Session, job_ref: str) -> db.Job | None:
     return session.get(db.Job, matches[0]) if matches else None
 
 
+def lookup_run(session: Session, run_ref: str) -> db.Run | None:
+    """A run by its full id; None for an unknown id or one that is not a UUID (each caller
+    says so in its own words)."""
+    try:
+        return session.get(db.Run, UUID(run_ref))
+    except ValueError:
+        return None
+
+
 def job_status(session: Session, job_ref: str) -> dict[str, Any]:
     job = find_job(session, job_ref)
     runs = session.scalars(select(db.Run).where(db.Run.job_id == job.id)).all()
@@ -107,7 +116,7 @@ def report_model(session: Session, job_ref: str) -> Report:
         .where(db.Run.job_id == job.id, db.Run.purpose == "user")
         .order_by(db.Run.model_sha256, db.Run.device_class)
     ).all()
-    rows = [_row(session, run) for run in runs]
+    rows = [report_row(session, run) for run in runs]
     if job.sweep_id is not None:
         _last_night(session, job, runs, rows)
     rows.sort(key=lambda r: (r.model, r.chip or "", r.device_class))
@@ -159,7 +168,7 @@ def _ops_off_ane(payload: dict[str, Any], placed: dict[str, str]) -> list[OffAne
     return ops
 
 
-def _row(session: Session, run: db.Run) -> ReportRow:
+def report_row(session: Session, run: db.Run) -> ReportRow:
     model = session.get(db.Model, run.model_sha256)
     measurements = {
         str(m.compute_units): m

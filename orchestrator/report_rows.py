@@ -4,7 +4,7 @@
 ``Report.to_json()`` (field order is key order: the JSON is a user-facing contract, see
 tests/foundation/test_report_rows.py), and ``render`` draws the table and the CSV from
 the same models. A new column is one field here, plus where it is filled
-(``report._row``) and, if the table or CSV show it, the renderer.
+(``report.report_row``) and, if the table or CSV show it, the renderer.
 
 Measured numbers are ``int | float``: pydantic would turn an int into a float (``3`` into
 ``3.0``), and the JSON must print what was stored.

@@ -3,7 +3,6 @@ diagnostics, per-setting latency samples, and the compute plan per op."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,10 +17,9 @@ router = APIRouter(tags=["runs"])
 
 
 def find_run(session: Session, run_ref: str) -> db.Run:
-    try:
-        run = session.get(db.Run, uuid.UUID(run_ref))
-    except ValueError:
-        run = None
+    from orchestrator.report import lookup_run
+
+    run = lookup_run(session, run_ref)
     if run is None:
         raise NotFound(f"no run {run_ref!r}", hint="GET /api/v1/jobs/<job>/report names each run")
     return run
@@ -29,7 +27,7 @@ def find_run(session: Session, run_ref: str) -> db.Run:
 
 @router.get("/runs/{run}", summary="One run's evidence")
 def show_run(run: str, session: deps.SessionDep, _caller: deps.Reader) -> dict[str, Any]:
-    from orchestrator.report import _row as report_row
+    from orchestrator.report import report_row
 
     found = find_run(session, run)
     attempts = session.scalars(

@@ -1,7 +1,7 @@
 """``/compare?a=…&b=…``: two runs, or two jobs (two nights of a sweep are two jobs), side by
 side; a latency that moved by more than ``threshold`` (a fraction, default 10 %) and a
 verdict or ANE share that changed are coloured. The numbers are the report's rows
-(``report._row`` for a run, ``report.report_model`` for a job), so a difference seen here
+(``report.report_row`` for a run, ``report.report_model`` for a job), so a difference seen here
 is one ``anefarm report`` shows too."""
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import NotFound, UsageError
-from orchestrator.report import SETTINGS, find_job, report_model
-from orchestrator.report import _row as report_row
+from orchestrator.report import SETTINGS, find_job, report_model, report_row
 from orchestrator.report_rows import ReportRow
 from orchestrator.web.deps import SessionDep
 from orchestrator.web.pages.common import ms, page, share

@@ -1,12 +1,11 @@
 """One run's evidence, as ``/runs/{id}`` shows it: the report's own row for the run
-(``report._row``: verdict, statistics, timing ratios, ops off the ANE, bisection), and
+(``report.report_row``: verdict, statistics, timing ratios, ops off the ANE, bisection), and
 beside it what the report only summarises — every latency sample per compute-units
 setting, the compute plan per op, the attempts with their diagnostics, and the probe runs
 that placed the ops."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -15,8 +14,7 @@ from sqlalchemy.orm import Session
 from orchestrator.bisect.report import probe_runs
 from orchestrator.errors import NotFound
 from orchestrator.render.details import model_lines
-from orchestrator.report import SETTINGS
-from orchestrator.report import _row as report_row
+from orchestrator.report import SETTINGS, lookup_run, report_row
 from orchestrator.report_rows import ProbeRow, ReportRow
 from orchestrator.store import models as db
 
@@ -55,10 +53,7 @@ class RunEvidence:
 
 
 def find_run(session: Session, run_ref: str) -> db.Run:
-    try:
-        run = session.get(db.Run, uuid.UUID(run_ref))
-    except ValueError:
-        run = None
+    run = lookup_run(session, run_ref)
     if run is None:
         raise UnknownRun(f"no run {run_ref!r}", hint="the job page links every run of a job")
     return run

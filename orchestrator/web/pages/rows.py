@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator import catalog
-from orchestrator.report import _row as report_row
+from orchestrator.report import report_row
 from orchestrator.report_rows import OffAneOp, ReportRow
 from orchestrator.store import models as db
 
