@@ -313,9 +313,7 @@ def coordinator_cmd(
     from orchestrator.coordinator import run_coordinator
 
     settings = load_settings()
-    run_coordinator(
-        settings, broker_url=_broker(settings), serve=serve, loglevel=loglevel
-    )
+    run_coordinator(settings, broker_url=_broker(settings), serve=serve, loglevel=loglevel)
 
 
 def profile_cmd(
