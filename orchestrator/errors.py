@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 
@@ -156,6 +157,18 @@ _URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:)[^\s@/]+@")
 # Settings whose value is, or holds, a secret.
 SECRET_SETTINGS = ("ANEFARM_BROKER_URL", "ANEFARM_DATABASE_URL", "ANEFARM_ARTIFACT_TOKEN")
 SHORTEST_SECRET = 4  # a shorter one would also mask ordinary words ("p" in "postgresql")
+
+
+def cause_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then what it was raised from: a library may wrap a connection error
+    in its own (Celery, kombu) or in a plain RuntimeError. The CLI's edge and the web
+    app's error handlers both translate the first link they know."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def mask_url_passwords(text: str) -> str:

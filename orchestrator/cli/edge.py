@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.errors import AnefarmError, ConfigError, ServiceError, mask
+from orchestrator.errors import AnefarmError, ConfigError, ServiceError, cause_chain, mask
 
 DEBUG_ENV = "ANEFARM_DEBUG"
 BUG_HINT = f"this is a bug in anefarm: rerun with {DEBUG_ENV}=1 for the traceback and report it"
@@ -33,22 +32,11 @@ def debug_enabled() -> bool:
 
 def translate(error: BaseException) -> AnefarmError:
     """The AnefarmError a person should see for ``error`` (itself if it is one already)."""
-    for link in _chain(error):
+    for link in cause_chain(error):
         translated = _known(link)
         if translated is not None:
             return translated
     return AnefarmError(f"unexpected {type(error).__name__}: {_first_line(error)}", hint=BUG_HINT)
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error``, then what it was raised from: a library may wrap a connection error
-    in its own (Celery, kombu) or in a plain RuntimeError."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def _known(error: BaseException) -> AnefarmError | None:

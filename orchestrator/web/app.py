@@ -10,7 +10,7 @@ document is at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator.errors import AnefarmError, mask
+from orchestrator.errors import AnefarmError, cause_chain, mask
 from orchestrator.settings import Settings
 from orchestrator.store.engine import database_error
 from orchestrator.web.deps import WebContext, require
@@ -101,16 +101,6 @@ def _version() -> str:
         return "0"
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error``, then what it was raised from (a library wraps a connection error)."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def error_body(kind: str, message: str, hint: str | None = None) -> dict[str, object]:
     return {"error": {"kind": kind, "message": mask(message), "hint": hint}}
 
@@ -133,7 +123,7 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         # Starlette re-raises after this answer, so the server's log keeps the traceback.
-        for link in _chain(error):
+        for link in cause_chain(error):
             module = type(link).__module__.split(".")[0]
             if module in DATABASE_MODULES:
                 url = request.app.state.web.settings.resolved_database_url
