@@ -54,6 +54,25 @@ class SubmitOptions:
 BISECT_MODES = ("auto", "always", "never")
 
 
+def parse_compute_units(text: str) -> tuple[ComputeUnits, ...]:
+    """``SubmitOptions.compute_units`` from comma-separated settings, as the CLI's
+    ``--compute-units`` and the API's ``compute_units`` field give them."""
+    units = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            units.append(ComputeUnits(part))
+        except ValueError:
+            raise UsageError(
+                f"unknown compute units {part!r}",
+                hint="choose from " + ",".join(u.value for u in ComputeUnits),
+            ) from None
+    if not units:
+        raise UsageError("no compute units given")
+    return tuple(units)
+
+
 @dataclass
 class PreparedModel:
     path: Path

@@ -46,22 +46,6 @@ BisectOpt = Annotated[
 ]
 
 
-def _units(text: str) -> tuple[ComputeUnits, ...]:
-    units = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            units.append(ComputeUnits(part))
-        except ValueError:
-            raise UsageError(
-                f"unknown compute units {part!r}", hint=f"choose from {ALL_UNITS}"
-            ) from None
-    if not units:
-        raise UsageError("no compute units given")
-    return tuple(units)
-
-
 def _time_mode(value: str) -> str:
     if value not in {"instant", "realtime"}:
         raise UsageError(f"unknown time mode {value!r}", hint="instant or realtime")
@@ -92,11 +76,11 @@ def _options(
     bisect: bool | None = None,
     cold_load: str = "process",
 ) -> Any:
-    from orchestrator.dispatch import SubmitOptions
+    from orchestrator.dispatch import SubmitOptions, parse_compute_units
 
     return SubmitOptions(
         selector=devices,
-        compute_units=_units(compute_units),
+        compute_units=parse_compute_units(compute_units),
         iterations=iterations,
         warmup=warmup,
         timeout_s=timeout,

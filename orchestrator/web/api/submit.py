@@ -149,20 +149,8 @@ def _int(upload: Upload, name: str) -> int:
         raise UsageError(f"{name} must be a whole number, not {text!r}") from None
 
 
-def _units(text: str) -> tuple[ComputeUnits, ...]:
-    try:
-        units = tuple(ComputeUnits(p.strip()) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise UsageError(
-            f"unknown compute units in {text!r}", hint=f"choose from {FIELDS['compute_units'][0]}"
-        ) from None
-    if not units:
-        raise UsageError("no compute units given")
-    return units
-
-
 def _submit(web: deps.WebContext, upload: Upload, models: list[Path]) -> dict[str, Any]:
-    from orchestrator.dispatch import SubmitOptions, prepare, submit
+    from orchestrator.dispatch import SubmitOptions, parse_compute_units, prepare, submit
     from orchestrator.selection import farm_view
 
     try:
@@ -171,7 +159,7 @@ def _submit(web: deps.WebContext, upload: Upload, models: list[Path]) -> dict[st
         raise UsageError("timeout must be a number of seconds") from None
     options = SubmitOptions(
         selector=upload.one("devices", FIELDS["devices"][0]),
-        compute_units=_units(upload.one("compute_units", FIELDS["compute_units"][0])),
+        compute_units=parse_compute_units(upload.one("compute_units", FIELDS["compute_units"][0])),
         iterations=_int(upload, "iterations"),
         warmup=_int(upload, "warmup"),
         timeout_s=timeout,
