@@ -38,8 +38,9 @@ system-deps:
 	fi
 
 lint: setup
-	$(BIN)/ruff check orchestrator agents tests bench
-	$(BIN)/ruff format --check orchestrator agents tests bench
+# --no-cache: the cache once called a file formatted that a fresh clone's check did not.
+	$(BIN)/ruff check --no-cache orchestrator agents tests bench
+	$(BIN)/ruff format --no-cache --check orchestrator agents tests bench
 
 types: setup
 	$(BIN)/mypy
