@@ -168,6 +168,21 @@ def _ops_off_ane(payload: dict[str, Any], placed: dict[str, str]) -> list[OffAne
     return ops
 
 
+def where_run(run: Any) -> dict[str, Any]:
+    """A row's fields that say where ``run`` ran (its device class, with the catalog's name
+    and chip, the OS and the device), from a ``db.Run`` or a row of its columns: the
+    report's rows and the job page's lean rows say it alike."""
+    device = catalog.DEVICES.get(run.device_class)
+    return {
+        "device_class": run.device_class,
+        "device_name": device.name if device else None,
+        "chip": device.chip if device else "unknown",
+        "os_version": run.os_version,
+        "os_build": run.os_build,
+        "udid": run.udid,
+    }
+
+
 def report_row(session: Session, run: db.Run) -> ReportRow:
     model = session.get(db.Model, run.model_sha256)
     measurements = {
@@ -193,7 +208,6 @@ def report_row(session: Session, run: db.Run) -> ReportRow:
     if "all" in latency and "cpuOnly" in latency and latency["all"].p50:
         speedup = (latency["cpuOnly"].p50 or 0) / latency["all"].p50
     load = measurements.get("all") or next(iter(measurements.values()), None)
-    device = catalog.DEVICES.get(run.device_class)
     # A run that has not reported yet says nothing about being simulated: fall back to
     # what its verdict says, and never call it real without evidence.
     simulated = bool(run.simulated) if run.simulated is not None else None
@@ -205,12 +219,7 @@ def report_row(session: Session, run: db.Run) -> ReportRow:
         run=str(run.id),
         model=model.filename if model else run.model_sha256[:12],
         sha256=run.model_sha256,
-        device_class=run.device_class,
-        device_name=device.name if device else None,
-        chip=device.chip if device else "unknown",
-        os_version=run.os_version,
-        os_build=run.os_build,
-        udid=run.udid,
+        **where_run(run),
         simulated=simulated,
         status=str(run.status),
         attempts=run.attempts,

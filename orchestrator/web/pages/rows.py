@@ -19,8 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator import catalog
-from orchestrator.report import report_row
+from orchestrator.report import report_row, where_run
 from orchestrator.report_rows import OffAneOp, ReportRow
 from orchestrator.store import models as db
 
@@ -91,19 +90,13 @@ def _lean_row(run: Any) -> ReportRow:
     cost ~0.2 s of a 200 × 12 job page. The blank's empty defaults are shared, never
     mutated."""
     payload: dict[str, Any] = run.payload or {}
-    device = catalog.DEVICES.get(run.device_class)
     failed = run.error_kind and run.status == db.RunStatus.FAILED
     return _BLANK_ROW.model_copy(
         update=dict(
             run=str(run.id),
             model=run.filename or run.model_sha256[:12],
             sha256=run.model_sha256,
-            device_class=run.device_class,
-            device_name=device.name if device else None,
-            chip=device.chip if device else "unknown",
-            os_version=run.os_version,
-            os_build=run.os_build,
-            udid=run.udid,
+            **where_run(run),
             simulated=bool(run.simulated) if run.simulated is not None else None,
             status=str(run.status),
             attempts=run.attempts,
