@@ -12,7 +12,6 @@ a night of its farm's timeline (simulation/nights.py): the agent calls it with e
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,8 +23,8 @@ from agents.devices.simulation import latency
 from agents.devices.simulation.chips import chip_model
 from agents.devices.simulation.farm import DeviceSpec, parse_farm
 from agents.devices.simulation.faults import FaultScript
+from agents.devices.simulation.model_cache import ModelCache
 from agents.devices.simulation.nights import NightState, NotInFarm, night_state, os_build
-from agents.devices.simulation.profile import ModelProfile, profile, scaled
 from agents.devices.simulation.runner import (
     RUNNER_VERSION,
     DeviceState,
@@ -34,7 +33,12 @@ from agents.devices.simulation.runner import (
     simulate,
     simulate_packed,
 )
-from agents.devices.simulation.thermal import TEMPERATURE_C
+from agents.devices.simulation.symptoms import (
+    crash_report,
+    driver_bug,
+    readiness,
+    sent_to_background,
+)
 from orchestrator import catalog
 from orchestrator.errors import (
     DeviceGone,
@@ -53,21 +57,10 @@ from orchestrator.protocol import (
     RunnerErrorKind,
     RunnerManifest,
     RunnerResult,
-    SettingResult,
-    ThermalState,
 )
-from orchestrator.stats import summarize
 
 TIME_MODES = ("instant", "realtime")
 REBOOT_S = 30.0  # a phone restart until lockdown answers again (assumption)
-READINESS = {
-    "battery": "battery 4% and not charging: plug the device into a powered hub",
-    "hot": "device temperature 46 °C is above the 40 °C limit: let it cool down",
-    "unpaired": "not paired with this host: pair it in the provisioning step",
-    "devmode": "Developer Mode is off: Settings → Privacy & Security → Developer Mode",
-}
-OVERHEATED = "thermal state critical after sustained load: let the device cool down"
-
 
 __all__ = ["SimulatedDevice", "build_farm", "os_build", "sent_to_background"]
 
@@ -111,13 +104,11 @@ class SimulatedDevice:
         self.busy_s = 0.0  # device time of every launch so far (a failed one in full)
         self._log: list[str] = []
         self._crash_report: str | None = None
-        self._inventories: dict[str, ModelInventory] = {}
-        self._profiles: dict[tuple[str, frozenset[str]], ModelProfile] = {}
+        self.models = ModelCache(self.chip)
         # The farm as described until a batch names a night (at_night).
         self.night = night_state(None, product_type=spec.product_type, udid=spec.udid,
                                  os_version=spec.os_version, seed=self.seed, night=None)  # fmt: skip
         self._plans: dict[frozenset[str], dict[str, ComputePlan]] = {frozenset(): self.state.plans}
-        self._draws: Counter[tuple[str, date]] = Counter()  # runs per (model, night)
         self._idle_since: float | None = None
         self._closed = False
 
@@ -136,6 +127,7 @@ class SimulatedDevice:
             self.state.heat.idle(float("inf"))
         self.night = night_state(spec.timeline, product_type=spec.product_type, udid=spec.udid,
                                  os_version=spec.os_version, seed=self.seed, night=night)  # fmt: skip
+        self.state.heat.run_hot(self.night.hot)  # a timeline's `hot` class (SIMULATED)
         os_version, build = self.night.os_version, self.night.os_build
         self._identity = replace(self._identity, os_version=os_version, os_build=build)
         self._facts = DeviceFacts(product_type=spec.product_type, os_version=os_version,
@@ -145,31 +137,12 @@ class SimulatedDevice:
         return self.night
 
     def readiness(self, *, deep: bool = True) -> Readiness:
-        states = self.faults.readiness()
-        reasons = [READINESS[name] for name in sorted(states)]
-        thermal = ThermalState.SERIOUS if "hot" in states else self.state.heat.state
-        if thermal is ThermalState.CRITICAL and "hot" not in states:
-            reasons.append(OVERHEATED)
-        return Readiness(
-            reasons=reasons,
-            paired="unpaired" not in states,
-            developer_mode="devmode" not in states,
-            runner_version=RUNNER_VERSION,
-            battery_percent=4.0 if "battery" in states else 100.0,
-            charging="battery" not in states,
-            temperature_c=46.0 if "hot" in states else TEMPERATURE_C[thermal],
-            thermal_state=thermal,
-        )
+        return readiness(self.faults.readiness(), self.state.heat.state)
 
     def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:
         """Inspect the model (once per sha256), then simulate the batch."""
         self._check_open()
-        inventory = self._inventories.get(manifest.model.sha256)
-        if inventory is None:
-            from orchestrator.modelkit import inspect_model
-
-            # A worker sees the same models again and again; inspecting costs 10-100 ms.
-            inventory = self._inventories[manifest.model.sha256] = inspect_model(model_path)
+        inventory = self.models.inventory(manifest.model.sha256, model_path)
         return self.simulate_batch(manifest, inventory, timeout_s)[0]
 
     def run_packed(
@@ -177,14 +150,10 @@ class SimulatedDevice:
     ) -> RunnerResult:
         """One launch of a packed (version 2) manifest: ``model_paths`` in its models' order."""
         self._check_open()
-        inventories = []
-        for entry, path in zip(manifest.all_models, model_paths, strict=True):
-            inventory = self._inventories.get(entry.sha256)
-            if inventory is None:
-                from orchestrator.modelkit import inspect_model
-
-                inventory = self._inventories[entry.sha256] = inspect_model(path)
-            inventories.append(inventory)
+        inventories = [
+            self.models.inventory(entry.sha256, path)
+            for entry, path in zip(manifest.all_models, model_paths, strict=True)
+        ]
         return self.simulate_batch(manifest, inventories, timeout_s)[0]
 
     def simulate_batch(
@@ -222,7 +191,7 @@ class SimulatedDevice:
         fired = set().union(*fired_by_model)
         if "exception" in fired:
             self._log.append("driver: unexpected exception (SIMULATED bug)")
-            _driver_bug(udid)
+            driver_bug(udid)
         self._cool_down_between_runs()
         # One launch; every model pushed (packed probes pay the launch once).
         fixed_s = latency.RUNNER_LAUNCH_S + sum(latency.push_s(i.size_bytes) for i in inventories)
@@ -267,11 +236,7 @@ class SimulatedDevice:
             if "crash" in fired:
                 self._sleep(total_s / 2)
                 self._log.append("runner: EXC_BAD_ACCESS (SIGSEGV) in the Core ML runtime")
-                self._crash_report = (
-                    f"Incident: SIMULATED\nProcess: anefarm-runner\nHardware: {self.identity.product_type}\n"
-                    f"OS: {self.identity.os_version} ({self.identity.os_build})\n"
-                    "Exception Type: EXC_BAD_ACCESS (SIGSEGV)\nCrashed Thread: 0 (Espresso)"
-                )
+                self._crash_report = crash_report(self.identity)
                 raise RunnerCrashed(
                     f"the runner crashed on {udid} (SIMULATED)",
                     udid=udid,
@@ -306,13 +271,7 @@ class SimulatedDevice:
                       fired: set[str]) -> PackedModel:  # fmt: skip
         """A model of the launch: tonight's profile and the model fault it meets."""
         tonight = self.night
-        prof = self._profile(inventory)
-        if tonight.night is not None:
-            # Tonight's SIMULATED slow-down and the run-to-run noise of a real farm.
-            draw = self._draws[(inventory.sha256, tonight.night)]
-            self._draws[(inventory.sha256, tonight.night)] += 1
-            udid = self.identity.udid
-            prof = scaled(prof, tonight.slow * tonight.run_to_run(udid, inventory.sha256, draw))
+        prof = self.models.tonight(inventory, tonight, self.identity.udid)
         fails = tonight.fails_to_compile(entry.filename, inventory.sha256)
         if fails:
             self._log.append(f"compile_fails on {tonight.os_build} (SIMULATED regression)")
@@ -336,15 +295,6 @@ class SimulatedDevice:
                 f"{error.errors()[0]['msg']} (SIMULATED)",
                 hint="the raw result is in the diagnostics; the run is retried elsewhere",
             ) from error
-
-    def _profile(self, inventory: ModelInventory) -> ModelProfile:
-        off_ane = self.night.off_ane
-        prof = self._profiles.get((inventory.sha256, off_ane))
-        if prof is None:
-            why = f"moved off the ANE on {self.night.os_build} (SIMULATED regression)"
-            prof = profile(inventory.ops, self.chip, off_ane=off_ane, why=why)
-            self._profiles[(inventory.sha256, off_ane)] = prof
-        return prof
 
     def _cool_down_between_runs(self) -> None:
         # Only realtime mode has real idle time between runs; instant stays deterministic.
@@ -376,45 +326,6 @@ class SimulatedDevice:
 
     def close(self) -> None:
         self._closed = True
-
-
-def sent_to_background(result: RunnerResult) -> RunnerResult:
-    """The ``background`` fault, as the Swift harness records it: the app left the
-    foreground half-way through the last setting's last slot, which keeps the samples
-    taken before and says ``interrupted`` (the agent then reports an infra failure). In a
-    packed launch that slot is the last model's."""
-    if result.models:  # packed: the last model measured, its last setting
-        last_model = result.models[-1]
-        if last_model.error is not None or not last_model.settings:
-            return result
-        inner = sent_to_background(
-            result.model_copy(update={"models": None, "settings": last_model.settings})
-        )
-        moved = last_model.model_copy(update={"settings": inner.settings})
-        return result.model_copy(update={"models": [*result.models[:-1], moved]})
-    if result.error is not None or not result.settings:
-        return result
-    last = result.settings[-1]
-    kept = last.latencies_ms[: len(last.latencies_ms) // 2]
-    message = (
-        f"{last.compute_units}: the app left the foreground during its last slot (SIMULATED);"
-        f" the {len(kept)} samples before it are kept"
-    )
-    interrupted = SettingResult.model_validate(
-        last.model_dump()
-        | {
-            "latencies_ms": kept,
-            "stats": summarize(kept) if kept else None,
-            "error": {"kind": RunnerErrorKind.INTERRUPTED, "message": message},
-        }
-    )
-    return result.model_copy(update={"settings": [*result.settings[:-1], interrupted]})
-
-
-def _driver_bug(udid: str) -> None:
-    """What a bug in a driver looks like to the agent: not an anefarm error, so nothing
-    classified it; the agent must still report it as a failed attempt."""
-    raise RuntimeError(f"simulated driver bug on {udid} (SIMULATED)")
 
 
 def build_farm(

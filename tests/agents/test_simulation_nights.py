@@ -422,7 +422,7 @@ def test_the_agent_puts_the_device_on_the_batch_night(tmp_path: Path) -> None:
     a17, a12 = farm["SIM-iPhone16-1-0"], farm["SIM-iPhone11-8-0"]
     model = conv_net()
     for dev in (a17, a12):  # the device inspects a model once; here it knows it already
-        dev._inventories[model.sha256] = model
+        dev.models.inventories[model.sha256] = model
 
     def fetch(_: RunBatch) -> Path:
         return tmp_path / "no-such-model.mlpackage"  # the OS gate then leaves it to the device
