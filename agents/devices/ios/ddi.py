@@ -6,6 +6,8 @@ pymobiledevice3's ``auto_mount`` downloads a missing image from a public GitHub 
 several device workers could do it at once. So downloading is now a step of its own,
 ``anefarm devices prepare`` (:func:`prepare`: a file lock, a deadline, atomic writes), and
 :func:`mount` only ever reads local files: when the image is missing it says what to run.
+The download itself (the repository client, its deadline, atomic writes, its errors worded)
+is ``ddi_download.py``; this module decides which image, where it is, and mounts it.
 
 Layout of the cache (``<agent cache dir>/ddi`` unless told otherwise)::
 
@@ -16,11 +18,7 @@ Layout of the cache (``<agent cache dir>/ddi`` unless told otherwise)::
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import shutil
-import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +27,20 @@ from typing import Any
 from pymobiledevice3 import exceptions as pmd3
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 
+from agents.devices.ios.ddi_download import (
+    SOURCE,
+    Fetch,
+    download,
+    fetch_from_repository,
+    first_line,
+    is_http,
+)
 from agents.devices.ios.versions import os_tuple
 from orchestrator.catalog.osversion import short
 from orchestrator.errors import AnefarmError, ConfigError, DeviceNotReady, ServiceError
 
 PERSONALIZED_MIN = (17, 0)  # iOS 17 replaced the per-version image by a personalized one
 DOWNLOAD_TIMEOUT_S = 300.0  # a personalized image is ~20 MB; a slow office link takes minutes
-SOURCE = "raw.githubusercontent.com/doronz88/DeveloperDiskImage"
 # Where images may already be on a Mac, read-only: Xcode's own DeviceSupport (classic images
 # of the iOS versions that Xcode knows) and pymobiledevice3's download cache. Module-level so
 # tests can point them at empty directories.
@@ -116,32 +121,6 @@ def prepare_command(key: ImageKey, os_version: str | None = None) -> str:
 
 
 # ---- preparing (the CLI, off any event loop) -------------------------------------------
-Fetch = Callable[[ImageKey], dict[str, bytes]]
-
-
-def fetch_from_repository(key: ImageKey) -> dict[str, bytes]:
-    """One image through pymobiledevice3's own repository client (file name → bytes). Raises
-    what the client raises (``DeveloperDiskImageException``, ``requests`` errors offline), and
-    ``DeveloperDiskImageNotFoundError`` for a version it lacks, as ``auto_mount`` does."""
-    from developer_disk_image.repo import DeveloperDiskImageRepository
-
-    repo = DeveloperDiskImageRepository.create()
-    if key.personalized:
-        image = repo.get_personalized_disk_image()
-        blobs: dict[str, bytes | None] = dict(
-            zip(key.files, (image.image, image.build_manifest, image.trustcache), strict=True)
-        )
-    else:
-        classic = repo.get_developer_disk_image(key.version)
-        if classic is None:
-            raise pmd3.DeveloperDiskImageNotFoundError(key.version)
-        blobs = dict(zip(key.files, (classic.image, classic.signature), strict=True))
-    missing = [name for name, blob in blobs.items() if not blob]
-    if missing:
-        raise pmd3.DeveloperDiskImageNotFoundError(
-            f"{key.label}: {', '.join(missing)} not published"
-        )
-    return {name: blob for name, blob in blobs.items() if blob}
 
 
 @dataclass(frozen=True)
@@ -206,10 +185,8 @@ def _prepare_one(
         echo(f"{key.label}: already here, nothing to download ({where}){_build_note(found)}")
         return Prepared(key, found, downloaded=False)
     echo(f"{key.label}: downloading from {SOURCE} (timeout {timeout_s:.0f}s)…")
-    blobs = _with_deadline(functools.partial(fetch, key), timeout_s, key)
     directory = key.directory(cache)
-    _write_atomically(directory, blobs, key)
-    size = sum(len(blob) for blob in blobs.values()) / 1e6
+    size = download(fetch, key, directory, timeout_s) / 1e6
     echo(f"{key.label}: cached in {directory} ({size:.1f} MB)")
     return Prepared(key, Found("anefarm cache", tuple(directory / n for n in key.files)), True)
 
@@ -230,85 +207,6 @@ def _build_note(found: Found) -> str:
     if build in (None, LATEST_DDI_BUILD_ID):
         return ""
     return f"; build {build}, pymobiledevice3 expects {LATEST_DDI_BUILD_ID}: --refresh fetches it"
-
-
-def _with_deadline(
-    call: Callable[[], dict[str, bytes]], timeout_s: float, key: ImageKey
-) -> dict[str, bytes]:
-    """``call()`` on a daemon thread, abandoned after ``timeout_s``: the repository client
-    sets no timeout, and an abandoned download writes nothing (only its caller writes)."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(("ok", call()))
-        except BaseException as error:  # noqa: BLE001 - carried to the caller's thread
-            outcome.append(("error", error))
-
-    thread = threading.Thread(target=run, name=f"ddi-download-{key.version or 'p'}", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if not outcome:
-        raise ServiceError(
-            f"downloading the {key.label} from {SOURCE} timed out after {timeout_s:.0f}s",
-            hint=_NETWORK_HINT + "; or raise --timeout",
-        )
-    status, value = outcome[0]
-    if status == "ok":
-        return dict(value)
-    raise _download_error(value, key) from value
-
-
-_NETWORK_HINT = (
-    "this Mac needs HTTPS access to raw.githubusercontent.com once; or copy the ddi folder of "
-    "the agent cache from a Mac that has it"
-)
-
-
-def _download_error(error: BaseException, key: ImageKey) -> AnefarmError:
-    from developer_disk_image.exceptions import (
-        DeveloperDiskImageException,
-        GithubRateLimitExceededError,
-    )
-
-    detail = _first_line(error)
-    if isinstance(error, AnefarmError):
-        return error
-    if isinstance(error, pmd3.DeveloperDiskImageNotFoundError):
-        return ConfigError(
-            f"{SOURCE} has no {key.label} ({detail})",
-            hint="check the iOS version (major.minor, e.g. 16.7); Xcode's DeviceSupport folder may have it",
-        )
-    if isinstance(error, GithubRateLimitExceededError):
-        return ServiceError(f"GitHub refused the download: {detail}", hint="wait and rerun")
-    if isinstance(error, DeveloperDiskImageException):
-        return ServiceError(f"downloading the {key.label} failed: {detail}", hint=_NETWORK_HINT)
-    if isinstance(error, OSError) or _is_http(error):
-        # requests' ConnectionError is an OSError; its other errors (SSL, proxies) are not.
-        return ServiceError(
-            f"cannot download the {key.label}: no network ({type(error).__name__})",
-            hint=_NETWORK_HINT,
-        )
-    return AnefarmError(f"downloading the {key.label} failed: {type(error).__name__}: {detail}")
-
-
-def _write_atomically(target: Path, blobs: dict[str, bytes], key: ImageKey) -> None:
-    # Written beside the target and renamed into place: a reader (a worker mounting) sees
-    # the whole image or none of it, even if this process is killed half way.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
-    staging.mkdir()
-    try:
-        for name in key.files:
-            (staging / name).write_bytes(blobs[name])
-        old = staging.with_suffix(".old")
-        if target.exists():  # --refresh, or leftovers locate() found unusable: swap, then delete
-            os.rename(target, old)
-        os.rename(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 # ---- mounting (the worker, on its event loop; reads local files only) -------------------
@@ -372,16 +270,16 @@ async def mount(provider: LockdownServiceProvider, cache: Path | None = None) ->
             else f"unlock the device and run `anefarm devices check {udid}`"
         )
         raise _not_mounted(
-            udid, f"the device refused the {key.label} ({_first_line(error)})", fix
+            udid, f"the device refused the {key.label} ({first_line(error)})", fix
         ) from error
     except Exception as error:
-        if not (isinstance(error, pmd3.TSSError) or _is_http(error)):
+        if not (isinstance(error, pmd3.TSSError) or is_http(error)):
             raise  # the driver's translation words the rest (gone, locked, Developer Mode)
         # mount never downloads an image, so HTTP here is Apple's signing server
         # personalizing the image for this device: "run prepare" would not help.
         raise _not_mounted(
             udid,
-            f"Apple's signing server did not sign the {key.label} ({_first_line(error)})",
+            f"Apple's signing server did not sign the {key.label} ({first_line(error)})",
             "this Mac needs HTTPS access to gs.apple.com the first time an image is mounted "
             "on a device and iOS build",
         ) from error
@@ -390,12 +288,3 @@ async def mount(provider: LockdownServiceProvider, cache: Path | None = None) ->
 def _not_mounted(udid: str, why: str, fix: str) -> DeviceNotReady:
     reason = f"Developer Disk Image is not mounted, {why}: {fix}"
     return DeviceNotReady(f"{udid}: {reason}", udid=udid, reasons=[reason])
-
-
-def _is_http(error: BaseException) -> bool:
-    return type(error).__module__.split(".")[0] in {"requests", "urllib3"}
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
