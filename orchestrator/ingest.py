@@ -240,6 +240,7 @@ class Ingestor:
         run.started_at = run.started_at or result.started_at
         if result.runner_result is not None:
             run.runner_version = result.runner_result.runner_version
+            run.thermal_state = result.thermal_state  # the hotter of before/after (0011)
             self._store_measurements(session, run, result)
         lifecycle = self.lifecycle
         if result.outcome is BatchOutcome.OK:

@@ -220,6 +220,7 @@ def report_row(session: Session, run: db.Run) -> ReportRow:
         model=model.filename if model else run.model_sha256[:12],
         sha256=run.model_sha256,
         **where_run(run),
+        thermal_state=run.thermal_state,
         simulated=simulated,
         status=str(run.status),
         attempts=run.attempts,

@@ -107,6 +107,9 @@ class ReportRow(_Shape):
     os_version: str | None = None
     os_build: str | None = None
     udid: str | None = None
+    # The hottest state the runner reported (nominal | fair | serious | critical: the last
+    # two throttle); None: not reported (no runner result, or stored before it was kept).
+    thermal_state: str | None = None
     # None: the run has not reported yet, so it is not called real without evidence.
     simulated: bool | None = None
     status: str

@@ -6,7 +6,8 @@ series never share one (``simulated`` is part of the key, and the analysis runs 
 kind). A night's point of a series holds its nightly run and any confirmation run
 (``runs.parent_run_id`` → the nightly run), the op → unit map (the compute plan, else the
 bisection's probes), the verdict, compile and load times, and the conditions attribution
-compares (model sha256, OS version and build, runner version, device). A failed run is a
+compares (model sha256, OS version and build, runner version, device, thermal state —
+NULL before migration 0011 reads as unknown, ""). A failed run is a
 FAILED point, a ``sweep_missing`` record a MISSING one.
 
 Baselines: the newest accepted change (``sweep_baselines`` kind ``reset``) that matches
@@ -177,7 +178,7 @@ def histories(
         conditions = Conditions(
             model_sha256=run.model_sha256, os_version=run.os_version or "",
             os_build=run.os_build or "", runner_version=run.runner_version or "",
-            udid=run.udid or "",
+            udid=run.udid or "", thermal_state=run.thermal_state or "",
         )  # fmt: skip
         done = [run] + [c for c in confirmations.get(run.id, []) if c.status == "succeeded"]
         by_units = {m.compute_units: m for m in measurements.get(run.id, [])}

@@ -23,6 +23,7 @@ from orchestrator.protocol.base import (
     Name,
     ProductType,
     ShortText,
+    ThermalState,
     Udid,
     Version,
     _omit_when_none,
@@ -57,6 +58,11 @@ class BatchOutcome(StrEnum):
 ABSENT_FROM_FARM = "absent"
 
 
+# Coolest first: ProcessInfo.ThermalState's own order (serious and critical throttle).
+THERMAL_ORDER = (ThermalState.NOMINAL, ThermalState.FAIR, ThermalState.SERIOUS,
+                 ThermalState.CRITICAL)  # fmt: skip
+
+
 class FailureInfo(Message):
     kind: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     message: ShortText
@@ -86,6 +92,16 @@ class RunBatchResult(Message):
     @model_serializer(mode="wrap")
     def _wire(self, handler: SerializerFunctionWrapHandler) -> Any:
         return _omit_when_none(handler(self), "launch")
+
+    @property
+    def thermal_state(self) -> ThermalState | None:
+        """The hottest state the runner reported for this run (the worse of before and
+        after: a batch that began throttled was throttled for its first samples), None
+        without a runner result. What ingest stores per run and attribution compares."""
+        runner = self.runner_result
+        if runner is None:
+            return None
+        return max(runner.thermal_before, runner.thermal_after, key=THERMAL_ORDER.index)
 
     @property
     def counts_against_device(self) -> bool:

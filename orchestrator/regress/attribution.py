@@ -2,14 +2,30 @@
 
 A condition changed when tonight's value is none of the baseline's (a class of three
 devices used in turn is not a change); ``before`` is the latest baseline night's value.
+
+The thermal state is read otherwise: it is the night's, not the device's, and a baseline
+with one hot night in fourteen is not a hot baseline. It is compared with the baseline's
+usual state (the most common one the runner reported; a tie goes to the cooler), and named
+only when tonight or that usual state throttles (ProcessInfo.ThermalState ``serious`` or
+``critical``: "system performance may be reduced"; ``fair`` is not throttled, and a nominal
+↔ fair flicker would only split alerts). A baseline that never reported a state (runs
+stored before migration 0011) is ``unknown``; an unknown state tonight is no change.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from orchestrator.regress.findings import Attribution, ConditionChange
 from orchestrator.regress.series import Conditions
+
+THERMAL = "thermal state"
+# Coolest first (ProcessInfo.ThermalState); serious and critical reduce performance.
+THERMAL_ORDER = ("nominal", "fair", "serious", "critical")
+THROTTLED = frozenset({"serious", "critical"})
+UNKNOWN = "unknown"
 
 
 def _os(c: Conditions) -> str:
@@ -25,17 +41,50 @@ FIELDS: tuple[tuple[str, Read, Read], ...] = (
     ("OS", lambda c: c.os_build or c.os_version, _os),
     ("runner", lambda c: c.runner_version, lambda c: c.runner_version),
     ("device", lambda c: c.udid, lambda c: c.udid),
-    ("thermal state", lambda c: c.thermal_state, lambda c: c.thermal_state),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ThermalChange(ConditionChange):
+    """A thermal change says which side throttled: what a person needs to judge whether a
+    latency change is the model's or the heat's."""
+
+    def text(self) -> str:
+        note = (" (throttled tonight)" if self.after in THROTTLED
+                else " (the baseline throttled)" if self.before in THROTTLED else "")  # fmt: skip
+        return f"{THERMAL} {self.before} → {self.after}{note}"
+
+
+def usual_thermal(baseline: Sequence[Conditions]) -> str:
+    """The state the baseline's nights reported most often (a tie: the cooler), or
+    ``unknown`` when none reported one."""
+    counts = Counter(c.thermal_state for c in baseline if c.thermal_state)
+    if not counts:
+        return UNKNOWN
+    rank = {state: i for i, state in enumerate(THERMAL_ORDER)}
+    return min(counts, key=lambda s: (-counts[s], rank.get(s, len(rank)), s))
+
+
+def thermal_change(baseline: Sequence[Conditions], tonight: Conditions) -> ThermalChange | None:
+    now = tonight.thermal_state
+    if not now:
+        return None
+    usual = usual_thermal(baseline)
+    if now == usual or (now not in THROTTLED and usual not in THROTTLED):
+        return None
+    return ThermalChange(name=THERMAL, before=usual, after=now)
 
 
 def attribute(baseline: Sequence[Conditions], tonight: Conditions) -> Attribution:
     if not baseline:
         return Attribution(changes=())
     latest = baseline[-1]
-    changes = []
+    changes: list[ConditionChange] = []
     for name, key, text in FIELDS:
         now = key(tonight)
         if now and now not in {key(c) for c in baseline}:
             changes.append(ConditionChange(name=name, before=text(latest), after=text(tonight)))
+    thermal = thermal_change(baseline, tonight)
+    if thermal is not None:
+        changes.append(thermal)
     return Attribution(changes=tuple(changes))

@@ -2,7 +2,8 @@
 
 A cause is what attribution found changed — an OS build, a runner version, a device, the
 model (per series: a retrained file is its own cause), or nothing ("device/OS unchanged,
-model unchanged", kept per device class so a slowed class reads as one summary) — and the
+model unchanged", kept per device class so a slowed class reads as one summary; a thermal
+state, also per device class, for timing findings only) — and the
 direction (worse, better, failing). The headline leads with the strongest effect:
 placement moves by op kind, then failures, verdicts, latency, compile/load.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from orchestrator.regress.findings import Check, Finding, Status
+from orchestrator.regress.findings import Attribution, Check, Finding, Status
 
 EFFECT_ORDER = (Check.PLACEMENT, Check.RUN, Check.VERDICT, Check.LATENCY, Check.TREND,
                 Check.COMPILE, Check.LOAD)  # fmt: skip
@@ -34,16 +35,29 @@ class Summary:
         return len({f.key for f in self.findings})
 
 
-def cause_of(finding: Finding) -> tuple[str, ...]:
+# Heat slows a model; it neither moves its ops nor fails it: the thermal state is a cause of
+# timing findings only, and kept per device class (a hot rack is that class's problem).
+TIMED = (Check.LATENCY, Check.TREND, Check.COMPILE, Check.LOAD)
+PER_SERIES, PER_CLASS = "model sha256", "thermal state"
+
+
+def causes(finding: Finding) -> Attribution:
+    """The attribution a finding is grouped and titled by."""
     changes = finding.attribution.changes
+    if finding.check in TIMED:
+        return finding.attribution
+    return Attribution(tuple(c for c in changes if c.name != PER_CLASS))
+
+
+def cause_of(finding: Finding) -> tuple[str, ...]:
+    changes = causes(finding).changes
     if not changes:
         key = finding.key
         cause: tuple[str, ...] = ("unchanged", key.device_class)
     else:
-        cause = tuple(
-            f"{c.name}={c.after}" + (f"@{finding.key.series}" if c.name == "model sha256" else "")
-            for c in changes
-        )
+        at = {PER_SERIES: finding.key.series, PER_CLASS: finding.key.device_class}
+        cause = tuple(f"{c.name}={c.after}" + (f"@{at[c.name]}" if c.name in at else "")
+                      for c in changes)  # fmt: skip
     return cause
 
 
@@ -101,8 +115,8 @@ def group_findings(sweep: str, findings: Iterable[Finding]) -> list[Summary]:
         groups.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1])
     ):
         first = group[0]
-        who = first.attribution.text()
-        if cause[0] == "unchanged":
+        who = causes(first).text()
+        if cause[0] == "unchanged" or all(c.startswith(f"{PER_CLASS}=") for c in cause):
             who = f"{first.key.device_class}, {who}"
         summaries.append(
             Summary(

@@ -12,7 +12,7 @@ from orchestrator.report_rows import ProbeRow, Report, ReportRow
 
 ROW_KEYS = [
     "run", "model", "sha256", "device_class", "device_name", "chip", "os_version", "os_build",
-    "udid", "simulated", "status", "attempts", "verdict", "ane_share", "plan_available",
+    "udid", "thermal_state", "simulated", "status", "attempts", "verdict", "ane_share", "plan_available",
     "plan_timing_disagree", "reasons", "timing", "latency_ms", "setting_errors",
     "speedup_all_vs_cpu_only", "cold_load_ms", "cold_load_provenance", "warm_load_ms",
     "ops_off_ane", "bisection", "error", "waiting_since", "series", "last_night",

@@ -3,9 +3,9 @@
 A batch whose ``RunSpec.night`` is set (a sweep's night) runs on the farm *as it is that
 night*: OS upgrades from their night on, classes added or removed, the run-to-run noise of
 a real farm, and the SIMULATED regressions (a class slowed, an op moved off the ANE on an
-OS build, a model that stops compiling on an OS build). A batch without a night runs on
-the farm as described, exactly as before the timeline existed. docs/simulation.md, "Many
-nights", has the YAML and every number with its source.
+OS build, a model that stops compiling on an OS build, a class that runs hot). A batch
+without a night runs on the farm as described, exactly as before the timeline existed.
+docs/simulation.md, "Many nights", has the YAML and every number with its source.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ from agents.devices.simulation.chips import chip_model
 from agents.devices.simulation.profile import ModelProfile, profile
 from agents.devices.simulation.runner import NOISE_SIGMA
 from agents.devices.simulation.support import OFF_ANE_NAMES
+from agents.devices.simulation.thermal import HOT_STATES, THROTTLE
 from orchestrator import catalog
 from orchestrator.catalog.osversion import release
 from orchestrator.errors import AnefarmError
 from orchestrator.modelkit.inventory import OpInfo
-from orchestrator.protocol import ABSENT_FROM_FARM, ComputeUnit, ComputeUnits
+from orchestrator.protocol import ABSENT_FROM_FARM, ComputeUnit, ComputeUnits, ThermalState
 
 if TYPE_CHECKING:
     from agents.devices.simulation.farm import DeviceSpec
@@ -102,6 +103,20 @@ class Slow(_Strict):
     factor: float = Field(gt=0, le=100, allow_inf_nan=False)  # < 1 is a speed-up
 
 
+class Hot(_Strict):
+    """The class runs hot (SIMULATED): its devices never cool below ``state`` (fair or
+    serious), so they report it and throttle as it does (thermal.py)."""
+
+    product_type: StrictStr = Field(alias="class")
+    state: ThermalState = ThermalState.SERIOUS
+
+    @model_validator(mode="after")
+    def _hot_state(self) -> Hot:
+        if self.state not in HOT_STATES:
+            raise ValueError(f"state must be one of {', '.join(HOT_STATES)}, not {self.state}")
+        return self
+
+
 class OffAne(_Strict):
     op: StrictStr  # a modelkit kind, a native op type, or conv_dilated
     os_build: Build | None = None  # None: on every OS from the night on
@@ -131,7 +146,7 @@ class ClassChange(_Strict):
     product_type: StrictStr = Field(alias="class")
 
 
-ACTIONS = ("os_upgrade", "slow", "off_ane", "compile_fails", "add", "remove")
+ACTIONS = ("os_upgrade", "slow", "off_ane", "compile_fails", "add", "remove", "hot")
 
 
 class Entry(_Strict):
@@ -146,6 +161,7 @@ class Entry(_Strict):
     compile_fails: CompileFails | None = None
     add: ClassChange | None = None
     remove: ClassChange | None = None
+    hot: Hot | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Entry:
@@ -207,6 +223,7 @@ class NightState:
     compile_fails: tuple[CompileFails, ...] = ()
     sigma: float = 0.0  # run-to-run σ (0 without a night)
     noise_seed: int = 0
+    hot: ThermalState | None = None  # the device runs hot tonight, at least at this state
 
     def run_to_run(self, udid: str, sha256: str, draw: int = 0) -> float:
         """The multiplicative factor of this night's run of a model on a device: the
@@ -253,6 +270,7 @@ def night_state(
             build = sim_build(up.build) if up.build else os_build(product_type, version)
     off: set[str] = set()
     fails: list[CompileFails] = []
+    hot: ThermalState | None = None
     for entry in timeline.timeline:
         if entry.add is not None and entry.add.product_type == product_type:
             present = present and night >= entry.start
@@ -268,11 +286,13 @@ def night_state(
                 off.add(entry.off_ane.op)
         elif entry.compile_fails is not None:
             fails.append(entry.compile_fails)
+        elif entry.hot is not None and entry.hot.product_type == product_type:
+            hot = max(hot or entry.hot.state, entry.hot.state, key=THROTTLE.__getitem__)
     noise = timeline.noise
     return NightState(
         night=night, present=present, os_version=version, os_build=build, slow=slow,
         off_ane=frozenset(off), compile_fails=tuple(fails), sigma=noise.run_to_run_sigma,
-        noise_seed=noise.seed if noise.seed is not None else seed,
+        noise_seed=noise.seed if noise.seed is not None else seed, hot=hot,
     )  # fmt: skip
 
 
@@ -325,7 +345,8 @@ def night_samples(
     night: its timeline, slow-down, placement and run-to-run noise exactly as the pipeline's
     device applies them, and the same within-run noise (σ 3 %) drawn from its own seed, so
     sample-for-sample they differ from a pipeline run, statistically they do not. No
-    thermal throttling (a cool device) and no Celery: about 50 µs per series-night
+    thermal throttling of its own load (a cool device; a ``hot`` class throttles at its
+    state) and no Celery: about 50 µs per series-night
     (bench/simulation_nights.py).
     ``draw``: 0 the nightly run, 1 a confirmation run of the same night …; ``seed``: the
     farm's seed when the device has none (as ``build_farm``)."""
@@ -347,6 +368,7 @@ def night_samples(
         prof = _PROFILES[key] = profile(ops, chip, off_ane=tonight.off_ane, why=why)
     placement = prof.placements[compute_units]
     steady = placement.steady_ms * tonight.slow * tonight.run_to_run(device.udid, sha256, draw)
+    steady *= THROTTLE[tonight.hot] if tonight.hot is not None else 1.0
     samples: list[float] = []
     if failure is None:
         # numpy draws the samples at once: a benchmark simulates thousands of series-nights.

@@ -14,6 +14,7 @@ from agents.devices.simulation.nights import (
     ACTIONS,
     CompileFails,
     Entry,
+    Hot,
     Noise,
     OffAne,
     OsUpgrade,
@@ -27,7 +28,7 @@ EXAMPLE = 'e.g. - {from: 2026-03-18, slow: {class: "iPhone11,8", factor: 1.15}}'
 # The model behind each key path, for the "allowed:" hint of an unknown key.
 SECTIONS: dict[str, type[BaseModel]] = {
     "noise": Noise, "os_upgrade": OsUpgrade, "slow": Slow, "off_ane": OffAne,
-    "compile_fails": CompileFails,
+    "compile_fails": CompileFails, "hot": Hot,
 }  # fmt: skip
 
 

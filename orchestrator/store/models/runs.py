@@ -123,10 +123,15 @@ class Run(Base):
     # A probe run's copies of its op (1, or more when lifted above the timer's noise).
     probe_repeat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     runner_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The hottest ProcessInfo.thermalState the runner reported for the run (the worse of
+    # before and after: nominal | fair | serious | critical); NULL: not reported (a run
+    # that never reached a runner, or stored before migration 0011) — shown as "unknown".
+    # A condition attribution compares: serious and critical throttle every latency.
+    thermal_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # A sweep night's run: its series name (the model's name in the sweep, kept across
     # retrained files with new sha256s). The series key is (series, device_class, a
-    # measurement's compute_units, simulated); os_*, runner_version, udid and model_sha256
-    # are tonight's conditions.
+    # measurement's compute_units, simulated); os_*, runner_version, udid, thermal_state and
+    # model_sha256 are tonight's conditions.
     series: Mapped[str | None] = mapped_column(String(256), nullable=True)
     # The device a queued run's batch waits for, when pinned (a retry, a probe): the
     # coordinator's reaper re-routes it when that device goes away.
