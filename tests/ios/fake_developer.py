@@ -11,7 +11,6 @@ real measurement, whatever driver carried it.
 from __future__ import annotations
 
 import asyncio
-import json
 import posixpath
 import re
 from collections.abc import AsyncIterator
@@ -25,7 +24,6 @@ from pymobiledevice3.dtx.ns_types import NSError
 from pymobiledevice3.exceptions import (
     AfcFileNotFoundError,
     AppNotInstalledError,
-    ConnectionTerminatedError,
     DeveloperDiskImageNotFoundError,
     PyMobileDevice3Exception,
 )
@@ -33,26 +31,23 @@ from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 from pymobiledevice3.services.afc import AfcError
 from pymobiledevice3.services.os_trace import SyslogEntry, SyslogLabel, SyslogLogLevel
 
-from orchestrator.protocol import (
-    DeviceFacts,
-    LatencyStats,
-    RunnerManifest,
-    RunnerResult,
-    SettingResult,
-    ThermalState,
-)
-from orchestrator.stats import summarize
 from tests.ios import fake_tunnel
+from tests.ios.fake_container import FakeContainer
+from tests.ios.fake_container import require_reachable as _require_reachable
+from tests.ios.fake_runner import (
+    CRASH_REPORT,
+    JETSAM_REPORT,
+    RUNNER_PID,
+    crash_ips,
+    fake_result,
+    jetsam_ips,
+    play,
+)
+from tests.ios.fake_runner import state as _state
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
-RUNNER_PID = 4242
-CRASH_REPORT = "AneFarmRunner-2026-01-01-120000.ips"
-JETSAM_REPORT = "JetsamEvent-2026-01-01-120000.ips"
-
-
-def _state(device: Any, name: str, default: Any) -> Any:
-    """A FakeIPhone field the worker-side DeviceView (fake_shared.py) may not share."""
-    return getattr(device, name, default)
+__all__ = ["CRASH_REPORT", "JETSAM_REPORT", "RUNNER_PID", "FakeContainer", "crash_ips",
+           "fake_result", "jetsam_ips"]  # fmt: skip
 
 
 def launch_refused(bundle_id: str, reason: str, why: str) -> DTXNsError:
@@ -68,64 +63,6 @@ def launch_refused(bundle_id: str, reason: str, why: str) -> DTXNsError:
         "BSErrorCodeDescription": "RequestDenied",
         "NSUnderlyingError": underlying,
     }))  # fmt: skip
-
-
-async def _require_reachable(services: FakeDeveloperServices) -> None:
-    """A device that is gone fails every service call, as pymobiledevice3 does over USB."""
-    if not await services.reachable():
-        raise ConnectionTerminatedError()
-
-
-class FakeContainer:
-    """AfcService (house_arrest) over the fake device's container (a mapping of paths)."""
-
-    def __init__(self, services: FakeDeveloperServices) -> None:
-        self.services = services
-        self.device = services.device
-
-    async def _check(self) -> None:
-        await _require_reachable(self.services)
-
-    async def makedirs(self, filename: str) -> Any:
-        await self._check()
-
-    async def push(
-        self,
-        local_path: str,
-        remote_path: str,
-        callback: Any = None,
-        progress_bar: bool = True,
-    ) -> Any:
-        await self._check()
-        source = Path(local_path)
-        files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
-        for path in files:
-            relative = "" if path == source else "/" + path.relative_to(source).as_posix()
-            self.device.container[remote_path + relative] = path.read_bytes()
-
-    async def set_file_contents(self, filename: str, data: bytes, progress: Any = None) -> None:
-        await self._check()
-        self.device.container[filename] = data
-
-    async def get_file_contents(self, filename: str) -> bytes:
-        await self._check()
-        if filename not in self.device.container:
-            raise AfcFileNotFoundError(f"No such file on the device: {filename}", 8, filename)
-        return self.device.container[filename]
-
-    async def exists(self, filename: str) -> Any:
-        await self._check()
-        return any(p == filename or p.startswith(filename + "/") for p in self.device.container)
-
-    async def rm(self, filename: str, match: Any = None, force: bool = False) -> list[str]:
-        await self._check()
-        gone = [p for p in self.device.container if p == filename or p.startswith(filename + "/")]
-        for path in gone:
-            del self.device.container[path]
-        return gone
-
-    async def close(self) -> None:
-        return None
 
 
 class FakeProcessControl:
@@ -157,45 +94,10 @@ class FakeProcessControl:
         batch = (environment or {})["ANEFARM_BATCH_ID"]
         self.services.launched.append((bundle_id, list(arguments or []), batch))
         self.services.running = True
-        self.services.runner_task = asyncio.get_running_loop().create_task(self._play(batch))
+        self.services.runner_task = asyncio.get_running_loop().create_task(
+            play(self.services, batch)
+        )
         return RUNNER_PID
-
-    async def _play(self, batch: str) -> None:
-        device, services = self.device, self.services
-        await asyncio.sleep(0.05)
-        services.log(f"batch {batch}: manifest read", "com.anefarm.runner")
-        if device.behaviour == "hang":
-            return
-        if device.behaviour in ("crash", "oom"):
-            if device.behaviour == "crash":
-                services.log("EXC_BAD_ACCESS in MLModel predict", "com.apple.espresso")
-                name, report = CRASH_REPORT, crash_ips(device)
-            else:  # killed by jetsam for memory: no crash of its own, a JetsamEvent
-                name, report = JETSAM_REPORT, jetsam_ips(device)
-            # ReportCrash writes it where only crashreportmover (flush) moves it from; the
-            # worker-side view of a shared fake has no such place: visible at once there.
-            reports = _state(device, "pending_crash_reports", device.crash_reports)
-            reports[name] = report
-            services.running = False
-            return
-        if device.behaviour == "detach":
-            services.server.detach(device.udid)
-            return
-        manifest = RunnerManifest.model_validate_json(
-            device.container[f"Documents/anefarm/inbox/{batch}/manifest.json"]
-        )
-        # Measuring takes time: 2 ms per prediction is quick, but not instantaneous.
-        await asyncio.sleep(
-            0.002 * (manifest.iterations + manifest.warmup) * len(manifest.compute_units)
-        )
-        out = f"Documents/anefarm/outbox/{batch}"
-        if device.behaviour == "malformed":
-            device.container[f"{out}/result.json"] = b'{"batch_id": "truncated'
-        else:
-            device.container[f"{out}/result.json"] = fake_result(device, manifest).encode()
-        services.log("compiled model, espresso plan ready", "com.apple.espresso")
-        device.container[f"{out}/done"] = b""
-        services.running = False
 
     async def kill(self, pid: int) -> Any:
         self.services.killed.append(pid)
@@ -266,51 +168,6 @@ class FakeCrashReports:
             self.device.crash_reports[name] = pending.pop(name)
 
 
-def crash_ips(device: FakeIPhone, pid: int = RUNNER_PID) -> str:
-    """An iOS 15+ .ips crash report: a JSON header line, then the JSON body."""
-    header = {"app_name": "AneFarmRunner", "bug_type": "309", "name": "AneFarmRunner",
-              "os_version": f"iPhone OS {device.os_version} ({device.build})",
-              "timestamp": "2026-01-01 12:00:00.00 +0000"}  # fmt: skip
-    body = {"pid": pid, "procName": "AneFarmRunner", "modelCode": device.product_type,
-            "exception": {"type": "EXC_BAD_ACCESS", "signal": "SIGSEGV"},
-            "termination": {"indicator": "EXC_BAD_ACCESS (SIGSEGV)"}}  # fmt: skip
-    return json.dumps(header) + "\n" + json.dumps(body, indent=2)
-
-
-def jetsam_ips(device: FakeIPhone, killed: str = "AneFarmRunner", pid: int = RUNNER_PID) -> str:
-    """A JetsamEvent report (bug_type 298): every process, the killed one with its reason."""
-    header = {"bug_type": "298", "timestamp": "2026-01-01 12:00:00.00 +0000",
-              "os_version": f"iPhone OS {device.os_version} ({device.build})"}  # fmt: skip
-    alive = [("SpringBoard", 34), ("AneFarmRunner", RUNNER_PID)]
-    processes: list[dict[str, Any]] = [{"name": n, "pid": p, "rpages": 9000}
-                                       for n, p in alive if (n, p) != (killed, pid)]  # fmt: skip
-    processes.append({"name": killed, "pid": pid, "rpages": 180000, "reason": "per-process-limit"})
-    body = {"product": device.product_type, "largestProcess": "AneFarmRunner",
-            "processes": processes}  # fmt: skip
-    return json.dumps(header) + "\n" + json.dumps(body, indent=2)
-
-
-def fake_result(device: FakeIPhone, manifest: RunnerManifest) -> str:
-    now = datetime.now(UTC)
-    settings = []
-    for index, units in enumerate(manifest.compute_units):
-        samples = [1.0 + index + i * 0.01 for i in range(manifest.iterations)]
-        # As the Swift harness labels them: the launch's first load, then loads of a model
-        # the process already holds.
-        provenance = "fresh_process" if index == 0 else "warm_cache"
-        settings.append(SettingResult(compute_units=units, cold_load_ms=20.0, warm_load_ms=5.0,
-                                      cold_load_provenance=provenance,
-                                      first_prediction_ms=3.0, latencies_ms=samples,
-                                      stats=LatencyStats(**summarize(samples))))  # fmt: skip
-    facts = DeviceFacts(product_type=device.product_type, os_version=device.os_version,
-                        os_build=device.build)  # fmt: skip
-    result = RunnerResult(batch_id=manifest.batch_id, runner_version="fake-1", simulated=True,
-                          device=facts, model_sha256=manifest.model.sha256,
-                          thermal_before=ThermalState.NOMINAL, thermal_after=ThermalState.NOMINAL,
-                          settings=settings, started_at=now, finished_at=now)  # fmt: skip
-    return result.model_dump_json()
-
-
 class FakeDeveloperServices:
     """DeveloperServices for one fake device; records what the driver asked for."""
 
@@ -321,6 +178,7 @@ class FakeDeveloperServices:
         self.runner_task: asyncio.Task[None] | None = None
         self.launched: list[tuple[str, list[str], str]] = []
         self.killed: list[int] = []
+        self.dirs: set[str] = set()  # folders made in the app container (fake_container)
         self.awake: list[str] = []
         self.mounts = 0
         self.entries: asyncio.Queue[SyslogEntry] | None = None

@@ -39,7 +39,7 @@ DIR_ENV = "ANEFARM_FAKE_IOS_DIR"
 HOOK = "tests.ios.fake_shared:developer_services"
 # What the developer side reads of the device; assigning one of these republishes it.
 SHARED_FIELDS = ("udid", "product_type", "os_version", "build", "apps", "behaviour",
-                 "ddi_available")  # fmt: skip
+                 "ddi_available", "crash_models")  # fmt: skip
 
 
 class DirectoryFiles(MutableMapping[str, bytes]):

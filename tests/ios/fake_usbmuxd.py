@@ -53,6 +53,10 @@ class FakeIPhone:
     temperature_raw: int = 3050  # 1/100 °C, as IOPMPowerSource reports it
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
     behaviour: str = "ok"  # ok | hang | crash | oom | detach | malformed
+    # The runner crashes on any launch that carries one of these models (sha256s).
+    crash_models: list[str] = field(default_factory=list)
+    # A SIMULATED device whose behaviour model measures for the fake runner (fake_runner).
+    runner_model: Any = None
     profile_trusted: bool = True  # whether the runner's developer profile is trusted
     ddi_mounted: bool = False  # the Developer Disk Image; a restart unmounts it
     devid: int = 0

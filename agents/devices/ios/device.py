@@ -171,11 +171,25 @@ class IOSDevice:
         return state
 
     def run(self, manifest: RunnerManifest, model_path: Path, timeout_s: float) -> RunnerResult:
+        return self._launch(manifest, [model_path], timeout_s)
+
+    def run_packed(
+        self, manifest: RunnerManifest, model_paths: list[Path], timeout_s: float
+    ) -> RunnerResult:
+        """One runner launch for every model of a packed (version 2) manifest, ``model_paths``
+        in its models' order: each pushed once, the runner launched once, one result with a
+        ``models`` entry each. A runner that crashes raises ``RunnerCrashed`` like ``run``;
+        agents/batch.py then splits the launch."""
+        return self._launch(manifest, model_paths, timeout_s)
+
+    def _launch(
+        self, manifest: RunnerManifest, model_paths: list[Path], timeout_s: float
+    ) -> RunnerResult:
         self._log = RunLog()
         state = self.readiness()
         ready.require_ready(state, self._identity.udid)
         try:
-            return self._call(self._run(manifest, model_path, timeout_s))
+            return self._call(self._run(manifest, model_paths, timeout_s))
         except BaseException as error:
             # Whatever broke, the next call starts from fresh connections (and a fresh
             # tunnel); a library exception the driver did not expect still ends as a
@@ -190,7 +204,7 @@ class IOSDevice:
             self._call(self._link.drop())
 
     async def _run(
-        self, manifest: RunnerManifest, model_path: Path, timeout_s: float
+        self, manifest: RunnerManifest, model_paths: list[Path], timeout_s: float
     ) -> RunnerResult:
         provider = await self._link.developer(self._identity.os_version)
         return await run_batch(
@@ -199,7 +213,7 @@ class IOSDevice:
             udid=self._identity.udid,
             runner=self.runner,
             manifest=manifest,
-            model_path=model_path,
+            model_paths=model_paths,
             timeout_s=timeout_s,
             log=self._log,
             simulated=self.simulated,

@@ -2,16 +2,27 @@
 
 File protocol with the Swift runner (inside its app container)::
 
-    Documents/anefarm/inbox/<batch>/<model file>     pushed first
+    Documents/anefarm/inbox/<batch>/<model file>     pushed first (every model of a packed launch)
     Documents/anefarm/inbox/<batch>/manifest.json    pushed last: "the inbox is complete"
     Documents/anefarm/outbox/<batch>/result.json     written by the runner
     Documents/anefarm/outbox/<batch>/done            written last: "result.json is complete"
+
+A packed launch (manifest version 2, docs/bisection.md "Packed probes") is the same
+protocol with every model of ``manifest.models`` in the one inbox: the runner
+(``Harness.run`` → ``runPacked``) finds each by its ``filename`` there.
+
+Models are pushed *into* the inbox folder under their own name. AFC's push (pymobiledevice3
+``AfcService.push``) copies a local folder — an ``.mlpackage`` — to
+``<remote>/<its basename>``: pushed to ``inbox/<name>`` it would land one level too deep
+(``inbox/<name>/<name>/…``), where Core ML finds no package. A local path whose name is not
+the one the manifest says is pushed through a symlink of that name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +37,7 @@ from agents.devices.ios.errors import translating
 from agents.devices.ios.readiness import RunnerConfig
 from agents.devices.ios.services import ContainerFiles, DeveloperServices, ProcessLauncher
 from orchestrator.errors import ProtocolError, RunnerCrashed, RunnerTimeout
-from orchestrator.protocol import RunnerManifest, RunnerResult
+from orchestrator.protocol import ManifestModel, RunnerManifest, RunnerResult
 
 POLL_S = 0.5  # marker poll interval: AFC stat is ~1 ms over USB, batches take seconds
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # far above 4 settings × 10,000 samples + a plan
@@ -72,12 +83,18 @@ async def run_batch(
     udid: str,
     runner: RunnerConfig,
     manifest: RunnerManifest,
-    model_path: Path,
+    model_paths: list[Path],
     timeout_s: float,
     log: RunLog,
     simulated: bool = False,
 ) -> RunnerResult:
+    """One runner launch: ``model_paths`` are the manifest's models in its order (one for
+    a version 1 manifest, every model of a packed one), pushed once each."""
     batch = manifest.batch_id
+    manifest = on_device_names(manifest)
+    entries = manifest.all_models
+    if len(entries) != len(model_paths):
+        raise ValueError(f"{len(model_paths)} model files for {len(entries)} models in {batch}")
     with translating(udid, f"running batch {batch}"):
         async with (
             services.keep_awake(provider, f"anefarm batch {batch}", timeout_s + 60.0),
@@ -85,9 +102,10 @@ async def run_batch(
         ):
             try:
                 await files.makedirs(inbox(batch))
-                await files.push(
-                    str(model_path), f"{inbox(batch)}/{manifest.model.filename}", progress_bar=False
-                )
+                for entry, path in zip(entries, model_paths, strict=True):
+                    await _push_model(files, path, inbox(batch), entry.filename)
+                if len(entries) > 1:
+                    log.note(f"pushed {len(entries)} models for one launch of batch {batch}")
                 await files.set_file_contents(
                     f"{inbox(batch)}/manifest.json", manifest.model_dump_json().encode()
                 )
@@ -99,6 +117,34 @@ async def run_batch(
             finally:
                 await _clean(files, batch)
     return _validate(raw, batch, udid, simulated)
+
+
+def on_device_names(manifest: RunnerManifest) -> RunnerManifest:
+    """The manifest with a file name per model that no other model of the launch has: the
+    models share one inbox, and two probes may be stored under the same name. Results are
+    matched by sha256, so a renamed model's result is still its run's."""
+    if manifest.models is None:
+        return manifest
+    seen: set[str] = set()
+    renamed: list[ManifestModel] = []
+    for entry in manifest.models:
+        name = entry.filename
+        if name in seen or name == "manifest.json":
+            name = f"{entry.sha256[:16]}-{name}"
+        seen.add(name)
+        renamed.append(entry.model_copy(update={"filename": name}))
+    return manifest.model_copy(update={"model": renamed[0], "models": renamed})
+
+
+async def _push_model(files: ContainerFiles, local: Path, folder: str, name: str) -> None:
+    """``local`` (a file or an .mlpackage folder) as ``<folder>/<name>`` (module docstring)."""
+    if local.name == name:
+        await files.push(str(local), folder, progress_bar=False)
+        return
+    with tempfile.TemporaryDirectory(prefix="anefarm-push-") as scratch:
+        alias = Path(scratch) / name
+        alias.symlink_to(local.resolve(), target_is_directory=local.is_dir())
+        await files.push(str(alias), folder, progress_bar=False)
 
 
 async def _launch_and_wait(
