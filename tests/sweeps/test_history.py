@@ -6,32 +6,21 @@ night's medians for the report, never across simulated and real."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from orchestrator.protocol.transport import StubPublisher
 from orchestrator.selection import FarmView
-from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
 from orchestrator.sweeps.history import points, previous_medians
 from orchestrator.sweeps.nights import load_sweep, start_night
-from orchestrator.sweeps.store import add_file
-from tests.sweeps.test_nights import NIGHT1, XR, write_sweep
+from tests.sweeps.test_nights import NIGHT1, XR, night_env
+
+__all__ = ["night_env"]  # the fixture of a stored sweep, used by name
 
 SHA = "a" * 64
-
-
-@pytest.fixture
-def env(tmp_path: Path, sessions: Any, samples: dict[str, Path]) -> dict[str, Any]:
-    settings = load_settings(home=tmp_path / "home", database_url="sqlite://", broker_url=None)
-    path = write_sweep(tmp_path / "sweep", samples)
-    with session_scope(sessions) as session:
-        add_file(session, path)
-    return {"settings": settings, "sessions": sessions}
 
 
 def night(env: dict[str, Any], when: datetime) -> Any:
@@ -59,9 +48,9 @@ def runs_of(session: Any, job: Any) -> dict[str, db.Run]:
     return {r.series: r for r in session.scalars(select(db.Run).where(db.Run.job_id == job))}
 
 
-def test_points_say_what_each_series_did(env):
-    job = night(env, NIGHT1)
-    with session_scope(env["sessions"]) as session:
+def test_points_say_what_each_series_did(night_env):
+    job = night(night_env, NIGHT1)
+    with session_scope(night_env["sessions"]) as session:
         runs = runs_of(session, job)
         measure(session, runs["conv10x10"], {"all": 1.5, "cpuOnly": 9.0})
         failed = runs["conv10x10_dilated4"]
@@ -74,7 +63,7 @@ def test_points_say_what_each_series_did(env):
                                     kind=db.MissingKind.MODEL_MISSING,
                                     reason="no such file '/srv/detector.mlpackage'",
                                     created_at=NOW))  # fmt: skip
-    with env["sessions"]() as session:
+    with night_env["sessions"]() as session:
         found = points(session, load_sweep(session, "vision-nightly"))
     by = {(p.series, p.compute_units): p for p in found}
     assert len(found) == 4 * 2  # 3 runs and 1 missing record, 2 compute-units settings each
@@ -95,7 +84,7 @@ def test_points_say_what_each_series_did(env):
     hole = by[("detector", "cpuOnly")]
     assert hole.status == "missing" and hole.simulated is None
     assert hole.reason == "model_missing: no such file '/srv/detector.mlpackage'"
-    with env["sessions"]() as session:
+    with night_env["sessions"]() as session:
         sweep = load_sweep(session, "vision-nightly")
         assert {p.series for p in points(session, sweep, series="detector")} == {"detector"}
         assert points(session, sweep, device_class="iPhone13,2") == []
@@ -103,14 +92,14 @@ def test_points_say_what_each_series_did(env):
         assert len(points(session, sweep, simulated=True)) == 2
 
 
-def test_previous_medians_come_from_the_last_night_that_measured_like_with_like(env):
-    first, second, third = (night(env, NIGHT1 + timedelta(days=d)) for d in range(3))
-    with session_scope(env["sessions"]) as session:
+def test_previous_medians_come_from_the_last_night_that_measured_like_with_like(night_env):
+    first, second, third = (night(night_env, NIGHT1 + timedelta(days=d)) for d in range(3))
+    with session_scope(night_env["sessions"]) as session:
         measure(session, runs_of(session, first)["conv10x10"], {"all": 1.5, "cpuOnly": 9.0})
         # Night 2: the same series measured on a REAL device: never compared with simulated.
         measure(session, runs_of(session, second)["conv10x10"], {"all": 7.0}, simulated=False)
         measure(session, runs_of(session, third)["conv10x10"], {"all": 1.6})
-    with env["sessions"]() as session:
+    with night_env["sessions"]() as session:
         before = previous_medians(session, session.get(db.Job, third))
         assert before[("conv10x10", XR, "all", True)] == (date(2026, 11, 25), 1.5)
         assert before[("conv10x10", XR, "all", False)] == (date(2026, 11, 26), 7.0)
