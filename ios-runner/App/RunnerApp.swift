@@ -102,13 +102,9 @@ final class BatchRunner: ObservableObject {
         return last
     }
 
+    /// RunnerCore's `summary(of:)`: a line per setting, or per model of a packed launch.
     nonisolated static func summary(_ result: RunnerResult) -> String {
-        if let error = result.error { return "failed (\(error.kind.rawValue)): \(error.message)" }
-        let settings = result.settings.map { setting in
-            if let error = setting.error { return "\(setting.computeUnits.rawValue): \(error.kind.rawValue)" }
-            return String(format: "%@: p50 %.2f ms", setting.computeUnits.rawValue, setting.stats?.p50 ?? 0)
-        }
-        return ((result.partial ? ["partial (time budget)"] : []) + settings).joined(separator: "\n")
+        RunnerCore.summary(of: result)
     }
 }
 
