@@ -4,11 +4,15 @@ Noise model (the sweeps issue's, from ``agents/devices/simulation/nights.py`` an
 ``runner.py``): each run of a night multiplies the series' latency by the simulated farm's
 run-to-run factor (``NightState.run_to_run``: log-normal, σ = ``RUN_TO_RUN_SIGMA`` = 0.08
 on the farm, swept here; the nightly run and a confirmation run draw their own), and each
-prediction of a run by a log-normal factor with σ = ``NOISE_SIGMA`` (within a run). Confirmation runs are simulated as the wiring will do them: a night whose
-latency is UNKNOWN gets one more run and is analysed again.
+prediction of a run by a log-normal factor with σ = ``NOISE_SIGMA`` (within a run). A
+night has ``--repeats`` runs of each series (a sweep's ``repeats:``, each its own draw,
+as on distinct devices). Confirmation runs are simulated as the wiring does them: a night
+of one run whose latency is UNKNOWN gets one more run and is analysed again (a night of
+several runs is not confirmed: its runs already are a second opinion).
 
 Run: ``.venv/bin/python bench/regressions.py`` (``--quick`` for a smaller run; ``--sigma``
-to choose run-to-run spreads; ``--series`` for the timing fleet).
+to choose run-to-run spreads; ``--repeats 1,3,5`` runs per night; ``--series`` for the
+timing fleet).
 """
 
 from __future__ import annotations
@@ -53,34 +57,38 @@ def _night(i: int) -> date:
 
 @dataclass
 class Fleet:
-    """True latency per (series, night) and the draws of up to two runs per night."""
+    """True latency per (series, night) and the draws of its runs per night."""
 
     truth: np.ndarray  # (S, T) ms
-    samples: np.ndarray  # (S, T, 2, n) ms: run 0 nightly, run 1 a confirmation
+    samples: np.ndarray  # (S, T, repeats + 1, n) ms: the night's repeats, then a confirmation
     confirmed: np.ndarray  # (S, T) bool
+    repeats: int = 1
 
 
-def run_factors(count: int, nights: int, sigma: float, seed: int) -> np.ndarray:
-    """(S, T, 2, 1): the simulated farm's own run-to-run factor of each series' nightly run
-    and its confirmation run (``NightState.run_to_run``, draws 0 and 1)."""
-    out = np.empty((count, nights, 2, 1))
+def run_factors(count: int, nights: int, sigma: float, seed: int, draws: int) -> np.ndarray:
+    """(S, T, draws, 1): the simulated farm's own run-to-run factor of each run of each
+    series' night (``NightState.run_to_run``: the repeats, then a confirmation run)."""
+    out = np.empty((count, nights, draws, 1))
     for t in range(nights):
         state = NightState(night=_night(t), present=True, os_version="18.1",
                            os_build="22B83sim", sigma=sigma, noise_seed=seed)  # fmt: skip
         for s in range(count):
-            for draw in (0, 1):
+            for draw in range(draws):
                 out[s, t, draw, 0] = state.run_to_run(f"sim-{s}", f"model-{s}", draw)
     return out
 
 
-def make_fleet(multiplier: np.ndarray, sigma: float, rng: np.random.Generator, n: int) -> Fleet:
+def make_fleet(
+    multiplier: np.ndarray, sigma: float, rng: np.random.Generator, n: int, repeats: int = 1
+) -> Fleet:
     count, nights = multiplier.shape
     base = rng.uniform(2.0, 40.0, size=(count, 1))
     truth = base * multiplier
-    run = run_factors(count, nights, sigma, int(rng.integers(2**31)))
-    within = rng.lognormal(0.0, NOISE_SIGMA, size=(count, nights, 2, n))
+    run = run_factors(count, nights, sigma, int(rng.integers(2**31)), repeats + 1)
+    within = rng.lognormal(0.0, NOISE_SIGMA, size=(count, nights, repeats + 1, n))
     samples = truth[:, :, None, None] * run * within
-    return Fleet(truth=truth, samples=samples, confirmed=np.zeros((count, nights), dtype=bool))
+    return Fleet(truth=truth, samples=samples,
+                 confirmed=np.zeros((count, nights), dtype=bool), repeats=repeats)  # fmt: skip
 
 
 def history_of(fleet: Fleet, s: int, name: str = "m") -> SeriesHistory:
@@ -88,7 +96,7 @@ def history_of(fleet: Fleet, s: int, name: str = "m") -> SeriesHistory:
     for t in range(fleet.truth.shape[1]):
         runs = tuple(
             Run(samples_ms=tuple(fleet.samples[s, t, r].tolist()))
-            for r in range(2 if fleet.confirmed[s, t] else 1)
+            for r in range(fleet.repeats + int(fleet.confirmed[s, t]))
         )
         points.append(NightPoint(night=_night(t), runs=runs, conditions=BASE))
     key = SeriesKey(f"{name}{s}", "iPhone15,2", "all", simulated=True)
@@ -96,10 +104,13 @@ def history_of(fleet: Fleet, s: int, name: str = "m") -> SeriesHistory:
 
 
 def analyse_with_confirmations(fleet: Fleet, settings: RegressSettings):  # type: ignore[no-untyped-def]
-    """Analyse; every unconfirmed UNKNOWN night gets its confirmation run; again until none."""
+    """Analyse; every unconfirmed UNKNOWN night of one run gets its confirmation run (as
+    ``Finding.needs_confirmation`` asks the wiring); again until none."""
     histories = [history_of(fleet, s) for s in range(len(fleet.truth))]
     while True:
         result = analyse(histories, settings)
+        if fleet.repeats > 1 or not settings.confirm_first:
+            return result, histories
         todo = (result.latency.code == UNKNOWN) & ~fleet.confirmed
         if not todo.any():
             return result, histories
@@ -166,7 +177,7 @@ def multiplier(kind: str, count: int) -> np.ndarray:
 
 
 def detection(
-    sigma: float, settings: RegressSettings, per_seed: int, seeds: int, n: int
+    sigma: float, settings: RegressSettings, per_seed: int, seeds: int, n: int, repeats: int
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     raised = nights = judged = 0
@@ -174,7 +185,7 @@ def detection(
     confirmations = 0
     for seed in range(seeds):
         rng = np.random.default_rng([seed, int(sigma * 1e4)])
-        fleet = make_fleet(multiplier("quiet", per_seed), sigma, rng, n)
+        fleet = make_fleet(multiplier("quiet", per_seed), sigma, rng, n, repeats)
         result, _ = analyse_with_confirmations(fleet, settings)
         r, a, j = raised_alerts(result, settings)
         raised, nights, judged = raised + r, nights + a, judged + j
@@ -182,7 +193,7 @@ def detection(
         for kind, first, last in (("step10", CHANGE_NIGHT, CHANGE_NIGHT + 1),
                                   ("step5", CHANGE_NIGHT, CHANGE_NIGHT + 2),
                                   ("creep", CREEP_NIGHT, CREEP_NIGHT + 9)):  # fmt: skip
-            fleet = make_fleet(multiplier(kind, per_seed), sigma, rng, n)
+            fleet = make_fleet(multiplier(kind, per_seed), sigma, rng, n, repeats)
             result, _ = analyse_with_confirmations(fleet, settings)
             hits[kind] += alert_nights(result, first, last).tolist()
     out["false_alerts_per_1000"] = 1000 * raised / judged
@@ -235,10 +246,13 @@ def placement_bench(
     return len(caught) / 42, len(summaries), len(caught), title
 
 
-def timing(count: int, settings: RegressSettings, n: int) -> tuple[float, float, float]:
-    """(seconds to build the typed histories, to analyse every night, to read tonight's alerts)."""
+def timing(
+    count: int, settings: RegressSettings, n: int, repeats: int
+) -> tuple[float, float, float, float]:
+    """(seconds to build the typed histories, to analyse every night, its CPU seconds, to
+    read tonight's alerts)."""
     rng = np.random.default_rng(7)
-    fleet = make_fleet(multiplier("quiet", count), RUN_TO_RUN_SIGMA, rng, n)
+    fleet = make_fleet(multiplier("quiet", count), RUN_TO_RUN_SIGMA, rng, n, repeats)
     started = time.perf_counter()
     histories = [history_of(fleet, s) for s in range(count)]
     built, cpu = time.perf_counter(), time.process_time()
@@ -249,12 +263,28 @@ def timing(count: int, settings: RegressSettings, n: int) -> tuple[float, float,
     return built - started, analysed - built, cpu_analysed - cpu, read
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a list of run counts: {text!r} (e.g. 1,3,5)"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"runs per night must be ≥ 1: {text!r} (e.g. 1,3,5)")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer seeds and series")
     parser.add_argument("--sigma", type=float, nargs="*", default=None,
                         help=f"run-to-run σ values (default: 0.02 0.04 and the farm's {RUN_TO_RUN_SIGMA})")  # fmt: skip
+    parser.add_argument("--repeats", type=_counts, default=[1, 3, 5],
+                        help="runs per night to compare, e.g. 1,3,5 (a sweep's repeats:)")  # fmt: skip
     parser.add_argument("--series", type=int, default=10_000, help="timing fleet size")
+    parser.add_argument("--timing-repeats", type=int, default=1,
+                        help="runs per night of the timing fleet")  # fmt: skip
     parser.add_argument("--samples", type=int, default=30, help="predictions per run")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="override a RegressSettings default, e.g. --set k=3 threshold=0.04")  # fmt: skip
@@ -266,12 +296,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{LABEL} regression detection — {NIGHTS} nights, {args.samples} predictions per run, "
           f"within-run σ {NOISE_SIGMA}, {seeds} seeds × {per_seed} series per scenario")  # fmt: skip
     print(f"settings: {settings.model_dump()}")
-    header = f"{'run-to-run σ':>12} | {'false alerts/1000':>17} | {'alert nights/1000':>17} | {'confirm runs/1000':>17} | {'10 % ≤2 n':>9} | {'5 % ≤3 n':>8} | {'creep ≤10 n':>11}"
+    header = f"{'runs/night':>10} | {'run-to-run σ':>12} | {'false alerts/1000':>17} | {'alert nights/1000':>17} | {'confirm runs/1000':>17} | {'10 % ≤2 n':>9} | {'5 % ≤3 n':>8} | {'creep ≤10 n':>11}"
     print(header)
     print("-" * len(header))
-    for sigma in sigmas:
-        d = detection(sigma, settings, per_seed, seeds, args.samples)
-        print(f"{sigma:>12.3f} | {d['false_alerts_per_1000']:>17.2f} | {d['alert_nights_per_1000']:>17.2f} | "
+    for repeats, sigma in ((r, s) for r in args.repeats for s in sigmas):
+        d = detection(sigma, settings, per_seed, seeds, args.samples, repeats)
+        print(f"{repeats:>10} | {sigma:>12.3f} | {d['false_alerts_per_1000']:>17.2f} | {d['alert_nights_per_1000']:>17.2f} | "
               f"{d['confirmations_per_1000']:>17.1f} | {d['step10']:>9.1%} | {d['step5']:>8.1%} | {d['creep']:>11.1%}")  # fmt: skip
     print("goals: false alerts ≤ 5 per 1,000 quiet series-nights; 10 % steps ≥ 95 % within 2 nights; "
           "5 % steps ≥ 80 % within 3 nights")  # fmt: skip
@@ -280,8 +310,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{groups} summary for the cause (goal 100 %, 1): {title}")  # fmt: skip
     if args.no_timing:
         return
-    build_s, analyse_s, cpu_s, read_s = timing(args.series, settings, 20)
-    print(f"time, {args.series:,} series × {NIGHTS} nights (20 predictions per run): analyse every night "
+    build_s, analyse_s, cpu_s, read_s = timing(args.series, settings, 20, args.timing_repeats)
+    print(f"time, {args.series:,} series × {NIGHTS} nights × {args.timing_repeats} run(s) a night "
+          f"(20 predictions per run): analyse every night "
           f"{analyse_s:.2f} s ({cpu_s:.2f} s CPU), tonight's alerts {read_s:.2f} s (goal ≤ 10 s); "
           f"building the typed histories {build_s:.2f} s (not counted: the wiring's read)")  # fmt: skip
 

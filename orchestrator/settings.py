@@ -15,6 +15,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_MODEL_BYTES = 2 * 1024**3  # 2 GiB: Core ML models over ~1 GB are already off the ANE
+# Runs of one series a sweep night may make (``repeats:``): each costs a runner launch.
+MAX_REPEATS = 20
 
 
 def _default_home() -> Path:
@@ -80,6 +82,9 @@ class Settings(BaseSettings):
     # missed while no coordinator ran still starts (once, marked late) within the grace.
     sweep_grace_s: float = Field(default=6 * 3600.0, ge=0, description="Missed-fire grace")
     sweep_tick_s: float = Field(default=10.0, gt=0, description="Scheduler pass interval")
+    # Runs of each series a sweep night makes when its file sets no ``repeats:``
+    # (docs/sweeps.md, docs/regressions.md: the bench figures behind the default).
+    sweep_repeats: int = Field(default=1, ge=1, le=MAX_REPEATS, description="Runs per night")
     # Tests only: from this Unix time on, the scheduler's clock runs sweep_clock_speed
     # times faster (a sweep "every minute for five minutes" in seconds).
     sweep_clock_anchor: float | None = Field(default=None, description="Tests: clock warp start")

@@ -3,8 +3,12 @@ of a sweep, from its nights (jobs with ``sweep_id``) up to the night being analy
 
 A series is (series name, device class, compute units, simulated); SIMULATED and real
 series never share one (``simulated`` is part of the key, and the analysis runs per
-kind). A night's point of a series holds its nightly run and any confirmation run
-(``runs.parent_run_id`` → the nightly run), the op → unit map (the compute plan, else the
+kind). A night's point of a series holds all its runs of the night: the nightly run, its
+repeats (a sweep's ``repeats:``; ``runs.parent_run_id`` → the nightly run, the repeat index
+in ``runs.probe_repeat``) and any confirmation run (``parent_run_id`` → the nightly run,
+no repeat index); the analysis combines them (``regress``: the mean of the runs' log
+medians, their raw samples pooled). A night is FAILED only when none of its runs
+measured. The op → unit map (the compute plan, else the
 bisection's probes), the verdict, compile and load times, and the conditions attribution
 compares (model sha256, OS version and build, runner version, device, thermal state —
 NULL before migration 0011 reads as unknown, ""). A failed run is a
@@ -45,11 +49,17 @@ LOOKBACK_NIGHTS = 40
 
 @dataclass
 class NightRuns:
-    """Tonight's runs of the sweep: (series, class) → the nightly run, and its
+    """Tonight's runs of the sweep: (series, class) → the nightly run, its repeats, and its
     confirmation runs (for deciding whether one is still due)."""
 
     nightly: dict[tuple[str, str], db.Run] = field(default_factory=dict)
     confirmations: dict[tuple[str, str], list[db.Run]] = field(default_factory=dict)
+    repeats: dict[tuple[str, str], list[db.Run]] = field(default_factory=dict)
+
+
+def is_repeat(run: db.Run) -> bool:
+    """A repeat of a night's run (``repeats:``), not a confirmation run: it has an index."""
+    return run.parent_run_id is not None and run.probe_repeat is not None
 
 
 def _aware(when: datetime) -> datetime:
@@ -88,9 +98,8 @@ def night_runs(session: Session, job_id: UUID) -> NightRuns:
     for run in runs:
         parent = by_id.get(run.parent_run_id) if run.parent_run_id else None
         if parent is not None:
-            found.confirmations.setdefault((parent.series or "", parent.device_class), []).append(
-                run
-            )
+            which = found.repeats if is_repeat(run) else found.confirmations
+            which.setdefault((parent.series or "", parent.device_class), []).append(run)
     return found
 
 
@@ -163,49 +172,48 @@ def histories(
     points: dict[SeriesKey, dict[date, NightPoint]] = defaultdict(dict)
     simulated_of: dict[tuple[str, str], bool] = {}
     nightly = [r for r in runs if r.parent_run_id is None]
-    confirmations: dict[UUID, list[db.Run]] = defaultdict(list)
-    for r in runs:
+    children: dict[UUID, list[db.Run]] = defaultdict(list)  # repeats, then confirmations
+    for r in sorted(runs, key=lambda r: (r.probe_repeat is None, r.probe_repeat or 0)):
         if r.parent_run_id is not None:
-            confirmations[r.parent_run_id].append(r)
-    for run in nightly:
-        if run.simulated is not None:
-            simulated_of[(run.series or "", run.device_class)] = bool(run.simulated)
+            children[r.parent_run_id].append(r)
+    for run in runs:
+        if run.simulated is not None and run.series is not None:
+            simulated_of.setdefault((run.series, run.device_class), bool(run.simulated))
     for run in nightly:
         night = night_of[run.job_id]
         simulated = simulated_of.get((run.series or "", run.device_class))
         if simulated is None:
             continue  # never reached a device: the missing/failed night has no kind to join
-        conditions = Conditions(
-            model_sha256=run.model_sha256, os_version=run.os_version or "",
-            os_build=run.os_build or "", runner_version=run.runner_version or "",
-            udid=run.udid or "", thermal_state=run.thermal_state or "",
-        )  # fmt: skip
-        done = [run] + [c for c in confirmations.get(run.id, []) if c.status == "succeeded"]
-        by_units = {m.compute_units: m for m in measurements.get(run.id, [])}
+        tonight = [run, *children.get(run.id, [])]
         for units in units_all:
             key = SeriesKey(run.series or "", run.device_class, units, simulated)
-            got = by_units.get(units)
-            if run.status != "succeeded" or got is None or got.error_kind or not got.samples_ms:
+            measured = [(r, m) for r in tonight if r.status == "succeeded"
+                        for m in measurements.get(r.id, [])
+                        if m.compute_units == units and m.samples_ms and not m.error_kind]  # fmt: skip
+            if not measured:
                 if run.status in ("queued", "running", "waiting"):
                     continue  # not final (a night analysed early): no point
+                got = next((m for m in measurements.get(run.id, [])
+                            if m.compute_units == units), None)  # fmt: skip
                 reason = (got.error_message if got is not None and got.error_kind else None) or (
                     run.error_message or f"run {run.status}"
                 )
                 points[key][night] = NightPoint(night, PointStatus.FAILED, reason[:500],
-                                                conditions=conditions)  # fmt: skip
+                                                conditions=_conditions(run))  # fmt: skip
                 continue
-            samples = []
-            for r in done:
-                rm = next((x for x in measurements.get(r.id, []) if x.compute_units == units), None)
-                if rm is not None and rm.samples_ms and not rm.error_kind:
-                    samples.append(Run(tuple(float(x) for x in rm.samples_ms if x and x > 0)))
-            ops = placed.get(run.id)
+            # The first run that measured gives the night's conditions, plan and times.
+            first, got = measured[0]
+            samples = [Run(tuple(float(x) for x in m.samples_ms if x and x > 0))
+                       for _, m in measured]  # fmt: skip
+            conditions = _conditions(first)
+            ops = placed.get(first.id) or placed.get(run.id)
             placement = (
                 {name: PlacedOp(unit, kinds.get((run.model_sha256, name), ""))
                  for name, unit in ops.items()} if ops else None
             )  # fmt: skip
             points[key][night] = NightPoint(
-                night, PointStatus.OK, runs=tuple(samples), verdict=verdicts.get(run.id),
+                night, PointStatus.OK, runs=tuple(samples),
+                verdict=verdicts.get(first.id) or verdicts.get(run.id),
                 placement=placement, compile_ms=_positive(got.cold_load_ms),
                 load_ms=_positive(got.warm_load_ms), conditions=conditions,
             )  # fmt: skip
@@ -238,6 +246,14 @@ def histories(
 def _order(key: SeriesKey, units: list[str]) -> tuple[Any, ...]:
     rank = units.index(key.compute_units) if key.compute_units in units else len(units)
     return (key.simulated, key.device_class, key.series, rank)
+
+
+def _conditions(run: db.Run) -> Conditions:
+    return Conditions(
+        model_sha256=run.model_sha256, os_version=run.os_version or "",
+        os_build=run.os_build or "", runner_version=run.runner_version or "",
+        udid=run.udid or "", thermal_state=run.thermal_state or "",
+    )  # fmt: skip
 
 
 def _positive(value: float | None) -> float | None:

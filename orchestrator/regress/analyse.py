@@ -19,7 +19,7 @@ import numpy as np
 from orchestrator.regress.exact import ExactResult, placement_checks, verdict_checks
 from orchestrator.regress.series import PointStatus, SeriesHistory, check_one_kind
 from orchestrator.regress.settings import RegressSettings
-from orchestrator.regress.stats import Array, two_sample_p
+from orchestrator.regress.stats import Array, night_value, two_sample_p
 from orchestrator.regress.steps import (
     BoolArray,
     IntArray,
@@ -98,8 +98,14 @@ def analyse(
     n_series, n_nights = len(histories), len(nights)
     position = {night: i for i, night in enumerate(nights)}
     point_at = np.full((n_series, n_nights), -1, dtype=np.int64)
-    values = np.full((3, n_series, n_nights), np.nan)  # latency, compile, load (log)
+    values = np.full((2, n_series, n_nights), np.nan)  # compile, load (log)
     runs = np.ones((n_series, n_nights))
+    # A night's latency from its runs (repeats, a confirmation): its value, the value's
+    # variance in units of one run's, and the runs' own spread (sum of squares, dof).
+    latency = np.full((n_series, n_nights), np.nan)
+    factor = np.ones((n_series, n_nights))
+    within_ss = np.zeros((n_series, n_nights))
+    within_df = np.zeros((n_series, n_nights))
     start = np.zeros(n_series, dtype=np.int64)
     pin = np.full(n_series, -1, dtype=np.int64)
     columns: list[list[int]] = []
@@ -109,9 +115,13 @@ def analyse(
         point_at[s, cols] = np.arange(len(cols))
         ok = [p for p in history.points if p.status is PointStatus.OK]
         at = [position[p.night] for p in ok]
-        values[0, s, at] = [p.median_ms for p in ok]
-        values[1, s, at] = [p.compile_ms or math.nan for p in ok]
-        values[2, s, at] = [p.load_ms or math.nan for p in ok]
+        combined = [night_value(p.log_run_medians(), settings.night_value) for p in ok]
+        latency[s, at] = [c[0] for c in combined]
+        factor[s, at] = [c[1] for c in combined]
+        within_ss[s, at] = [c[2] for c in combined]
+        within_df[s, at] = [len(p.runs) - 1 for p in ok]
+        values[0, s, at] = [p.compile_ms or math.nan for p in ok]
+        values[1, s, at] = [p.load_ms or math.nan for p in ok]
         runs[s, at] = [len(p.runs) for p in ok]
         rule = history.baseline
         if rule.reset_at is not None:
@@ -139,11 +149,12 @@ def analyse(
     return FleetAnalysis(
         histories=histories, settings=settings, nights=nights, columns=columns,
         point_at=point_at, start=start, pin=pin,
-        latency=detect_steps(values[0], start, pin, latency_rule, tester, runs),
-        compile=detect_steps(values[1], start, pin, time_rule, None),
-        load=detect_steps(values[2], start, pin, time_rule, None),
+        latency=detect_steps(latency, start, pin, latency_rule, tester, runs, factor,
+                             (within_ss, within_df)),
+        compile=detect_steps(values[0], start, pin, time_rule, None),
+        load=detect_steps(values[1], start, pin, time_rule, None),
         trend=detect_trends(
-            values[0], start, window=settings.trend_window,
+            latency, start, window=settings.trend_window,
             min_nights=settings.trend_min_nights, p_max=settings.trend_p,
             threshold=settings.threshold,
         ),

@@ -111,6 +111,11 @@ class NightPoint:
             if value is not None and (not math.isfinite(value) or value <= 0):
                 raise RegressInputError(f"night {self.night}: {name} {value} is not positive")
 
+    def log_run_medians(self) -> list[float]:
+        """The log of each run's median (what a night's value and its within-night spread
+        are made of)."""
+        return [math.log(run.median_ms) for run in self.runs]
+
     @property
     def median_ms(self) -> float:
         """The night's median: the median of its runs' medians (a confirmation run counts)."""

@@ -6,6 +6,8 @@ they were tuned against (bench/regressions.py).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -31,6 +33,10 @@ class RegressSettings(BaseModel):
     # agrees (Bencher issue 3670; Pinpoint re-runs before it decides): one noisy run alone
     # never alerts. False keeps the issue's plain "clear → REGRESSION".
     confirm_first: bool = True
+    # A night's latency from its runs (runs per night of the sweep, a confirmation run):
+    # the mean of their log medians, or their median. The mean varies a third less for 3
+    # runs (docs/regressions.md has the bench figures); the median ignores one wild run.
+    night_value: Literal["mean", "median"] = "mean"
     min_baseline_nights: int = Field(default=5, ge=2)  # issue 18; Bencher needs ≥ 2
     window: int = Field(default=14, ge=2)  # issue 18; Perfherder's back window 12–24
     # Fore windows of 1..fore_nights nights: a change that persists is judged on the

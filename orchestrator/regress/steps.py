@@ -4,11 +4,13 @@ Night by night (series vectorised): tonight, and the fore windows of the last 2 
 ending tonight, are compared with the baseline — the last ``window`` accepted nights before
 the window's first night (none before the series' reset, none after its pinned night).
 A shift (in log space, so +10 % and −9.1 % weigh alike) is *clear* when it reaches
-``gate = max(log(1 + threshold), k_n × spread × √(1/j + 1/n))`` (1/j less for confirmed nights) — spread being the
-run-to-run spread of the baseline's nightly medians (standard deviation of the nights within
-8 MAD-σ of their median), j the fore nights, n the baseline nights, k_n the Student-t
-quantile with n − 1 degrees of freedom at the normal quantile k: k standard errors of a
-difference of two means, widened for a spread known from few nights. Under
+``gate = max(log(1 + threshold), k_ν × σ × √(Σ f_i / j² + f̄ / n))`` — σ one run's
+run-to-run spread (``stats.run_spread``: the standard deviation of the baseline's nightly
+values within 8 MAD-σ of their median, pooled with the spread between each night's runs
+when a night has several), f a night's variance in units of one run's (1/r for the mean
+of r runs), j the fore nights, n the baseline nights, k_ν the Student-t quantile with σ's
+degrees of freedom at the normal quantile k: k standard errors of a difference of two
+means, widened for a spread known from few nights. Under
 ``same_fraction × gate`` it is SAME; between, UNKNOWN. The raw-sample test (``Tester``)
 then confirms: clear and p ≤ p_alert → a change; p > p_same → SAME; else UNKNOWN.
 
@@ -25,10 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
 
 from orchestrator.regress.findings import Status
-from orchestrator.regress.stats import Array, robust_spread
+from orchestrator.regress.stats import Array, robust_spread, run_spread, t_quantile
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -95,12 +96,18 @@ def detect_steps(
     rule: StepRule,
     tester: Tester | None,
     runs: Array | None = None,
+    factor: Array | None = None,
+    within: tuple[Array, Array] | None = None,
 ) -> StepResult:
     """``logv`` (S, T): log of each night's value, NaN when there is none. ``tester`` None
     (a single number per night, e.g. compile time): the effect size alone decides.
-    ``runs`` (S, T): runs behind each night's value (a confirmed night counts 2: its value
-    is the mean of two run medians, its run-to-run variance half)."""
+    ``runs`` (S, T): runs behind each night's value (repeats and a confirmation run).
+    ``factor`` (S, T): the variance of a night's value in units of one run's (default 1/runs:
+    the mean of its runs). ``within`` (S, T) twice: the sum of squares of a night's run
+    values around their mean and its degrees of freedom (runs − 1); None: none known."""
     runs = np.ones_like(logv) if runs is None else np.maximum(runs, 1.0)
+    factor = 1.0 / runs if factor is None else factor
+    within_ss, within_df = within if within is not None else (np.zeros_like(logv),) * 2
     n_series, n_nights = logv.shape
     result = StepResult(
         code=np.full((n_series, n_nights), NO_VALUE, dtype=np.int8),
@@ -115,8 +122,6 @@ def detect_steps(
     floor = math.log1p(rule.threshold)
     has = ~np.isnan(logv)
     change_from = np.full(n_series, -1, dtype=np.int64)  # first night of an ongoing change
-    # k_n by baseline size n (Student's t with n − 1 degrees of freedom), computed once.
-    k_table = sps.t.ppf(sps.norm.cdf(rule.k), np.maximum(np.arange(rule.window + 2) - 1, 1))
     for t in range(n_nights):
         best_score = np.full(n_series, -1.0)
         best = {name: np.full(n_series, np.nan) for name in ("shift", "gate", "n", "centre")}
@@ -135,11 +140,17 @@ def detect_steps(
             centre, spread, n = robust_spread(logv[:, :first], mask)
             fore = np.mean(logv[:, first : t + 1], axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                # Student's t for a spread estimated from n nights: k is the normal
-                # quantile, so 5 nights need a far larger shift than 14.
-                k = k_table[np.clip(n, 2, rule.window + 1).astype(np.int64)]
-                fore_var = (1.0 / runs[:, first : t + 1]).sum(axis=1) / j**2
-                gate = np.maximum(floor, k * spread * np.sqrt(fore_var + 1.0 / n))
+                base_factor = np.where(mask, factor[:, :first], 0.0).sum(axis=1) / mask.sum(axis=1)
+                sigma, dof = run_spread(
+                    spread, n, base_factor,
+                    np.where(mask, within_ss[:, :first], 0.0).sum(axis=1),
+                    np.where(mask, within_df[:, :first], 0.0).sum(axis=1),
+                )  # fmt: skip
+                # Student's t for a spread estimated from few values: k is the normal
+                # quantile, so 5 nights of one run need a far larger shift than 14 of 3.
+                k = t_quantile(rule.k, dof)
+                fore_var = factor[:, first : t + 1].sum(axis=1) / j**2
+                gate = np.maximum(floor, k * sigma * np.sqrt(fore_var + base_factor / n))
                 score = np.abs(fore - centre) / gate
             nights = mask.sum(axis=1)  # before the outlier screen: what min_nights counts
             usable = fore_ok & (nights >= rule.min_nights)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.errors import AnefarmError, UsageError, shown_url
 from orchestrator.protocol import ComputeUnits
+from orchestrator.settings import MAX_REPEATS
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MODEL_SUFFIXES = (".mlpackage", ".mlmodel")
@@ -78,6 +79,11 @@ class SweepDefinition(BaseModel):
     warmup: int = Field(default=5, ge=0, le=1_000)
     timeout_s: float = Field(default=600.0, gt=0, le=86_400, allow_inf_nan=False)
     bisect: Literal["auto", "always", "never"] = "auto"
+    # Runs of each series a night (on distinct devices of the class where the farm has
+    # several): one run a night cannot tell a 10 % step from run-to-run noise (docs/
+    # regressions.md). Absent: the farm's default (``ANEFARM_SWEEP_REPEATS``). Device time
+    # grows by this factor.
+    repeats: int | None = None
     # Webhooks told after each night's analysis, one message per alert summary (issue 18).
     notify: list[WebhookEntry] = Field(default_factory=list, max_length=20)
     # The regression checks' settings for this sweep (orchestrator.regress.RegressSettings:
@@ -130,12 +136,30 @@ class SweepDefinition(BaseModel):
             raise ValueError("; ".join(problems(error))) from None
         return value
 
+    @field_validator("repeats", mode="before")
+    @classmethod
+    def _repeats(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"runs per night must be a whole number, got {value!r} (e.g. 3)")
+        if not 1 <= value <= MAX_REPEATS:
+            raise ValueError(
+                f"runs per night must be 1–{MAX_REPEATS}, got {value} (e.g. 3; each run is "
+                "one more runner launch per series)"
+            )
+        return value
+
     @field_validator("compute_units")
     @classmethod
     def _unique_units(cls, value: list[ComputeUnits]) -> list[ComputeUnits]:
         if len(set(value)) != len(value):
             raise ValueError("a compute-units setting appears twice")
         return value
+
+    def runs_per_night(self, default: int) -> int:
+        """Runs of each series tonight: this sweep's ``repeats``, else the farm's default."""
+        return self.repeats if self.repeats is not None else default
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
