@@ -3,6 +3,7 @@ differed between the baseline and tonight."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -61,6 +62,16 @@ class Attribution:
 
     def changed(self, name: str) -> ConditionChange | None:
         return next((c for c in self.changes if c.name == name), None)
+
+
+def merged(attributions: Iterable[Attribution]) -> Attribution:
+    """Several nights' attributions as one: each condition once, as the first night that
+    changed it reads (oldest first)."""
+    changes: dict[str, ConditionChange] = {}
+    for attribution in attributions:
+        for change in attribution.changes:
+            changes.setdefault(change.name, change)
+    return Attribution(changes=tuple(changes.values()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from orchestrator.regress.analyse import FleetAnalysis
 from orchestrator.regress.attribution import attribute
-from orchestrator.regress.findings import Attribution, Check, Finding, Status
+from orchestrator.regress.findings import Attribution, Check, Finding, Status, merged
 from orchestrator.regress.series import Conditions, NightPoint, PointStatus
 from orchestrator.regress.steps import CODES, NO_VALUE, StepResult, baseline_mask
 
@@ -46,6 +46,17 @@ class _Builder:
         )  # fmt: skip
         return [int(c) for c in np.flatnonzero(mask[0])], onset
 
+    def first_seen(self, result: StepResult, t: int, onset: int) -> list[int]:
+        """The nights a change was first seen on: from its onset to the first night that
+        reported it (a fore window of several nights). Attribution compares all of them
+        with the baseline: a window whose first night came before a retrained model (a
+        quiet but low night, then the new model) is the model's change, though its onset
+        night still ran the old one. Later nights of the change are left out, so that
+        what changes while it lasts (another device, a retrain) does not move its cause."""
+        code = result.code[self.s, t]
+        seen = next((c for c in range(onset, t + 1) if result.code[self.s, c] == code), t)
+        return [c for c in self.a.columns[self.s] if onset <= c <= seen]
+
     def recent_ok(self, t: int) -> list[int]:
         """Baseline for a failure: the last ``window`` ok nights before tonight."""
         cols = [c for c in self.a.columns[self.s] if c < t]
@@ -75,7 +86,10 @@ class _Builder:
         point = self.point(t)
         return Finding(
             night=night, key=self.history.key, check=check, status=status, message=message,
-            attribution=attribute(self.conditions(base_cols), self.point(onset).conditions),
+            attribution=merged(
+                attribute(self.conditions(base_cols), self.point(c).conditions)
+                for c in self.first_seen(result, t, onset)
+            ),
             value=base * (1 + change) if not np.isnan(change) else None,
             baseline=base if not np.isnan(base) else None,
             change=None if np.isnan(change) else change, gate=None if np.isnan(gate) else gate,

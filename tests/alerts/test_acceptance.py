@@ -136,11 +136,6 @@ def alerts(farm: Farm, *, cli: bool = False) -> list[dict[str, Any]]:
         return list_alerts(session, sweep=None, statuses=[], limit=100)
 
 
-# Known to fail now and then; it still runs and reports XPASS/XFAIL until fixed.
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 18 (open): a confirmed UNKNOWN night joins the baseline, so the retrained model's change can read 'model unchanged' (seen once in a fresh-clone run)",
-)
 def test_25_simulated_nights_alert_what_changed_and_why(farm, samples, tmp_path):
     path = write_sweep(tmp_path / "sweep", samples)
     farm.cli("sweep", "add", str(path))
