@@ -1,7 +1,8 @@
-"""The SIMULATED farm over many nights (agents/devices/simulation/nights.py): the timeline of
-a farm file, its one-line errors, the run-to-run noise, and every modifier visible in the
-results from its night on and not before — on the device, through the agent's batch
-execution, and in the benchmark's helper."""
+"""The SIMULATED farm over many nights (agents/devices/simulation/nights.py): the run-to-run
+noise, and every modifier of the timeline visible in the results from its night on and not
+before — on the device, through the agent's batch execution, and in the benchmark's helper.
+The timeline file and its errors: test_simulation_timeline.py; through real Redis, a
+coordinator and Celery workers: test_simulation_nights_e2e.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import select
 
 from agents.batch import execute
 from agents.devices.simulated import SimulatedDevice, build_farm
@@ -25,7 +25,6 @@ from agents.devices.simulation.nights import (
     night_samples,
     nights_between,
 )
-from orchestrator.errors import UsageError
 from orchestrator.modelkit.inventory import ModelInventory
 from orchestrator.protocol import (
     BatchOutcome,
@@ -34,191 +33,21 @@ from orchestrator.protocol import (
     ModelRef,
     RunBatch,
     RunnerErrorKind,
-    RunnerResult,
     RunSpec,
 )
 from tests.agents.models import conv_net, manifest, write_up_conv
-
-A12, A17 = "iPhone11,8", "iPhone16,1"
-N = date(2026, 3, 18)  # the night the timeline's changes start
-BEFORE, AFTER = N - timedelta(days=1), N + timedelta(days=3)
-FARM = f"""\
-seed: 3
-devices:
-  - {{product_type: "{A12}", count: 2}}
-  - {{product_type: "{A17}"}}
-noise: {{seed: 7, run_to_run_sigma: 0}}
-timeline:
-  - {{from: {N}, os_upgrade: {{class: "{A17}", version: "26.2", build: 23C55}}}}
-  - {{from: {N}, slow: {{class: "{A12}", factor: 1.15}}}}
-  - {{from: {N}, off_ane: {{op: conv_dilated, os_build: 23C55}}}}
-  - {{from: {N}, compile_fails: {{model: "convnet*", os_build: 23C55}}}}
-  - {{from: {N}, remove: {{class: "{A12}"}}, until: {N + timedelta(days=2)}}}
-"""
-
-
-def farm_file(tmp_path: Path, text: str = FARM, name: str = "farm.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def devices(tmp_path: Path, text: str = FARM) -> dict[str, SimulatedDevice]:
-    return {d.identity.udid: d for d in build_farm(farm_file(tmp_path, text))}
-
-
-def run(
-    dev: SimulatedDevice, model: ModelInventory, night: date | None, batch: str = "b"
-) -> RunnerResult:
-    dev.at_night(night)
-    return dev.simulate_batch(manifest(model, batch_id=batch), model, 600)[0]
-
-
-def measured(result: RunnerResult) -> dict[str, object]:
-    return result.model_dump(exclude={"started_at", "finished_at"})
-
-
-# -- the timeline in the farm file ------------------------------------------------------
-
-
-def test_a_timeline_reaches_every_device_and_a_night_picks_its_state(tmp_path: Path) -> None:
-    specs = parse_farm(farm_file(tmp_path))
-    assert [s.timeline is specs[0].timeline for s in specs] == [True] * 3
-    timeline = specs[0].timeline
-    assert timeline is not None and len(timeline.timeline) == 5
-    assert [e.action for e in timeline.timeline] == [
-        "os_upgrade", "slow", "off_ane", "compile_fails", "remove",
-    ]  # fmt: skip
-    a17 = devices(tmp_path)["SIM-iPhone16-1-0"]
-    assert a17.at_night(BEFORE).os_build == a17.at_night(None).os_build != "23C55sim"
-    assert (a17.at_night(N).os_version, a17.at_night(N).os_build) == ("26.2", "23C55sim")
-    assert a17.at_night(N).off_ane == {"conv_dilated"}
-    a12 = devices(tmp_path)["SIM-iPhone11-8-1"]
-    assert [a12.at_night(n).present for n in (BEFORE, N, N + timedelta(days=1), AFTER)] == [
-        True, False, False, True,
-    ]  # fmt: skip
-    assert [a12.at_night(n).slow for n in (BEFORE, AFTER)] == [1.0, 1.15]
-
-
-def test_a_farm_without_nights_is_unchanged(tmp_path: Path) -> None:
-    plain = 'devices: [{product_type: "iPhone11,8"}]\n'
-    assert parse_farm(farm_file(tmp_path, plain))[0].timeline is None
-    assert parse_farm("iPhone11,8=1")[0] == DeviceSpec(A12, "18.7", 0)
-
-
-ENTRY = 'devices: [{{product_type: "iPhone11,8"}}]\ntimeline:\n  - {entry}\n'
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (ENTRY.format(entry='{from: 2026-03-18, slow: {class: "iPhone11,8", factor: 0}}'),
-         "{path} timeline entry 1: slow.factor: Input should be greater than 0"),
-        (ENTRY.format(entry='{from: 2026-03-18, slow: {class: "iPhone11,8", speed: 2}}'),
-         "{path} timeline entry 1: slow: unknown keys ['speed'] (allowed: class, factor)"),
-        (ENTRY.format(entry="{from: 2026-03-18, slo: {}}"),
-         "{path} timeline entry 1: unknown keys ['slo'] (allowed: from, until, os_upgrade, slow,"
-         " off_ane, compile_fails, add, remove)"),
-        (ENTRY.format(entry='{slow: {class: "iPhone11,8", factor: 2}}'),
-         "{path} timeline entry 1: from: missing"),
-        (ENTRY.format(entry='{from: 20260318, remove: {class: "iPhone11,8"}}'),
-         "{path} timeline entry 1: from: must be a date like 2026-03-18, not 20260318"),
-        (ENTRY.format(entry="{from: 2026-03-18}"),
-         "{path} timeline entry 1: needs exactly one of os_upgrade, slow, off_ane,"
-         " compile_fails, add, remove, has none"),
-        (ENTRY.format(entry='{from: 2026-03-18, add: {class: "iPhone11,8"},'
-                            ' remove: {class: "iPhone11,8"}}'),
-         "{path} timeline entry 1: needs exactly one of os_upgrade, slow, off_ane,"
-         " compile_fails, add, remove, has ['add', 'remove']"),
-        (ENTRY.format(entry='{from: 2026-03-18, until: 2026-03-18, remove: {class: "iPhone11,8"}}'),
-         "{path} timeline entry 1: until 2026-03-18 is not after from 2026-03-18"),
-        (ENTRY.format(entry='{from: 2026-03-18, until: 2026-03-19, add: {class: "iPhone11,8"}}'),
-         "{path} timeline entry 1: add has no until: write a remove entry from that night"),
-        (ENTRY.format(entry='{from: 2026-03-18, os_upgrade: {class: "iPhone11,8", version: "18.2",'
-                            ' udid: SIM-iPhone11-8-1}}'),
-         "{path} timeline entry 1: os_upgrade.udid 'SIM-iPhone11-8-1' is not a device of class"
-         " iPhone11,8 here (that class has SIM-iPhone11-8-0)"),
-        (ENTRY.format(entry='{from: 2026-03-18, remove: {class: "iPhone12,1"}}'),
-         "{path} timeline entry 1: remove.class 'iPhone12,1' is not a device class of this farm"
-         " (the farm has iPhone11,8; add its devices to 'devices')"),
-        (ENTRY.format(entry='{from: 2026-03-18, os_upgrade: {class: "iPhone11,8", version: 19}}'),
-         "{path} timeline entry 1: os_upgrade.version: iPhone11,8 (iPhone XR) runs OS 12.0 to"
-         ' 18.x, not 19 (quote it: version: "18.2")'),
-        (ENTRY.format(entry='{from: 2026-03-18, os_upgrade: {class: "iPhone11,8", version: "18.2",'
-                            " build: 22c152}}"),
-         "{path} timeline entry 1: os_upgrade.build: String should match pattern"),
-        (ENTRY.format(entry="{from: 2026-03-18, off_ane: {op: conv_dilatd}}"),
-         "{path} timeline entry 1: off_ane.op: unknown op 'conv_dilatd' (did you mean"
-         " conv_dilated"),
-        (ENTRY.format(entry="{from: 2026-03-18, compile_fails: {os_build: 22C152}}"),
-         "{path} timeline entry 1: compile_fails: give model (a file name pattern) or"
-         " model_sha256, one of them"),
-        (ENTRY.format(entry='{from: 2026-03-18, compile_fails: {model_sha256: "XYZ"}}'),
-         "{path} timeline entry 1: compile_fails.model_sha256: String should match pattern"),
-        (ENTRY.format(entry="- nested"),
-         "{path} timeline entry 1: must be a mapping, not ['nested']"),
-        ('devices: [{product_type: "iPhone11,8"}]\ntimeline: {from: 2026-03-18}\n',
-         "{path}: timeline must be a list of entries"),
-        ('devices: [{product_type: "iPhone11,8"}]\nnoise: {run_to_run_sigma: 2}\n',
-         "farm file {path}: noise.run_to_run_sigma: Input should be less than or equal to 1"),
-        ('devices: [{product_type: "iPhone11,8"}]\nnoise: {sigma: 0.1}\n',
-         "farm file {path}: noise: unknown keys ['sigma'] (allowed: seed, run_to_run_sigma)"),
-    ],
-)  # fmt: skip
-def test_a_bad_timeline_is_one_line_naming_the_entry_and_key(
-    tmp_path: Path, text: str, message: str
-) -> None:
-    path = farm_file(tmp_path, text)
-    with pytest.raises(UsageError) as caught:
-        parse_farm(path)
-    line = caught.value.one_line()
-    assert "\n" not in line
-    assert line.startswith(message.format(path=path)), line
-
-
-@pytest.mark.slow  # a CLI process and the sample models
-def test_the_cli_says_what_is_wrong_with_a_timeline_in_one_line(
-    tmp_path: Path, samples: dict[str, Path]
-) -> None:
-    import os
-    import subprocess
-    import sys
-
-    bad = farm_file(tmp_path, ENTRY.format(entry='{from: 2026-03-18, slow: {class: "iPhone11,8"}}'))
-    out = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "profile", str(samples["conv10x10.mlpackage"]),
-         "--simulate", str(bad)],
-        env={**os.environ, "ANEFARM_HOME": str(tmp_path / "home")},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert out.returncode == 2, out.stderr
-    assert out.stderr.strip() == f"anefarm: error: {bad} timeline entry 1: slow.factor: missing"
-
-
-def test_the_devices_are_judged_before_the_timeline(tmp_path: Path) -> None:
-    path = farm_file(tmp_path, "timeline: [{from: 2026-03-18}]\ndevices: []\n")
-    with pytest.raises(UsageError, match="needs a non-empty 'devices' list"):
-        parse_farm(path)
-
-
-def test_the_farm_files_of_the_docs_are_valid(tmp_path: Path) -> None:
-    docs = Path(__file__).resolve().parents[2] / "docs" / "simulation.md"
-    section = docs.read_text().split("## Many nights", 1)[1].split("\n## ", 1)[0]
-    blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
-    assert len(blocks) >= 2
-    for i, block in enumerate(blocks):
-        specs = parse_farm(farm_file(tmp_path, block, f"doc{i}.yaml"))
-        assert specs[0].timeline is not None and specs[0].timeline.timeline
-    # The issue-18 farm: the slowdown from night 18, the new build and the moved op from 21.
-    farm = {d.identity.udid: d for d in build_farm(tmp_path / "doc1.yaml")}
-    a15 = farm["SIM-iPhone14-2-0"]
-    assert [a15.at_night(date(2026, 3, d)).slow for d in (17, 18)] == [1.0, 1.15]
-    states = [a15.at_night(date(2026, 3, d)) for d in (20, 21)]
-    assert [(s.os_build, s.off_ane) for s in states] == [
-        (states[0].os_build, frozenset()),
-        ("23C55sim", frozenset({"conv_dilated"})),
-    ]
-
+from tests.agents.timeline_farm import (
+    A12,
+    A17,
+    AFTER,
+    BEFORE,
+    FARM,
+    N,
+    devices,
+    farm_file,
+    measured,
+    run,
+)
 
 # -- no night: the farm exactly as before -----------------------------------------------
 
@@ -467,115 +296,3 @@ def test_the_helper_shows_every_modifier_like_the_device(tmp_path: Path) -> None
     )
     assert slow.steady_ms == pytest.approx(fast.steady_ms * 1.15)
     assert len(slow.samples) == 20
-
-
-# -- end to end: real Redis, coordinator and Celery workers on a farm file with a timeline --
-
-E2E_FARM = f"""\
-devices: [{{product_type: "{A17}"}}]
-noise: {{seed: 7}}
-timeline:
-  - {{from: {N}, os_upgrade: {{class: "{A17}", version: "26.2", build: 23C55}}}}
-  - {{from: {N}, off_ane: {{op: conv_dilated, os_build: 23C55}}}}
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.celery  # Farm starts the agent's Celery workers in the test body
-def test_a_night_after_the_os_upgrade_moves_the_dilated_conv_off_the_ane_end_to_end(
-    tmp_path: Path, redis_url: str, samples: dict[str, Path]
-) -> None:
-    from orchestrator.dispatch import SubmitOptions, prepare, submit
-    from orchestrator.protocol.transport import create_app
-    from tests.pipeline.farm import Farm
-
-    farm = Farm.at(tmp_path, redis_url)
-    try:
-        farm.start_coordinator()
-        farm.start_agent(str(farm_file(tmp_path, E2E_FARM)), wait_for=1)
-        settings = farm.settings()
-        app = create_app(settings)
-        model = samples["conv10x10_dilated4.mlpackage"]
-        options = SubmitOptions(selector=A17, iterations=20, warmup=2, bisect="never")
-        rows = {}
-        for night in (BEFORE, N):  # what a sweep's night does: RunSpec.night set
-            prepared = prepare([model], options, None)
-            prepared.spec = prepared.spec.model_copy(update={"night": night})
-            job = submit(prepared, settings=settings, sessions=farm.sessions(), app=app).job_id
-            rows[night] = farm.wait_job(str(job))["rows"][0]
-        before, after = rows[BEFORE], rows[N]
-        assert (before["os_version"], after["os_version"]) == ("26.1", "26.2")
-        assert after["os_build"] == "23C55sim" != before["os_build"]
-        assert before["verdict"] == "FULL" and not before["ops_off_ane"]
-        assert after["verdict"] in {"PARTIAL", "NONE"}
-        # The conv leaves the ANE; the casts around it follow it to the GPU (one region).
-        moved = {op["type"]: op["unit"] for op in after["ops_off_ane"]}
-        assert moved.get("conv") == "gpu", after["ops_off_ane"]
-        assert before["simulated"] is after["simulated"] is True
-    finally:
-        farm.stop()
-
-
-SWEEP_NIGHTS = ("2026-11-24T02:00", "2026-11-25T02:00", "2026-11-26T02:00")
-SWEEP_FARM = f"""\
-devices: [{{product_type: "{A12}"}}, {{product_type: "{A17}"}}]
-noise: {{run_to_run_sigma: 0}}
-timeline:
-  - {{from: 2026-11-25, os_upgrade: {{class: "{A17}", version: "26.2", build: 23C55}}}}
-  - {{from: 2026-11-25, off_ane: {{op: conv_dilated, os_build: 23C55}}}}
-  - {{from: 2026-11-25, slow: {{class: "{A12}", factor: 1.5}}}}
-  - {{from: 2026-11-26, remove: {{class: "{A12}"}}}}
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.celery  # Farm starts the agent's Celery workers in the test body
-def test_sweep_nights_on_a_timeline_farm_show_each_change_in_the_history(
-    tmp_path: Path, redis_url: str, samples: dict[str, Path]
-) -> None:
-    """`anefarm sweep run --at` (orchestrator/sweeps sets RunSpec.night) over three nights."""
-    import json
-    import shutil
-
-    from tests.pipeline.farm import Farm
-
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copytree(samples["conv10x10_dilated4.mlpackage"], models / "dilated.mlpackage")
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(
-        'name: sim-nights\nschedule: "0 2 * * *"\nmodels:\n  - path: models/*.mlpackage\n'
-        f'devices: "{A12},{A17}"\ncompute_units: [all]\niterations: 20\nbisect: never\n'
-    )
-    farm = Farm.at(tmp_path, redis_url)
-    try:
-        farm.start_coordinator()
-        farm.start_agent(str(farm_file(tmp_path, SWEEP_FARM)), wait_for=2)
-        farm.cli("sweep", "add", str(sweep))
-        for at in SWEEP_NIGHTS:
-            farm.cli("sweep", "run", "sim-nights", "--at", at, "--wait", check=False, timeout=240)
-        out = farm.cli("sweep", "history", "sim-nights", "--json")
-        points = {(p["night"], p["device_class"]): p for p in json.loads(out.stdout)["points"]}
-        n1, n2, n3 = (at[:10] for at in SWEEP_NIGHTS)
-        # The OS upgrade and the op it moves off the ANE, from their night on.
-        assert points[(n1, A17)]["os_build"] != "23C55sim"
-        assert points[(n2, A17)]["os_build"] == points[(n3, A17)]["os_build"] == "23C55sim"
-        assert points[(n1, A17)]["verdict"] == "FULL"
-        assert points[(n2, A17)]["verdict"] in {"PARTIAL", "NONE"}
-        # The SIMULATED slowdown of the A12 (no run-to-run noise in this farm).
-        ratio = points[(n2, A12)]["median_ms"] / points[(n1, A12)]["median_ms"]
-        assert ratio == pytest.approx(1.5, rel=0.05)
-        # The A12 removed on night 3: a hole with its cause.
-        gone = points[(n3, A12)]
-        assert gone["status"] == "missing", gone
-        assert gone["reason"].startswith("device_class_absent: "), gone
-        assert f"not in the farm on {n3}" in gone["reason"], gone
-        # Not the device's fault: one attempt, and nothing counted against the device.
-        assert len(farm.attempts(str(gone["run_id"]))) == 1
-        from orchestrator.store import models as db
-
-        with farm.sessions()() as session:
-            a12 = session.scalars(select(db.Device).where(db.Device.product_type == A12)).all()
-            assert a12 and all(d.infra_failures_in_row == 0 for d in a12)
-    finally:
-        farm.stop()

@@ -12,22 +12,14 @@ import pytest
 
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.store import models as db
-from tests.pipeline.farm import Farm
+from tests.pipeline.farm import Farm, farm
 from tests.pipeline.test_pipeline import submit
-from tests.services.common import provides
+
+__all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 pytestmark = [pytest.mark.slow]
 XR = "iPhone11,8"
 IOS16 = f"{XR}@16.7.8"
-
-
-@pytest.fixture
-@provides("celery")  # Farm.at starts the agent's Celery workers
-def farm(tmp_path, redis_url):
-    farm = Farm.at(tmp_path, redis_url)
-    farm.start_coordinator()
-    yield farm
-    farm.stop()
 
 
 def signature_of(model: Path, op_name: str) -> str:

@@ -7,14 +7,20 @@ sweep night run through it; ``doctor`` finds nothing to fix."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 
 import httpx
 import pytest
 
-from tests.security.topology import Host, run_job, scram_database, wait_devices
+from tests.security.topology import (
+    agent_host,
+    coordinator_host,
+    run_job,
+    scram_database,
+    wait_devices,
+)
 from tests.services.common import free_port
+from tests.sweeps.files import sweep_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery, pytest.mark.postgres]
 
@@ -27,36 +33,20 @@ def test_a_job_and_a_sweep_night_through_the_secured_topology(
     pg_port, pg_password = scram_postgres
     token = "tok-" + uuid.uuid4().hex
     web_port = free_port()
-    coordinator = Host("coordinator-host", tmp_path / "coordinator", {
-        "ANEFARM_BROKER_URL": tls_redis.url("coordinator"),
-        "ANEFARM_DATABASE_URL": scram_database(pg_port, pg_password, "topology"),
-        "ANEFARM_ARTIFACT_TOKEN": token,
-        "ANEFARM_HEARTBEAT_TTL_S": "6",
-    })  # fmt: skip
+    coordinator = coordinator_host(tmp_path / "coordinator", tls_redis.url("coordinator"),
+                                   scram_database(pg_port, pg_password, "topology"), token)  # fmt: skip
     macs = [
-        Host(
-            f"mac-{i}",
-            tmp_path / f"mac-{i}",
-            {
-                "ANEFARM_BROKER_URL": tls_redis.url("agent"),
-                "ANEFARM_ARTIFACT_URL": f"http://127.0.0.1:{web_port}",
-                "ANEFARM_ARTIFACT_TOKEN": token,
-                "ANEFARM_HEARTBEAT_TTL_S": "6",
-            },
-        )
+        agent_host(f"mac-{i}", tmp_path / f"mac-{i}", tls_redis.url("agent"), web_port, token)
         for i in (1, 2)
     ]
     hosts = [coordinator, *macs]
     for mac in macs:
         assert not any(key.startswith("ANEFARM_DATABASE") for key in mac.env)
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copytree(samples["conv10x10.mlpackage"], models / "conv.mlpackage")
-    sweep = tmp_path / "nightly.yaml"
-    sweep.write_text(
-        'name: nightly\nschedule: "0 2 * * *"\nmodels:\n  - path: models/*.mlpackage\n'
-        f'devices: "{A12},{A14}"\ncompute_units: [all]\niterations: 5\nwarmup: 1\nbisect: never\n'
-    )
+    sweep = sweep_file(
+        tmp_path, samples, ["conv10x10.mlpackage"], name="nightly", schedule='"0 2 * * *"',
+        devices=f'"{A12},{A14}"', compute_units="[all]", iterations="5", warmup="1",
+        bisect="never",
+    )  # fmt: skip
     try:
         coordinator.spawn("coordinator", "coordinator", "--serve", f"127.0.0.1:{web_port}")
         macs[0].spawn("agent", "agent", "--simulate", f"{A12}=1", "--name", "mac-1")

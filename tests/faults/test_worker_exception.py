@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,10 @@ from orchestrator.protocol import (
 )
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
-from tests.pipeline.farm import Farm
+from tests.pipeline.farm import Farm, farm
 from tests.pipeline.test_pipeline import A12, count, submit
-from tests.services.common import provides
+
+__all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 MODEL = "conv10x10.mlpackage"
 TRACEBACK = "Traceback (most recent call last):"
@@ -139,15 +141,6 @@ def test_a_huge_traceback_fits_the_protocol_limits(samples):
 # -- end to end: real Redis, a real coordinator, a real agent ---------------------------
 
 
-@pytest.fixture
-@provides("celery")  # Farm.at starts the agent's Celery workers
-def farm(tmp_path, redis_url):
-    farm = Farm.at(tmp_path, redis_url)
-    farm.start_coordinator()
-    yield farm
-    farm.stop()
-
-
 def assert_agent_error_attempt(attempt: db.RunAttempt) -> None:
     assert attempt.outcome == "infra_error" and attempt.failure_kind == "agent_error"
     assert attempt.failure_message is not None
@@ -158,14 +151,18 @@ def assert_agent_error_attempt(attempt: db.RunAttempt) -> None:
     )
 
 
+def run_with_fault(farm: Farm, samples: dict[str, Path], fault: str) -> tuple[Any, float]:
+    """The model's report row from an agent whose one A12 has ``fault``, and the seconds
+    from submit to the job's end."""
+    farm.start_agent(f"{A12}=1!{fault}", wait_for=1)
+    began = time.monotonic()
+    report = farm.wait_job(submit(farm, samples[MODEL]), timeout=120)
+    return report["rows"][0], time.monotonic() - began
+
+
 @pytest.mark.slow
 def test_the_run_recovers_after_an_agent_error(farm, samples):
-    farm.start_agent(f"{A12}=1!exception@1", wait_for=1)  # the device's first batch fails
-    began = time.monotonic()
-    job = submit(farm, samples[MODEL])
-    report = farm.wait_job(job, timeout=120)
-    wall = time.monotonic() - began
-    row = report["rows"][0]
+    row, wall = run_with_fault(farm, samples, "exception@1")  # the device's first batch fails
     assert row["status"] == "succeeded"
     failed, ok = farm.attempts(row["run"])  # exactly two attempts
     assert_agent_error_attempt(failed)
@@ -178,12 +175,7 @@ def test_the_run_recovers_after_an_agent_error(farm, samples):
 
 @pytest.mark.slow
 def test_a_device_that_always_fails_so_gives_up_within_the_budget(farm, samples):
-    farm.start_agent(f"{A12}=1!exception", wait_for=1)
-    began = time.monotonic()
-    job = submit(farm, samples[MODEL])
-    report = farm.wait_job(job, timeout=120)
-    wall = time.monotonic() - began
-    row = report["rows"][0]
+    row, wall = run_with_fault(farm, samples, "exception")
     assert row["status"] == "failed"
     assert row["error"].startswith(
         "agent_error: gave up after 3 attempt(s): unexpected RuntimeError"

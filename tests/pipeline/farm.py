@@ -11,15 +11,19 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from orchestrator.protocol import livestate
 from orchestrator.report import build_report, job_status
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
+from tests.services.common import provides
 
 
 @dataclass
@@ -177,19 +181,38 @@ class Farm:
         )
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            # Leftovers of the group (a worker whose supervisor died first).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.clear()
+        stop_processes(self.procs)
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def stop_processes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process (each the leader of its own session), wait up to 30 s for each
+    before SIGKILL, then kill what is left of its group (a worker whose supervisor died
+    first); ``procs`` ends empty."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    procs.clear()
+
+
+@pytest.fixture
+@provides("celery")  # Farm.at starts the agent's Celery workers
+def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
+    """A farm whose coordinator runs; each test starts the agents it needs. Import it by
+    name into a test module (and list it in ``__all__``) to use it."""
+    farm = Farm.at(tmp_path, redis_url)
+    try:
+        farm.start_coordinator()
+        yield farm
+    finally:
+        farm.stop()

@@ -13,20 +13,12 @@ from orchestrator.protocol import livestate
 from orchestrator.protocol.transport import device_class_queue
 from orchestrator.store import models as db
 from tests.faults.invariants import waiting
-from tests.pipeline.farm import Farm
+from tests.pipeline.farm import farm
 from tests.pipeline.test_pipeline import A12, count, submit
-from tests.services.common import provides
+
+__all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 pytestmark = [pytest.mark.slow]
-
-
-@pytest.fixture
-@provides("celery")  # Farm.at starts the agent's Celery workers
-def farm(tmp_path, redis_url):
-    farm = Farm.at(tmp_path, redis_url)
-    farm.start_coordinator()
-    yield farm
-    farm.stop()
 
 
 @pytest.mark.parametrize("fault", ["crash", "hang", "disconnect", "malformed", "background"])

@@ -15,7 +15,14 @@ import subprocess
 import httpx
 import pytest
 
-from tests.security.topology import Host, run_job, scram_database, wait_devices
+from tests.security.topology import (
+    Host,
+    agent_host,
+    coordinator_host,
+    run_job,
+    scram_database,
+    wait_devices,
+)
 from tests.services.common import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery, pytest.mark.postgres]
@@ -38,19 +45,13 @@ def test_no_secret_in_logs_ps_reports_or_errors(tmp_path, tls_redis, scram_postg
         "the artifact token": token,
     }
     web_port = free_port()
-    coordinator = Host("coordinator-host", tmp_path / "coordinator-home", {
-        "ANEFARM_BROKER_URL": tls_redis.url("coordinator"),
-        "ANEFARM_DATABASE_URL": scram_database(pg_port, pg_password, "secrets"),
-        "ANEFARM_ARTIFACT_TOKEN": token,
-        "ANEFARM_HEARTBEAT_TTL_S": "6",
-        "ANEFARM_OPEN_READS": "1",  # /metrics on loopback without a token
-    })  # fmt: skip
-    agent = Host("agent-host", tmp_path / "agent-home", {
-        "ANEFARM_BROKER_URL": tls_redis.url("agent"),
-        "ANEFARM_ARTIFACT_URL": f"http://127.0.0.1:{web_port}",
-        "ANEFARM_ARTIFACT_TOKEN": token,
-        "ANEFARM_HEARTBEAT_TTL_S": "6",
-    })  # fmt: skip
+    coordinator = coordinator_host(
+        tmp_path / "coordinator-home", tls_redis.url("coordinator"),
+        scram_database(pg_port, pg_password, "secrets"), token,
+        ANEFARM_OPEN_READS="1",  # /metrics on loopback without a token
+    )  # fmt: skip
+    agent = agent_host("agent-host", tmp_path / "agent-home", tls_redis.url("agent"), web_port,
+                       token)  # fmt: skip
     outputs: dict[str, str] = {}
     try:
         coordinator.spawn("coordinator", "coordinator", "--serve", f"127.0.0.1:{web_port}",

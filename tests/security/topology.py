@@ -5,10 +5,8 @@ ANEFARM_DATABASE_URL in its environment, no database file in its home."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.protocol import livestate
+from tests.pipeline.farm import stop_processes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,18 +68,35 @@ class Host:
                 raise AssertionError(f"{self.name}/{label} exited {proc.returncode}\n{self.logs()}")
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.clear()
+        stop_processes(self.procs)
+
+
+HEARTBEAT_TTL_S = "6"  # a dead agent's devices vanish within seconds, not the default minute
+
+
+def coordinator_host(
+    home: Path, broker_url: str, database_url: str, token: str, **extra: str
+) -> Host:
+    """The coordinator's machine of docs/deploy.md: the coordinator Redis user, the database
+    and the artifact token agents must present; ``extra`` ANEFARM_* settings on top."""
+    return Host("coordinator-host", home, {
+        "ANEFARM_BROKER_URL": broker_url,
+        "ANEFARM_DATABASE_URL": database_url,
+        "ANEFARM_ARTIFACT_TOKEN": token,
+        "ANEFARM_HEARTBEAT_TTL_S": HEARTBEAT_TTL_S,
+        **extra,
+    })  # fmt: skip
+
+
+def agent_host(name: str, home: Path, broker_url: str, web_port: int, token: str) -> Host:
+    """A Mac with devices: the agent Redis user, the coordinator's web app to fetch models
+    from and its token, and nothing of the database."""
+    return Host(name, home, {
+        "ANEFARM_BROKER_URL": broker_url,
+        "ANEFARM_ARTIFACT_URL": f"http://127.0.0.1:{web_port}",
+        "ANEFARM_ARTIFACT_TOKEN": token,
+        "ANEFARM_HEARTBEAT_TTL_S": HEARTBEAT_TTL_S,
+    })  # fmt: skip
 
 
 def wait_devices(broker_url: str, count: int, hosts: list[Host], timeout: float = 60) -> None:
