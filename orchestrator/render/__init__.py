@@ -58,6 +58,8 @@ CSV_FIELDS = (
     "series",
     "last_night",
     *(f"{setting}_last_night_p50_ms" for setting in SETTINGS_ORDER),
+    # Last, so that no column moves: the hotter thermal state the runner reported (0011).
+    "thermal_state",
 )
 
 
@@ -85,6 +87,7 @@ def csv_line(job: str, row: ReportRow) -> dict[str, Any]:
     for setting in SETTINGS_ORDER:
         before = last.p50_ms.get(setting) if last else None
         flat[f"{setting}_last_night_p50_ms"] = _round(before, 3)
+    flat["thermal_state"] = row.thermal_state
     return flat
 
 

@@ -74,5 +74,5 @@ def test_csv_columns() -> None:
         "cpuAndNeuralEngine_p90_ms", "cpuAndGPU_p50_ms", "cpuAndGPU_p90_ms", "cpuOnly_p50_ms",
         "cpuOnly_p90_ms", "ops_off_ane", "by_probe", "error", "series", "last_night",
         "all_last_night_p50_ms", "cpuAndNeuralEngine_last_night_p50_ms",
-        "cpuAndGPU_last_night_p50_ms", "cpuOnly_last_night_p50_ms",
+        "cpuAndGPU_last_night_p50_ms", "cpuOnly_last_night_p50_ms", "thermal_state",
     ]  # fmt: skip

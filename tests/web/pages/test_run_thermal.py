@@ -4,6 +4,8 @@ serious or critical, "unknown" for a run stored before it was kept."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from orchestrator.render import as_csv
 from orchestrator.report import build_report
 from orchestrator.store import models as db
 from tests.web.pages.conftest import client_for
@@ -64,10 +67,13 @@ def test_a_throttled_run_says_so_and_an_old_one_reads_unknown(user_run):
     assert cell(finished, run_id).startswith("unknown not reported")
 
 
-def test_the_report_json_carries_the_thermal_state(user_run):
+def test_the_report_json_and_csv_carry_the_thermal_state(user_run):
     finished, run_id = user_run
     set_thermal(finished, run_id, "critical")
     with finished.sessions() as session:
         report = build_report(session, str(finished.job_id))  # what `anefarm report --json` prints
     (row,) = [r for r in report["rows"] if r["run"] == str(run_id)]
     assert row["thermal_state"] == "critical"
+    lines = list(csv.DictReader(io.StringIO(as_csv(report))))  # `anefarm report --csv`
+    assert len(lines) == len(report["rows"])
+    assert [line["thermal_state"] for line in lines].count("critical") == 1
