@@ -21,7 +21,7 @@ the series restarts it; the newest pinned night (kind ``pin``) pins it.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -29,6 +29,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.regress.attribution import hottest
 from orchestrator.regress.series import (
     BaselineRule,
     Conditions,
@@ -205,7 +206,9 @@ def histories(
             first, got = measured[0]
             samples = [Run(tuple(float(x) for x in m.samples_ms if x and x > 0))
                        for _, m in measured]  # fmt: skip
-            conditions = _conditions(first)
+            # Thermal: the hottest run in the night's figure (one throttled run moves it).
+            hot = hottest(r.thermal_state or "" for r, _ in measured)
+            conditions = replace(_conditions(first), thermal_state=hot)
             ops = placed.get(first.id) or placed.get(run.id)
             placement = (
                 {name: PlacedOp(unit, kinds.get((run.model_sha256, name), ""))

@@ -15,7 +15,7 @@ stored before migration 0011) is ``unknown``; an unknown state tonight is no cha
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.regress.findings import Attribution, ConditionChange
@@ -53,6 +53,14 @@ class ThermalChange(ConditionChange):
         note = (" (throttled tonight)" if self.after in THROTTLED
                 else " (the baseline throttled)" if self.before in THROTTLED else "")  # fmt: skip
         return f"{THERMAL} {self.before} → {self.after}{note}"
+
+
+def hottest(states: Iterable[str]) -> str:
+    """The hottest known state of a night's runs ("" when none reported one): a night whose
+    figure mixes several runs (repeats, a confirmation run) was throttled if one of them was."""
+    rank = {state: i for i, state in enumerate(THERMAL_ORDER)}
+    known = [s for s in states if s]
+    return max(known, key=lambda s: rank.get(s, -1)) if known else ""
 
 
 def usual_thermal(baseline: Sequence[Conditions]) -> str:

@@ -11,15 +11,17 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from agents.devices.simulated import build_farm
 from agents.devices.simulation.thermal import THROTTLE
+from orchestrator.alerts.inputs import histories
 from orchestrator.alerts.report import build
 from orchestrator.alerts.views import show_alert
 from orchestrator.errors import UsageError
@@ -27,7 +29,15 @@ from orchestrator.protocol import ThermalState
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
 from tests.agents.models import conv_net, manifest
-from tests.alerts.nightfarm import CLASSES, SERIES, Point, Sweep, make_sweep, summaries
+from tests.alerts.nightfarm import (
+    CLASSES,
+    SERIES,
+    Point,
+    Sweep,
+    add_run,
+    make_sweep,
+    summaries,
+)
 from tests.pipeline.farm import Farm
 from tests.services.common import provides
 
@@ -102,6 +112,26 @@ def test_runs_stored_before_thermal_states_read_as_unknown(sessions, tmp_path):
     (summary,) = summaries(sessions)
     # The baseline's usual state: its one known night (nominal), not the unknown ones.
     assert THROTTLED in summary.cause
+
+
+def test_a_night_is_as_hot_as_the_hottest_run_in_its_figure(sessions, tmp_path):
+    # A repeat (or confirmation) run's samples are part of the night: so is its heat.
+    sweep = make_sweep(sessions, tmp_path)
+    job_id = night_with(sweep, lambda s, c: Point(), cool)
+    with session_scope(sessions) as session:
+        nightly = session.scalars(select(db.Run).where(
+            db.Run.job_id == job_id, db.Run.series == SERIES[0], db.Run.device_class == HOT
+        )).one()  # fmt: skip
+        repeat = add_run(session, job_id, SERIES[0], HOT, nightly.model_sha256, Point(), 10.0,
+                         np.random.default_rng(1), parent=nightly.id)  # fmt: skip
+        repeat.probe_repeat, repeat.thermal_state = 1, "serious"
+    with sessions() as session:
+        found, _, _ = histories(session, session.get(db.Sweep, sweep.sweep_id),
+                                datetime.now(UTC))  # fmt: skip
+    heat = {(h.key.series, h.key.device_class): h.points[-1].conditions.thermal_state
+            for h in found}  # fmt: skip
+    assert heat[(SERIES[0], HOT)] == "serious"
+    assert heat[(SERIES[1], HOT)] == "nominal" and heat[(SERIES[0], CLASSES[0])] == "nominal"
 
 
 # -- the SIMULATED farm's `hot` action ----------------------------------------------------

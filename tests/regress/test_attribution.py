@@ -172,3 +172,11 @@ def test_heat_on_an_upgrade_night_does_not_split_the_placement_summary():
     assert summary.series_count == 9  # all three classes, the hot one included
     assert "thermal" not in summary.title
     assert summary.title.startswith("OS iOS 18.1 (22B83) → iOS 18.2 (22C152): conv dilated")
+
+
+def test_a_night_of_several_runs_is_as_hot_as_its_hottest():
+    from orchestrator.regress.attribution import hottest
+
+    assert hottest(["nominal", "serious", "fair"]) == "serious"
+    assert hottest(["", "fair", ""]) == "fair"
+    assert hottest(["", ""]) == ""
