@@ -19,29 +19,22 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
 
 from agents.batch import execute_all
-from agents.devices.simulated import SimulatedDevice, build_farm
-from orchestrator.artifacts.store import ArtifactStore
-from orchestrator.dispatch import SubmitOptions, prepare, submit
-from orchestrator.ingest import Ingestor
-from orchestrator.modelkit.materialize import materialize
-from orchestrator.protocol import RunBatch, RunPurpose, livestate
-from orchestrator.protocol.transport import StubPublisher, create_app
-from orchestrator.selection import FarmView
-from orchestrator.settings import load_settings
+from orchestrator.protocol import RunBatch, RunPurpose
 from orchestrator.store import models as db
-from orchestrator.store.engine import make_engine, session_factory
-from orchestrator.store.migrate import upgrade
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.web.pages.simjob
+from tests.web.pages.simjob import InProcessFarm
 
 FARM = "iPhone11,8@16.7.8=1"
 
@@ -58,41 +51,22 @@ class Launch:
 
 
 @dataclass
-class PackedFarm:
-    """A SIMULATED farm driven in this process (module docstring)."""
+class PackedFarm(InProcessFarm):
+    """A SIMULATED farm driven in this process (module docstring): the page tests' simulated
+    job, which also counts each runner launch and its device-seconds."""
 
-    sessions: sessionmaker[Session]
-    ingestor: Ingestor
-    publisher: StubPublisher
-    devices: list[SimulatedDevice]
-    settings: Any
-    engine: Any
     launches: list[Launch] = field(default_factory=list)
-    outcomes: list[str] = field(default_factory=list)  # the ingest's, per run result
     job: str = ""
-    done: int = 0
 
     @classmethod
-    def start(cls, home: Path, redis_url: str, *, packing: bool, farm: str = FARM,
-              **overrides: Any) -> PackedFarm:  # fmt: skip
-        settings = load_settings(home=home, broker_url=redis_url, retry_backoff_s=0.0,
-                                 probe_packing=packing, **overrides)  # fmt: skip
-        upgrade(settings.resolved_database_url)
-        engine = make_engine(settings.resolved_database_url)
-        sessions = session_factory(engine)
-        publisher = StubPublisher()
-        ingestor = Ingestor(settings, sessions=sessions, app=create_app(settings),
-                            client=livestate.connect(redis_url), publisher=publisher)  # fmt: skip
-        return cls(sessions, ingestor, publisher, build_farm(farm, seed=7), settings, engine)
+    def start(cls, home: Path, redis_url: str, *, farm: str = FARM, packing: bool = True,
+              **overrides: Any) -> Self:  # fmt: skip
+        return super().start(home, redis_url, farm=farm, probe_packing=packing, **overrides)
 
     def submit(self, model: Path, *, iterations: int = 20, bisect: str = "always") -> str:
-        classes = {d.identity.product_type for d in self.devices}
-        options = SubmitOptions(selector=",".join(sorted(classes)), iterations=iterations,
-                                warmup=2, bisect=bisect)  # fmt: skip
-        prepared = prepare([model], options, FarmView.of(classes))
-        outcome = submit(prepared, settings=self.settings, sessions=self.sessions,
-                         app=self.ingestor.app, publisher=self.publisher)  # fmt: skip
-        self.job = str(outcome.job_id)
+        classes = sorted({d.identity.product_type for d in self.devices})
+        self.job = self.submit_job([model], selector=",".join(classes), iterations=iterations,
+                                   bisect=bisect)  # fmt: skip
         return self.job
 
     def run_all(self, limit: int = 2000) -> None:
@@ -104,10 +78,9 @@ class PackedFarm:
 
     def run_next(self) -> bool:
         """Run the next published batch; False when there is none."""
-        if self.done >= len(self.publisher.sent):
+        batch = self.next_batch()
+        if batch is None:
             return False
-        batch = self.publisher.sent[self.done].batch
-        self.done += 1
         device = self._device_for(batch)
         runs, busy = device.runs, device.busy_s
         results = execute_all(batch, device, agent="bench-agent", fetch_model=self._fetch)
@@ -148,23 +121,6 @@ class PackedFarm:
             if run is None:
                 return 1, False
             return int(run.probe_repeat or 1), "window" in (run.bisection or {})
-
-    def _device_for(self, batch: RunBatch) -> SimulatedDevice:
-        mine = [d for d in self.devices if d.identity.product_type == batch.device_class]
-        if batch.pinned_udid:
-            mine = [d for d in mine if d.identity.udid == batch.pinned_udid] or mine
-        return mine[(batch.attempt - 1) % len(mine)]
-
-    def _fetch(self, batch: RunBatch) -> Path:
-        store = ArtifactStore(self.settings.resolved_artifact_dir, self.settings.max_model_bytes)
-        return materialize(store.path_of(batch.model.sha256), batch.model,
-                           self.settings.home / "models")  # fmt: skip
-
-    def close(self) -> None:
-        self.ingestor.redis.close()
-        for device in self.devices:
-            device.close()
-        self.engine.dispose()
 
 
 def chain_model(path: Path, n_ops: int, *, seed: int = 0, distinct: int | None = None) -> Path:

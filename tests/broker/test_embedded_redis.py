@@ -195,11 +195,18 @@ def test_the_server_stops_when_its_parent_is_killed(tmp_path):
     assert not ping(url)
 
 
-def test_cli_prints_url_and_stops_on_sigterm(tmp_path):
+@pytest.mark.parametrize(
+    ("stop", "persist"),
+    [(signal.SIGTERM, True), (signal.SIGINT, False)],
+    ids=["sigterm-persist", "ctrl-c"],
+)
+def test_cli_prints_url_and_stops_cleanly(tmp_path, stop, persist):
+    """`anefarm redis` prints its URL (stdout) and the line to export it (stderr), and on
+    SIGTERM or Ctrl-C exits 0 with the server gone; --persist keeps an AOF in the home."""
     if not shutil.which("redis-server"):
         missing_service("redis-server not on PATH (apt-get install redis-server)")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "redis", "--persist"],
+        [sys.executable, "-m", "orchestrator", "redis", *(["--persist"] if persist else [])],
         env={**os.environ, "ANEFARM_HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -207,31 +214,14 @@ def test_cli_prints_url_and_stops_on_sigterm(tmp_path):
     )
     url = proc.stdout.readline().strip()
     assert ping(url)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     assert proc.wait(timeout=15) == 0
-    proc.stdout.close()
-    assert "export ANEFARM_BROKER_URL=" in proc.stderr.read()
-    proc.stderr.close()
-    assert not ping(url)
-    assert (tmp_path / "redis" / "appendonlydir").is_dir()
-
-
-def test_cli_stops_on_ctrl_c(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "redis"],
-        env={**os.environ, "ANEFARM_HOME": str(tmp_path)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = proc.stdout.readline().strip()
-    assert ping(url)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=15) == 0
-    assert "Traceback" not in proc.stderr.read()
+    err = proc.stderr.read()
     proc.stdout.close()
     proc.stderr.close()
+    assert "export ANEFARM_BROKER_URL=" in err and "Traceback" not in err, err
     assert not ping(url)
+    assert (tmp_path / "redis" / "appendonlydir").is_dir() is persist
 
 
 def test_cli_bad_arguments_are_one_line_errors(tmp_path):

@@ -19,12 +19,15 @@ WRONG_PASSWORD = "wrong-staple-4711"
 
 # The broker ------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
+# The commands that talk to the broker first (submit, which also reads a model, has its own).
+BROKER_COMMANDS = pytest.mark.parametrize(
     "command",
     [["devices", "list"], ["agent", "--simulate", "iPhone11,8=1"]],
     ids=["devices-list", "agent"],
 )
+
+
+@BROKER_COMMANDS
 def test_broker_down_is_one_line_naming_the_url_and_the_setting(home, closed_port, command):
     url = f"redis://127.0.0.1:{closed_port}/0"
     out = anefarm(*command, home=home, ANEFARM_BROKER_URL=url)
@@ -37,11 +40,7 @@ def test_submit_with_the_broker_down(home, closed_port, model):
     assert_one_line_error(out, f"cannot reach the broker {url}", "ANEFARM_BROKER_URL")
 
 
-@pytest.mark.parametrize(
-    "command",
-    [["devices", "list"], ["agent", "--simulate", "iPhone11,8=1"]],
-    ids=["devices-list", "agent"],
-)
+@BROKER_COMMANDS
 def test_wrong_redis_password_is_one_line_and_masked(home, password_redis, command):
     url = f"redis://:{WRONG_PASSWORD}@{password_redis}/0"
     out = anefarm(*command, home=home, ANEFARM_BROKER_URL=url)

@@ -25,6 +25,19 @@ def busy_port():
         yield sock.getsockname()[1]
 
 
+def first_answer(proc: subprocess.Popen[str], port: int, *, timeout_s: float) -> httpx.Response:
+    """The app's first answer to a read of the jobs, asked again while ``proc`` starts; the
+    test fails when the process exits first or nothing answers within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=2)
+        except httpx.HTTPError:
+            assert proc.poll() is None, f"exited {proc.returncode} before answering"
+            assert time.monotonic() < deadline, f"no answer on port {port} in {timeout_s:g} s"
+            time.sleep(0.2)
+
+
 def test_serve_on_a_port_in_use_is_one_line(tmp_path, busy_port):
     out = anefarm("serve", "--port", str(busy_port), home=tmp_path / "home")
     assert_one_line_error(out, f"port {busy_port} on 127.0.0.1 is in use", "--port")
@@ -55,14 +68,7 @@ def test_serve_answers_then_stops_cleanly(tmp_path, stop):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
-                time.sleep(0.2)
+        answer = first_answer(proc, port, timeout_s=60)
         # Loopback and ANEFARM_OPEN_READS=1: a read needs no token; a write still does.
         assert answer.status_code == 200 and answer.json() == {"jobs": [], "total": 0}
         denied = httpx.post(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=5)
@@ -91,14 +97,7 @@ def test_coordinator_serves_the_app_and_stops_on_sigterm(tmp_path, redis_url):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/jobs", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
-                time.sleep(0.3)
+        answer = first_answer(proc, port, timeout_s=90)
         assert answer.status_code == 401  # no open reads inside the coordinator by default
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=45)

@@ -3,14 +3,15 @@
 on a real simulated device through the agent's real ``execute_all`` (fetch, OS gate,
 run, classify; a packed batch of probes is one launch), and the result goes through the real ``Ingestor`` (verdicts, retries,
 bisection probes) against a real Redis. No Celery worker, no subprocess: one batch
-finishes when the test says so, which is what the live job page test needs."""
+finishes when the test says so, which is what the live job page test needs.
+bench/packed_probes.py's ``PackedFarm`` extends it to count launches and device-seconds."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +36,9 @@ CLASSES = "iPhone11,8,iPhone16,1"
 
 
 @dataclass
-class SimulatedJob:
+class InProcessFarm:
+    """SIMULATED devices, dispatch and the Ingestor in this process (module docstring)."""
+
     settings: Settings
     sessions: sessionmaker[Session]
     ingestor: Ingestor
@@ -47,8 +50,10 @@ class SimulatedJob:
     outcomes: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, home: Path, redis_url: str, *, farm: str = FARM) -> SimulatedJob:
-        settings = load_settings(home=home, broker_url=redis_url, retry_backoff_s=0.0)
+    def start(cls, home: Path, redis_url: str, *, farm: str = FARM, **overrides: Any) -> Self:
+        """``overrides``: settings (``load_settings`` keywords) on top of no retry backoff."""
+        settings = load_settings(home=home, broker_url=redis_url, retry_backoff_s=0.0,
+                                 **overrides)  # fmt: skip
         upgrade(settings.resolved_database_url)
         engine = make_engine(settings.resolved_database_url)
         sessions = session_factory(engine)
@@ -58,10 +63,13 @@ class SimulatedJob:
         devices = build_farm(farm, seed=7)
         return cls(settings, sessions, ingestor, publisher, devices, engine=engine)
 
-    def submit(self, models: list[Path], selector: str = CLASSES, iterations: int = 20) -> str:
+    def submit_job(self, models: list[Path], *, selector: str, iterations: int,
+                   bisect: str = "auto") -> str:  # fmt: skip
+        """Submit ``models`` to the devices of ``selector`` (the farm's classes), as the CLI
+        does; the job's id."""
         classes = {d.identity.product_type for d in self.devices}
-        prepared = prepare(models, SubmitOptions(selector=selector, iterations=iterations,
-                                                 warmup=2), FarmView.of(classes))  # fmt: skip
+        options = SubmitOptions(selector=selector, iterations=iterations, warmup=2, bisect=bisect)
+        prepared = prepare(models, options, FarmView.of(classes))
         outcome = submit(prepared, settings=self.settings, sessions=self.sessions,
                          app=self.ingestor.app, publisher=self.publisher)  # fmt: skip
         self.job_id = outcome.job_id
@@ -70,24 +78,12 @@ class SimulatedJob:
     def pending(self) -> int:
         return len(self.publisher.sent) - self.done
 
-    def finish_one(self) -> bool:
-        """Run the next published batch (user, retry or probe) and ingest its result."""
+    def next_batch(self) -> RunBatch | None:
+        """The next published batch not run yet (user, retry or probe), now counted as run."""
         if self.done >= len(self.publisher.sent):
-            return False
-        batch = self.publisher.sent[self.done].batch
+            return None
         self.done += 1
-        # A packed batch (several probe runs of one parent) is one launch, one result per run.
-        results = execute_all(batch, self._device_for(batch), agent="sim-agent",
-                              fetch_model=self._fetch)  # fmt: skip
-        for result in results:
-            self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
-        return True
-
-    def finish_all(self, limit: int = 500) -> None:
-        for _ in range(limit):
-            if not self.finish_one():
-                return
-        raise AssertionError(f"still batches after {limit}: a retry loop?")
+        return self.publisher.sent[self.done - 1].batch
 
     def _device_for(self, batch: RunBatch) -> SimulatedDevice:
         mine = [d for d in self.devices if d.identity.product_type == batch.device_class]
@@ -107,3 +103,29 @@ class SimulatedJob:
             device.close()
         if self.engine is not None:
             self.engine.dispose()
+
+
+@dataclass
+class SimulatedJob(InProcessFarm):
+    """A job of the page tests, finished one batch at a time when the test says so."""
+
+    def submit(self, models: list[Path], selector: str = CLASSES, iterations: int = 20) -> str:
+        return self.submit_job(models, selector=selector, iterations=iterations)
+
+    def finish_one(self) -> bool:
+        """Run the next published batch and ingest its result."""
+        batch = self.next_batch()
+        if batch is None:
+            return False
+        # A packed batch (several probe runs of one parent) is one launch, one result per run.
+        results = execute_all(batch, self._device_for(batch), agent="sim-agent",
+                              fetch_model=self._fetch)  # fmt: skip
+        for result in results:
+            self.outcomes.append(str(self.ingestor.ingest(result.model_dump(mode="json"))))
+        return True
+
+    def finish_all(self, limit: int = 500) -> None:
+        for _ in range(limit):
+            if not self.finish_one():
+                return
+        raise AssertionError(f"still batches after {limit}: a retry loop?")
