@@ -14,7 +14,13 @@ An op is *named* when the verdict lists it off the ANE; *named wrongly* when it 
 on the ANE under `all`, and a *wrong role* when it is named cause but is carried or the other
 way round (or carried by another op).
 
+The no-cause case (issue 21: a verdict not FULL, no op placed off the ANE by its own probe,
+where prefix search brackets or isolates the cause: bisect/prefix_search.py) is counted over
+the random models and ``--small`` more (8 channels on 8–16 px, seeds from 3000), where a
+cause is more often too small to time alone.
+
 Run: .venv/bin/python -m bench.context_search [--models 30] [--seed 2100] [--device iPhone11,8]
+     [--small 30] [--small-seed 3000]
 (BENCH_SHOW_MISSED=1 lists every op truly off the ANE that was not named, with the reasons)
 (needs a Redis: ANEFARM_BENCH_REDIS_URL, or redis-server on the PATH)
 """
@@ -26,7 +32,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +47,22 @@ from orchestrator.protocol import ComputeUnits
 from orchestrator.report import report_model
 
 FARMS = {"XR (A12)": "iPhone11,8@16.7.8=1", "iPhone 12 (A14)": "iPhone13,2@16.7.8=1"}
+SMALL_SEED = 3000
 KINDS = ("conv", "conv", "dilated", "act", "eltwise", "pool", "bigpool", "transpose", "softmax")
 
 
-def random_model(path: Path, seed: int) -> Path:
-    """A seeded random chain of ops (module docstring); same seed, same model."""
+def random_model(path: Path, seed: int, *, small: bool = False) -> Path:
+    """A seeded random chain of ops (module docstring); same seed, same model. ``small``:
+    8 channels on 8–16 px, where a cause is often too small for its own probe to time
+    (the models of the no-cause case: nothing placed off the ANE alone)."""
     import coremltools as ct
     from coremltools.converters.mil import Builder as mb
 
     rng = np.random.default_rng(seed)
     side = int(rng.choice([16, 32, 64, 128]))
     channels = int(rng.choice([8, 16, 32, 64]))
+    if small:
+        side, channels = int(rng.choice([8, 16])), 8
     n_ops = int(rng.integers(8, 29))
     kinds = [str(k) for k in rng.choice(KINDS, size=n_ops, p=_weights())]
 
@@ -101,6 +112,33 @@ def truth(model: Path, device_class: str) -> list[tuple[str | None, str | None]]
 
 
 @dataclass
+class NoCause:
+    """Models whose single-op probes placed no op off the ANE, the verdict not FULL."""
+
+    models: int = 0
+    truly_off: int = 0
+    named: int = 0
+    wrong: int = 0
+    searched: int = 0  # a prefix search ran
+    isolated: int = 0  # … and named the cause
+    bracketed: int = 0  # … and named the stretch only (moved, cause not isolated)
+
+    def add(
+        self, expected: list[tuple[str | None, str | None]], row: Any, off: dict[str, Any]
+    ) -> None:
+        self.models += 1
+        names = [op.name for op in row.bisection.ops] if row.bisection else []
+        truly = {name for name, (role, _) in zip(names, expected, strict=True) if role is not None}
+        self.truly_off += len(truly)
+        self.named += len(truly & set(off))
+        self.wrong += len(set(off) - truly)
+        notes = [r for r in row.reasons if r.startswith("context search: prefix search:")]
+        self.searched += bool(notes)
+        self.isolated += any("the cause" in r and "not isolated" not in r for r in notes)
+        self.bracketed += any("cause not isolated" in r and "work leaves" in r for r in notes)
+
+
+@dataclass
 class Score:
     models: int = 0
     truly_off: int = 0
@@ -114,6 +152,7 @@ class Score:
     window_launches: int = 0
     causes: int = 0
     wrong_ops: list[str] = field(default_factory=list)
+    no_cause: NoCause = field(default_factory=NoCause)
 
     def add(self, expected: list[tuple[str | None, str | None]], row: Any, probes: Any) -> None:
         self.models += 1
@@ -125,8 +164,14 @@ class Score:
             op.name
             for op in (row.bisection.ops if row.bisection else [])
             if op.by_probe not in ("neuralEngine", "unknown")
-            and not (op.probe_reason or "").startswith(("carried:", "off the ANE in its window"))
+            and not (op.probe_reason or "").startswith(
+                ("carried:", "off the ANE in its window", "off the ANE: found by prefix search")
+            )
         }
+        # The no-cause case: single-op probes placed no op off the ANE (the figure of
+        # prefix search, bisect/prefix_search.py).
+        if not before and row.verdict != "FULL":
+            self.no_cause.add(expected, row, off)
         for name, (role, by) in zip(names, expected, strict=True):
             if role is not None:
                 self.truly_off += 1
@@ -155,7 +200,8 @@ class Score:
         self.causes += sum(1 for r, _ in expected if r == CAUSE)
 
 
-def run(count: int, seed: int, only: str | None = None) -> None:
+def run(count: int, seed: int, only: str | None = None, small: int = 30,
+        small_seed: int = SMALL_SEED) -> None:  # fmt: skip
     url, proc = _redis()
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -164,34 +210,49 @@ def run(count: int, seed: int, only: str | None = None) -> None:
             models = [
                 random_model(root / f"random_{seed + i}.mlpackage", seed + i) for i in range(count)
             ]
-            print(f"{count} random models (seeds {seed}–{seed + count - 1}), converted in"
+            tiny = [random_model(root / f"small_{small_seed + i}.mlpackage", small_seed + i,
+                                 small=True) for i in range(small)]  # fmt: skip
+            print(f"{count} random models (seeds {seed}–{seed + count - 1}) and {small} small ones"
+                  f" (seeds {small_seed}–{small_seed + small - 1}), converted in"
                   f" {time.perf_counter() - started:.0f} s; SIMULATED devices on iOS 16.7.8 (no compute plan)")  # fmt: skip
             for label, farm_spec in FARMS.items():
                 if only and only not in farm_spec:
                     continue
-                score = Score()
+                score, extra = Score(), Score()
                 farm = PackedFarm.start(root / label.split()[0], url, packing=True, farm=farm_spec)
                 device_class = farm_spec.split("@")[0]
                 try:
-                    for model in models:
+                    for into, model in [(score, m) for m in models] + [(extra, m) for m in tiny]:
                         job = farm.submit(model, iterations=50, bisect="always")
                         launched = len(farm.launches)
                         farm.run_all()
                         with farm.sessions() as session:
                             report = report_model(session, job)
                         [row] = report.rows
-                        score.add(truth(model, device_class), row, report.probes)
-                        score.window_launches += sum(
+                        into.add(truth(model, device_class), row, report.probes)
+                        into.window_launches += sum(
                             1 for launch in farm.launches[launched:]
                             if launch.batch.purpose == "probe" and _is_window(farm, launch)
                         )  # fmt: skip
                 finally:
                     farm.close()
                 _print(label, score)
+                _print_no_cause(label, score.no_cause, extra.no_cause)
     finally:
         if proc is not None:
             proc.terminate()
             proc.wait()
+
+
+def _print_no_cause(label: str, random: NoCause, small: NoCause) -> None:
+    """The no-cause case over both model sets (prefix search, bisect/prefix_search.py)."""
+    both = NoCause(*(a + b for a, b in zip(astuple(random), astuple(small), strict=True)))
+    share = f"{both.named / both.truly_off:.0%}" if both.truly_off else "n/a"
+    print(f"    no cause placed by probe, verdict not FULL: {both.models} model(s)"
+          f" ({random.models} random, {small.models} small), {both.truly_off} op(s) truly off the ANE;"
+          f" named {both.named} = {share}, named wrongly {both.wrong}")  # fmt: skip
+    print(f"      prefix search ran on {both.searched}: cause isolated {both.isolated},"
+          f" stretch named (moved, cause not isolated) {both.bracketed}")  # fmt: skip
 
 
 def _is_window(farm: PackedFarm, launch: Any) -> bool:
@@ -222,8 +283,11 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=30)
     parser.add_argument("--seed", type=int, default=2100)
     parser.add_argument("--device", help="only this device class (e.g. iPhone11,8)")
+    parser.add_argument("--small", type=int, default=30,
+                        help="small models (8 channels, 8–16 px) for the no-cause case")  # fmt: skip
+    parser.add_argument("--small-seed", type=int, default=SMALL_SEED)
     args = parser.parse_args()
-    run(args.models, args.seed, args.device)
+    run(args.models, args.seed, args.device, args.small, args.small_seed)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ with the parent's other probes (``packing``): one extra round of probe batches p
 parent, within the O(log n) per cause the issue allows. Windows are never cut inside a
 run: a cut edge changes the neighbours, and with them Core ML's choice.
 
-Without a cause (every op on the ANE by probe, the model's timing saying otherwise) there
-is nothing to border a window: the verdict keeps offering the prefix search
-(``mapping.PREFIX_SEARCH``).
+Without a cause (every op on the ANE by probe or not placed, no lint rule naming one, the
+model's timing saying otherwise) there is nothing to border a window: prefixes of the model
+are measured instead (``prefix_search``), in the same one round, to bracket where work
+starts leaving the ANE and, when one op there was not placed alone, to name it the cause.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ from uuid import uuid4
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from orchestrator.bisect import context_reuse, packing
+from orchestrator.bisect import context_reuse, packing, prefix_search
 from orchestrator.bisect.mapping import ANE, CARRIED, CAUSE, OpByProbe, OpRef, redo_with_roles
 from orchestrator.bisect.placement import GPU_OR_CPU, UNKNOWN, ProbeStatus
 from orchestrator.bisect.plan import model_path, probe_spec, stored_lint
 from orchestrator.bisect.window_reading import (
     MOVED,
     WindowReading,
+    leaves_in_model,
+    read_leaving,
     read_window,
     unless_close_call,
     whole_model,
@@ -159,20 +162,30 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
         marked = _lint_causes(placed, lint, PROVISIONAL)
         provisional = [i for i, (a, b) in enumerate(zip(placed, marked, strict=True)) if a is not b]
         found = windows(marked)
-    if not found:
+    prefixes: list[Window] = []
+    if (not found or provisional) and leaves_in_model(verdict):
+        # No cause placed by probe, yet `all` does not run the model as the ANE path does:
+        # bracket where work starts leaving the ANE with prefixes (prefix_search), in the
+        # same round as any provisional windows (a cause whose neighbours stay on the ANE
+        # moves no window, but a prefix still isolates it).
+        prefixes = [Window(0, k, list(range(k)), []) for k in prefix_search.lengths(len(placed))]
+    if not found and not prefixes:
         return []
     # Each cause alone as well, in the same launches: what it costs on the CPU and on the
     # GPU under the same heat as its windows (window_reading.unless_close_call).
     causes = sorted({c for w in found for c in w.causes})
     references = [Window(c, c + 1, [], [c]) for c in causes]
-    reused = context_reuse.earlier_windows(session, parent, found + references)
+    # Prefixes last: packing fills launches in order, and a window must share its launch
+    # with its causes' references (the same heat) more than a prefix needs any company.
+    cut = found + references + prefixes
+    reused = context_reuse.earlier_windows(session, parent, cut)
     if reused is not None:  # the same model on the same conditions: read those windows
         plan["context"] = {"state": RUNNING, "windows": reused.windows, "launches": 0,
                            "provisional": provisional, "reused_from": reused.run}  # fmt: skip
         finish(session, parent, plan, reused.readings)
         return []
     try:
-        batches, runs_ids = _window_runs(session, parent, found + references, plan, settings)
+        batches, runs_ids = _window_runs(session, parent, cut, plan, settings)
     except AnefarmError as error:
         log.warning("context search of run %s cannot start: %s", parent.id, error)
         plan["context"] = {"state": DONE, "error": str(error), "windows": []}
@@ -182,8 +195,13 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
         "state": RUNNING,
         "started_at": datetime.now(UTC).isoformat(),
         "windows": [
-            {**asdict(w), "run": str(r), "reference": not w.inner}
-            for w, r in zip(found + references, runs_ids, strict=True)
+            {
+                **asdict(w),
+                "run": str(r),
+                "reference": not w.inner,
+                "prefix": bool(w.inner) and not w.causes,
+            }
+            for w, r in zip(cut, runs_ids, strict=True)
         ],
         "launches": len(batches),
         "provisional": provisional,
@@ -225,7 +243,12 @@ def on_window_final(
         if runner is not None
         else WindowReading(UNKNOWN, f"the window probe failed: {failure or 'no result'}")
     )
-    run.bisection = {**(run.bisection or {}), "reading": asdict(reading)}
+    leaving = read_leaving(runner) if runner is not None else WindowReading(UNKNOWN, reading.reason)
+    run.bisection = {
+        **(run.bisection or {}),
+        "reading": asdict(reading),
+        "leaves": asdict(leaving),  # read by a prefix search (prefix_search.conclude)
+    }
     session.flush()
     parent = (
         session.get(db.Run, run.parent_run_id, with_for_update=True) if run.parent_run_id else None
@@ -273,7 +296,7 @@ def finish(
         w["causes"][0]: w["run"] for w in plan["context"]["windows"] if w.get("reference")
     }
     for w in plan["context"]["windows"]:
-        if w.get("reference"):
+        if w.get("reference") or w.get("prefix"):
             continue
         reading = readings[w["run"]]
         if not w["run"].startswith("model-"):  # a window run (not the model's own timing)
@@ -318,6 +341,7 @@ def finish(
         if not any(i in w["causes"] and w["run"] in moved for w in plan["context"]["windows"]):
             roles.pop(i, None)
             placed[i] = alone[i]
+    prefix_search.apply(session, plan, alone, placed, roles, notes)
     verdict_row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one()
     verdict, named = redo_with_roles(
         Verdict.model_validate(verdict_row.payload), ops, placed, roles, lint, notes

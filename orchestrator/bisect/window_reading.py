@@ -98,3 +98,39 @@ def whole_model(verdict: Verdict) -> str | None:
     if c is None or not 1 / TIGHT <= c.low <= 1.0 <= c.high <= TIGHT:
         return None
     return f"the model's own timing: `all` runs it like `cpuAndGPU` ({describe(c)})"
+
+
+# Prefix search (bisect/prefix_search.py): does work leave the ANE inside a stretch of ops?
+# `all` against `cpuAndNeuralEngine`, by the same tight band: the whole interval outside →
+# some op of it runs elsewhere under `all` (an op the ANE cannot run goes to the GPU there
+# and to the CPU under `cpuAndNeuralEngine`, and its neighbours may follow it); the whole
+# interval inside → `all` runs it as the ANE path does; otherwise unknown.
+LEAVES, ON_ANE = "leaves", "on the ANE"
+
+
+def read_leaving(result: RunnerResult, *, seed: int = 0) -> WindowReading:
+    """Whether `all` runs the stretch like `cpuAndNeuralEngine` (``ON_ANE``) or not
+    (``LEAVES``), or timing cannot tell."""
+    if result.error is not None:
+        return WindowReading(UNKNOWN, f"the stretch failed ({result.error.kind})")
+    gaps: list[str] = []
+    found = pairwise(result, [(ComputeUnits.ALL, ComputeUnits.CPU_AND_NE)], seed=seed, gaps=gaps)
+    if not found:
+        why = "; ".join(gaps) or "no `all`/`cpuAndNeuralEngine`"
+        return WindowReading(UNKNOWN, f"timing cannot read the stretch: {why}")
+    [c] = found
+    said = describe(c)
+    if c.high < 1 / TIGHT or c.low > TIGHT:
+        return WindowReading(LEAVES, f"`all` differs from `cpuAndNeuralEngine` ({said})")
+    if c.low >= 1 / TIGHT and c.high <= TIGHT:
+        return WindowReading(ON_ANE, f"`all` runs it like `cpuAndNeuralEngine` ({said})")
+    return WindowReading(UNKNOWN, f"timing cannot tell ({said})")
+
+
+def leaves_in_model(verdict: Verdict) -> bool:
+    """The model's own timing: `all` differs from `cpuAndNeuralEngine` by the tight band."""
+    c = next(
+        (c for c in verdict.timing if (c.a, c.b) == (ComputeUnits.ALL, ComputeUnits.CPU_AND_NE)),
+        None,
+    )
+    return c is not None and (c.high < 1 / TIGHT or c.low > TIGHT)

@@ -1,0 +1,111 @@
+"""Prefix search (issue 21 item 2, no cause named): prefixes bracket where work starts
+leaving the ANE; an op is named only when the bracket leaves no other candidate."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from orchestrator.bisect.mapping import OpByProbe
+from orchestrator.bisect.placement import UNKNOWN
+from orchestrator.bisect.prefix_search import conclude, lengths
+from orchestrator.bisect.window_reading import (
+    LEAVES,
+    ON_ANE,
+    WindowReading,
+    read_leaving,
+)
+from orchestrator.protocol import ComputeUnits
+from tests.verdict.builders import result, signature
+
+
+def _op(index: int, unit: str = "neuralEngine", status: str = "placed") -> OpByProbe:
+    return OpByProbe(index, f"op{index}", "conv", unit, status, 0.9, "")
+
+
+def _unplaced(index: int) -> OpByProbe:
+    return _op(index, "unknown", "inconclusive")
+
+
+def _read(**by_length: str) -> dict[int, WindowReading]:
+    return {int(k[1:]): WindowReading(v, f"{v} at {k}") for k, v in by_length.items()}
+
+
+@pytest.mark.parametrize("n", [2, 5, 12, 28, 100, 400])
+def test_a_search_cuts_at_most_two_log2_n_prefixes_of_the_model_in_one_round(n: int) -> None:
+    cut = lengths(n)
+    assert cut and len(cut) <= 2 * math.ceil(math.log2(n))
+    assert cut == sorted(set(cut)) and 1 <= cut[0] and cut[-1] <= n - 1
+    if n - 1 > len(cut):  # spread evenly: no gap far wider than the others
+        gaps = [b - a for a, b in zip([0, *cut], [*cut, n], strict=True)]
+        assert max(gaps) <= 2 * math.ceil(n / len(cut))
+    assert lengths(1) == []
+
+
+def test_the_one_op_not_placed_alone_in_the_bracket_is_the_cause() -> None:
+    placed = [_op(0), _op(1), _op(2), _unplaced(3), _op(4), _op(5), _unplaced(6), _op(7)]
+    # Prefixes of 2 and 3 ops stay on the ANE, the first 5 leave (op 3 or 4: op 4 ran on
+    # the ANE alone), so does 7, and the whole model.
+    outcome = conclude(placed, _read(k2=ON_ANE, k3=ON_ANE, k5=LEAVES, k7=LEAVES))
+    assert outcome.cause == 3
+    assert "the first 3 ops run on the ANE" in outcome.why
+    assert "op3" in outcome.note and "the cause" in outcome.note
+
+
+def test_a_bracket_with_two_candidates_names_the_stretch_and_no_op() -> None:
+    placed = [_op(0), _unplaced(1), _unplaced(2), _op(3), _op(4)]
+    outcome = conclude(placed, _read(k1=ON_ANE, k4=LEAVES))
+    assert outcome.cause is None
+    assert "ops 1–3" in outcome.note and "moved, cause not isolated" in outcome.note
+
+
+def test_a_bracket_of_ops_that_all_ran_on_the_ane_alone_names_no_op() -> None:
+    # The case of the issue: every probe on the ANE, the model not by its timing.
+    placed = [_op(i) for i in range(6)]
+    outcome = conclude(placed, _read(k2=ON_ANE, k4=LEAVES))
+    assert outcome.cause is None
+    assert "ops 2–3" in outcome.note and "cause not isolated" in outcome.note
+    # No prefix leaves: the whole model does (its own timing), the bracket is the tail.
+    outcome = conclude(placed, _read(k2=ON_ANE, k4=ON_ANE))
+    assert outcome.cause is None and "ops 4–5" in outcome.note
+
+
+@pytest.mark.parametrize(
+    "readings",
+    [
+        {"k2": LEAVES, "k4": ON_ANE},  # not monotone: a reading is wrong somewhere
+        {"k2": UNKNOWN, "k4": UNKNOWN},  # nothing read
+    ],
+)
+def test_readings_that_cannot_be_trusted_name_nothing(readings: dict[str, str]) -> None:
+    placed = [_op(0), _op(1), _unplaced(2), _op(3), _op(4), _op(5)]
+    outcome = conclude(placed, _read(**readings))
+    assert outcome.cause is None and "cause not isolated" in outcome.note
+
+
+def test_an_unknown_reading_widens_the_bracket_instead_of_guessing() -> None:
+    placed = [_op(0), _unplaced(1), _op(2), _unplaced(3), _op(4), _op(5)]
+    # Prefix 2 unknown: the bracket runs from the last prefix that stays (0) to 4.
+    outcome = conclude(placed, _read(k2=UNKNOWN, k4=LEAVES))
+    assert outcome.cause is None and "ops 0–3" in outcome.note
+    outcome = conclude(placed, _read(k2=ON_ANE, k4=LEAVES))
+    assert outcome.cause == 3
+
+
+@pytest.mark.parametrize(
+    ("under_all", "spread", "expected"),
+    [
+        (4.0, 0.01, ON_ANE),  # `all` is the ANE path
+        (1.0, 0.01, LEAVES),  # `all` takes another path (the GPU's)
+        (4.6, 0.01, LEAVES),  # slower than the ANE path: still another path
+        (4.0, 0.3, UNKNOWN),  # too noisy for the ±4 % band
+    ],
+)
+def test_a_prefix_is_read_from_all_against_the_ane_path(
+    under_all: float, spread: float, expected: str
+) -> None:
+    medians = {ComputeUnits.ALL: under_all, ComputeUnits.CPU_AND_NE: 4.0,
+               ComputeUnits.CPU_AND_GPU: 1.0, ComputeUnits.CPU_ONLY: 8.0}  # fmt: skip
+    reading = read_leaving(result(signature(medians, n=50, spread=spread)))
+    assert reading.verdict == expected, reading.reason
