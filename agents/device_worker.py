@@ -24,7 +24,7 @@ from celery import Celery
 from agents.batch import execute_all, unexpected_failure
 from agents.device_lock import device_lock
 from agents.devices.base import Device
-from agents.fetch import ArtifactFetcher
+from agents.fetch import ArtifactFetcher, Prefetcher
 from orchestrator.errors import AnefarmError, ProtocolError
 from orchestrator.modelkit.materialize import materialize
 from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult, livestate
@@ -32,6 +32,9 @@ from orchestrator.protocol.transport import (
     INGEST_LAUNCH_TASK,
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
+    device_class_queue,
+    device_queue,
+    next_batches,
     publish_batch,
 )
 from orchestrator.settings import Settings, load_settings
@@ -96,6 +99,7 @@ class DeviceWorker:
             token=settings.artifact_token,
         )
         self.models_dir = settings.resolved_agent_cache_dir / "models"
+        self.prefetcher = Prefetcher()  # the next batches' models, while one runs
         self.state = livestate.DeviceState.READY
         self.reasons: list[str] = []
         self.current_run: str | None = None
@@ -169,10 +173,17 @@ class DeviceWorker:
             # Nothing to retry: report loudly and drop (the coordinator never sent this).
             log.error("%s", ProtocolError(f"invalid RunBatch dropped: {error}").one_line())
             return
-        if livestate.is_cancelled(self.redis, str(batch.job_id)):
+        udid = self.identity.udid
+        ttl = int(batch.spec.timeout_s) + 60
+        # Cancelled, quarantined, superseded: one round trip for all of it.
+        gate = livestate.batch_gate(
+            self.redis, job_id=str(batch.job_id), udid=udid,
+            runs=[(str(m.run_id), m.attempt) for m in batch.members()],
+        )  # fmt: skip
+        if gate.cancelled:
             log.info("run %s skipped: job cancelled", batch.run_id)
             return
-        if livestate.is_quarantined(self.redis, self.identity.udid):
+        if gate.quarantined:
             # Hand the work back to the class and stop consuming: a quarantined
             # device takes no more work until a person releases it. Same priority (a probe
             # stays behind user work), same task id (the reaper sees it is not lost).
@@ -180,18 +191,16 @@ class DeviceWorker:
             # The batch runs in the pool child: stop the parent, which stops consuming.
             os.kill(os.getppid(), signal.SIGTERM)
             return
-        udid = self.identity.udid
-        ttl = int(batch.spec.timeout_s) + 60
         if batch.packed is not None:
             # A packed batch runs the runs of it that still need a result (the others were
             # re-published alone, or finished, meanwhile).
             members = [m for m in batch.members()
-                       if not livestate.is_superseded(self.redis, str(m.run_id), m.attempt)]  # fmt: skip
+                       if (str(m.run_id), m.attempt) not in gate.superseded]  # fmt: skip
             if not members:
                 log.info("packed batch %s skipped: every run superseded", batch.batch_id)
                 return
             batch = RunBatch.pack(members)
-        elif livestate.is_superseded(self.redis, str(batch.run_id), batch.attempt):
+        elif gate.superseded:
             # The coordinator gave this attempt up (its worker died) and retried the run:
             # this is the old delivery, handed out again by Redis after its timeout.
             log.info("run %s attempt %d skipped: superseded", batch.run_id, batch.attempt)
@@ -200,6 +209,7 @@ class DeviceWorker:
         livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(),
                            ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid(),
                            packed=packed)  # fmt: skip
+        self.prefetcher.start(self.prefetch_next)
         with self.lock.hold():  # the heartbeat leaves the device alone meanwhile
             started = datetime.now(UTC)
             try:
@@ -261,6 +271,16 @@ class DeviceWorker:
             log.warning("%s: restart failed: %s", udid, error.one_line())
         except Exception:
             log.exception("%s: restart failed unexpectedly", udid)
+
+    def prefetch_next(self) -> None:
+        """Fetch and materialise the models of the batches this device's queues hand out
+        next (run in the background while a batch runs: the read of the queues too)."""
+        queues = [device_queue(self.identity.udid),
+                  device_class_queue(self.identity.product_type)]  # fmt: skip
+        for batch in next_batches(self.redis, queues):
+            ref = batch.model
+            if not (self.models_dir / ref.sha256 / ref.filename).exists():
+                self.fetch_model(batch)
 
     def fetch_model(self, batch: RunBatch) -> Path:
         blob = self.fetcher.fetch(batch.model)

@@ -47,7 +47,7 @@ from orchestrator.protocol import (
     livestate,
 )
 from orchestrator.protocol.transport import CeleryPublisher, Publisher, StubPublisher
-from orchestrator.runs import FINAL, Effects
+from orchestrator.runs import FINAL, Effects, record
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
@@ -241,7 +241,7 @@ class Ingestor:
         if result.runner_result is not None:
             run.runner_version = result.runner_result.runner_version
             run.thermal_state = result.thermal_state  # the hotter of before/after (0011)
-            self._store_measurements(session, run, result)
+            record.store_measurements(session, run, result.runner_result)
         lifecycle = self.lifecycle
         if result.outcome is BatchOutcome.OK:
             lifecycle.count_ok(device)
@@ -294,55 +294,6 @@ class Ingestor:
         device.last_seen = datetime.now(UTC)
         return device
 
-    def _store_measurements(self, session: Session, run: db.Run, result: RunBatchResult) -> None:
-        runner = result.runner_result
-        assert runner is not None
-        # A model failure may come after earlier infra attempts stored nothing; a run
-        # only ever keeps the measurements of the attempt that finished it.
-        session.execute(delete(db.Measurement).where(db.Measurement.run_id == run.id))
-        session.execute(
-            delete(db.OpPlacement).where(
-                db.OpPlacement.run_id == run.id, db.OpPlacement.source == "plan"
-            )
-        )
-        for setting in runner.settings:
-            stats = setting.stats
-            session.add(
-                db.Measurement(
-                    run_id=run.id,
-                    compute_units=setting.compute_units,
-                    cold_load_ms=setting.cold_load_ms,
-                    cold_load_provenance=setting.cold_load_provenance,
-                    warm_load_ms=setting.warm_load_ms,
-                    first_prediction_ms=setting.first_prediction_ms,
-                    samples_ms=list(setting.latencies_ms),
-                    count=stats.count if stats else 0,
-                    min=stats.min if stats else None,
-                    max=stats.max if stats else None,
-                    mean=stats.mean if stats else None,
-                    std=stats.std if stats else None,
-                    p50=stats.p50 if stats else None,
-                    p90=stats.p90 if stats else None,
-                    p99=stats.p99 if stats else None,
-                    error_kind=setting.error.kind if setting.error else None,
-                    error_message=setting.error.message if setting.error else None,
-                )
-            )
-        if runner.compute_plan is not None:
-            for op in runner.compute_plan.ops:
-                session.add(
-                    db.OpPlacement(
-                        run_id=run.id,
-                        source="plan",
-                        index=op.index,
-                        name=op.name,
-                        op_type=op.op_type,
-                        preferred=op.preferred,
-                        supported=[str(u) for u in op.supported],
-                        cost=op.cost,
-                    )
-                )
-
     def _store_verdict(self, session: Session, run: db.Run, result: RunBatchResult) -> Verdict:
         runner = result.runner_result
         assert runner is not None
@@ -355,7 +306,8 @@ class Ingestor:
             simulated=result.device.simulated,
             lint=findings,
         )
-        session.execute(delete(db.Verdict).where(db.Verdict.run_id == run.id))
+        if record.earlier_attempts(run):
+            session.execute(delete(db.Verdict).where(db.Verdict.run_id == run.id))
         session.add(
             db.Verdict(
                 run_id=run.id,

@@ -158,6 +158,35 @@ def is_superseded(client: redis.Redis, run_id: str, attempt: int) -> bool:
     return bool(given_up) or bool(final)
 
 
+@dataclass(frozen=True)
+class BatchGate:
+    """What a worker must know before it runs a batch, read in one round trip."""
+
+    cancelled: bool
+    quarantined: bool
+    superseded: frozenset[tuple[str, int]]  # (run, attempt) given up or final
+
+
+def batch_gate(
+    client: redis.Redis, *, job_id: str, udid: str, runs: list[tuple[str, int]]
+) -> BatchGate:
+    """:func:`is_cancelled`, :func:`is_quarantined` and :func:`is_superseded` of every run of
+    a batch in one pipeline: each round trip is a wait for the CPU on a loaded agent host,
+    and this is on every batch's path (docs/performance.md)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.exists(CANCEL_KEY.format(job_id=job_id))
+    pipe.exists(QUARANTINE_KEY.format(udid=udid))
+    for run_id, attempt in runs:
+        pipe.sismember(SUPERSEDED_KEY.format(run=run_id), str(attempt))
+        pipe.exists(FINAL_KEY.format(run=run_id))
+    answers = pipe.execute()
+    pairs = zip(answers[2::2], answers[3::2], strict=True)
+    superseded = frozenset(
+        run for run, (given_up, final) in zip(runs, pairs, strict=True) if given_up or final
+    )
+    return BatchGate(bool(answers[0]), bool(answers[1]), superseded)
+
+
 def clear_busy(client: redis.Redis, udid: str) -> None:
     client.delete(BUSY_KEY.format(udid=udid))
 

@@ -202,6 +202,39 @@ def publish_batch(
         ) from error.__cause__
 
 
+# kombu's Redis transport keeps a list per queue and priority step ("<queue>\x06\x16<step>",
+# step 0 the bare name), pushes at the head and pops the tail, highest priority first.
+PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def next_batches(client: Any, queues: Sequence[str]) -> list[RunBatch]:
+    """The batch each of ``queues`` would hand out next, read without taking it (one round
+    trip): what a device worker prefetches the model of while it runs a batch. A message
+    that is not a batch is passed over."""
+    import base64
+    import json
+
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        for step in PRIORITY_STEPS:
+            pipe.lindex(f"{queue}\x06\x16{step}" if step else queue, -1)
+    answers = pipe.execute()
+    found: list[RunBatch] = []
+    for at in range(0, len(answers), len(PRIORITY_STEPS)):
+        raw = next((a for a in answers[at : at + len(PRIORITY_STEPS)] if a), None)
+        if raw is None:
+            continue
+        try:
+            message = json.loads(raw)
+            body = message["body"]
+            if message.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            found.append(RunBatch.model_validate(json.loads(body)[0][0]))
+        except (ValueError, TypeError, KeyError, IndexError):
+            continue
+    return found
+
+
 class Publisher(Protocol):
     """What the run lifecycle publishes through: Celery in a farm, a stub in tests."""
 

@@ -253,7 +253,9 @@ def job_status(session: Session, job_id: UUID) -> None:
     job = session.get(db.Job, job_id)
     if job is None or job.status == JobStatus.CANCELLED:
         return
-    statuses = list(session.scalars(select(db.Run.status).where(db.Run.job_id == job_id)))
+    # The distinct statuses, not every run's: this runs once per ingested result, and a
+    # job may have thousands of runs.
+    statuses = set(session.scalars(select(db.Run.status).where(db.Run.job_id == job_id).distinct()))
     if statuses and all(s in FINAL for s in statuses):
         ok = any(s == RunStatus.SUCCEEDED for s in statuses)
         move_job(job, JobStatus.DONE if ok else JobStatus.FAILED)
