@@ -107,15 +107,29 @@ def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Genera
 
         return prog
 
-    def maxpool(_: Any, rng: np.random.Generator) -> Any:
-        @mb.program(input_specs=image)
-        def prog(x: Any) -> Any:
-            h = mb.conv(x=x, weight=_w(rng, 8, 3, 3, 3), name="conv")
-            return mb.max_pool(
-                x=h, kernel_sizes=[15, 15], strides=[1, 1], pad_type="valid", name="maxpool15"
-            )
+    def after_conv(op: Callable[[Any], Any]) -> Callable[[Any, np.random.Generator], Any]:
+        """A 3×3 convolution to 8 channels, then ``op`` on its output: the op under test
+        gets a real feature map, not the model's input."""
 
-        return prog
+        def build(_: Any, rng: np.random.Generator) -> Any:
+            @mb.program(input_specs=image)
+            def prog(x: Any) -> Any:
+                return op(mb.conv(x=x, weight=_w(rng, 8, 3, 3, 3), name="conv"))
+
+            return prog
+
+        return build
+
+    maxpool = after_conv(
+        lambda h: mb.max_pool(
+            x=h, kernel_sizes=[15, 15], strides=[1, 1], pad_type="valid", name="maxpool15"
+        )
+    )
+    upsample = after_conv(
+        lambda h: mb.upsample_nearest_neighbor(
+            x=h, scale_factor_height=4, scale_factor_width=4, name="upsample4x"
+        )
+    )
 
     def sandwich(_: Any, rng: np.random.Generator) -> Any:
         # Plain 3×3 convolutions around one dilated one: bisection's showcase on A12.
@@ -129,16 +143,6 @@ def _programs(size: int) -> dict[str, tuple[str, Callable[[Any, np.random.Genera
                 x=h, weight=weights[1], pad_type="same", dilations=[2, 2], name="conv_dilated"
             )
             return mb.conv(x=h, weight=weights[2], pad_type="same", name="conv_out")
-
-        return prog
-
-    def upsample(_: Any, rng: np.random.Generator) -> Any:
-        @mb.program(input_specs=image)
-        def prog(x: Any) -> Any:
-            h = mb.conv(x=x, weight=_w(rng, 8, 3, 3, 3), name="conv")
-            return mb.upsample_nearest_neighbor(
-                x=h, scale_factor_height=4, scale_factor_width=4, name="upsample4x"
-            )
 
         return prog
 
@@ -215,14 +219,18 @@ def _networks(size: int) -> dict[str, tuple[str, Callable[[np.random.Generator],
         )
         return builder.spec
 
-    def maxpool(rng: np.random.Generator) -> Any:
-        conv_out, pool_out = size - 2, size - 2 - 14
-        builder = NeuralNetworkBuilder([("x", datatypes.Array(3, size, size))],
-                                       [("y", datatypes.Array(8, pool_out, pool_out))])  # fmt: skip
+    def conv_first(builder: Any, rng: np.random.Generator) -> None:
+        """As ``after_conv`` of the programs: a 3×3 convolution to 8 channels, x → c."""
         builder.add_convolution(name="conv", kernel_channels=3, output_channels=8, height=3, width=3,
                                 stride_height=1, stride_width=1, border_mode="valid", groups=1,
                                 W=_w(rng, 3, 3, 3, 8), b=None, has_bias=False, input_name="x",
                                 output_name="c")  # fmt: skip
+
+    def maxpool(rng: np.random.Generator) -> Any:
+        conv_out, pool_out = size - 2, size - 2 - 14
+        builder = NeuralNetworkBuilder([("x", datatypes.Array(3, size, size))],
+                                       [("y", datatypes.Array(8, pool_out, pool_out))])  # fmt: skip
+        conv_first(builder, rng)
         assert conv_out > 15  # small=True still leaves room for the 15×15 window
         builder.add_pooling(name="maxpool15", height=15, width=15, stride_height=1, stride_width=1,
                             layer_type="MAX", padding_type="VALID", input_name="c", output_name="y")  # fmt: skip
@@ -232,10 +240,7 @@ def _networks(size: int) -> dict[str, tuple[str, Callable[[np.random.Generator],
         conv_out = size - 2
         builder = NeuralNetworkBuilder([("x", datatypes.Array(3, size, size))],
                                        [("y", datatypes.Array(8, conv_out * 4, conv_out * 4))])  # fmt: skip
-        builder.add_convolution(name="conv", kernel_channels=3, output_channels=8, height=3, width=3,
-                                stride_height=1, stride_width=1, border_mode="valid", groups=1,
-                                W=_w(rng, 3, 3, 3, 8), b=None, has_bias=False, input_name="x",
-                                output_name="c")  # fmt: skip
+        conv_first(builder, rng)
         builder.add_upsample(name="upsample4x", scaling_factor_h=4, scaling_factor_w=4,
                              input_name="c", output_name="y", mode="NN")  # fmt: skip
         return builder.spec
