@@ -4,9 +4,15 @@ leaving the ANE; an op is named only when the bracket leaves no other candidate.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
+from agents.devices.simulation.placement import CAUSE
+from bench.context_search import random_model, truth
+from bench.packed_probes import PackedFarm
+from orchestrator import modelkit
+from orchestrator.bisect import context as context_search
 from orchestrator.bisect.mapping import OpByProbe
 from orchestrator.bisect.placement import UNKNOWN
 from orchestrator.bisect.prefix_search import conclude, lengths
@@ -17,7 +23,11 @@ from orchestrator.bisect.window_reading import (
     read_leaving,
 )
 from orchestrator.protocol import ComputeUnits
+from orchestrator.report import report_model
+from orchestrator.store import models as db
 from tests.verdict.builders import result, signature
+
+XR_IOS16 = "iPhone11,8@16.7.8=1"
 
 
 def _op(index: int, unit: str = "neuralEngine", status: str = "placed") -> OpByProbe:
@@ -36,7 +46,7 @@ def _read(**by_length: str) -> dict[int, WindowReading]:
 def test_a_search_cuts_at_most_two_log2_n_prefixes_of_the_model_in_one_round(n: int) -> None:
     cut = lengths(n)
     assert cut and len(cut) <= 2 * math.ceil(math.log2(n))
-    assert cut == sorted(set(cut)) and 1 <= cut[0] and cut[-1] <= n - 1
+    assert cut == sorted(set(cut)) and cut[0] >= 1 and cut[-1] <= n - 1
     if n - 1 > len(cut):  # spread evenly: no gap far wider than the others
         gaps = [b - a for a, b in zip([0, *cut], [*cut, n], strict=True)]
         assert max(gaps) <= 2 * math.ceil(n / len(cut))
@@ -109,3 +119,47 @@ def test_a_prefix_is_read_from_all_against_the_ane_path(
                ComputeUnits.CPU_AND_GPU: 1.0, ComputeUnits.CPU_ONLY: 8.0}  # fmt: skip
     reading = read_leaving(result(signature(medians, n=50, spread=spread)))
     assert reading.verdict == expected, reading.reason
+
+
+# A small seeded model (bench/context_search.py, small=True) whose one cause, a 15×15 max
+# pooling, is too small for its own probe to time on the SIMULATED XR: no cause placed by
+# probe, and the model's `all` is not its ANE path.
+SMALL_CAUSE_SEED = 3012
+
+
+def test_prefixes_isolate_a_cause_no_probe_placed_and_name_nothing_wrongly(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model's own timing often shows all of it on the GPU path, which names its roles
+    # with no probe (context.start): without that shortcut, the search must find the cause.
+    monkeypatch.setattr(context_search, "whole_model", lambda verdict: None)
+    model = random_model(tmp_path / "small.mlpackage", SMALL_CAUSE_SEED, small=True)
+    ops = modelkit.inspect_model(model).ops
+    expected = {op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True)
+                if role[0]}  # fmt: skip
+    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
+    try:
+        job = farm.submit(model, iterations=50, bisect="auto")
+        farm.run_all()
+        with farm.sessions() as session:
+            [row] = report_model(session, job).rows
+            parent = session.get(db.Run, farm.parent(job).id)
+            assert parent is not None
+            context = (parent.bisection or {})["context"]
+        cause = next(name for name, (role, _) in expected.items() if role == CAUSE)
+        assert cause.startswith("bigpool")
+        # Its probe did not place it (too small to time): the prefixes did.
+        reasons = (
+            {op.name: op.probe_reason or "" for op in row.bisection.ops} if row.bisection else {}
+        )
+        assert reasons[cause].startswith("off the ANE: found by prefix search"), reasons[cause]
+        notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
+        assert notes and f"work leaves the ANE at {cause}" in notes[0], row.reasons
+        named = {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
+        assert named[cause] == (CAUSE, None)
+        assert {name: expected.get(name) for name in named} == named  # none named wrongly
+        # Bounded: one round of prefixes, at most 2 ⌈log2 n⌉ of them.
+        prefixes = [w for w in context["windows"] if w.get("prefix")]
+        assert 1 <= len(prefixes) <= 2 * math.ceil(math.log2(len(ops)))
+    finally:
+        farm.close()
