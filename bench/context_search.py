@@ -165,7 +165,12 @@ class Score:
             for op in (row.bisection.ops if row.bisection else [])
             if op.by_probe not in ("neuralEngine", "unknown")
             and not (op.probe_reason or "").startswith(
-                ("carried:", "off the ANE in its window", "off the ANE: found by prefix search")
+                (
+                    "carried:",
+                    "off the ANE in its window",
+                    "off the ANE in the model",
+                    "off the ANE: found by prefix search",
+                )
             )
         }
         # The no-cause case: single-op probes placed no op off the ANE (the figure of
