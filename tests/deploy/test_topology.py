@@ -12,13 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.security.topology import (
-    agent_host,
-    coordinator_host,
-    run_job,
-    scram_database,
-    wait_devices,
-)
+from tests.security import topology
 from tests.services.common import free_port
 from tests.sweeps.files import sweep_file
 
@@ -33,10 +27,14 @@ def test_a_job_and_a_sweep_night_through_the_secured_topology(
     pg_port, pg_password = scram_postgres
     token = "tok-" + uuid.uuid4().hex
     web_port = free_port()
-    coordinator = coordinator_host(tmp_path / "coordinator", tls_redis.url("coordinator"),
-                                   scram_database(pg_port, pg_password, "topology"), token)  # fmt: skip
+    database_url = topology.scram_database(pg_port, pg_password, "topology")
+    coordinator = topology.coordinator_host(
+        tmp_path / "coordinator", tls_redis.url("coordinator"), database_url, token
+    )
     macs = [
-        agent_host(f"mac-{i}", tmp_path / f"mac-{i}", tls_redis.url("agent"), web_port, token)
+        topology.agent_host(
+            f"mac-{i}", tmp_path / f"mac-{i}", tls_redis.url("agent"), web_port, token
+        )
         for i in (1, 2)
     ]
     hosts = [coordinator, *macs]
@@ -51,9 +49,11 @@ def test_a_job_and_a_sweep_night_through_the_secured_topology(
         coordinator.spawn("coordinator", "coordinator", "--serve", f"127.0.0.1:{web_port}")
         macs[0].spawn("agent", "agent", "--simulate", f"{A12}=1", "--name", "mac-1")
         macs[1].spawn("agent", "agent", "--simulate", f"{A14}=1", "--name", "mac-2")
-        wait_devices(tls_redis.url("coordinator"), 2, hosts)
+        topology.wait_devices(tls_redis.url("coordinator"), 2, hosts)
 
-        report = run_job(coordinator, samples["conv10x10.mlpackage"], f"{A12},{A14}", hosts)
+        report = topology.run_job(
+            coordinator, samples["conv10x10.mlpackage"], f"{A12},{A14}", hosts
+        )
         rows = report["rows"]
         assert sorted(r["device_class"] for r in rows) == [A12, A14]
         assert {r["status"] for r in rows} == {"succeeded"}, rows
