@@ -133,7 +133,7 @@ def analyse(
         threshold=settings.threshold, k=settings.k, same_fraction=settings.same_fraction,
         min_nights=settings.min_baseline_nights, window=settings.window,
         fore_nights=settings.fore_nights, p_alert=settings.p_alert, p_same=settings.p_same,
-        confirm_first=settings.confirm_first,
+        confirm_first=settings.confirm_first, persist=settings.persist,
     )  # fmt: skip
     # One number a night and no confirmation run: a clear change alerts at once.
     time_rule = StepRule(

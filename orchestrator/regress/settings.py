@@ -42,6 +42,10 @@ class RegressSettings(BaseModel):
     # Fore windows of 1..fore_nights nights: a change that persists is judged on the
     # median of its nights (PyTorch HUD: ≥ 2 violating points in a row).
     fore_nights: int = Field(default=3, ge=1, le=7)
+    # A window of several nights alerts only when each of its nights is at least this share
+    # of the gate away in the same direction: one wild night does not make a 2-night
+    # change (Chromium's dashboard asks steppiness ≥ 0.5).
+    persist: float = Field(default=0.5, ge=0, le=1)
     # Trend: Mann–Kendall over the last trend_window ok nights, Theil–Sen drift ≥ threshold.
     trend_window: int = Field(default=14, ge=4)
     trend_min_nights: int = Field(default=8, ge=4)
@@ -51,6 +55,11 @@ class RegressSettings(BaseModel):
     time_threshold: float = Field(default=0.20, gt=0, lt=10)
     # An open alert is re-raised when its change grows by this much (same direction).
     reraise_margin: float = Field(default=0.05, gt=0)
+    # An open alert is closed as recovered once every member is SAME on this many analysed
+    # nights in a row: as many as the longest fore window (fore_nights), so no window the
+    # latency check judges still holds a night of the change, and a change still there
+    # reads SAME three nights running only by chance (docs/regressions.md).
+    recovery_nights: int = Field(default=3, ge=1, le=30)
 
     @model_validator(mode="after")
     def _coherent(self) -> RegressSettings:

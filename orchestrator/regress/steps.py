@@ -41,9 +41,6 @@ SAME, REGRESSION, IMPROVEMENT, UNKNOWN, INSUFFICIENT = (
               Status.INSUFFICIENT_DATA)
 )  # fmt: skip
 
-# A fore window of several nights alerts only when each of its nights is at least half
-# the gate away in the same direction (Chromium's dashboard asks "steppiness" too).
-PERSIST = 0.5
 
 # tester(rows, tonight, fore_nights, baseline mask of those rows) → p per row
 Tester = Callable[[IntArray, int, int, BoolArray], Array]
@@ -60,6 +57,9 @@ class StepRule:
     p_alert: float
     p_same: float
     confirm_first: bool = False  # a change seen on one unconfirmed run is UNKNOWN
+    # A fore window of several nights alerts only when each of its nights is at least this
+    # share of the gate away in the same direction (Chromium's dashboard: "steppiness").
+    persist: float = 0.5
 
 
 @dataclass
@@ -157,7 +157,7 @@ def detect_steps(
             clear_j = usable & (score >= 1.0)
             if j > 1:  # every night of the window shows the change, not one wild night
                 each = (logv[:, first : t + 1] - centre[:, None]) * np.sign(fore - centre)[:, None]
-                clear_j &= (each >= PERSIST * gate[:, None]).all(axis=1)
+                clear_j &= (each >= rule.persist * gate[:, None]).all(axis=1)
             if rule.confirm_first and j == 1:  # one run alone never alerts: confirm first
                 clear_j &= runs[:, t] >= 2
             # A window that can alert wins over a larger score that cannot.

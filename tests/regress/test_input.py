@@ -40,6 +40,10 @@ def test_simulated_and_real_series_never_share_an_analysis():
     [
         (lambda: Run(()), "samples or a median"),
         (lambda: Run((1.0, float("nan"))), "finite and positive"),
+        (lambda: Run((float("inf"), 2.0)), "finite and positive"),
+        (lambda: Run((3.0, 0.0)), "finite and positive"),
+        (lambda: Run((-1.0, 2.0)), "finite and positive"),
+        (lambda: Run((1e308, 1e308)), "finite and positive"),  # fsum overflows: no traceback
         (lambda: NightPoint(night=night(0)), "no run"),
         (
             lambda: NightPoint(night=night(0), runs=(Run((1.0,)),), verdict="MAYBE"),
