@@ -40,6 +40,7 @@ from orchestrator.regress import (
     findings,
     group_findings,
 )
+from orchestrator.regress import stats as regress_stats
 from orchestrator.regress.alerts import AlertAction, OpenAlert, decide_alert
 from orchestrator.regress.steps import CODES, IMPROVEMENT, INSUFFICIENT, REGRESSION, UNKNOWN
 
@@ -314,8 +315,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="override a RegressSettings default, e.g. --set k=3 threshold=0.04")  # fmt: skip
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--timing-only", action="store_true", help="only the analysis time")
+    parser.add_argument("--no-pool", action="store_true",
+                        help="judge with the nights' spread alone (the rule before runs per night "
+                             "pooled their own spread), for comparison")  # fmt: skip
     args = parser.parse_args(argv)
     settings = RegressSettings(**dict(item.split("=", 1) for item in args.set))
+    if args.no_pool:  # an F-test no spread passes: the nights' spread stands alone
+        regress_stats.POOL_P = 1.0
     # A few minutes on the shared 2-core machine: 4 seeds × 250 series (25,000 quiet
     # series-nights per row); --quick 3 × 200 at the farm's σ only.
     seeds, per_seed = (3, 200) if args.quick else (4, 250)
