@@ -8,6 +8,9 @@ exactly the tests that need PostgreSQL, however indirectly they reach it. A fixt
 picks a service at run time (``db_url``'s ``request.getfixturevalue``) marks its params
 instead. Only tests that start a service in their body (``Farm.at`` starts Celery
 workers) still need a hand-written marker.
+
+The same hook puts the tests of a module that share a module-scoped fixture into one
+``xdist_group``, so that ``--dist loadgroup`` builds that fixture once.
 """
 
 from __future__ import annotations
@@ -51,11 +54,27 @@ def services_of(item: pytest.Item) -> set[str]:
     return found
 
 
+def shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module-scoped fixture (a browser, a profiled job …)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        defs and defs[-1].scope == "module"
+        for name in item.fixturenames  # type: ignore[attr-defined]
+        if (defs := info.name2fixturedefs.get(name))
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         have = {mark.name for mark in item.iter_markers()}
         for service in sorted(services_of(item) - have):
             item.add_marker(service)
+        # Under `--dist loadgroup` (the Makefile) a module's tests that share a module-scoped
+        # fixture run on one xdist worker, which builds it once instead of once per worker.
+        if "xdist_group" not in have and shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def in_ci() -> bool:

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store.engine import make_engine, session_factory
-from orchestrator.store.migrate import upgrade
 from orchestrator.web import tokens
 from orchestrator.web.app import create_app
+from tests.services.databases import migrate_to_head
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Web:
 
 
 def make_web(tmp_path: Path, database_url: str, **settings: Any) -> Iterator[Web]:
-    upgrade(database_url)
+    migrate_to_head(database_url)  # a new database: a copy of one migrated once
     engine = make_engine(database_url)
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
