@@ -20,7 +20,7 @@ the random models and ``--small`` more (8 channels on 8–16 px, seeds from 3000
 cause is more often too small to time alone.
 
 Run: .venv/bin/python -m bench.context_search [--models 30] [--seed 2100] [--device iPhone11,8]
-     [--small 30] [--small-seed 3000]
+     [--small 30] [--small-seed 3000] [--no-whole-model]
 (BENCH_SHOW_MISSED=1 lists every op truly off the ANE that was not named, with the reasons)
 (needs a Redis: ANEFARM_BENCH_REDIS_URL, or redis-server on the PATH)
 """
@@ -291,7 +291,15 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=30,
                         help="small models (8 channels, 8–16 px) for the no-cause case")  # fmt: skip
     parser.add_argument("--small-seed", type=int, default=SMALL_SEED)
+    parser.add_argument("--no-whole-model", action="store_true",
+                        help="without the whole-model shortcut (context.whole_model): the no-cause"
+                        " case then rests on lint windows and prefix search alone")  # fmt: skip
     args = parser.parse_args()
+    if args.no_whole_model:
+        from orchestrator.bisect import context
+
+        setattr(context, "whole_model", lambda verdict: None)  # noqa: B010 - a bench knob
+        print("the whole-model shortcut is off (--no-whole-model)")
     run(args.models, args.seed, args.device, args.small, args.small_seed)
 
 

@@ -155,7 +155,9 @@ def test_prefixes_isolate_a_cause_no_probe_placed_and_name_nothing_wrongly(
         assert reasons[cause].startswith("off the ANE: found by prefix search"), reasons[cause]
         notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
         assert notes and f"work leaves the ANE at {cause}" in notes[0], row.reasons
-        named = {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
+        named = {
+            str(o.name): (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"
+        }
         assert named[cause] == (CAUSE, None)
         assert {name: expected.get(name) for name in named} == named  # none named wrongly
         # Bounded: one round of prefixes, at most 2 ⌈log2 n⌉ of them.
