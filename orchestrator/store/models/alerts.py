@@ -26,7 +26,8 @@ from orchestrator.store.models.base import TS, Base, _enum_of
 
 class AlertStatus(StrEnum):
     """A summary's triage status: untriaged → acknowledged → fixed | wontfix | invalid |
-    infra, or accepted (the new normal: the baseline restarts from that night)."""
+    infra, or accepted (the new normal: the baseline restarts from that night), or
+    recovered (closed by the analysis when the change is gone)."""
 
     UNTRIAGED = "untriaged"
     ACKNOWLEDGED = "acknowledged"
@@ -35,6 +36,9 @@ class AlertStatus(StrEnum):
     INVALID = "invalid"
     INFRA = "infra"
     ACCEPTED = "accepted"
+    # Closed by the analysis: every member back to SAME for RegressSettings.recovery_nights
+    # (a string column without a CHECK constraint: no migration needed).
+    RECOVERED = "recovered"
 
 
 class NightAnalysis(Base):
@@ -53,7 +57,23 @@ class NightAnalysis(Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
 
-class CheckResult(Base):
+class _SeriesCheck:
+    """Whose check a row is about and how it came out: one series (model × device class ×
+    compute units, SIMULATED or real) on one night (``job_id``), one check, its status. A
+    check result and an alert summary's finding carry the same key."""
+
+    # (The migrations fix the tables' column order; the ORM's order of these is immaterial.)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    series: Mapped[str] = mapped_column(String(256))
+    device_class: Mapped[str] = mapped_column(String(32))
+    # "-" for checks that are not per compute-units setting (placement, failures).
+    compute_units: Mapped[str] = mapped_column(String(32))
+    simulated: Mapped[bool] = mapped_column(Boolean)
+    check: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+
+
+class CheckResult(_SeriesCheck, Base):
     """One night's status of one series for one check (latency, trend, placement, verdict,
     compile/load, failure) against its baseline: SAME, REGRESSION, IMPROVEMENT, UNKNOWN,
     INSUFFICIENT_DATA, FAILED or MISSING, with the figures and the attribution in
@@ -74,14 +94,6 @@ class CheckResult(Base):
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sweep_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
-    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    series: Mapped[str] = mapped_column(String(256))
-    device_class: Mapped[str] = mapped_column(String(32))
-    # "-" for checks that are not per compute-units setting (placement, failures).
-    compute_units: Mapped[str] = mapped_column(String(32))
-    simulated: Mapped[bool] = mapped_column(Boolean)
-    check: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(TS)
@@ -116,7 +128,7 @@ class AlertSummary(Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
 
-class AlertFinding(Base):
+class AlertFinding(_SeriesCheck, Base):
     """A member of a summary: one series' check that changed, with its figures and what
     differed from the baseline."""
 
@@ -124,13 +136,6 @@ class AlertFinding(Base):
     __table_args__ = (Index("ix_alert_findings_summary", "summary_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     summary_id: Mapped[int] = mapped_column(ForeignKey("alert_summaries.id", ondelete="CASCADE"))
-    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    series: Mapped[str] = mapped_column(String(256))
-    device_class: Mapped[str] = mapped_column(String(32))
-    compute_units: Mapped[str] = mapped_column(String(32))
-    simulated: Mapped[bool] = mapped_column(Boolean)
-    check: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32))
     magnitude: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
