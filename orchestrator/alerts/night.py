@@ -15,7 +15,8 @@ in ``night_analyses.error`` and the job's status is untouched.
    and when the confirmation ends the job is final again and this runs once more: the
    confirmation's samples join the night's point, and what is still UNKNOWN stays a check
    result, not an alert.
-3. Check results and alerts are stored (``alerts.store``), the night is ``analysed``.
+3. Check results and alerts are stored (``alerts.store``): open alerts are updated, raised
+   again when worse, closed as recovered when back to SAME; the night is ``analysed``.
 4. Each webhook of the sweep's ``notify:`` gets one message per summary raised (or raised
    again) tonight (``alerts.notify``), from a thread in the coordinator, so that a webhook
    retrying for minutes never holds up the results queue.
@@ -56,6 +57,7 @@ class NightOutcome:
     state: str
     confirmations: list[UUID] = field(default_factory=list)
     raised: list[store.Raised] = field(default_factory=list)
+    recovered: list[int] = field(default_factory=list)  # summaries closed as recovered
     deliveries: list[notify.Delivery] = field(default_factory=list)
     error: str | None = None
     sender: threading.Thread | None = None  # the webhooks' thread (background sending)
@@ -216,9 +218,15 @@ def _analyse(
         store.store_checks(session, sweep.id, job.id, stored, now)
         raised = store.store_alerts(session, sweep.id, job.id, stored, now,
                                     worse=causes.worse(regress_settings))  # fmt: skip
+        session.flush()  # tonight's check results count for recovery
+        recovered = [] if night is None else store.close_recovered(
+            session, sweep.id, job.id, night, now, nights=regress_settings.recovery_nights)  # fmt: skip
+        if recovered:
+            log.info("night %s of sweep %s: alerts %s recovered", night, sweep.name,
+                     ", ".join(map(str, recovered)))  # fmt: skip
         _state(session, job, ANALYSED)
         notes = _notes(session, sweep, definition, night, raised)
-        return NightOutcome(job_id, ANALYSED, raised=raised), [], notes
+        return NightOutcome(job_id, ANALYSED, raised=raised, recovered=recovered), [], notes
 
 
 def _confirm(session: Session, nightly: db.Run, settings: Settings, live: Any) -> RunBatch:

@@ -18,13 +18,16 @@ person hears of it:
   **raised again**: back to untriaged, ``raised`` + 1, notified again. A cause whose summary was marked fixed and comes back is
   a new summary (a regression of the fix). An accepted change restarted the baseline, so
   it does not come back at all.
+- an open summary whose every member is SAME again on ``recovery_nights`` nights in a row
+  is closed as **recovered** (``close_recovered``); if its cause comes back later, that is
+  a new summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +43,9 @@ ABSORBING = (AlertStatus.UNTRIAGED, AlertStatus.ACKNOWLEDGED, AlertStatus.WONTFI
              AlertStatus.INVALID, AlertStatus.INFRA)  # fmt: skip
 OPEN = (AlertStatus.UNTRIAGED, AlertStatus.ACKNOWLEDGED)
 NOT_PER_UNITS = "-"
+# worse(each member's rows of earlier nights, oldest first; tonight's members): does
+# tonight worsen the open alert (causes.worse: regress.decide_alert says RE_RAISE)?
+Worse = Callable[[dict[tuple[str, str, str, str], list["db.AlertFinding"]], list["Finding"]], bool]
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def store_alerts(
     findings: list[Finding],
     now: datetime,
     *,
-    worse: Callable[[db.AlertFinding, Finding], bool] | None = None,
+    worse: Worse | None = None,
 ) -> list[Raised]:
     """Group tonight's alerting findings by cause into summaries (new, updated or raised
     again: ``worse`` says whether a member grew past the figures the summary holds for
@@ -137,7 +143,8 @@ def store_alerts(
             out.append(Raised(summary.id, new=True, reraised=False))
         else:
             earlier = summary.last_job_id != job_id
-            reraised = earlier and worse is not None and _grew(session, summary, members, worse)
+            reraised = earlier and worse is not None and _grew(session, summary, members,
+                                                               worse, job_id)  # fmt: skip
             if earlier:
                 summary.nights += 1
             summary.last_job_id, summary.updated_at = job_id, now
@@ -163,23 +170,21 @@ def _grew(
     session: Session,
     summary: db.AlertSummary,
     members: list[Finding],
-    worse: Callable[[db.AlertFinding, Finding], bool],
+    worse: Worse,
+    job_id: UUID,
 ) -> bool:
-    """Did any member get worse than the worst the summary holds for its (series, check)?"""
-    held: dict[tuple[str, str, str, str], db.AlertFinding] = {}
+    """Did any member get worse than what the summary holds for its (series, check) from
+    earlier nights? ``worse`` reads each member's rows, oldest first."""
+    rows: dict[tuple[str, str, str, str], list[db.AlertFinding]] = {}
     for row in session.scalars(
         select(db.AlertFinding)
-        .where(db.AlertFinding.summary_id == summary.id)
+        .where(db.AlertFinding.summary_id == summary.id, db.AlertFinding.job_id != job_id)
         .order_by(db.AlertFinding.id)
     ):
-        ident = (row.series, row.device_class, row.compute_units, row.check)
-        if ident not in held or abs(row.magnitude) >= abs(held[ident].magnitude):
-            held[ident] = row
-    for m in members:
-        previous = held.get((m.series, m.device_class, m.compute_units or NOT_PER_UNITS, m.check))
-        if previous is not None and worse(previous, m):
-            return True
-    return False
+        rows.setdefault((row.series, row.device_class, row.compute_units, row.check), []).append(
+            row
+        )
+    return bool(rows) and worse(rows, members)
 
 
 def _absorbing(session: Session, sweep_id: UUID, key: str, job_id: UUID) -> db.AlertSummary | None:
@@ -197,6 +202,62 @@ def _absorbing(session: Session, sweep_id: UUID, key: str, job_id: UUID) -> db.A
     if newest is not None and newest.status in ABSORBING:
         return newest
     return None
+
+
+RECOVERED_BY = "anefarm"  # who closes a recovered summary in its triage history
+
+
+def close_recovered(
+    session: Session, sweep_id: UUID, job_id: UUID, night: date, now: datetime, *, nights: int
+) -> list[int]:
+    """Close as ``recovered`` each open summary of the sweep whose every member (series,
+    class, compute units, check) is SAME on the sweep's last ``nights`` nights up to
+    tonight (``job_id``). A night without a result for a member (failed, missing, not
+    analysed) or with any other status — UNKNOWN included — keeps it open. The move is
+    kept in its triage history (by ``anefarm``, naming the night); a cause that comes back
+    later is a new summary. Returns the summaries closed."""
+    tonight = session.get(db.Job, job_id)
+    if tonight is None or tonight.scheduled_for is None:
+        return []
+    jobs = list(session.scalars(
+        select(db.Job.id)
+        .where(db.Job.sweep_id == sweep_id, db.Job.scheduled_for.is_not(None),
+               db.Job.scheduled_for <= tonight.scheduled_for)
+        .order_by(db.Job.scheduled_for.desc())
+        .limit(nights)
+    ))  # fmt: skip
+    if len(jobs) < nights:
+        return []
+    same: dict[tuple[str, str, str, str], int] = {}
+    for row in session.execute(
+        select(db.CheckResult.series, db.CheckResult.device_class,
+               db.CheckResult.compute_units, db.CheckResult.check)
+        .where(db.CheckResult.job_id.in_(jobs), db.CheckResult.status == "SAME")
+    ):  # fmt: skip
+        ident = (row[0], row[1], row[2], row[3])
+        same[ident] = same.get(ident, 0) + 1
+    closed = []
+    for summary in session.scalars(
+        select(db.AlertSummary)
+        .where(db.AlertSummary.sweep_id == sweep_id, db.AlertSummary.status.in_(OPEN))
+        .order_by(db.AlertSummary.id)
+    ):
+        members = session.execute(
+            select(db.AlertFinding.series, db.AlertFinding.device_class,
+                   db.AlertFinding.compute_units, db.AlertFinding.check)
+            .where(db.AlertFinding.summary_id == summary.id).distinct()
+        ).all()  # fmt: skip
+        if not members or any(same.get((m[0], m[1], m[2], m[3]), 0) < nights for m in members):
+            continue
+        session.add(db.AlertTriage(
+            summary_id=summary.id, from_status=AlertStatus(summary.status).value,
+            to_status=AlertStatus.RECOVERED.value, by=RECOVERED_BY, at=now,
+            note=f"recovered on night {night.isoformat()}: every member SAME on the last"
+                 f" {nights} night{'s' * (nights != 1)}",
+        ))  # fmt: skip
+        summary.status, summary.updated_at = AlertStatus.RECOVERED, now
+        closed.append(summary.id)
+    return closed
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,9 @@
         └──────────────┴──▶ accepted  (the new normal: each member series' baseline
                                        restarts at the summary's first night)
 
-``accepted`` is final: the baseline has moved, so the change no longer shows. Baselines
+``accepted`` is final: the baseline has moved, so the change no longer shows. The analysis
+itself closes an open summary as ``recovered`` when every member is SAME again for
+``recovery_nights`` nights (``store.close_recovered``); people can reopen it with ``ack``. Baselines
 can also be pinned to a named night (``anefarm sweep baseline NAME --night DATE --label
 v2.3``): the analysis then compares every night with that one.
 """
@@ -32,6 +34,8 @@ MOVES: dict[AlertStatus, frozenset[AlertStatus]] = {
     AlertStatus.ACKNOWLEDGED: frozenset({AlertStatus.ACCEPTED}) | CLOSED,
     **{closed: frozenset({AlertStatus.ACKNOWLEDGED}) | (CLOSED - {closed}) for closed in CLOSED},
     AlertStatus.ACCEPTED: frozenset(),
+    # Closed by the analysis (store.close_recovered); a person may reopen or close it.
+    AlertStatus.RECOVERED: frozenset({AlertStatus.ACKNOWLEDGED}) | CLOSED,
 }
 # The CLI's verbs → statuses.
 VERBS = {"ack": AlertStatus.ACKNOWLEDGED, "fix": AlertStatus.FIXED,

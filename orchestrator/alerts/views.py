@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,27 @@ def _night(session: Session, job_id: Any, sweeps: dict[Any, db.Sweep]) -> str | 
 
 def _iso(when: datetime) -> str:
     return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).isoformat()
+
+
+_RECOVERED_NIGHT = re.compile(r"recovered on night (\d{4}-\d{2}-\d{2})")
+
+
+def recovery(session: Session, summary: db.AlertSummary) -> dict[str, str | None]:
+    """When a recovered summary was closed: the night the analysis found it recovered
+    (from its triage entry, which ``store.close_recovered`` words) and the time."""
+    if summary.status != db.AlertStatus.RECOVERED:
+        return {"recovered_night": None, "recovered_at": None}
+    entry = session.scalars(
+        select(db.AlertTriage)
+        .where(db.AlertTriage.summary_id == summary.id,
+               db.AlertTriage.to_status == db.AlertStatus.RECOVERED.value)
+        .order_by(db.AlertTriage.at.desc(), db.AlertTriage.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if entry is None:
+        return {"recovered_night": None, "recovered_at": None}
+    found = _RECOVERED_NIGHT.search(entry.note or "")
+    return {"recovered_night": found.group(1) if found else None, "recovered_at": _iso(entry.at)}
 
 
 def parse_statuses(given: Sequence[str] | None) -> list[str]:
@@ -74,7 +96,7 @@ def list_alerts(
             "last_night": _night(session, s.last_job_id, sweeps),
             "nights": s.nights, "raised": s.raised, "series": len(series),
             "device_classes": sorted(classes), "findings": len(members),
-            "simulated": s.simulated, "worst": s.worst,
+            "simulated": s.simulated, "worst": s.worst, **recovery(session, s),
         })  # fmt: skip
     return out
 
@@ -99,6 +121,7 @@ def show_alert(session: Session, alert_id: int) -> dict[str, Any]:
         "first_night": _night(session, summary.job_id, sweeps),
         "last_night": _night(session, summary.last_job_id, sweeps),
         "nights": summary.nights, "raised": summary.raised, "worst": summary.worst,
+        **recovery(session, summary),
         "created_at": _iso(summary.created_at), "updated_at": _iso(summary.updated_at),
         "findings": [
             {"night": _night(session, m.job_id, sweeps), "series": m.series,
