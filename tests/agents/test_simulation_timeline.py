@@ -50,15 +50,15 @@ BAD_ENTRIES = [
      "slow: unknown keys ['speed'] (allowed: class, factor)"),
     ("{from: 2026-03-18, slo: {}}",
      "unknown keys ['slo'] (allowed: from, until, os_upgrade, slow, off_ane, compile_fails,"
-     " add, remove)"),
+     " add, remove, hot)"),
     ('{slow: {class: "iPhone11,8", factor: 2}}',
      "from: missing"),
     ('{from: 20260318, remove: {class: "iPhone11,8"}}',
      "from: must be a date like 2026-03-18, not 20260318"),
     ("{from: 2026-03-18}",
-     "needs exactly one of os_upgrade, slow, off_ane, compile_fails, add, remove, has none"),
+     "needs exactly one of os_upgrade, slow, off_ane, compile_fails, add, remove, hot, has none"),
     ('{from: 2026-03-18, add: {class: "iPhone11,8"}, remove: {class: "iPhone11,8"}}',
-     "needs exactly one of os_upgrade, slow, off_ane, compile_fails, add, remove,"
+     "needs exactly one of os_upgrade, slow, off_ane, compile_fails, add, remove, hot,"
      " has ['add', 'remove']"),
     ('{from: 2026-03-18, until: 2026-03-18, remove: {class: "iPhone11,8"}}',
      "until 2026-03-18 is not after from 2026-03-18"),
