@@ -1,0 +1,76 @@
+"""Context search's probe runs: one run per window (or prefix) cut from the parent's model,
+stored and linted like any model, pinned to the parent's device, packed into runner
+launches (``packing``). Split from ``context`` (which decides what to cut and reads it)."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from sqlalchemy.orm import Session
+
+from orchestrator.bisect import packing
+from orchestrator.bisect.plan import model_path, probe_spec
+from orchestrator.protocol import RunBatch, RunPurpose
+from orchestrator.settings import Settings
+from orchestrator.store import models as db
+
+if TYPE_CHECKING:
+    from orchestrator.bisect.context import Window
+
+
+def window_runs(session: Session, parent: db.Run, found: list[Window], plan: dict[str, Any],
+                 settings: Settings) -> tuple[list[RunBatch], list[Any]]:  # fmt: skip
+    """One probe run per window (a model cut from the parent's), packed into launches."""
+    from orchestrator import modelkit
+    from orchestrator.artifacts import ArtifactStore
+    from orchestrator.dispatch import PreparedModel, upsert_model
+    from orchestrator.modelkit.windows import write_window
+    from orchestrator.runs.lifecycle import model_ref
+
+    job = session.get(db.Job, parent.job_id)
+    assert job is not None
+    spec = probe_spec(job.spec)
+    store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
+    chip = plan["key"]["chip"]
+    path = model_path(settings, session.get(db.Model, parent.model_sha256))
+    built = []
+    with tempfile.TemporaryDirectory(prefix="windows-") as scratch:
+        for w in found:
+            cut = write_window(path, w.start, w.stop, Path(scratch))
+            artifact = store.add(cut)
+            inventory = modelkit.inspect_model(cut)
+            findings = [f.to_json() for f in modelkit.lint(inventory, chips=[chip])]
+            built.append((w, artifact, PreparedModel(cut, inventory, findings, [chip])))
+    now = datetime.now(UTC)
+    names = [o["name"] for o in plan["ops"]]
+    batches, ids = [], []
+    for w, artifact, prepared in built:
+        upsert_model(session, prepared, artifact)
+        run_id = uuid4()
+        ids.append(run_id)
+        session.add(
+            db.Run(id=run_id, job_id=parent.job_id, model_sha256=artifact.sha256,
+                   device_class=parent.device_class, status=db.RunStatus.QUEUED, attempts=1,
+                   max_attempts=settings.max_attempts, created_at=now, queued_at=now,
+                   purpose=RunPurpose.PROBE, parent_run_id=parent.id, probe_repeat=1,
+                   pinned_udid=parent.udid,
+                   bisection={"key": plan["key"], "window": asdict(w),
+                              "op_type": f"window {w.start}–{w.stop - 1}" + ("" if w.inner else " (the cause alone)"),
+                              "source_ops": list(range(w.start, w.stop)),
+                              "source_names": names[w.start:w.stop][:20]})
+        )  # fmt: skip
+        batches.append(
+            RunBatch(run_id=run_id, attempt=1, job_id=parent.job_id,
+                     model=model_ref(artifact, settings.resolved_artifact_url),
+                     device_class=parent.device_class, pinned_udid=parent.udid, spec=spec,
+                     purpose=RunPurpose.PROBE, input_seed=random.SystemRandom().randrange(2**31),
+                     created_at=now)
+        )  # fmt: skip
+    session.flush()
+    return packing.pack(batches, settings=settings, repeat=1), ids
