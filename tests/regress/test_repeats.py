@@ -146,3 +146,17 @@ def test_quiet_nights_of_several_runs_rarely_alert():
               if f.check is Check.LATENCY and f.status is not Status.INSUFFICIENT_DATA]  # fmt: skip
     assert len(judged) >= 900
     assert len(alerting) <= 5
+
+
+def test_an_unknown_night_of_several_runs_asks_no_confirmation_run():
+    # Its runs already are a second opinion (on other devices of the class): between
+    # clearly same and clearly changed it stays UNKNOWN; one run alone asks for one more.
+    quiet = [[10.0, 10.3, 9.7], [10.2, 9.9, 10.1], [9.8, 10.0, 10.4]] * 5
+    unknown = []
+    for step in np.arange(1.0, 1.3, 0.005):
+        last = latency(multi_history([*quiet, [10.0 * step, 10.3 * step, 9.7 * step]]))[-1]
+        if last.status is Status.UNKNOWN:
+            unknown.append(last)
+    assert unknown and not any(f.needs_confirmation for f in unknown)
+    one = latency(multi_history([r[:1] for r in quiet] + [[10.0 * 1.3]]))[-1]
+    assert one.status is Status.UNKNOWN and one.needs_confirmation

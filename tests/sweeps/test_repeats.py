@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from orchestrator.alerts.inputs import histories, night_runs
 from orchestrator.protocol import livestate
 from orchestrator.protocol.transport import StubPublisher, device_class_queue, device_queue
+from orchestrator.regress import PointStatus
 from orchestrator.selection import FarmView
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
@@ -186,3 +188,60 @@ def test_a_simulated_night_with_three_runs_per_series(farm, samples, tmp_path):
         assert len(point.runs) == 3  # the night's three runs are one point of the series
         assert all(len(run.samples_ms) == 5 for run in point.runs)
         assert h.key.simulated is True
+
+
+def test_the_analysis_reads_a_nights_runs_as_one_point(repeat_env):
+    """As ingest leaves a night: a failed repeat leaves the others' point, a series whose
+    runs all failed is FAILED, a confirmation run (no repeat index) joins the point and is
+    told apart from the repeats."""
+    devices = [device(f"i12-{i}", IPHONE12) for i in range(3)] + [device("xr-1", XR)]
+    job_id, _ = start(repeat_env, devices, FarmView.of({XR, IPHONE12}))
+    rng = np.random.default_rng(0)
+    one_failed, all_failed, confirmed = ("conv10x10", IPHONE12), ("conv10x10", XR), (
+        "mobilenetv2_block", IPHONE12)  # fmt: skip
+    with session_scope(repeat_env["sessions"]) as session:
+        runs = session.scalars(select(db.Run).where(db.Run.job_id == job_id)).all()
+        for run in runs:
+            pair = (run.series, run.device_class)
+            fails = pair == all_failed or (pair == one_failed and run.probe_repeat == 1)
+            finish(session, run, None if fails else 10.0 * (1 + 0.01 * (run.probe_repeat or 0)),
+                   rng)  # fmt: skip
+            if pair == confirmed and run.probe_repeat == 0:
+                extra = db.Run(
+                    id=uuid.uuid4(), job_id=job_id, model_sha256=run.model_sha256,
+                    device_class=run.device_class, created_at=run.created_at, purpose="user",
+                    parent_run_id=run.id, series=run.series, bisect_state="skipped",
+                )  # fmt: skip
+                session.add(extra)
+                session.flush()
+                finish(session, extra, 10.5, rng)
+        session.get(db.Job, job_id).status = db.JobStatus.DONE
+    with repeat_env["sessions"]() as session:
+        tonight = night_runs(session, job_id)
+        sweep = load_sweep(session, "vision-nightly")
+        series, _, night = histories(session, sweep, NIGHT1)
+    assert {k: len(v) for k, v in tonight.confirmations.items()} == {confirmed: 1}
+    assert all(len(v) == 2 for v in tonight.repeats.values()) and len(tonight.repeats) == 6
+    points = {(h.key.series, h.key.device_class, h.key.compute_units): h.points[-1]
+              for h in series}  # fmt: skip
+    assert night == NIGHT1.date()
+    assert len(points[(*one_failed, "all")].runs) == 2  # the two repeats that measured
+    assert points[(*one_failed, "all")].status is PointStatus.OK
+    assert points[(*all_failed, "all")].status is PointStatus.FAILED
+    assert "E5RT" in points[(*all_failed, "all")].reason
+    assert len(points[(*confirmed, "all")].runs) == 4  # three repeats and a confirmation
+    assert len(points[("conv10x10_dilated4", XR, "all")].runs) == 3
+
+
+def finish(session: Any, run: db.Run, median: float | None, rng: np.random.Generator) -> None:
+    """What ingest leaves for a run: its status, device, and a measurement per setting."""
+    run.udid, run.simulated, run.os_version, run.os_build = (
+        run.pinned_udid or f"{run.device_class}-0", True, "17.5", "21F79")  # fmt: skip
+    if median is None:
+        run.status, run.error_kind, run.error_message = db.RunStatus.FAILED, "compile", "E5RT"
+        return
+    run.status = db.RunStatus.SUCCEEDED
+    for units in ("all", "cpuOnly"):
+        draws = median * rng.lognormal(0.0, 0.03, 20)
+        session.add(db.Measurement(run_id=run.id, compute_units=units, samples_ms=draws.tolist(),
+                                   count=20, p50=float(np.median(draws))))  # fmt: skip
