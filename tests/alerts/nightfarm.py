@@ -189,6 +189,20 @@ def make_sweep(sessions: Any, tmp_path: Any, notify: list[dict[str, Any]] | None
     return Sweep(sessions, settings, sweep_id, name)
 
 
+def alerted(sessions: Any, home: Any, *, slow_median: float) -> Sweep:
+    """A sweep of 7 quiet nights, then one on which the second class runs at
+    ``slow_median`` ms and the tagger stops compiling: a regression and a failure to
+    triage (the CLI's and the HTTP API's alerts tests)."""
+    sweep = make_sweep(sessions, home)
+    for _ in range(7):
+        sweep.add_night(lambda s, c: Point())
+        sweep.analyse()
+    sweep.add_night(lambda s, c: Point(median=slow_median) if c == CLASSES[1] else
+                    Point(failed="compile failed" if s == "tagger" else None))  # fmt: skip
+    assert sweep.analyse().state == "analysed"
+    return sweep
+
+
 def summaries(sessions: Any) -> list[db.AlertSummary]:
     with sessions() as session:
         return list(session.scalars(select(db.AlertSummary).order_by(db.AlertSummary.id)))

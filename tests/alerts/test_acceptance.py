@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import uuid
-from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,11 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator.store import models as db
-from tests.pipeline.farm import Farm
-from tests.services.common import provides
+from tests.alerts.farmnights import analysed, start_agent, start_night
+from tests.pipeline.farm import Farm, farm
+from tests.sweeps.files import sweep_file
+
+__all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 pytestmark = [pytest.mark.slow]
 
@@ -63,67 +65,27 @@ def night(n: int) -> str:
     return f"2026-03-{n:02d}"
 
 
-@pytest.fixture
-@provides("celery")
-def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
-    farm = Farm.at(tmp_path, redis_url)
-    (tmp_path / "farm.yaml").write_text(FARM, encoding="utf-8")
-    farm.start_coordinator()
-    farm.start_agent(str(tmp_path / "farm.yaml"), wait_for=3)
-    yield farm
-    farm.stop()
-
-
 def write_sweep(folder: Path, samples: dict[str, Path]) -> Path:
-    (folder / "models").mkdir(parents=True)
-    for name in MODELS:
-        shutil.copytree(samples[f"{name}.mlpackage"], folder / "models" / f"{name}.mlpackage")
-    path = folder / "accept.yaml"
-    path.write_text(
-        "name: accept\n"
-        'schedule: "0 2 * * *"\n'
-        "timezone: UTC\n"
-        "models:\n"
-        "  - path: models/*.mlpackage\n"
-        f'devices: "{SLOWED},{STEADY},{UPGRADED}"\n'
-        "compute_units: [all]\n"
-        "iterations: 12\n"
-        "warmup: 1\n"
-        "bisect: never\n",
-        encoding="utf-8",
-    )
-    return path
+    return sweep_file(
+        folder, samples, [f"{name}.mlpackage" for name in MODELS], name="accept",
+        schedule='"0 2 * * *"', timezone="UTC", devices=f'"{SLOWED},{STEADY},{UPGRADED}"',
+        compute_units="[all]", iterations="12", warmup="1", bisect="never",
+    )  # fmt: skip
 
 
 def run_night(farm: Farm, n: int, *, cli: bool = True, timeout: float = 120) -> str:
     """`sweep run --at`, then wait until the coordinator analysed the night. ``cli=False``
-    calls what the command calls (``sweeps.nights.start_night``) in this process: the
-    same job, runs, batches, workers, ingest and analysis, without starting a Python per
-    night (the quiet nights; every night that matters goes through the command)."""
+    calls what the command calls in this process (``farmnights.start_night``): the same
+    job, runs, batches, workers, ingest and analysis, without starting a Python per night
+    (the quiet nights; every night that matters goes through the command)."""
     if cli:
         job = farm.cli("sweep", "run", "accept", "--at", f"{night(n)}T02:00").stdout.strip()
     else:
-        from datetime import UTC, datetime
-
-        from orchestrator.protocol.transport import create_app
-        from orchestrator.sweeps.nights import start_night
-
-        settings = farm.settings()
         when = datetime.fromisoformat(f"{night(n)}T02:00").replace(tzinfo=UTC)
-        job = str(start_night(settings=settings, sessions=farm.sessions(),
-                              app=create_app(settings), sweep_name="accept",
-                              scheduled_for=when))  # fmt: skip
-    deadline = time.monotonic() + timeout
-    with farm.sessions()() as session:
-        while time.monotonic() < deadline:
-            state = session.get(db.NightAnalysis, uuid.UUID(job))
-            if state is not None and state.state in ("analysed", "error"):
-                assert state.state == "analysed", state.error
-                return job
-            session.expire_all()
-            farm._check()
-            time.sleep(0.2)
-    raise AssertionError(f"night {night(n)} not analysed\n{farm.logs()}")
+        job = str(start_night(farm, "accept", when))
+    state = analysed(farm, uuid.UUID(job), timeout)
+    assert state.state == "analysed", state.error
+    return job
 
 
 def alerts(farm: Farm, *, cli: bool = False) -> list[dict[str, Any]]:
@@ -137,6 +99,7 @@ def alerts(farm: Farm, *, cli: bool = False) -> list[dict[str, Any]]:
 
 
 def test_25_simulated_nights_alert_what_changed_and_why(farm, samples, tmp_path):
+    start_agent(farm, tmp_path, FARM, devices=3)
     path = write_sweep(tmp_path / "sweep", samples)
     farm.cli("sweep", "add", str(path))
     for n in range(1, 17):

@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.store.engine import make_engine, session_factory
 from orchestrator.store.migrate import upgrade
-from tests.alerts.nightfarm import CLASSES, Point, make_sweep
+from tests.alerts.nightfarm import CLASSES, alerted
 from tests.cli.conftest import anefarm, assert_one_line_error
 
 pytestmark = [pytest.mark.slow]  # a Python per command (about 20 of them)
@@ -28,13 +28,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     url = f"sqlite:///{home / 'anefarm.db'}"
     upgrade(url)
     engine = make_engine(url)
-    sweep = make_sweep(session_factory(engine), home)
-    for _ in range(7):
-        sweep.add_night(lambda s, c: Point())
-        sweep.analyse()
-    sweep.add_night(lambda s, c: Point(median=11.5) if c == SLOW else
-                    Point(failed="compile failed" if s == "tagger" else None))  # fmt: skip
-    assert sweep.analyse().state == "analysed"
+    alerted(session_factory(engine), home, slow_median=11.5)
     engine.dispose()
     return {"home": home, "url": url}
 

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from orchestrator.store import models as db
-from tests.pipeline.farm import Farm
-from tests.services.common import provides
+from tests.alerts.farmnights import analysed, start_agent, start_night
+from tests.pipeline.farm import farm
+from tests.sweeps.files import sweep_file
+
+__all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 pytestmark = [pytest.mark.slow]
 
@@ -58,56 +56,20 @@ def test_the_slowdown_sits_inside_the_unknown_band_with_a_wide_margin():
     assert min(shift - low, gate - shift) > 4.5 * sigma
 
 
-@pytest.fixture
-@provides("celery")
-def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
-    farm = Farm.at(tmp_path, redis_url)
-    (tmp_path / "farm.yaml").write_text(FARM, encoding="utf-8")
-    farm.start_coordinator()
-    farm.start_agent(str(tmp_path / "farm.yaml"), wait_for=2)
-    yield farm
-    farm.stop()
-
-
-def start(farm: Farm, day: int) -> uuid.UUID:
-    from orchestrator.protocol.transport import create_app
-    from orchestrator.sweeps.nights import start_night
-
-    settings = farm.settings()
-    return start_night(settings=settings, sessions=farm.sessions(), app=create_app(settings),
-                       sweep_name="one", scheduled_for=datetime(2026, 4, day, 2, tzinfo=UTC))  # fmt: skip
-
-
-def analysed(farm: Farm, job: uuid.UUID, timeout: float = 90) -> db.NightAnalysis:
-    deadline = time.monotonic() + timeout
-    with farm.sessions()() as session:
-        while time.monotonic() < deadline:
-            state = session.get(db.NightAnalysis, job)
-            if state is not None and state.state in ("analysed", "error"):
-                session.expunge(state)
-                return state
-            session.expire_all()
-            farm._check()
-            time.sleep(0.2)
-    raise AssertionError(f"night {job} not analysed\n{farm.logs()}")
-
-
 def test_an_unknown_night_is_confirmed_on_the_other_device_before_anything_is_alerted(
     farm, samples, tmp_path
 ):
-    (tmp_path / "sweep" / "models").mkdir(parents=True)
-    shutil.copytree(samples["conv10x10.mlpackage"], tmp_path / "sweep/models/conv10x10.mlpackage")
-    (tmp_path / "sweep" / "one.yaml").write_text(
-        f'name: one\nschedule: "0 2 * * *"\nmodels:\n  - path: models/*.mlpackage\n'
-        f'devices: "{CLASS}"\ncompute_units: [all]\niterations: {ITERATIONS}\nwarmup: 1\n'
-        f"bisect: never\nregress: {json.dumps(BAND)}\n",
-        encoding="utf-8",
-    )
-    farm.cli("sweep", "add", str(tmp_path / "sweep" / "one.yaml"))
+    start_agent(farm, tmp_path, FARM, devices=2)
+    path = sweep_file(
+        tmp_path / "sweep", samples, ["conv10x10.mlpackage"], name="one",
+        schedule='"0 2 * * *"', devices=f'"{CLASS}"', compute_units="[all]",
+        iterations=str(ITERATIONS), warmup="1", bisect="never", regress=json.dumps(BAND),
+    )  # fmt: skip
+    farm.cli("sweep", "add", str(path))
     for day in range(1, 7):
-        state = analysed(farm, start(farm, day))
+        state = analysed(farm, start_night(farm, "one", datetime(2026, 4, day, 2, tzinfo=UTC)))
         assert state.state == "analysed" and state.confirmations == 0, state.error
-    job = start(farm, 7)
+    job = start_night(farm, "one", datetime(2026, 4, 7, 2, tzinfo=UTC))
     state = analysed(farm, job)
     assert state.state == "analysed", state.error
     with farm.sessions()() as session:

@@ -31,6 +31,21 @@ def quiet(sweep, nights=7):
         assert sweep.analyse().state == "analysed"
 
 
+def slowed(s, c):
+    """A night on which the second class is 15 % slower."""
+    return Point(median=11.5 if c == SLOW else 10.0)
+
+
+def slowed_alert(sessions, tmp_path):
+    """Quiet nights, then one slowed night: its one summary (and the sweep)."""
+    made = make_sweep(sessions, tmp_path)
+    quiet(made)
+    made.add_night(slowed)
+    made.analyse()
+    (summary,) = summaries(sessions)
+    return made, summary
+
+
 def test_quiet_nights_store_a_status_per_check_and_raise_nothing(sessions, tmp_path):
     sweep = make_sweep(sessions, tmp_path)
     quiet(sweep)
@@ -50,7 +65,6 @@ def test_quiet_nights_store_a_status_per_check_and_raise_nothing(sessions, tmp_p
 def test_a_slowed_class_is_one_summary_updated_not_raised_again(sessions, tmp_path):
     sweep = make_sweep(sessions, tmp_path)
     quiet(sweep)
-    slowed = lambda s, c: Point(median=11.5 if c == SLOW else 10.0)  # noqa: E731
     sweep.add_night(slowed)
     first = sweep.analyse()
     sweep.add_night(slowed)
@@ -69,11 +83,7 @@ def test_a_slowed_class_is_one_summary_updated_not_raised_again(sessions, tmp_pa
 
 
 def test_an_open_alert_that_worsens_is_raised_again(sessions, tmp_path):
-    sweep = make_sweep(sessions, tmp_path)
-    quiet(sweep)
-    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
-    sweep.analyse()
-    (summary,) = summaries(sessions)
+    sweep, summary = slowed_alert(sessions, tmp_path)
     with session_scope(sessions) as session:
         triage.move(session, summary.id, db.AlertStatus.ACKNOWLEDGED, by="ana", note=None,
                     now=datetime.now(UTC))  # fmt: skip
@@ -85,12 +95,7 @@ def test_an_open_alert_that_worsens_is_raised_again(sessions, tmp_path):
 
 
 def test_accepting_resets_the_baseline_so_the_new_normal_is_quiet(sessions, tmp_path):
-    sweep = make_sweep(sessions, tmp_path)
-    quiet(sweep)
-    slowed = lambda s, c: Point(median=11.5 if c == SLOW else 10.0)  # noqa: E731
-    sweep.add_night(slowed)
-    sweep.analyse()
-    (summary,) = summaries(sessions)
+    sweep, summary = slowed_alert(sessions, tmp_path)
     with session_scope(sessions) as session:
         triage.move(session, summary.id, db.AlertStatus.ACCEPTED, by="ana", note="new SoC fw",
                     now=datetime.now(UTC))  # fmt: skip
@@ -203,7 +208,7 @@ def test_a_night_not_final_is_not_analysed(sessions, tmp_path, status):
 def test_a_sweeps_own_threshold_overrides_the_default(sessions, tmp_path):
     sweep = make_sweep(sessions, tmp_path, regress={"threshold": 0.25})
     quiet(sweep)
-    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
+    sweep.add_night(slowed)
     assert sweep.analyse().raised == []  # 15 % is under this sweep's 25 %
     latency = [r for r in checks(sessions, sweep.nights[-1])
                if r.check == "latency" and r.device_class == SLOW]  # fmt: skip
@@ -215,11 +220,7 @@ def test_a_sweeps_own_threshold_overrides_the_default(sessions, tmp_path):
 def test_triage_moves_only_along_its_edges_and_keeps_each_move(sessions, tmp_path):
     from orchestrator.errors import UsageError
 
-    sweep = make_sweep(sessions, tmp_path)
-    quiet(sweep)
-    sweep.add_night(lambda s, c: Point(median=11.5 if c == SLOW else 10.0))
-    sweep.analyse()
-    (summary,) = summaries(sessions)
+    _, summary = slowed_alert(sessions, tmp_path)
     now = datetime.now(UTC)
     with session_scope(sessions) as session:
         triage.move(session, summary.id, db.AlertStatus.WONTFIX, by="ana", note="known", now=now)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from orchestrator.store import models as db
-from tests.pipeline.farm import Farm
-from tests.services.common import provides
+from tests.pipeline.farm import Farm, farm
+from tests.sweeps.files import sweep_file
+
+__all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 XR, IPHONE12 = "iPhone11,8", "iPhone13,2"  # the XR on iOS 16: no compute plan, so bisected
 MODELS = ("conv10x10", "conv10x10_dilated4", "conv_sandwich_dilated")
@@ -27,34 +28,12 @@ NIGHTS = ("2026-11-24T02:00", "2026-11-25T02:00", "2026-11-26T02:00")
 pytestmark = [pytest.mark.slow]
 
 
-@pytest.fixture
-@provides("celery")
-def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
-    farm = Farm.at(tmp_path, redis_url)
-    farm.start_coordinator()
-    farm.start_agent(f"{XR}@16.7.8=1,{IPHONE12}=1", wait_for=2)
-    yield farm
-    farm.stop()
-
-
 def write_sweep(folder: Path, samples: dict[str, Path]) -> Path:
-    (folder / "models").mkdir(parents=True)
-    for name in MODELS:
-        shutil.copytree(samples[f"{name}.mlpackage"], folder / "models" / f"{name}.mlpackage")
-    path = folder / "vision.yaml"
-    path.write_text(
-        "name: vision-nightly\n"
-        'schedule: "0 2 * * *"\n'
-        "timezone: Europe/Berlin\n"
-        "models:\n"
-        "  - path: models/*.mlpackage\n"
-        f'devices: "{XR},{IPHONE12}"\n'
-        "compute_units: [all, cpuOnly]\n"
-        "iterations: 5\n"
-        "bisect: auto\n",
-        encoding="utf-8",
-    )
-    return path
+    return sweep_file(
+        folder, samples, [f"{name}.mlpackage" for name in MODELS], name="vision-nightly",
+        schedule='"0 2 * * *"', timezone="Europe/Berlin", devices=f'"{XR},{IPHONE12}"',
+        compute_units="[all, cpuOnly]", iterations="5", bisect="auto",
+    )  # fmt: skip
 
 
 def run_night(farm: Farm, at: str, *, exit_code: int = 0) -> dict[str, Any]:
@@ -80,6 +59,7 @@ def probe_runs(farm: Farm, job: str) -> int:
 
 
 def test_three_nights_then_a_replaced_and_a_removed_model(farm, samples, tmp_path):
+    farm.start_agent(f"{XR}@16.7.8=1,{IPHONE12}=1", wait_for=2)
     path = write_sweep(tmp_path / "sweeps", samples)
     added = farm.cli("sweep", "add", str(path))
     assert added.stdout.startswith("sweep vision-nightly: added"), added.stdout

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.alerts.nightfarm import CLASSES, Point, make_sweep
+from tests.alerts.nightfarm import CLASSES, Point
+from tests.alerts.nightfarm import alerted as alerted_sweep
 from tests.cli.conftest import anefarm
 from tests.web.conftest import Web, make_web
 
@@ -21,13 +22,7 @@ SLOW = CLASSES[1]
 @pytest.fixture
 def alerted(tmp_path: Path, sqlite_url: str) -> Iterator[Web]:
     for web in make_web(tmp_path, sqlite_url):
-        sweep = make_sweep(web.sessions, web.home)
-        for _ in range(7):
-            sweep.add_night(lambda s, c: Point())
-            sweep.analyse()
-        sweep.add_night(lambda s, c: Point(median=20.0) if c == SLOW else
-                        Point(failed="compile failed" if s == "tagger" else None))  # fmt: skip
-        assert sweep.analyse().state == "analysed"
+        alerted_sweep(web.sessions, web.home, slow_median=20.0)
         yield web
 
 
@@ -80,3 +75,30 @@ def test_triage_needs_submit_follows_the_moves_and_names_the_token(alerted: Web)
         ("untriaged", "acknowledged", "token:ana", "looking"),
         ("acknowledged", "fixed", "token:ana", None),
     ]
+
+
+def test_a_recovered_alert_is_closed_on_the_page_in_the_api_and_the_cli(web_sqlite: Web):
+    """Back to normal after the bad night: each alert closes itself once all its series
+    are SAME for 3 nights, and the page, the API and the CLI show it recovered."""
+    sweep = alerted_sweep(web_sqlite.sessions, web_sqlite.home, slow_median=20.0)
+    recovered: dict[int, str] = {}
+    for n in range(9, 17):
+        sweep.add_night(lambda s, c: Point())
+        for alert in sweep.analyse().recovered:
+            recovered[alert] = f"2026-03-{n:02d}"
+    client, headers = web_sqlite.client(), web_sqlite.auth("read")
+    listed = client.get("/api/v1/alerts", params={"status": "recovered"}, headers=headers).json()
+    assert listed == cli_json(web_sqlite, "alerts", "list", "--status", "recovered")
+    assert {a["id"]: a["recovered_night"] for a in listed["alerts"]} == recovered
+    assert {a["kind"] for a in listed["alerts"]} == {"regression", "failure"}
+    assert client.get("/api/v1/alerts", params={"status": "open"}, headers=headers).json() == {
+        "alerts": []
+    }
+    page = client.get("/alerts", params={"status": "recovered"}, headers=headers)
+    assert page.status_code == 200
+    for alert, night in recovered.items():
+        assert f'id="alert-{alert}" data-status="recovered"' in page.text
+        assert f"recovered on night {night}" in page.text
+    text = anefarm("alerts", "list", "--status", "recovered", home=web_sqlite.home,
+                   ANEFARM_DATABASE_URL=web_sqlite.settings.database_url or "")  # fmt: skip
+    assert text.returncode == 0 and text.stdout.count(" recovered ") == len(recovered)
