@@ -187,18 +187,18 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
         plan["context"] = {"state": DONE, "error": str(error), "windows": []}
         parent.bisection = plan
         return []
+    listed = [
+        {**asdict(w), "run": str(r), "reference": not w.inner,
+         "prefix": bool(w.inner) and not w.causes}
+        for w, r in zip(cut, runs_ids, strict=True)
+        if r is not None
+    ]  # fmt: skip
+    if not listed:  # only prefixes, none of which could be cut: nothing to wait for
+        return []
     plan["context"] = {
         "state": RUNNING,
         "started_at": datetime.now(UTC).isoformat(),
-        "windows": [
-            {
-                **asdict(w),
-                "run": str(r),
-                "reference": not w.inner,
-                "prefix": bool(w.inner) and not w.causes,
-            }
-            for w, r in zip(cut, runs_ids, strict=True)
-        ],
+        "windows": listed,
         "launches": len(batches),
         "provisional": provisional,
     }

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.bisect import packing
 from orchestrator.bisect.plan import model_path, probe_spec
+from orchestrator.errors import UsageError
 from orchestrator.protocol import RunBatch, RunPurpose
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
 
 def window_runs(session: Session, parent: db.Run, found: list[Window], plan: dict[str, Any],
                  settings: Settings) -> tuple[list[RunBatch], list[Any]]:  # fmt: skip
-    """One probe run per window (a model cut from the parent's), packed into launches."""
+    """One probe run per window (a model cut from the parent's), packed into launches; the
+    run ids in ``found``'s order, None for a prefix that could not be cut (a prefix is extra
+    evidence: without it the search reads the others; a window that cannot be cut fails
+    the context search, as before)."""
     from orchestrator import modelkit
     from orchestrator.artifacts import ArtifactStore
     from orchestrator.dispatch import PreparedModel, upsert_model
@@ -39,18 +43,28 @@ def window_runs(session: Session, parent: db.Run, found: list[Window], plan: dic
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_model_bytes)
     chip = plan["key"]["chip"]
     path = model_path(settings, session.get(db.Model, parent.model_sha256))
-    built = []
+    built: list[tuple[Window, Any, Any]] = []  # (window, artifact, prepared), None: not cut
     with tempfile.TemporaryDirectory(prefix="windows-") as scratch:
         for w in found:
-            cut = write_window(path, w.start, w.stop, Path(scratch))
+            try:
+                cut = write_window(path, w.start, w.stop, Path(scratch))
+            except UsageError:
+                if w.causes or not w.inner:  # a window or a reference: not optional
+                    raise
+                built.append((w, None, None))
+                continue
             artifact = store.add(cut)
             inventory = modelkit.inspect_model(cut)
             findings = [f.to_json() for f in modelkit.lint(inventory, chips=[chip])]
             built.append((w, artifact, PreparedModel(cut, inventory, findings, [chip])))
     now = datetime.now(UTC)
     names = [o["name"] for o in plan["ops"]]
-    batches, ids = [], []
+    batches: list[RunBatch] = []
+    ids: list[Any] = []
     for w, artifact, prepared in built:
+        if artifact is None or prepared is None:
+            ids.append(None)
+            continue
         upsert_model(session, prepared, artifact)
         run_id = uuid4()
         ids.append(run_id)
