@@ -1,6 +1,6 @@
 """Pipeline benchmarks (figures, not assertions). Run: .venv/bin/python bench/pipeline.py
 
-    --rounds N     throughput rounds (default 3); the best round is quoted
+    --rounds N     throughput rounds (default 3); the best of each figure is quoted
     --runs N       runs in each throughput round (default 200)
     --speeds 2,20  realtime speeds of the utilisation runs (default: BENCH_SPEED or 2)
     --stages       where the time goes: stage times per batch and CPU per run (docs/performance.md)
@@ -223,7 +223,8 @@ def throughput(work: Path, url: str, samples: dict[str, Path], args: argparse.Na
     selector = "iPhone11,8,iPhone13,2"
     chain = Chain(url)
     farm = start_farm(work, "t", url, THROUGHPUT_FARM, 4)
-    best: tuple[float, float, float] | None = None
+    raws: list[float] = []
+    rates: list[float] = []
     try:
         warm_up(farm, model, selector, 4)
         for n in range(1, args.rounds + 1):
@@ -237,15 +238,18 @@ def throughput(work: Path, url: str, samples: dict[str, Path], args: argparse.Na
                 stages(farm, job)
                 assert meter is not None
                 meter.report(args.runs)
-            if best is None or rate / raw > best[2]:
-                best = (raw, rate, rate / raw)
+            raws.append(raw)
+            rates.append(rate)
     finally:
         farm.stop()
         chain.stop()
-    assert best is not None
-    print(f"throughput, best of {args.rounds} rounds (4 zero-latency SIMULATED devices, SQLite): "
-          f"pipeline {best[1]:.1f} runs/s ÷ raw two-hop chain {best[0]:.0f} chains/s "
-          f"= {best[2]:.3f} (goal ≥ 0.3)")  # fmt: skip
+    # Best of N of each: what the machine does when the other engineers' work lets it;
+    # the rounds interleave the two, so both bests come from the same stretch of time.
+    print(
+        f"throughput, best of {args.rounds} rounds each (4 zero-latency SIMULATED devices, "
+        f"SQLite): pipeline {max(rates):.1f} runs/s ÷ raw two-hop chain {max(raws):.0f} "
+        f"chains/s = {max(rates) / max(raws):.3f} (goal ≥ 0.3)"
+    )
 
 
 def utilisation(work: Path, url: str, samples: dict[str, Path], speed: float, stage: bool) -> float:

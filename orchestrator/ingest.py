@@ -27,15 +27,17 @@ from typing import Any
 from uuid import UUID
 
 import redis
-from celery import Celery
+from celery import Celery, current_task
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, failpoints, runs
+from orchestrator import failpoints, runs
 from orchestrator.bisect.finish import on_probe_final, on_verdict
-from orchestrator.bisect.plan import probe_spec, stored_lint
+from orchestrator.bisect.plan import chip_of, probe_spec, stored_lint
+from orchestrator.db_outage import is_connection_error
+from orchestrator.delivery.drain import ResultDrain, Taken
 from orchestrator.errors import ServiceError, mask
 from orchestrator.protocol import (
     ABSENT_FROM_FARM,
@@ -46,7 +48,12 @@ from orchestrator.protocol import (
     Verdict,
     livestate,
 )
-from orchestrator.protocol.transport import CeleryPublisher, Publisher, StubPublisher
+from orchestrator.protocol.transport import (
+    INGEST_RESULT_TASK,
+    CeleryPublisher,
+    Publisher,
+    StubPublisher,
+)
 from orchestrator.runs import FINAL, Effects, record
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
@@ -99,13 +106,65 @@ class Ingestor:
         self.on_rejected: Callable[[str], None] | None = None
         # on_ingested(outcome, seconds) after each result (orchestrator/ops/metrics.py).
         self.on_ingested: Callable[[IngestOutcome, float], None] | None = None
+        # Results taken from the queue along with the one handed over (None: never).
+        self.drain = ResultDrain(app, client, limit=settings.ingest_batch) if client else None
 
     def ingest(self, payload: Any) -> IngestOutcome:
+        """Store one result. As the coordinator's ``ingest_result`` task, the results
+        waiting behind it on the queue are taken along into the same transaction
+        (``ANEFARM_INGEST_BATCH``, orchestrator/delivery/drain.py)."""
         started = time.perf_counter()
+        taken = self._waiting()
+        if taken:
+            return self._ingest_with(payload, taken, started)
         outcome = self._ingest(payload)
-        if self.on_ingested is not None:
-            self.on_ingested(outcome, time.perf_counter() - started)
+        self._count(outcome, time.perf_counter() - started)
         return outcome
+
+    def _count(self, outcome: IngestOutcome, seconds: float) -> None:
+        if self.on_ingested is not None:
+            self.on_ingested(outcome, seconds)
+
+    def _waiting(self) -> list[Taken]:
+        # current_task is a proxy: None outside a task, and then it has no name.
+        if self.drain is None or getattr(current_task, "name", None) != INGEST_RESULT_TASK:
+            return []  # a packed launch, a test, the in-process farm: one at a time
+        try:
+            return self.drain.take()
+        except Exception as error:  # noqa: BLE001 - the broker's trouble: just this one
+            log.warning("results waiting on the queue not taken: %s", error)
+            return []
+
+    def _ingest_with(self, first: Any, taken: list[Taken], started: float) -> IngestOutcome:
+        """``first`` and the ``taken`` results in one transaction. A taken result that does
+        not validate, and all of them when anything fails, go back to the queue (Celery
+        delivers each again, alone); a database outage then raises for the retry, anything
+        else stores ``first`` alone."""
+        assert self.drain is not None
+        results = [_valid(p) for p in [first, *(t.payload for t in taken)]]
+        self.drain.give_back([t for t, r in zip(taken, results[1:], strict=True) if r is None])
+        together = [t for t, r in zip(taken, results[1:], strict=True) if r is not None]
+        valid = [r for r in results if r is not None]
+        afters = [Effects() for _ in valid]
+        try:
+            if results[0] is None:
+                raise ValueError("the result handed over does not validate")
+            with session_scope(self.sessions) as session:
+                outcomes = [self._apply(session, r, e) for r, e in zip(valid, afters, strict=True)]
+        except Exception as error:
+            self.drain.give_back(together)
+            if is_connection_error(error):
+                raise
+            outcome = self._ingest(first)
+            self._count(outcome, time.perf_counter() - started)
+            return outcome
+        failpoints.hit(failpoints.INGEST_AFTER_COMMIT)
+        for after in afters:
+            self.apply(after)
+        self.drain.ack(together)
+        for outcome in outcomes:
+            self._count(outcome, (time.perf_counter() - started) / len(outcomes))
+        return outcomes[0]
 
     def _ingest(self, payload: Any) -> IngestOutcome:
         text, problem = _measured(payload)
@@ -233,7 +292,7 @@ class Ingestor:
             )
         )
         session.flush()  # the unique (run, attempt) key speaks now, not at commit
-        device = self._touch_device(session, result)
+        device = record.touch_device(session, result)
         run.udid, run.agent = result.device.udid, result.agent
         run.simulated = result.device.simulated
         run.os_version, run.os_build = result.device.os_version, result.device.os_build
@@ -276,28 +335,10 @@ class Ingestor:
         )  # fmt: skip
         return IngestOutcome.RETRY if retried else IngestOutcome.FAILED
 
-    def _touch_device(self, session: Session, result: RunBatchResult) -> db.Device:
-        info = result.device
-        device = session.get(db.Device, info.udid, with_for_update=True)
-        if device is None:
-            device = db.Device(
-                udid=info.udid,
-                product_type=info.product_type,
-                chip=_chip_of(info.product_type),
-                state=livestate.DeviceState.READY,
-                reasons=[],
-                infra_failures_in_row=0,
-            )
-            session.add(device)
-        device.os_version, device.os_build, device.name = info.os_version, info.os_build, info.name
-        device.simulated, device.agent = info.simulated, result.agent
-        device.last_seen = datetime.now(UTC)
-        return device
-
     def _store_verdict(self, session: Session, run: db.Run, result: RunBatchResult) -> Verdict:
         runner = result.runner_result
         assert runner is not None
-        chip = _chip_of(run.device_class)
+        chip = chip_of(run.device_class)
         findings = stored_lint(session.get(db.Model, run.model_sha256), chip)
         verdict = decide(
             runner,
@@ -325,11 +366,6 @@ class Ingestor:
         return verdict
 
 
-def _chip_of(product_type: str) -> str:
-    model = catalog.DEVICES.get(product_type)
-    return model.chip if model else "unknown"
-
-
 def _measured(payload: Any) -> tuple[str, str | None]:
     """The payload as JSON text, and why it is refused before validation (None if not)."""
     try:
@@ -340,6 +376,16 @@ def _measured(payload: Any) -> tuple[str, str | None]:
     if size > MAX_RESULT_BYTES:
         return text, f"{size} bytes, over the {MAX_RESULT_BYTES}-byte limit"
     return text, None
+
+
+def _valid(payload: Any) -> RunBatchResult | None:
+    """The result if it is within bounds and validates, else None (refused on its own)."""
+    if _measured(payload)[1] is not None:
+        return None
+    try:
+        return RunBatchResult.model_validate(payload)
+    except ValidationError:
+        return None
 
 
 def _problems(error: ValidationError) -> str:

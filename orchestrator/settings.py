@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # The coordinator's ingest waits out a database outage this long per result (capped
     # below half the broker's visibility timeout), then hands the result back to Redis.
     db_outage_budget_s: float = Field(default=600.0, ge=0)
+    # Results waiting on the queue that one ingest transaction takes along with the one it
+    # was handed (orchestrator/delivery/drain.py); 0 stores each result on its own.
+    ingest_batch: int = Field(default=32, ge=0, le=1000)
     # A run for a device class the farm has no device of waits at most this long (then it
     # fails "no device"), so every run ends even when a phone never comes back.
     device_wait_s: float = Field(default=12 * 3600.0, gt=0)

@@ -1,4 +1,5 @@
-"""What a batch result writes of a run's record: its measurements and its compute plan.
+"""What a batch result writes of a run's record: the device that ran it, its measurements
+and its compute plan.
 
 The coordinator ingests one result at a time on one process, so every row it writes per
 result is time the whole farm waits for (docs/performance.md). The rows of a result are
@@ -9,13 +10,37 @@ still on its first attempt has stored nothing before.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
-from orchestrator.protocol import RunnerResult
+from orchestrator import catalog
+from orchestrator.protocol import RunBatchResult, RunnerResult, livestate
 from orchestrator.store import models as db
+
+
+def touch_device(session: Session, result: RunBatchResult) -> db.Device:
+    """The row of the device that ran the batch (made on its first result), locked for the
+    transaction and brought up to date with what the result says of it."""
+    info = result.device
+    device = session.get(db.Device, info.udid, with_for_update=True)
+    if device is None:
+        known = catalog.DEVICES.get(info.product_type)
+        device = db.Device(
+            udid=info.udid,
+            product_type=info.product_type,
+            chip=known.chip if known else "unknown",
+            state=livestate.DeviceState.READY,
+            reasons=[],
+            infra_failures_in_row=0,
+        )
+        session.add(device)
+    device.os_version, device.os_build, device.name = info.os_version, info.os_build, info.name
+    device.simulated, device.agent = info.simulated, result.agent
+    device.last_seen = datetime.now(UTC)
+    return device
 
 
 def earlier_attempts(run: db.Run) -> bool:
