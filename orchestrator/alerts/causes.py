@@ -152,8 +152,9 @@ def held_changes(
 
     - first raised: a member is held to the largest change its first window allows —
       j nights (from its onset) with mean c, whose pre-change nights each sat at least
-      half the gate g away, leave at most j × c − (j − 1) × g / 2 to the changed night (a
-      single confirmed night: c itself, so 15 % → 40 % the next night is raised again);
+      ``persist`` × the gate g away, leave at most j × c − (j − 1) × persist × g to the
+      changed night (a single confirmed night: c itself, so 15 % → 40 % the next night is
+      raised again);
     - raised again: nothing more is raised (its window's older nights are unknown), and
       afterwards the members are held to the largest figures of those nights.
 
@@ -183,7 +184,7 @@ def held_changes(
         for ident, (c, gate, window) in figures.items():
             if ident not in level:  # a member's first night: its first window
                 j = window if 0 < window <= settle else 1
-                level[ident], bound[ident] = c, j * c - (j - 1) * gate / 2
+                level[ident], bound[ident] = c, j * c - (j - 1) * settings.persist * gate
             else:
                 level[ident] = max(level[ident], c)
         if grew:  # the raise is told: its own figures settle before anything more is
