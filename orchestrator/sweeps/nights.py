@@ -9,14 +9,8 @@ its runs (each with its series name) and the missing records in one transaction 
 unique index ``uq_jobs_sweep_scheduled_for`` is the last guard (``NightExists``).
 
 **Runs per night** (the definition's ``repeats``, else ``ANEFARM_SWEEP_REPEATS``): each
-series gets that many runs tonight — the nightly run (repeat 0, planned by ``dispatch``)
-and its repeats 1 … N−1, copies with ``parent_run_id`` → it (as a confirmation run is),
-bisection skipped, stored in the same transaction and published right after it. Where the
-class has several usable live devices, the N runs are pinned to distinct ones (repeat k
-of the class's m-th series on device (m + k) mod D: different devices per series, even
-load); else they go to the class queue (the same device when it is alone). The repeat
-index is kept in ``runs.probe_repeat`` (0 the nightly run; NULL on a confirmation run):
-the column of a probe's copies, reused to avoid a migration.
+series gets that many runs tonight, added to the night's transaction and published right
+after their nightly run by ``orchestrator.sweeps.repeats``.
 
 Cheap at scale: a model is hashed once (the artifact store's copy is its hash), inspected
 only when its sha256 is new to the database (stored model rows are reused, one query for
@@ -32,15 +26,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-import redis
 from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator import catalog, runs
+from orchestrator import catalog
 from orchestrator.artifacts import ArtifactStore, StoredArtifact
 from orchestrator.artifacts.store import FORMATS, artifact_digest, follow_link
 from orchestrator.dispatch import (
@@ -52,7 +45,7 @@ from orchestrator.dispatch import (
     submit,
 )
 from orchestrator.errors import AnefarmError, NotFound, UsageError
-from orchestrator.protocol import RunBatch, RunPurpose, RunSpec, livestate
+from orchestrator.protocol import RunPurpose, RunSpec, livestate
 from orchestrator.protocol.transport import CeleryPublisher, Publisher
 from orchestrator.selection import FarmView, farm_view, resolve_classes
 from orchestrator.settings import Settings
@@ -60,6 +53,7 @@ from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
 from orchestrator.sweeps import missing as holes
 from orchestrator.sweeps.definition import Found, SweepDefinition, resolve_models
+from orchestrator.sweeps.repeats import RepeatPublisher, Repeats, live_devices, usable_devices
 
 log = logging.getLogger(__name__)
 
@@ -274,113 +268,12 @@ def plan_night(
     )
 
 
-# Runs per night ---------------------------------------------------------------------------
-
-
-USABLE = (livestate.DeviceState.QUARANTINED, livestate.DeviceState.NOT_READY)  # states not to pin
-
-
-def usable_devices(devices: Sequence[Any]) -> dict[str, list[str]]:
-    """Device class → the udids a repeat may be pinned to (live, not quarantined, ready)."""
-    out: dict[str, list[str]] = {}
-    for d in devices:
-        if d.state not in USABLE:
-            out.setdefault(d.product_type, []).append(d.udid)
-    return {c: sorted(set(udids)) for c, udids in out.items()}
-
-
-@dataclass
-class Repeats:
-    """Tonight's runs per series beyond the nightly one: added to the night's transaction
-    (``add``, dispatch's ``before_commit``), published right after their nightly run's
-    batch by ``RepeatPublisher``."""
-
-    count: int
-    devices: dict[str, list[str]]  # device class → usable udids
-    settings: Settings
-    pins: dict[UUID, str] = field(default_factory=dict)  # nightly run → its device
-    follow: dict[UUID, list[RunBatch]] = field(default_factory=dict)  # nightly run → repeats
-
-    def devices_for(self, device_class: str, nth: int) -> list[str | None]:
-        """Device of each repeat of the class's ``nth`` series: distinct where the class
-        has ≥ 2 usable devices (shifted per series to spread the load), else the queue."""
-        udids = self.devices.get(device_class, [])
-        if len(udids) < 2:
-            return [None] * self.count
-        return [udids[(nth + k) % len(udids)] for k in range(self.count)]
-
-    def add(self, session: Session, job_id: UUID, submitted: list[SubmittedRun]) -> None:
-        if self.count <= 1:
-            return
-        lifecycle = runs.Lifecycle(self.settings)
-        nth: dict[str, int] = {}
-        for item in submitted:
-            nightly = session.get(db.Run, item.run_id)
-            assert nightly is not None, "dispatch flushed the night's runs"
-            where = self.devices_for(item.device_class, nth.get(item.device_class, 0))
-            nth[item.device_class] = nth.get(item.device_class, 0) + 1
-            nightly.probe_repeat = 0
-            if where[0] is not None and not item.waiting:
-                nightly.pinned_udid = self.pins[nightly.id] = where[0]
-            copies = [
-                db.Run(
-                    id=uuid4(), job_id=job_id, model_sha256=nightly.model_sha256,
-                    device_class=nightly.device_class, status=nightly.status, attempts=1,
-                    max_attempts=nightly.max_attempts, created_at=nightly.created_at,
-                    queued_at=nightly.queued_at, waiting_since=nightly.waiting_since,
-                    purpose=nightly.purpose, parent_run_id=nightly.id, series=nightly.series,
-                    pinned_udid=None if item.waiting else udid, bisect_state="skipped",
-                    probe_repeat=k,
-                )
-                for k, udid in enumerate(where[1:], start=1)
-            ]  # fmt: skip
-            session.add_all(copies)
-            session.flush()
-            if not item.waiting:  # a waiting class's repeats are published with it (reaper)
-                self.follow[nightly.id] = [
-                    lifecycle.batch_for(session, c, pinned_udid=c.pinned_udid) for c in copies
-                ]
-
-
-@dataclass
-class RepeatPublisher:
-    """The night's publisher, with each nightly batch pinned as ``Repeats`` chose and its
-    repeats' batches sent right after it: through the one publish path, after the commit
-    (a crash in between leaves queued runs the reaper publishes, as for any night)."""
-
-    inner: Publisher
-    repeats: Repeats
-
-    def batch(
-        self, batch: RunBatch, *, countdown: float | None = None, to_class: bool = False
-    ) -> None:
-        pinned = self.repeats.pins.get(batch.run_id)
-        if pinned is not None:
-            batch = batch.model_copy(update={"pinned_udid": pinned})
-        self.inner.batch(batch, countdown=countdown, to_class=to_class)
-        for copy in self.repeats.follow.pop(batch.run_id, []):
-            self.inner.batch(copy)
-
-
-def live_devices(settings: Settings) -> list[Any]:
-    """The farm's live devices now (livestate.DeviceStatus); none without a broker or
-    when Redis cannot be reached (the repeats then go to the class queue)."""
-    if not settings.broker_url:
-        return []
-    try:
-        return list(livestate.live_devices(livestate.connect(settings.broker_url)))
-    except (redis.RedisError, OSError) as error:
-        log.warning("live devices unknown (%s): tonight's repeats go to the class queue", error)
-        return []
-
-
 # Starting --------------------------------------------------------------------------------
 
 
 def _farm(settings: Settings, sessions: sessionmaker[Session]) -> FarmView | None:
     if not settings.broker_url:
         return farm_view(None, sessions)
-    from orchestrator.protocol import livestate
 
     return farm_view(livestate.connect(settings.broker_url), sessions)
 
