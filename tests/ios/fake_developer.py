@@ -93,6 +93,13 @@ class FakeProcessControl:
             raise launch_refused(bundle_id, "Security", why)
         batch = (environment or {})["ANEFARM_BATCH_ID"]
         self.services.launched.append((bundle_id, list(arguments or []), batch))
+        previous = self.services.runner_task
+        if self.services.running and previous is not None and not previous.done():
+            if not kill_existing:
+                # SpringBoard brings the running app to the front: it started once, with
+                # its own arguments, and does not read this launch's batch.
+                return RUNNER_PID
+            previous.cancel()  # kill_existing: the old instance is terminated first
         self.services.running = True
         self.services.runner_task = asyncio.get_running_loop().create_task(
             play(self.services, batch)
