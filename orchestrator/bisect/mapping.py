@@ -192,7 +192,14 @@ def _against_plan(known: Sequence[OpByProbe], planned: dict[str, str | None]) ->
 
 
 def _source(verdict: Verdict) -> str:
-    return "its compute plan" if verdict.plan_available else "its timing"
+    """What decided ``verdict``: the plan, or timing; without a plan a PARTIAL whose listed
+    ops are lint's came from lint's prediction while timing showed the ANE at work."""
+    if verdict.plan_available:
+        return "its compute plan"
+    predicted = any(op.source is EvidenceSource.LINT for op in verdict.ops_off_ane)
+    if verdict.verdict is VerdictKind.PARTIAL and predicted:
+        return "lint's prediction (its timing shows the ANE at work)"
+    return "its timing"
 
 
 def _summary(

@@ -166,3 +166,13 @@ def test_with_a_compute_plan_the_plan_keeps_the_verdict_and_probes_confirm_or_di
     assert verdict.verdict is VerdictKind.PARTIAL  # the plan is the stronger evidence
     assert any("disagree on 1 op(s): conv_dilated (plan gpu, probe neuralEngine)" in r
                for r in verdict.reasons)  # fmt: skip
+
+
+def test_all_probes_on_the_ane_while_lint_made_it_partial_says_lint_decided() -> None:
+    # Timing shows the ANE at work; the PARTIAL comes from lint's prediction, not timing.
+    before = parent(ANE_USED)
+    assert before.verdict is VerdictKind.PARTIAL
+    outcomes = {"sig-plain": placed(ComputeUnit.ANE), "sig-dilated": placed(ComputeUnit.ANE)}
+    verdict, _ = map_back(before, OPS, outcomes, LINT)
+    effect = next(r for r in verdict.reasons if r.startswith("context effect"))
+    assert "PARTIAL by lint's prediction" in effect and "by its timing" not in effect
