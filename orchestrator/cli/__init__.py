@@ -161,6 +161,13 @@ def _quiet_broken_pipe() -> None:
     Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
 
 
+def _help_hint(error: BaseException) -> str:
+    """``see `anefarm report -h``` for the command the error is about."""
+    ctx = getattr(error, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "anefarm"
+    return f"see `{path} -h`"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
@@ -188,11 +195,16 @@ def main(argv: list[str] | None = None) -> None:
         _fail(error, as_json=as_json)
     except typer.TyperException as error:
         # Typer's usage errors (it vendors click; TyperException is their public base):
-        # printed the way Typer prints them, with their exit code.
+        # one line like every other error, with the help command as the hint, and their
+        # exit code (2 for usage). Click's own form is four lines with a blank one.
+        message = getattr(error, "format_message", lambda: "")().rstrip(".")
         show = getattr(error, "show", None)
         if show is None:
             _fail(error, as_json=as_json)
-        show()
+        if message:
+            report_error(UsageError(message, hint=_help_hint(error)), as_json=as_json)
+        else:  # a group named alone (`anefarm sweep`): its help, as Typer shows it
+            show()
         sys.exit(getattr(error, "exit_code", USAGE_EXIT))
     except Exception as error:  # noqa: BLE001 - the edge: every failure becomes one line
         _fail(error, as_json=as_json)

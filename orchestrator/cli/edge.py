@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from orchestrator.errors import AnefarmError, ConfigError, ServiceError, cause_chain, mask
 
 DEBUG_ENV = "ANEFARM_DEBUG"
+BROKER_URL_HINT = "use redis://[:password@]host:port/db or rediss://… (TLS)"
 BUG_HINT = f"this is a bug in anefarm: rerun with {DEBUG_ENV}=1 for the traceback and report it"
 # Messages that mean "Redis wants a (different) password", across Redis 6/7 and redis-py.
 _AUTH_WORDS = ("NOAUTH", "WRONGPASS", "invalid username-password", "Authentication required",
@@ -51,7 +52,30 @@ def _known(error: BaseException) -> AnefarmError | None:
         return _database_error(error)
     if isinstance(error, OSError):
         return _os_error(error)
+    if isinstance(error, ValueError) and _raised_in(error, ("redis", "kombu")):
+        return _broker_url_error(error)
     return None
+
+
+def _raised_in(error: BaseException, packages: tuple[str, ...]) -> bool:
+    """Whether ``error`` was raised in (or below, e.g. urllib) a frame of ``packages``:
+    redis-py and kombu raise a plain ValueError for a URL they cannot parse (a port that
+    is no number, a scheme that is not Redis), which is the setting's fault, not ours."""
+    tb = error.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0] in packages:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _broker_url_error(error: BaseException) -> AnefarmError:
+    url = _broker_url()
+    shown = f" {mask(url)!r}" if url else ""
+    return ConfigError(
+        f"ANEFARM_BROKER_URL{shown} is not a Redis URL: {_first_line(error)}",
+        hint=BROKER_URL_HINT,
+    )
 
 
 def _broker_error(error: BaseException) -> AnefarmError | None:
@@ -173,6 +197,12 @@ def check_broker(url: str) -> None:
     from orchestrator.protocol import livestate
     from orchestrator.settings import require_broker_auth
 
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):  # before the password: it is not Redis at all
+        raise ConfigError(
+            f"ANEFARM_BROKER_URL {mask(url)!r} is not a Redis URL (scheme {scheme or '(none)'!r})",
+            hint=BROKER_URL_HINT,
+        )
     require_broker_auth(url)  # off loopback without a password: refused, not tried
     client = livestate.connect(url)
     try:
