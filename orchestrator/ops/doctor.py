@@ -35,6 +35,9 @@ BROKER_TIMEOUT_S = 3.0
 # Results waiting in Redis: a handful is a burst; hundreds mean nobody ingests them.
 RESULTS_BACKLOG_WARN = 100
 TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+UNCHECKED_WITHOUT_BROKER = (
+    "its persistence, the results backlog, quarantined devices, agents' heartbeats and clocks"
+)
 
 
 class Level(StrEnum):
@@ -87,6 +90,12 @@ def _broker(settings: Settings, now: Callable[[], float]) -> Iterator[Finding]:
                       "set ANEFARM_BROKER_URL=redis://USER:PASSWORD@host:port/0 for a farm")  # fmt: skip
         return
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - parsing it is the check: redis-py would fail on it later
+    except ValueError as error:
+        yield Finding("broker-url", Level.FIX, f"ANEFARM_BROKER_URL {url} is not a Redis URL: "
+                      f"{error}", "use redis://[:password@]host:port/db or rediss://… (TLS)")  # fmt: skip
+        return
     problem = broker_auth_problem(url)
     if problem:
         yield Finding("broker-auth", Level.FIX, problem,
@@ -104,7 +113,12 @@ def _broker(settings: Settings, now: Callable[[], float]) -> Iterator[Finding]:
     try:
         client.ping()
     except Exception as error:  # noqa: BLE001 - any failure to reach it is the finding
-        yield Finding("broker-reachable", Level.FIX, *_translated(error))
+        yield Finding("broker-reachable", Level.FIX, *_translated(error, url))
+        # Say what could not be looked at, rather than leave those lines out: a person
+        # reading only "ok" below would think the agents were checked.
+        yield Finding("broker-checks", Level.WARN,
+                      f"not checked while the broker cannot be reached: {UNCHECKED_WITHOUT_BROKER}",
+                      "run `anefarm doctor` again once it answers")  # fmt: skip
         return
     else:
         yield Finding("broker-reachable", Level.OK, f"the broker {url} answers")
@@ -293,7 +307,7 @@ def _artifacts(settings: Settings) -> Iterator[Finding]:
                           "put the coordinator's :8480 behind TLS (docs/deploy.md)")  # fmt: skip
 
 
-def _translated(error: BaseException) -> tuple[str, str | None]:
+def _translated(error: BaseException, url: str | None = None) -> tuple[str, str | None]:
     """What a failed check says: anefarm's own errors as they are (the store translates
     the database's), Redis's in the CLI's words."""
     if isinstance(error, AnefarmError):
@@ -302,9 +316,25 @@ def _translated(error: BaseException) -> tuple[str, str | None]:
 
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, redis.exceptions.AuthenticationError) or any(
-        word in text for word in ("WRONGPASS", "NOAUTH", "invalid username-password")
+        word in text for word in AUTH_WORDS
     ):
+        if url is not None and not _has_password(url):  # nothing was refused: none was sent
+            return ("the broker wants a password and ANEFARM_BROKER_URL has none",
+                    "put it in ANEFARM_BROKER_URL: redis://:PASSWORD@host:port/db")  # fmt: skip
         return (f"the broker refused the password: {text}",
                 "put the right user and password in ANEFARM_BROKER_URL")  # fmt: skip
-    return (f"cannot reach the broker: {text}",
+    where = f"the broker {url}" if url else "the broker"
+    return (f"cannot reach {where}: {text}",
             "start Redis there or fix ANEFARM_BROKER_URL (host, port, TLS options)")  # fmt: skip
+
+
+# Redis's words for "a (different) password is needed", across Redis 6/7 and redis-py.
+AUTH_WORDS = ("WRONGPASS", "NOAUTH", "invalid username-password", "HELLO must be called",
+              "Authentication required")  # fmt: skip
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
