@@ -52,8 +52,10 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
 
 @pytest.fixture(autouse=True)
 def worker_start_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    from tests.services.common import stable_nodeid  # a plugin: imported once pytest has it
+
     method = os.environ.get("ANEFARM_TEST_START_METHOD") or (
-        "spawn" if zlib.crc32(request.node.nodeid.encode()) % 2 else "fork"
+        "spawn" if zlib.crc32(stable_nodeid(request.node).encode()) % 2 else "fork"
     )
     monkeypatch.setenv("ANEFARM_WORKER_START_METHOD", method)
     print(f"device workers start their pool child by {method}")  # shown when a test fails

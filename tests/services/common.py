@@ -66,6 +66,8 @@ def shares_a_module_fixture(item: pytest.Item) -> bool:
     )
 
 
+# tryfirst: xdist's own hook turns xdist_group marks into work units; it must see ours.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         have = {mark.name for mark in item.iter_markers()}
@@ -75,6 +77,42 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # fixture run on one xdist worker, which builds it once instead of once per worker.
         if "xdist_group" not in have and shares_a_module_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+class _GroupSuffix:
+    """pytest-xdist tells a worker's groups to the controller as ``nodeid@group``, by
+    setting ``item._nodeid``, which pytest 9.2 no longer reads (pytest-xdist#1386: every
+    group silently split across workers). Until a release fixes it, put the suffix into the
+    node id pytest reads, after xdist's hook, where xdist did not."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if not config.getvalue("loadgroup"):
+            return
+        from _pytest.nodeid import NodeId
+
+        for item in items:
+            group = group_of(item)
+            if group and not item.nodeid.endswith(f"@{group}") and hasattr(item, "_id"):
+                item._id = NodeId.parse(f"{item.nodeid}@{group}")
+
+
+def group_of(item: pytest.Item) -> str | None:
+    names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                    for m in item.iter_markers("xdist_group")})  # fmt: skip
+    return "_".join(names) or None
+
+
+def stable_nodeid(item: pytest.Item) -> str:
+    """The test's node id without the ``@group`` suffix loadgroup gives it."""
+    group = group_of(item)
+    return item.nodeid.removesuffix(f"@{group}") if group else item.nodeid
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_GroupSuffix(), "anefarm-xdist-group-suffix")
 
 
 def in_ci() -> bool:
