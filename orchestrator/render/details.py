@@ -110,12 +110,22 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
         )
     if context:
         names = list(dict.fromkeys(n for moved in context.values() for n in moved))
+        it = "it" if len(names) == 1 else "them"
+        # With no cause listed above (no lint rule, no probe names one), "fixing the causes
+        # above" would point at nothing: say the plan chose it on its own.
+        cause_listed = bool(causes or carried)
         entries.append(
             [
-                f"context effect on {', '.join(context)}: the compute plan also puts {_names(names)}"
-                f" on the {' or '.join(sorted(context_units))}, though the ANE supports"
-                f" {'it' if len(names) == 1 else 'them'}, to avoid hand-overs between units;"
-                " fixing the causes above should bring them back"
+                f"context effect on {', '.join(context)}: the compute plan"
+                f"{' also' if cause_listed else ''} puts {_names(names)}"
+                f" on the {' or '.join(sorted(context_units))}, though the ANE supports {it},"
+                " to avoid hand-overs between units; "
+                + (
+                    f"fixing the causes above should bring {it} back"
+                    if cause_listed
+                    else "no op of this model is a known cause (no lint rule or probe names"
+                    " one): it is Core ML's own placement"
+                )
             ]
         )
     if layout:

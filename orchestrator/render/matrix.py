@@ -25,8 +25,15 @@ NO_RUN = "—"  # the model was not run on that class
 
 
 def share_text(share: float | None) -> str:
-    """0.6682 → '67 %' (the house style puts a space before %)."""
-    return "" if share is None else f"{share * 100:.0f} %"
+    """0.6682 → '67 %' (the house style puts a space before %). A share short of whole
+    never reads as whole: 0.996 is '99 %' and 0.003 '1 %', so 'PARTIAL 100 %' (a
+    newcomer's "then why PARTIAL?") cannot be printed."""
+    if share is None:
+        return ""
+    percent = round(share * 100)
+    if 0 < share < 1:
+        percent = min(99, max(1, percent))
+    return f"{percent} %"
 
 
 def cell_label(row: ReportRow | None) -> str:
