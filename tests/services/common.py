@@ -89,7 +89,7 @@ class _GroupSuffix:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if not config.getvalue("loadgroup"):
+        if not getattr(config.option, "loadgroup", False):  # set in xdist workers only
             return
         from _pytest.nodeid import NodeId
 
