@@ -151,8 +151,9 @@ def report_cmd(
         str, typer.Option("--fail-on", help="Exit 3 on: regression | alert | none")
     ] = "none",
 ) -> int:
-    """A night's status per series and check against its baseline, and its alerts. Exit 3
-    with --fail-on regression when a check regressed, with --fail-on alert when an open
+    """A night's status per series and check against its baseline, and its alerts.
+
+    Exit 3 with --fail-on regression when a check regressed, with --fail-on alert when an open
     alert was raised or updated that night."""
     from orchestrator.alerts.report import FAIL_ON, build, to_csv, to_text, write_junit
     from orchestrator.sweeps.nights import load_sweep

@@ -23,8 +23,9 @@ def compat_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
 ) -> None:
-    """Where each probed op signature runs, per chip and OS build, with its evidence and
-    the lint prediction beside it (probe results of every job so far)."""
+    """Where each probed op signature runs, per chip and OS build, beside the lint's guess.
+
+    With its evidence: the probe results of every job so far."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from orchestrator.bisect.compat import as_csv as render_csv

@@ -20,8 +20,10 @@ def jobs_cmd(
         int, typer.Option("--limit", min=1, help="Show the newest N jobs")
     ] = DEFAULT_LIMIT,
 ) -> None:
-    """List jobs newest first: id, created, status, selector, runs by status (user and
-    bisection probes apart). The id (or a unique prefix) is what status/report/cancel take."""
+    """List jobs newest first: id, created, status, selector, runs by status.
+
+    User runs and bisection probes apart. The id (or a unique prefix) is what
+    status/report/cancel take."""
     from orchestrator.jobs import list_jobs
     from orchestrator.store.engine import make_engine, session_factory
 

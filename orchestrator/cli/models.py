@@ -98,6 +98,7 @@ def lint_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Predict, per op and chip, what will not run on the ANE, why, and how to fix it.
+
     Notes (patterns nearly every model of a kind has, such as a TensorFlow input transpose)
     are shown but predict nothing. Exit status 0: nothing predicted off the ANE; 3: something
     is; 1: bad model; 2: usage (an unknown chip names the close ones)."""

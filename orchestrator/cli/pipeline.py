@@ -230,8 +230,10 @@ def status_cmd(
 
 
 def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")]) -> None:
-    """Cancel a job: its unfinished runs end cancelled. Works without a broker (the
-    database is changed first); with one, workers also skip the job's queued batches."""
+    """Cancel a job: its unfinished runs end cancelled.
+
+    Works without a broker (the database is changed first); with one, workers also skip
+    the job's queued batches."""
     from orchestrator.dispatch import cancel
     from orchestrator.protocol import livestate
     from orchestrator.report import find_job

@@ -21,8 +21,10 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = DEFAULT_PORT,
 ) -> None:
-    """Serve the dashboard, the HTTP API (/api/v1) and the model downloads agents use
-    (/artifacts/<sha256>) until Ctrl-C."""
+    """Serve the dashboard, the HTTP API and the model downloads agents use, until Ctrl-C.
+
+    The API is under /api/v1, the downloads under /artifacts/<sha256>. Reads need a token
+    (`anefarm tokens create --role read`) unless ANEFARM_OPEN_READS=1 on loopback."""
     from orchestrator.store.migrate import upgrade
     from orchestrator.web.server import WebServer
 
@@ -32,6 +34,14 @@ def serve_cmd(
     typer.echo(
         f"anefarm web app at {server.url} (API: {server.url}/api/v1, Ctrl-C stops)", err=True
     )
+    if not settings.open_reads:
+        # A newcomer's first page was a 401 in JSON: say how to get in before they try.
+        typer.echo(
+            "every page needs a token: `anefarm tokens create --role read --name me`, sent as"
+            " `Authorization: Bearer <token>`; on your own machine"
+            " `ANEFARM_OPEN_READS=1 anefarm serve` lets reads in without one",
+            err=True,
+        )
     server.run()
     typer.echo("anefarm web app stopped", err=True)
 
