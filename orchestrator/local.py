@@ -168,9 +168,20 @@ def _cancel_unfinished(job_id: Any, sessions: Any, client: Any, err: Console) ->
     err.print(f"job {job_id}: cancelled ({len(cancelled)} unfinished run(s))")
 
 
+# How a child ends when Ctrl-C reached its process group: killed by SIGINT, or anefarm's
+# own exit status for an interrupt.
+INTERRUPTED_RETURNCODES = (-signal.SIGINT, 130)
+
+
 def _check_alive(procs: list[subprocess.Popen[bytes]], logs: Path) -> None:
     for proc in procs:
-        if proc.poll() is not None:
+        returncode = proc.poll()
+        if returncode in INTERRUPTED_RETURNCODES:
+            # Ctrl-C in a terminal reaches the children too, and one may end before this
+            # process sees its own KeyboardInterrupt: that is the person's interrupt (exit
+            # 130, job cancelled), not a child that "exited early" (exit 1).
+            raise KeyboardInterrupt
+        if returncode is not None:
             raise ServiceError(
                 f"a child process exited early ({' '.join(map(str, proc.args[2:4]))})",  # type: ignore[index]
                 hint=f"see the logs in {logs}",

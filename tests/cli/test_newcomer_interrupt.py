@@ -1,0 +1,51 @@
+"""Ctrl-C half-way through `make demo`: the terminal's SIGINT reaches the coordinator and
+agent children too, and when one of them ended before `anefarm demo` saw its own
+KeyboardInterrupt, the demo said "a child process exited early (orchestrator agent)" and
+exited 1 (make: Error 1). A child ended by SIGINT is the person's interrupt: exit 130,
+job cancelled (tests/faults/test_interrupt.py walks that path end to end)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import ServiceError
+from orchestrator.local import _check_alive
+
+
+def _ended(*code: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", *code])
+    proc.wait(timeout=30)
+    return proc
+
+
+def test_a_child_ended_by_sigint_is_the_persons_interrupt(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child.send_signal(signal.SIGINT)
+    child.wait(timeout=30)
+    assert child.returncode in (-signal.SIGINT, 130)
+    with pytest.raises(KeyboardInterrupt):
+        _check_alive([child], tmp_path)
+
+
+def test_a_child_that_exits_130_is_interrupted_too(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        _check_alive([_ended("raise SystemExit(130)")], tmp_path)
+
+
+def test_a_child_that_fails_is_still_an_early_exit(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="exited early"):
+        _check_alive([_ended("raise SystemExit(1)")], tmp_path)
+
+
+def test_children_still_running_are_fine(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _check_alive([child], tmp_path)
+    finally:
+        child.kill()
+        child.wait()
