@@ -58,7 +58,14 @@ def run_demo(
         farm=farm,
         options=SubmitOptions(selector="live", iterations=iterations, warmup=3),
     )
-    err.print(f"profiling {len(samples)} models on the SIMULATED farm {farm}")
+    # soft_wrap: the farm spec is one word a person may copy; wrapped at 80 columns (a log,
+    # a pipe) it read as a sentence broken before it.
+    err.print(
+        f"profiling {len(samples)} models on the SIMULATED farm {farm}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
     report = profile(settings, request, err=err)
     render.print_table(report)
     report_path = out / "report.json"
