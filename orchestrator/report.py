@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,6 +135,30 @@ def report_model(session: Session, job_ref: str) -> Report:
         # Single-op probe runs of the bisection (rows say which user run they serve).
         probes=probes,
     )
+
+
+def night_title(session: Session, job_ref: str) -> str | None:
+    """``sweep vision-nightly, night of 2026-11-24`` when the job is a sweep's night
+    (the night is its scheduled time's date in the sweep's timezone), else None: the
+    report's header names it, so a night's report says which night it is."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    job = find_job(session, job_ref)
+    if job.sweep_id is None:
+        return None
+    sweep = session.get(db.Sweep, job.sweep_id)
+    if sweep is None:  # removed since: its nights stay as plain jobs
+        return None
+    title = f"sweep {sweep.name}"
+    when = job.scheduled_for
+    if when is not None:
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        # Else shown in UTC: the stored timezone was checked when the sweep was added.
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            when = when.astimezone(ZoneInfo(sweep.timezone))
+        title += f", night of {when.date().isoformat()}"
+    return title
 
 
 def _last_night(

@@ -181,16 +181,17 @@ def submit_cmd(
 
 def _print_report(sessions: Any, job: str, form: str) -> dict[str, Any]:
     from orchestrator import render
-    from orchestrator.report import build_report
+    from orchestrator.report import build_report, night_title
 
     with sessions() as session:
         report = build_report(session, job)
+        night = night_title(session, job) if form == "table" else None
     if form == "json":
         typer.echo(render.as_json(report))
     elif form == "csv":
         sys.stdout.write(render.as_csv(report))
     else:
-        render.print_table(report)
+        render.print_table(report, night=night)
     return report
 
 

@@ -195,16 +195,17 @@ def run_cmd(
         return 0
     from orchestrator import render
     from orchestrator.progress import exit_code, wait_for_job
-    from orchestrator.report import build_report
+    from orchestrator.report import build_report, night_title
 
     if not wait_for_job(sessions, job, wait_timeout, err):
         err.print(f"job {job}: not done after {wait_timeout:g} s (it goes on)")
     with sessions() as session:
         report = build_report(session, job)
+        title = night_title(session, job)
     if as_json:
         typer.echo(render.as_json(report))
     else:
-        render.print_table(report)
+        render.print_table(report, night=title)
     code = exit_code(report)
     if night.missing:
         # Missing series never ran tonight: as for a run that never ran, exit 4.

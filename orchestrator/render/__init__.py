@@ -148,11 +148,14 @@ def _wrapped(
         out(line)
 
 
-def print_table(report: AnyReport, console: Console | None = None) -> None:
+def print_table(
+    report: AnyReport, console: Console | None = None, *, night: str | None = None
+) -> None:
     """The verdict matrix first (one screen), then latencies, causes, bisection.
 
     Every line fits the console's width (a pipe gets 80 columns): matrices are laid out
-    to fit, and only prose lines wrap.
+    to fit, and only prose lines wrap. ``night`` (``report.night_title``) names the sweep
+    and night in the header when the job is one.
     """
     report = Report.of(report)
     console = console or Console()
@@ -160,7 +163,7 @@ def print_table(report: AnyReport, console: Console | None = None) -> None:
     matrix = report.matrix or build_matrix(report.rows)
     out = functools.partial(console.print, highlight=False, markup=False)
     say = functools.partial(_wrapped, out, width)
-    say(f"anefarm report — job {report.job} ({report.status})")
+    say(f"anefarm report — job {report.job} ({report.status})" + (f", {night}" if night else ""))
     if not report.rows:
         out("no runs in this job")
         return
