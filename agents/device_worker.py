@@ -27,7 +27,7 @@ from agents.devices.base import Device
 from agents.fetch import ArtifactFetcher, Prefetcher
 from orchestrator.errors import AnefarmError, ProtocolError
 from orchestrator.modelkit.materialize import materialize
-from orchestrator.protocol import BatchOutcome, RunBatch, RunBatchResult, livestate
+from orchestrator.protocol import BatchOutcome, ModelRef, RunBatch, RunBatchResult, livestate
 from orchestrator.protocol.transport import (
     INGEST_LAUNCH_TASK,
     INGEST_RESULT_TASK,
@@ -209,7 +209,10 @@ class DeviceWorker:
         livestate.set_busy(self.redis, udid, run_id=str(batch.run_id), pid=os.getpid(),
                            ttl_s=ttl, attempt=batch.attempt, worker_pid=os.getppid(),
                            packed=packed)  # fmt: skip
-        self.prefetcher.start(self.prefetch_next)
+        if not self.has_model(batch.model):
+            # New models are coming: fetch the next batches' while this one runs. (With
+            # every model cached the read of the queues would cost CPU for nothing.)
+            self.prefetcher.start(self.prefetch_next)
         with self.lock.hold():  # the heartbeat leaves the device alone meanwhile
             started = datetime.now(UTC)
             try:
@@ -272,14 +275,16 @@ class DeviceWorker:
         except Exception:
             log.exception("%s: restart failed unexpectedly", udid)
 
+    def has_model(self, ref: ModelRef) -> bool:
+        return (self.models_dir / ref.sha256 / ref.filename).exists()
+
     def prefetch_next(self) -> None:
         """Fetch and materialise the models of the batches this device's queues hand out
         next (run in the background while a batch runs: the read of the queues too)."""
         queues = [device_queue(self.identity.udid),
                   device_class_queue(self.identity.product_type)]  # fmt: skip
         for batch in next_batches(self.redis, queues):
-            ref = batch.model
-            if not (self.models_dir / ref.sha256 / ref.filename).exists():
+            if not self.has_model(batch.model):
                 self.fetch_model(batch)
 
     def fetch_model(self, batch: RunBatch) -> Path:
