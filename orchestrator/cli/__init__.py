@@ -209,4 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # noqa: BLE001 - the edge: every failure becomes one line
         _fail(error, as_json=as_json)
     if isinstance(result, int):
+        if result == INTERRUPTED_EXIT:
+            # Typer turns a KeyboardInterrupt inside a command into this code, silently.
+            typer.echo("anefarm: interrupted", err=True)
         sys.exit(result)

@@ -165,14 +165,19 @@ def submit_cmd(
                 "warnings": outcome.warnings}  # fmt: skip
         typer.echo(json.dumps(body) if as_json else job)
         return 0
+    from orchestrator.cli.stall import IngestWatch
     from orchestrator.progress import exit_code, wait_for_job
+    from orchestrator.protocol import livestate
 
+    client = livestate.connect(broker)
     try:
-        done = wait_for_job(sessions, job, wait_timeout, err)
+        done = wait_for_job(sessions, job, wait_timeout, err, check=IngestWatch(client, err))
     except KeyboardInterrupt:
         # The farm goes on with the job: say how to follow or stop it.
         err.print(f"job {job} goes on: `anefarm status {job}`, or `anefarm cancel {job}`")
         raise
+    finally:
+        client.close()
     if not done:
         err.print(f"job {job}: not done after {wait_timeout:g} s (it goes on)")
     report = _print_report(sessions, job, "json" if as_json else "table")

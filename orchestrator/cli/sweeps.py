@@ -194,10 +194,17 @@ def run_cmd(
         typer.echo(json.dumps(body) if as_json else job)
         return 0
     from orchestrator import render
+    from orchestrator.cli.stall import IngestWatch
     from orchestrator.progress import exit_code, wait_for_job
+    from orchestrator.protocol import livestate
     from orchestrator.report import build_report, night_title
 
-    if not wait_for_job(sessions, job, wait_timeout, err):
+    client = livestate.connect(str(settings.broker_url))
+    try:
+        finished = wait_for_job(sessions, job, wait_timeout, err, check=IngestWatch(client, err))
+    finally:
+        client.close()
+    if not finished:
         err.print(f"job {job}: not done after {wait_timeout:g} s (it goes on)")
     with sessions() as session:
         report = build_report(session, job)

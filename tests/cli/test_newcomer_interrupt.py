@@ -49,3 +49,22 @@ def test_children_still_running_are_fine(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_ctrl_c_inside_a_command_says_interrupted_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Typer turned it into a silent Exit(130): `submit --wait` ended with no last line.
+    from orchestrator import report
+    from orchestrator.cli import main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("ANEFARM_HOME", str(tmp_path))
+    monkeypatch.setattr(report, "job_status", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        main(["status", "0b7e2c1a"])
+    assert exited.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "anefarm: interrupted" and "Traceback" not in err
