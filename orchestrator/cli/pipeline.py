@@ -235,6 +235,19 @@ def status_cmd(
     typer.echo(json.dumps(status) if as_json else summary(status))
 
 
+def _nothing_to_cancel(session: Any, job: Any) -> bool:
+    """A finished job whose every run (probes too) is final and no bisection pends."""
+    from sqlalchemy import select
+
+    from orchestrator.store import models as db
+
+    if str(job.status) not in {"done", "failed", "cancelled"}:
+        return False
+    runs = session.scalars(select(db.Run).where(db.Run.job_id == job.id)).all()
+    final = {"succeeded", "failed", "cancelled"}
+    return all(str(r.status) in final and r.bisect_state != "pending" for r in runs)
+
+
 def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")]) -> None:
     """Cancel a job: its unfinished runs end cancelled.
 
@@ -247,7 +260,13 @@ def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique pref
     settings = load_settings()
     sessions = _sessions(settings)
     with sessions() as session:
-        job_id = find_job(session, job).id
+        found = find_job(session, job)
+        job_id = found.id
+        if _nothing_to_cancel(session, found):
+            # Cancelling would only relabel a finished job "cancelled" (and its report's
+            # exit code with it): say so and leave it.
+            typer.echo(f"job {job_id}: already {found.status}, nothing to cancel")
+            return
     client, note = None, ""
     if settings.broker_url:
         client = livestate.connect(settings.broker_url)
