@@ -45,7 +45,7 @@ def list_cmd(
         typer.Option(
             "--status",
             help="open, untriaged, acknowledged, fixed, wontfix, invalid,"
-            " infra, accepted (repeat or comma-separate)",
+            " infra, accepted, recovered (repeat or comma-separate)",
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Newest N")] = 50,

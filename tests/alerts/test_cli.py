@@ -169,3 +169,12 @@ def test_a_gate_never_passes_a_night_whose_analysis_failed(farm):
     finally:
         set_state("analysed")
         engine.dispose()
+
+
+def test_alerts_list_help_names_every_status(tmp_path) -> None:
+    from orchestrator.alerts.views import STATUSES
+
+    shown = anefarm("alerts", "list", "--help", home=tmp_path, COLUMNS="200")
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert [s for s in STATUSES if s not in text] == []
