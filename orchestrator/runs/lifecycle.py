@@ -274,8 +274,12 @@ def night_ended(session: Session, job_id: UUID, effects: Effects) -> None:
 
 
 def cancel_job(session: Session, job: db.Job) -> list[str]:
-    """Every unfinished run of the job cancelled (pending bisections with it); the ids."""
+    """Every unfinished run of the job cancelled (pending bisections with it); the ids.
+
+    A job with nothing left to do keeps its status: relabelling a finished job "cancelled"
+    would change what its report says (and its exit code) although nothing stopped."""
     cancelled = []
+    stopped = False
     now = datetime.now(UTC)
     for run in session.scalars(select(db.Run).where(db.Run.job_id == job.id)):
         if run.status not in FINAL:
@@ -284,7 +288,9 @@ def cancel_job(session: Session, job: db.Job) -> list[str]:
             cancelled.append(str(run.id))
         if run.bisect_state == "pending":  # its probe runs are cancelled with the job
             run.bisect_state = "cancelled"
-    move_job(job, JobStatus.CANCELLED)
+            stopped = True
+    if cancelled or stopped or job.status not in (JobStatus.DONE, JobStatus.FAILED):
+        move_job(job, JobStatus.CANCELLED)
     return cancelled
 
 

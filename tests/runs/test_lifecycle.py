@@ -233,9 +233,9 @@ JOB_WALKS: dict[tuple[J, J], tuple[list[S], list[S] | None]] = {
     (J.RUNNING, J.FAILED): ([S.FAILED], None),
     (J.RUNNING, J.CANCELLED): ([S.QUEUED], []),
     (J.DONE, J.RUNNING): ([S.SUCCEEDED, S.QUEUED, S.RUNNING], None),  # a lifted probe
-    (J.DONE, J.CANCELLED): ([S.SUCCEEDED], []),
+    (J.DONE, J.CANCELLED): ([S.SUCCEEDED, S.QUEUED], []),  # a probe not yet started
     (J.FAILED, J.RUNNING): ([S.FAILED, S.RUNNING], None),
-    (J.FAILED, J.CANCELLED): ([S.FAILED], []),
+    (J.FAILED, J.CANCELLED): ([S.FAILED, S.QUEUED], []),
 }
 
 
@@ -257,6 +257,18 @@ def test_job_transition(sessions, source: J, target: J) -> None:
         else:
             runs.cancel_job(session, job)
         assert job.status == target
+
+
+@pytest.mark.parametrize("finished", [S.SUCCEEDED, S.FAILED])
+def test_cancelling_a_finished_job_leaves_it_as_it_is(sessions, finished: S) -> None:
+    with sessions.begin() as session:
+        run = make_run(session, finished)
+        job = job_of(session, run)
+        runs.job_status(session, job.id)
+        before = job.status
+        assert before in (J.DONE, J.FAILED)
+        assert runs.cancel_job(session, job) == []
+        assert job.status == before
 
 
 def test_a_cancelled_job_stays_cancelled(sessions, lifecycle) -> None:
