@@ -31,6 +31,8 @@ UNIT_NOTE = (
     " not placed = the probe's timing was too close to call"
 )
 MAX_NAMES = 4  # op names quoted per line; the JSON has them all
+# What kept a verdict the probes could not decide, as bisect.mapping's reason words it.
+KEPT_BY = {"its timing": "the model's timing", "lint's prediction": "lint's prediction"}
 
 
 def unit_word(unit: str | None) -> str:
@@ -196,16 +198,21 @@ def bisection_lines(report: Report) -> list[str]:
         now = f"{row.verdict}" + (
             f" {share_text(row.ane_share)}" if row.verdict == "PARTIAL" else ""
         )
-        # With ops not placed and none off the ANE, the verdict stays the model's timing's.
-        by_timing = any("decided by its timing" in r for r in row.reasons)
+        # With ops not placed and none off the ANE, the verdict stays what decided it before
+        # the probes: the model's timing, or lint's prediction beside it (bisect.mapping).
+        kept = next(
+            (
+                source
+                for r in row.reasons
+                for said_by, source in KEPT_BY.items()
+                if f"decided by {said_by}" in r
+            ),
+            None,
+        )
         said = (
             f"{units['on']} op(s) on the ANE, {units['off']} off it, {units['unknown']} not placed"
         )
-        verdict = (
-            f"; too few placed to decide: {now} from the model's timing"
-            if by_timing
-            else f" → {now}"
-        )
+        verdict = f"; too few placed to decide: {now} from {kept}" if kept else f" → {now}"
         before = b.verdict_before
         lines.append(
             f"{head}: {said}{verdict}"

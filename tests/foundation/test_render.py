@@ -99,3 +99,27 @@ def test_a_bisected_row_says_the_verdict_the_matrix_says() -> None:
     # One name per placement: the cause line says what the bisection says, not "unknown".
     assert "on A12 XR: GPU or CPU by probe" in text and "gpu-or-cpu" not in text
     assert "GPU or CPU = measured off the ANE, but timing cannot tell which" in text
+
+
+def test_a_verdict_the_probes_left_undecided_names_what_kept_it() -> None:
+    bisection = {
+        "state": "done", "trigger": "t", "why": "no compute plan on this OS",
+        "verdict_before": "PARTIAL", "signatures": 2, "reused": 0, "inconclusive": 1, "error": None,
+        "ops": [{"index": 0, "name": "conv_in", "type": "conv", "by_probe": "neuralEngine",
+                 "confidence": 0.9, "by_plan": None, "by_lint": None, "disagree": False},
+                {"index": 1, "name": "conv_dilated", "type": "conv", "by_probe": "unknown",
+                 "confidence": None, "by_plan": None, "by_lint": "gpu", "disagree": False}],
+    }  # fmt: skip
+    kept = {
+        "its timing": "from the model's timing",
+        "lint's prediction (its timing shows the ANE at work)": "from lint's prediction",
+    }
+    for decided_by, shown in kept.items():
+        reason = f"no probe placed an op off the ANE, but 1 op(s) are unknown: the verdict stays PARTIAL, decided by {decided_by}"
+        report = {"job": "j", "status": "done",
+                  "rows": [row("iPhone11,8", "A12", bisection=bisection, reasons=[reason])]}  # fmt: skip
+        text = " ".join(render(report, width=300).split())
+        assert (
+            f"1 op(s) on the ANE, 0 off it, 1 not placed; too few placed to decide: PARTIAL 67 % {shown}"
+            in text
+        )
