@@ -55,7 +55,11 @@ def _spec_path(path: Path) -> tuple[Path, list[Path]]:
 
 def _find_spec(given: Path) -> tuple[Path, list[Path]]:
     if not given.exists():  # a dangling link too
-        raise ModelError(f"{given}: no such file or directory", path=str(given))
+        raise ModelError(
+            f"{given}: no such file or directory",
+            path=str(given),
+            hint="give an .mlmodel file or an .mlpackage folder",
+        )
     # The artifact store follows a link given as the model; so does every command.
     path = given.resolve() if given.is_symlink() else given
     if path.suffix == ".mlpackage" or path.is_dir():

@@ -221,7 +221,9 @@ def load_file(path: Path) -> SweepDefinition:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"no sweep file {path}") from None
+        raise UsageError(
+            f"no sweep file {path}", hint="check the path; docs/sweeps.md shows a sweep file"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
     try:

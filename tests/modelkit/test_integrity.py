@@ -166,6 +166,8 @@ def test_a_dangling_link_is_one_clear_line(tmp_path):
     link.symlink_to(tmp_path / "nowhere.mlpackage")
     with pytest.raises(ModelError, match="no such file or directory"):
         inspect_model(link)
+    shown = _one_error_line(run_cli("lint", str(link)))
+    assert "no such file or directory (give an .mlmodel file or an .mlpackage folder)" in shown
     with pytest.raises(ArtifactError, match="which does not exist"):
         ArtifactStore(tmp_path / "store", 10**8).add(link)
 

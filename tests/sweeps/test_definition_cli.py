@@ -125,6 +125,7 @@ def test_not_yaml_and_a_missing_file(folder):
     assert "not YAML" in out.stderr
     out = anefarm(folder / "home", "sweep", "add", str(folder / "none.yaml"))
     assert out.returncode == 2 and "no sweep file" in out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "(check the path" in out.stderr
 
 
 def test_add_update_show_pause_resume_remove(folder):
