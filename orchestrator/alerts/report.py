@@ -193,18 +193,34 @@ def write_junit(report: NightReport, path: Path) -> None:
     xml.write(str(path), pretty=True)
 
 
+# The header's word for the night's analysis state (NightReport.analysis).
+ANALYSIS_SHOWN = {
+    "analysed": "analysed",
+    "confirming": "a confirmation run is pending",
+    "error": "its analysis failed",
+    "not analysed": "not analysed yet",
+}
+
+
 def to_text(report: NightReport) -> str:
-    lines = [f"sweep {report.sweep}, night {report.night} (job {report.job_id}):"
-             f" analysis {report.analysis}"]  # fmt: skip
+    state = ANALYSIS_SHOWN.get(report.analysis, report.analysis)
+    lines = [f"sweep {report.sweep}, night {report.night} (job {report.job_id}): {state}"]
     counts = report.to_json()["counts"]
     lines.append("  " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no checks"))
+    # Too little history is every series' state for its first nights: one line, not one per
+    # check (a new sweep of two models printed 76); --json and --junit list each.
+    short = counts.get("INSUFFICIENT_DATA", 0)
+    if short:
+        lines.append(f"  {short} check{'s' if short != 1 else ''} with too little history"
+                     " to compare yet (INSUFFICIENT_DATA; --json lists them)")  # fmt: skip
     for check in report.checks:
-        if check.status not in ("SAME",):
+        if check.status not in ("SAME", "INSUFFICIENT_DATA"):
             sim = " SIMULATED" if check.simulated else ""
             lines.append(f"  {check.status:<17} {check.device_class}{sim} {check.case_name}:"
                          f" {check.explained}")  # fmt: skip
     for alert in report.alerts:
-        new = "new" if alert["new"] else f"open {alert['nights']} nights"
+        nights = alert["nights"]
+        new = "new" if alert["new"] else f"open {nights} night{'s' if nights != 1 else ''}"
         lines.append(f"  alert {alert['id']} [{alert['status']}, {new}] {alert['kind']}:"
                      f" {alert['cause']}")  # fmt: skip
     return "\n".join(lines)
