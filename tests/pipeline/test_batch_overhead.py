@@ -17,7 +17,6 @@ import hashlib
 import multiprocessing
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,6 @@ from orchestrator.protocol.transport import (
     INGEST_LAUNCH_TASK,
     INGEST_RESULT_TASK,
     RESULTS_QUEUE,
-    StubPublisher,
     create_app,
     device_class_queue,
     device_queue,
@@ -45,8 +43,7 @@ from orchestrator.protocol.transport import (
 from orchestrator.runs.lifecycle import model_ref
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
-from orchestrator.store.engine import make_engine, session_factory, session_scope
-from orchestrator.store.migrate import upgrade
+from orchestrator.store.engine import session_scope
 from tests.contract.generate_fixtures import valid
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -228,20 +225,6 @@ def test_batch_gate_reads_cancel_quarantine_superseded_and_final_at_once(redis_c
 
 
 # -- ingest's multi-row writes -------------------------------------------------------------
-
-
-@pytest.fixture
-def ingestor(tmp_path: Path, redis_url: str, db_url: str) -> Iterator[Ingestor]:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    settings = load_settings(home=tmp_path, broker_url=redis_url, database_url=db_url)
-    app = create_app(settings)
-    client = livestate.connect(redis_url)
-    yield Ingestor(settings, sessions=session_factory(engine), app=app, client=client,
-                   publisher=StubPublisher())  # fmt: skip
-    client.close()
-    app.close()
-    engine.dispose()
 
 
 def _queued_run(ingestor: Ingestor) -> dict[str, Any]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +14,6 @@ import sqlalchemy as sa
 from alembic import command
 
 from orchestrator.ingest import Ingestor, IngestOutcome
-from orchestrator.protocol import livestate
-from orchestrator.protocol.transport import StubPublisher, create_app
-from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory, session_scope
 from orchestrator.store.migrate import alembic_config, current_revision, upgrade
@@ -123,20 +118,6 @@ def test_0011_adds_an_unknown_thermal_state_and_its_downgrade_keeps_the_runs(db_
 # -- ingest ---------------------------------------------------------------------------------
 
 GOOD: dict[str, Any] = valid()["run-batch-result-ok"]
-
-
-@pytest.fixture
-def ingestor(tmp_path: Path, redis_url: str, db_url: str) -> Iterator[Ingestor]:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    settings = load_settings(home=tmp_path, broker_url=redis_url, database_url=db_url)
-    app = create_app(settings)
-    client = livestate.connect(redis_url)
-    yield Ingestor(settings, sessions=session_factory(engine), app=app, client=client,
-                   publisher=StubPublisher())  # fmt: skip
-    client.close()
-    app.close()
-    engine.dispose()
 
 
 def _running_run(ingestor: Ingestor) -> dict[str, Any]:
