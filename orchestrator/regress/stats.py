@@ -22,8 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
-from scipy import stats as sps
+
+# scipy is imported where a distribution is needed, not here: its stats module takes 1-4 s
+# to import, and every coordinator imports this module at start-up (alerts.night) while
+# most never analyse a night.
 
 Array = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution is 0.6745 σ
@@ -122,6 +124,8 @@ def run_spread(
             pairs, inverse = np.unique(
                 np.stack([df_b[both], within_df[both]], axis=1), axis=0, return_inverse=True
             )
+            from scipy import stats as sps
+
             critical[both] = sps.f.ppf(1 - POOL_P, pairs[:, 0], pairs[:, 1])[inverse.ravel()]
         pool = both & (var_b <= critical * var_w)
         pooled = (df_b * var_b + within_df * var_w) / (df_b + within_df)
@@ -133,6 +137,8 @@ def run_spread(
 def t_quantile(k: float, dof: Array) -> Array:
     """Student's t quantile at the normal quantile ``k`` for each row's degrees of freedom
     (at least 1), computed once per distinct value."""
+    from scipy import stats as sps
+
     dof = np.maximum(np.nan_to_num(dof, nan=1.0), 1.0)
     levels, inverse = np.unique(dof, return_inverse=True)
     return np.asarray(sps.t.ppf(sps.norm.cdf(k), levels)[inverse.ravel()], dtype=np.float64)
@@ -150,6 +156,9 @@ def two_sample_p(x: Array, y: Array) -> Array:
     kolmogorov``) with Stephens' correction. tests/regress/test_stats.py checks both."""
     if x.shape[0] == 0:
         return np.empty(0)
+    from scipy import special
+    from scipy import stats as sps
+
     n1 = (~np.isnan(x)).sum(axis=1).astype(np.float64)
     n2 = (~np.isnan(y)).sum(axis=1).astype(np.float64)
     joined = np.concatenate([x, y], axis=1)
@@ -207,6 +216,8 @@ def mann_kendall(values: Array, times: Array) -> tuple[Array, Array, Array]:
         z = np.where(s > 0, s - 1, np.where(s < 0, s + 1, 0.0)) / np.sqrt(var)
         z = np.where(var > 0, z, 0.0)
         slopes = np.where(both, diff / (times[j] - times[i]), np.nan)
+    from scipy import stats as sps
+
     p = 2.0 * sps.norm.sf(np.abs(z))
     slope = masked_median(np.nan_to_num(slopes), both)
     return np.asarray(p, dtype=np.float64), np.asarray(slope, dtype=np.float64), n
