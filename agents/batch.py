@@ -37,6 +37,7 @@ from orchestrator.modelkit.targets import os_too_old, read_spec_version
 from orchestrator.protocol import (
     PACKED_SCHEMA_VERSION,
     BatchOutcome,
+    DeviceInfo,
     FailureInfo,
     ManifestModel,
     ModelResult,
@@ -237,6 +238,14 @@ def _execute(
     if result.simulated != info.simulated:
         crashed = RunnerCrashed("runner result disagrees about being simulated", udid=info.udid)
         return failure(crashed, [])
+    return _measured(batch, info, agent, started, result)
+
+
+def _measured(
+    batch: RunBatch, info: DeviceInfo, agent: str, started: datetime, result: RunnerResult
+) -> RunBatchResult:
+    """The result of a run the runner measured, single or one of a packed launch: its
+    outcome is what ``classify`` reads in the runner's result."""
     outcome, failure_info = classify(result)
     return RunBatchResult(
         run_id=batch.run_id,
@@ -372,13 +381,7 @@ def _execute_packed(
                                     udid=info.udid)  # fmt: skip
             done.append(_result(member, device, agent, started, missing, []))
             continue
-        runner = _single(result, member, own)
-        outcome, failure_info = classify(runner)
-        done.append(RunBatchResult(
-            run_id=member.run_id, attempt=member.attempt, job_id=member.job_id, agent=agent,
-            device=info, outcome=outcome, runner_result=runner, failure=failure_info,
-            started_at=started, finished_at=datetime.now(UTC),
-        ))  # fmt: skip
+        done.append(_measured(member, info, agent, started, _single(result, member, own)))
     return _launched(done, head)
 
 

@@ -4,6 +4,8 @@ states, model formats and run purposes."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -82,6 +84,18 @@ def _packed_version(version: int, packed: object, what: str) -> None:
     """Version 2 exactly when the message carries several models (PACKED_SCHEMA_VERSION)."""
     if (version == PACKED_SCHEMA_VERSION) != (packed is not None):
         raise ValueError(f"{what} needs schema_version {PACKED_SCHEMA_VERSION}, and only it does")
+
+
+def _distinct(values: Iterable[Hashable], message: str) -> None:
+    """Refuse a list that names one thing twice (a run, a model, a setting)."""
+    seen = list(values)
+    if len(set(seen)) != len(seen):
+        raise ValueError(message)
+
+
+def _in_order(started_at: datetime, finished_at: datetime) -> None:
+    if finished_at < started_at:
+        raise ValueError("finished_at is before started_at")
 
 
 def _omit_when_none(data: Any, *keys: str) -> Any:

@@ -26,6 +26,7 @@ from orchestrator.protocol.base import (
     RunPurpose,
     Sha256,
     Udid,
+    _distinct,
     _omit_when_none,
     _packed_version,
 )
@@ -54,8 +55,7 @@ class RunSpec(Message):
 
     @model_validator(mode="after")
     def _unique_units(self) -> RunSpec:
-        if len(set(self.compute_units)) != len(self.compute_units):
-            raise ValueError("compute_units lists a setting twice")
+        _distinct(self.compute_units, "compute_units lists a setting twice")
         return self
 
 
@@ -73,16 +73,25 @@ class PackedRun(Message):
         return f"{self.run_id}-a{self.attempt}"
 
 
-class RunBatch(Message):
-    """Coordinator → agent: one model on one device class, all its settings, one launch.
-
-    Packed (version 2): ``packed`` lists more probe runs of the same parent, same device
-    and spec, measured in the same runner launch; each still ends as its own result."""
+class RunAttempt(Message):
+    """What a batch and its result both begin with: one attempt of one run of a job."""
 
     schema_version: Literal[1, 2] = SCHEMA_VERSION
     run_id: UUID
     attempt: int = Field(ge=1, le=100)
     job_id: UUID
+
+    @property
+    def batch_id(self) -> str:
+        return f"{self.run_id}-a{self.attempt}"
+
+
+class RunBatch(RunAttempt):
+    """Coordinator → agent: one model on one device class, all its settings, one launch.
+
+    Packed (version 2): ``packed`` lists more probe runs of the same parent, same device
+    and spec, measured in the same runner launch; each still ends as its own result."""
+
     model: ModelRef
     device_class: ProductType
     pinned_udid: Udid | None = None
@@ -97,17 +106,12 @@ class RunBatch(Message):
     def _one_launch(self) -> RunBatch:
         _packed_version(self.schema_version, self.packed, "a packed batch")
         runs = [self.run_id, *(p.run_id for p in self.packed or [])]
-        if len(set(runs)) != len(runs):
-            raise ValueError("a run appears twice in a packed batch")
+        _distinct(runs, "a run appears twice in a packed batch")
         return self
 
     @model_serializer(mode="wrap")
     def _wire(self, handler: SerializerFunctionWrapHandler) -> Any:
         return _omit_when_none(handler(self), "packed")
-
-    @property
-    def batch_id(self) -> str:
-        return f"{self.run_id}-a{self.attempt}"
 
     def members(self) -> list[RunBatch]:
         """The single-run batches this one carries, its own run first (itself if unpacked):

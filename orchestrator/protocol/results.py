@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
-from uuid import UUID
+from typing import Annotated, Any
 
 from pydantic import (
     Field,
@@ -17,7 +16,6 @@ from pydantic import (
 )
 
 from orchestrator.protocol.base import (
-    SCHEMA_VERSION,
     BatchId,
     Message,
     Name,
@@ -29,6 +27,7 @@ from orchestrator.protocol.base import (
     _omit_when_none,
     _packed_version,
 )
+from orchestrator.protocol.batch import RunAttempt
 from orchestrator.protocol.runner import (
     RunnerResult,
 )
@@ -70,13 +69,9 @@ class FailureInfo(Message):
     diagnostics: list[ShortText] = Field(default_factory=list, max_length=500)
 
 
-class RunBatchResult(Message):
+class RunBatchResult(RunAttempt):
     """Agent → coordinator, on the ``results`` queue: one per run, packed or not."""
 
-    schema_version: Literal[1, 2] = SCHEMA_VERSION
-    run_id: UUID
-    attempt: int = Field(ge=1, le=100)
-    job_id: UUID
     agent: Name
     device: DeviceInfo
     outcome: BatchOutcome
@@ -106,7 +101,7 @@ class RunBatchResult(Message):
     @property
     def counts_against_device(self) -> bool:
         """Whether an infra failure of this result is the device's (once per launch)."""
-        return self.launch is None or self.launch == f"{self.run_id}-a{self.attempt}"
+        return self.launch is None or self.launch == self.batch_id
 
     @model_validator(mode="after")
     def _outcome_matches(self) -> RunBatchResult:

@@ -34,6 +34,8 @@ from orchestrator.protocol.base import (
     ShortText,
     ThermalState,
     Version,
+    _distinct,
+    _in_order,
     _omit_when_none,
     _packed_version,
 )
@@ -76,9 +78,7 @@ class RunnerManifest(Message):
         if self.models is not None:
             if self.models[0] != self.model:
                 raise ValueError("model must be the first of models")
-            shas = [m.sha256 for m in self.models]
-            if len(set(shas)) != len(shas):
-                raise ValueError("a model appears twice in models")
+            _distinct((m.sha256 for m in self.models), "a model appears twice in models")
         return self
 
     @model_serializer(mode="wrap")
@@ -199,14 +199,17 @@ class ModelResult(Message):
 
     @model_validator(mode="after")
     def _sane(self) -> ModelResult:
-        if self.finished_at < self.started_at:
-            raise ValueError("finished_at is before started_at")
-        if self.error is None and not self.settings:
-            raise ValueError("a model result with no settings must carry an error")
-        units = [s.compute_units for s in self.settings]
-        if len(set(units)) != len(units):
-            raise ValueError("a compute-units setting appears twice")
+        _in_order(self.started_at, self.finished_at)
+        _measured(self.settings, self.error, "a model result")
         return self
+
+
+def _measured(settings: list[SettingResult], error: RunnerError | None, what: str) -> None:
+    """A model's settings as one result (version 1) or one model of a packed one states
+    them: some, or an error that says why there are none; each compute-units setting once."""
+    if error is None and not settings:
+        raise ValueError(f"{what} with no settings must carry an error")
+    _distinct((s.compute_units for s in settings), "a compute-units setting appears twice")
 
 
 class RunnerResult(Message):
@@ -241,21 +244,15 @@ class RunnerResult(Message):
 
     @model_validator(mode="after")
     def _sane(self) -> RunnerResult:
-        if self.finished_at < self.started_at:
-            raise ValueError("finished_at is before started_at")
+        _in_order(self.started_at, self.finished_at)
         _packed_version(self.schema_version, self.models, "a result with models")
         if self.models is not None:
             if self.settings or self.compute_plan is not None:
                 raise ValueError("a packed result keeps settings and plans in models")
             if self.error is None and not self.models:
                 raise ValueError("a packed result with no models must carry an error")
-            shas = [m.model_sha256 for m in self.models]
-            if len(set(shas)) != len(shas):
-                raise ValueError("a model appears twice in models")
+            shas = (m.model_sha256 for m in self.models)
+            _distinct(shas, "a model appears twice in models")
             return self
-        if self.error is None and not self.settings:
-            raise ValueError("a result with no settings must carry an error")
-        units = [s.compute_units for s in self.settings]
-        if len(set(units)) != len(units):
-            raise ValueError("a compute-units setting appears twice")
+        _measured(self.settings, self.error, "a result")
         return self
