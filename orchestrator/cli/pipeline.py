@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -44,6 +45,20 @@ BisectOpt = Annotated[
         help="Probe every op on the device (default: only when the verdict needs it)",
     ),
 ]
+
+
+# The top-level commands this module adds, in the order `anefarm --help` lists them (the
+# order they are defined in): each is named where it is defined, as in the sub-apps.
+_COMMANDS: list[tuple[str, Callable[..., Any]]] = []
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _command(name: str) -> Callable[[Command], Command]:
+    def named(command: Command) -> Command:
+        _COMMANDS.append((name, command))
+        return command
+
+    return named
 
 
 def _time_mode(value: str) -> str:
@@ -113,6 +128,7 @@ def _farm(settings: Settings, broker: str, sessions: Any) -> Any:
     return farm_view(livestate.connect(broker), sessions)
 
 
+@_command("submit")
 def submit_cmd(
     models: Annotated[list[Path], typer.Argument(help=".mlmodel files or .mlpackage directories")],
     devices: DevicesOpt = "live",
@@ -184,6 +200,20 @@ def submit_cmd(
     return exit_code(report, fail_on=fail_on)
 
 
+@_command("status")
+def status_cmd(
+    job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """How far a job has got."""
+    from orchestrator.progress import summary
+    from orchestrator.report import job_status
+
+    with _sessions(load_settings())() as session:
+        status = job_status(session, job)
+    typer.echo(json.dumps(status) if as_json else summary(status))
+
+
 def _print_report(sessions: Any, job: str, form: str) -> dict[str, Any]:
     from orchestrator import render
     from orchestrator.report import build_report, night_title
@@ -200,6 +230,7 @@ def _print_report(sessions: Any, job: str, form: str) -> dict[str, Any]:
     return report
 
 
+@_command("report")
 def report_cmd(
     job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")],
     as_json: JsonOpt = False,
@@ -222,19 +253,6 @@ def report_cmd(
     return exit_code(report, fail_on=fail_on)
 
 
-def status_cmd(
-    job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")],
-    as_json: JsonOpt = False,
-) -> None:
-    """How far a job has got."""
-    from orchestrator.progress import summary
-    from orchestrator.report import job_status
-
-    with _sessions(load_settings())() as session:
-        status = job_status(session, job)
-    typer.echo(json.dumps(status) if as_json else summary(status))
-
-
 def _nothing_to_cancel(session: Any, job: Any) -> bool:
     """A finished job whose every run (probes too) is final and no bisection pends."""
     from sqlalchemy import select
@@ -248,6 +266,7 @@ def _nothing_to_cancel(session: Any, job: Any) -> bool:
     return all(str(r.status) in final and r.bisect_state != "pending" for r in runs)
 
 
+@_command("cancel")
 def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique prefix)")]) -> None:
     """Cancel a job: its unfinished runs end cancelled.
 
@@ -280,53 +299,7 @@ def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique pref
     typer.echo(f"job {job_id}: {len(cancelled)} unfinished run(s) cancelled{note}")
 
 
-def agent_cmd(
-    simulate: Annotated[
-        str | None,
-        typer.Option("--simulate", help="Simulated farm: iPhone11,8=2,iPad8,1=1 or a YAML file"),
-    ] = None,
-    ios: Annotated[
-        bool,
-        typer.Option("--ios", help="Drive this Mac's USB iPhones/iPads (docs/real-devices.md)"),
-    ] = False,
-    name: Annotated[str | None, typer.Option(help="Agent name (default: host name)")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
-    time_mode: Annotated[str, typer.Option(help="Simulated time: instant or realtime")] = "instant",
-    speed: Annotated[float, typer.Option(help="Realtime speed factor")] = 1.0,
-    loglevel: Annotated[str, typer.Option(help="Log level of the workers")] = "WARNING",
-) -> None:
-    """Run an agent: one worker process per device of this host."""
-    from agents.supervisor import FarmPlan, run_agent
-
-    if not simulate and not ios:
-        raise UsageError(
-            "no devices to drive",
-            hint="use --simulate FARM (USB devices: --ios, see docs/real-devices.md)",
-        )
-    _time_mode(time_mode)
-    settings = load_settings()
-    plan = FarmPlan(farm=simulate, ios=ios, seed=seed, time_mode=time_mode, speed=speed)
-    run_agent(settings, broker_url=_broker(settings), name=name, plan=plan, loglevel=loglevel)
-
-
-def coordinator_cmd(
-    serve: Annotated[
-        str | None,
-        typer.Option(
-            "--serve",
-            "--serve-artifacts",
-            help="Also serve the web app (API, dashboard, model downloads) at HOST:PORT",
-        ),
-    ] = None,
-    loglevel: Annotated[str, typer.Option(help="Log level")] = "WARNING",
-) -> None:
-    """Run the coordinator: ingest results, decide verdicts, retry infra failures."""
-    from orchestrator.coordinator import run_coordinator
-
-    settings = load_settings()
-    run_coordinator(settings, broker_url=_broker(settings), serve=serve, loglevel=loglevel)
-
-
+@_command("profile")
 def profile_cmd(
     models: Annotated[list[Path], typer.Argument(help=".mlmodel files or .mlpackage directories")],
     simulate: Annotated[
@@ -378,6 +351,7 @@ def profile_cmd(
     return exit_code(report, fail_on=fail_on)
 
 
+@_command("demo")
 def demo_cmd(
     out: Annotated[Path | None, typer.Option(help="Where to write samples and the report")] = None,
 ) -> None:
@@ -387,12 +361,55 @@ def demo_cmd(
     run_demo(load_settings(), out=out)
 
 
+@_command("agent")
+def agent_cmd(
+    simulate: Annotated[
+        str | None,
+        typer.Option("--simulate", help="Simulated farm: iPhone11,8=2,iPad8,1=1 or a YAML file"),
+    ] = None,
+    ios: Annotated[
+        bool,
+        typer.Option("--ios", help="Drive this Mac's USB iPhones/iPads (docs/real-devices.md)"),
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="Agent name (default: host name)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
+    time_mode: Annotated[str, typer.Option(help="Simulated time: instant or realtime")] = "instant",
+    speed: Annotated[float, typer.Option(help="Realtime speed factor")] = 1.0,
+    loglevel: Annotated[str, typer.Option(help="Log level of the workers")] = "WARNING",
+) -> None:
+    """Run an agent: one worker process per device of this host."""
+    from agents.supervisor import FarmPlan, run_agent
+
+    if not simulate and not ios:
+        raise UsageError(
+            "no devices to drive",
+            hint="use --simulate FARM (USB devices: --ios, see docs/real-devices.md)",
+        )
+    _time_mode(time_mode)
+    settings = load_settings()
+    plan = FarmPlan(farm=simulate, ios=ios, seed=seed, time_mode=time_mode, speed=speed)
+    run_agent(settings, broker_url=_broker(settings), name=name, plan=plan, loglevel=loglevel)
+
+
+@_command("coordinator")
+def coordinator_cmd(
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            "--serve-artifacts",
+            help="Also serve the web app (API, dashboard, model downloads) at HOST:PORT",
+        ),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level")] = "WARNING",
+) -> None:
+    """Run the coordinator: ingest results, decide verdicts, retry infra failures."""
+    from orchestrator.coordinator import run_coordinator
+
+    settings = load_settings()
+    run_coordinator(settings, broker_url=_broker(settings), serve=serve, loglevel=loglevel)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("submit")(submit_cmd)
-    app.command("status")(status_cmd)
-    app.command("report")(report_cmd)
-    app.command("cancel")(cancel_cmd)
-    app.command("profile")(profile_cmd)
-    app.command("demo")(demo_cmd)
-    app.command("agent")(agent_cmd)
-    app.command("coordinator")(coordinator_cmd)
+    for name, command in _COMMANDS:
+        app.command(name)(command)

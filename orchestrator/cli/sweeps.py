@@ -38,6 +38,7 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+@sweep_app.command("add")
 def add_cmd(
     file: Annotated[Path, typer.Argument(help="The sweep's YAML file")],
 ) -> int:
@@ -63,6 +64,7 @@ def add_cmd(
     return 0
 
 
+@sweep_app.command("list")
 def list_cmd(as_json: JsonOpt = False) -> None:
     """The sweeps: schedule, timezone, next fire time, paused or not."""
     from orchestrator.sweeps.store import describe, list_sweeps
@@ -83,6 +85,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
         )
 
 
+@sweep_app.command("show")
 def show_cmd(name: NameArg, as_json: JsonOpt = False) -> None:
     """A sweep: its definition, next fire time and its last nights."""
     from orchestrator.sweeps.definition import shown
@@ -138,6 +141,7 @@ def _at(text: str | None, timezone: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+@sweep_app.command("run")
 def run_cmd(
     name: NameArg,
     at: Annotated[
@@ -232,6 +236,7 @@ HISTORY_COLUMNS = ("night", "series", "device_class", "compute_units", "simulate
                    "median_ms", "verdict", "model_sha256", "os_build", "reason")  # fmt: skip
 
 
+@sweep_app.command("history")
 def history_cmd(
     name: NameArg,
     model: Annotated[str | None, typer.Option("--model", help="Only this series")] = None,
@@ -288,6 +293,7 @@ def history_cmd(
     Console(width=max(200, Console().width)).print(table)
 
 
+@sweep_app.command("remove")
 def remove_cmd(name: NameArg) -> None:
     """Remove a sweep's definition; its nights stay as ordinary jobs (`anefarm jobs`)."""
     from orchestrator.store.engine import session_scope
@@ -308,23 +314,17 @@ def _pause(name: str, paused: bool) -> None:
     typer.echo(f"sweep {name}: {state}" if changed else f"sweep {name}: already {state}")
 
 
+@sweep_app.command("pause")
 def pause_cmd(name: NameArg) -> None:
     """Hold a sweep: no night fires until `sweep resume` (`sweep run` still works)."""
     _pause(name, True)
 
 
+@sweep_app.command("resume")
 def resume_cmd(name: NameArg) -> None:
     """Let a paused sweep fire again (from its next scheduled time)."""
     _pause(name, False)
 
 
 def register(app: typer.Typer) -> None:
-    sweep_app.command("add")(add_cmd)
-    sweep_app.command("list")(list_cmd)
-    sweep_app.command("show")(show_cmd)
-    sweep_app.command("run")(run_cmd)
-    sweep_app.command("history")(history_cmd)
-    sweep_app.command("remove")(remove_cmd)
-    sweep_app.command("pause")(pause_cmd)
-    sweep_app.command("resume")(resume_cmd)
     app.add_typer(sweep_app, name="sweep")
