@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -54,6 +55,26 @@ LABEL = "SIMULATED"
 
 def _night(i: int) -> date:
     return FIRST + timedelta(days=i)
+
+
+def night_point(
+    t: int,
+    runs: Iterable[Iterable[float]],
+    conditions: Conditions = BASE,
+    *,
+    placement: dict[str, PlacedOp] | None = None,
+    verdict: str | None = None,
+) -> NightPoint:
+    """Night ``t`` of a simulated history: its runs' samples (ms), measured under
+    ``conditions``."""
+    measured = tuple(Run(samples_ms=tuple(samples)) for samples in runs)
+    return NightPoint(night=_night(t), runs=measured, verdict=verdict, placement=placement,
+                      conditions=conditions)  # fmt: skip
+
+
+def simulated_series(series: str, device_class: str, points: Iterable[NightPoint]) -> SeriesHistory:
+    """The history of one SIMULATED series under `all`."""
+    return SeriesHistory(SeriesKey(series, device_class, "all", simulated=True), tuple(points))
 
 
 @dataclass
@@ -93,15 +114,12 @@ def make_fleet(
 
 
 def history_of(fleet: Fleet, s: int, name: str = "m") -> SeriesHistory:
-    points = []
-    for t in range(fleet.truth.shape[1]):
-        runs = tuple(
-            Run(samples_ms=tuple(fleet.samples[s, t, r].tolist()))
-            for r in range(fleet.repeats + int(fleet.confirmed[s, t]))
-        )
-        points.append(NightPoint(night=_night(t), runs=runs, conditions=BASE))
-    key = SeriesKey(f"{name}{s}", "iPhone15,2", "all", simulated=True)
-    return SeriesHistory(key=key, points=tuple(points))
+    points = (
+        night_point(t, (fleet.samples[s, t, r].tolist()
+                        for r in range(fleet.repeats + int(fleet.confirmed[s, t]))))
+        for t in range(fleet.truth.shape[1])
+    )  # fmt: skip
+    return simulated_series(f"{name}{s}", "iPhone15,2", points)
 
 
 def analyse_with_confirmations(fleet: Fleet, settings: RegressSettings):  # type: ignore[no-untyped-def]
@@ -230,11 +248,9 @@ def placement_bench(
                 samples = (
                     5.0 * rng.lognormal(0, RUN_TO_RUN_SIGMA) * rng.lognormal(0, NOISE_SIGMA, 20)
                 )
-                points.append(NightPoint(night=_night(t), runs=(Run(tuple(samples.tolist())),),
-                                         placement=placement, verdict="FULL", conditions=cond))  # fmt: skip
-            histories.append(
-                SeriesHistory(SeriesKey(f"model{m}", device_class, "all", True), tuple(points))
-            )
+                points.append(night_point(t, [samples.tolist()], cond, placement=placement,
+                                          verdict="FULL"))  # fmt: skip
+            histories.append(simulated_series(f"model{m}", device_class, points))
     result = analyse(histories, settings)
     night = findings(result, _night(upgrade), alerts_only=True)
     caught = {f.key for f in night if f.check is Check.PLACEMENT and f.status is Status.REGRESSION}
