@@ -353,9 +353,9 @@ def run_worker(
         pool_start_method=start_method,
         queues=list(queues),
         hostname=hostname,
+        # One child, one batch prefetched: create_app's worker_concurrency and
+        # worker_prefetch_multiplier, which the worker reads when not told otherwise.
         pool_cls=pool,
-        concurrency=1,
-        prefetch_multiplier=1,
         loglevel=loglevel,
         # Gossip and mingle cost start-up time and broadcast traffic for nothing: a
         # device worker needs no knowledge of its peers.
