@@ -117,15 +117,9 @@ class DeviceWorker:
 
     # live state -----------------------------------------------------------------
     def publish_state(self) -> None:
-        ident = self.identity
+        # The heartbeat starts with the device's identity, field for field (flat JSON).
         status = livestate.DeviceStatus(
-            udid=ident.udid,
-            product_type=ident.product_type,
-            chip=ident.chip,
-            os_version=ident.os_version,
-            os_build=ident.os_build,
-            name=ident.name,
-            simulated=ident.simulated,
+            **asdict(self.identity),
             agent=self.agent,
             state=self.state,
             reasons=self.reasons,

@@ -128,11 +128,8 @@ def record(
 ) -> db.ProbeResult:
     """Store one probe run's reading in the matrix (one row per final probe run)."""
     row = db.ProbeResult(
+        **key.to_json(),  # the cell's columns are named as the Key's fields
         signature=probe_run.probe_signature,
-        chip=key.chip,
-        os_build=key.os_build,
-        runner_version=key.runner_version,
-        simulated=key.simulated,
         unit=reading.unit_name,
         confidence=reading.confidence,
         run_id=probe_run.id,
@@ -140,8 +137,6 @@ def record(
         status=str(reading.status),
         reason=reading.reason[:4000],
         op_type=op_type,
-        device_class=key.device_class,
-        os_version=key.os_version,
         repeat=probe_run.probe_repeat or 1,
         lint_unit=lint.expected_unit if lint is not None else None,
         lint_rule=lint.rule_id if lint is not None else None,

@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Coroutine
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -134,15 +135,8 @@ class IOSDevice:
             chip = catalog.device(facts.product_type).chip
         except AnefarmError:
             chip = "unknown"  # a device newer than the catalog still lists; dispatch skips it
-        return DeviceIdentity(
-            udid=facts.udid,
-            product_type=facts.product_type,
-            chip=chip,
-            os_version=facts.os_version,
-            os_build=facts.os_build,
-            name=facts.name,
-            simulated=self.simulated,
-        )
+        # Lockdown's facts are the identity's, but for the chip and the simulated flag.
+        return DeviceIdentity(**asdict(facts), chip=chip, simulated=self.simulated)
 
     @property
     def identity(self) -> DeviceIdentity:
