@@ -94,6 +94,39 @@ def random_model(path: Path, seed: int, *, small: bool = False) -> Path:
     return path
 
 
+def hidden_cause_model(path: Path, n_ops: int, *at: int, seed: int = 0, size: int = 8) -> Path:
+    """A chain of ``n_ops`` small ops (8 channels on 8 px: convolutions, ReLUs, adds and
+    multiplies by constants) with a 15×15 max pooling at each position of ``at``: an op the
+    ANE cannot run, too small for its own probe to time — the cause prefix search must find
+    (the first one)."""
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    rng = np.random.default_rng(seed)
+    side = channels = size
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, channels, side, side))])  # type: ignore[untyped-decorator]
+    def prog(x: Any) -> Any:
+        h = x
+        for i in range(n_ops):
+            if i in at:
+                h = mb.max_pool(x=h, kernel_sizes=[15, 15], strides=[1, 1], pad_type="same",
+                                name=f"bigpool_{i}")  # fmt: skip
+            elif i % 4 == 0:
+                w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32) * 0.1
+                h = mb.conv(x=h, weight=w, pad_type="same", name=f"conv_{i}")
+            elif i % 4 == 1:
+                h = mb.relu(x=h, name=f"act_{i}")
+            else:
+                c = rng.standard_normal((1, channels, 1, 1)).astype(np.float32)
+                h = [mb.add, mb.mul][i % 2](x=h, y=c, name=f"eltwise_{i}")
+        return h
+
+    model = ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS16)
+    model.save(str(path))
+    return path
+
+
 def _weights() -> list[float]:
     # Causes (dilated on A12, 15×15 pooling, transposes on A12) about one op in five.
     raw = {"conv": 0.2, "dilated": 0.07, "act": 0.2, "eltwise": 0.2, "pool": 0.08,

@@ -34,7 +34,7 @@ starts leaving the ANE and, when one op there was not placed alone, to name it t
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.bisect import context_reuse, prefix_search
 from orchestrator.bisect.mapping import ANE, CARRIED, CAUSE, OpByProbe, OpRef, redo_with_roles
-from orchestrator.bisect.placement import GPU_OR_CPU, UNKNOWN, ProbeStatus
+from orchestrator.bisect.placement import UNKNOWN, ProbeStatus
 from orchestrator.bisect.plan import stored_lint
 from orchestrator.bisect.window_reading import (
     MOVED,
@@ -54,7 +54,7 @@ from orchestrator.bisect.window_reading import (
     unless_close_call,
     whole_model,
 )
-from orchestrator.bisect.window_runs import window_runs
+from orchestrator.bisect.window_runs import GPU_SIDE, Window, window_runs, windows
 from orchestrator.errors import AnefarmError
 from orchestrator.protocol import (
     ComputeUnit,
@@ -69,42 +69,6 @@ from orchestrator.store import models as db
 log = logging.getLogger(__name__)
 RUNNING, DONE = "running", "done"
 PROVISIONAL = "a window beside it runs on the GPU under `all`"
-GPU_SIDE = {str(ComputeUnit.GPU), GPU_OR_CPU}
-
-
-@dataclass(frozen=True)
-class Window:
-    """Ops ``start`` … ``stop - 1``: a run of ops not off the ANE (``inner``) with the ops
-    off the ANE that border it (``causes``, positions)."""
-
-    start: int
-    stop: int
-    inner: list[int]
-    causes: list[int]
-
-
-def windows(placed: list[OpByProbe]) -> list[Window]:
-    """The windows worth a probe: each maximal run of ops not placed off the ANE with a
-    cause on the GPU side of it (a cause that runs on the CPU cannot pull ops to the GPU)."""
-
-    def off(i: int) -> bool:
-        return placed[i].status == ProbeStatus.PLACED and placed[i].unit != ANE
-
-    out: list[Window] = []
-    i = 0
-    while i < len(placed):
-        if off(i):
-            i += 1
-            continue
-        stop = i
-        while stop < len(placed) and not off(stop):
-            stop += 1
-        causes = [j for j in (i - 1, stop) if 0 <= j < len(placed)]
-        if any(placed[j].unit in GPU_SIDE for j in causes):
-            out.append(Window(min([i, *causes]), max([stop, *(j + 1 for j in causes)]),
-                              list(range(i, stop)), causes))  # fmt: skip
-        i = stop
-    return out
 
 
 def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBatch]:
@@ -189,7 +153,7 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
         return []
     listed = [
         {**asdict(w), "run": str(r), "reference": not w.inner,
-         "prefix": bool(w.inner) and not w.causes}
+         "prefix": bool(w.inner) and not w.causes, "round": 1}
         for w, r in zip(cut, runs_ids, strict=True)
         if r is not None
     ]  # fmt: skip
@@ -200,6 +164,7 @@ def start(session: Session, parent: db.Run, *, settings: Settings) -> list[RunBa
         "started_at": datetime.now(UTC).isoformat(),
         "windows": listed,
         "launches": len(batches),
+        "rounds": 1,  # rounds of probe batches; prefix search may add more (prefix_search)
         "provisional": provisional,
     }
     parent.bisection = plan
@@ -231,9 +196,16 @@ def running(parent: db.Run) -> bool:
 
 
 def on_window_final(
-    session: Session, run: db.Run, runner: RunnerResult | None, failure: str | None
-) -> None:
-    """A window probe is final: keep its reading, finish the parent when it was the last."""
+    session: Session,
+    run: db.Run,
+    runner: RunnerResult | None,
+    failure: str | None,
+    *,
+    settings: Settings,
+) -> list[RunBatch]:
+    """A window probe is final: keep its reading; when it was the last of its round, plan
+    the next round (prefix search narrowing its bracket, or the windows beside the cause it
+    isolated: ``prefix_search.next_round``) and return its batches, or finish the parent."""
     reading = (
         read_window(runner)
         if runner is not None
@@ -250,16 +222,31 @@ def on_window_final(
         session.get(db.Run, run.parent_run_id, with_for_update=True) if run.parent_run_id else None
     )
     if parent is None or not running(parent):
-        return
+        return []
     plan = dict(parent.bisection or {})
     readings: dict[str, WindowReading] = {}
     for w in plan["context"]["windows"]:
         probe = session.get(db.Run, _uuid(w["run"]))
         got = (probe.bisection or {}).get("reading") if probe is not None else None
         if got is None:
-            return  # another window is on its way
+            return []  # another window is on its way
         readings[w["run"]] = WindowReading(**got)
-    finish(session, parent, plan, readings)
+    batches = _next_round(session, parent, plan, settings)
+    if not batches:
+        finish(session, parent, plan, readings)
+    return batches
+
+
+def _next_round(
+    session: Session, parent: db.Run, plan: dict[str, Any], settings: Settings
+) -> list[RunBatch]:
+    """The next round of the parent's context search (``prefix_search.plan_round``)."""
+    alone = [_by_probe(p) for p in plan["placements"]]
+    marked = alone
+    if plan["context"].get("provisional"):
+        lint = stored_lint(session.get(db.Model, parent.model_sha256), plan["key"]["chip"])
+        marked = _lint_causes(alone, lint, PROVISIONAL)
+    return prefix_search.plan_round(session, parent, plan, alone, marked, settings)
 
 
 def finish(
@@ -287,6 +274,8 @@ def finish(
         if p.status == ProbeStatus.PLACED and p.unit != ANE
     }
     notes: list[str] = []
+    # The cause prefix search isolated, before the windows: those beside it are read with it.
+    found = prefix_search.apply(session, plan, alone, placed, roles, notes)
     moved: set[str] = set()  # window runs read as moved
     references = {
         w["causes"][0]: w["run"] for w in plan["context"]["windows"] if w.get("reference")
@@ -334,10 +323,11 @@ def finish(
             placed[i] = replace(p, unit=placed[by].unit, status=status, confidence=0.6, reason=why)
         _nearest_causes(roles, placed, range(w["start"], w["stop"]))
     for i in provisional:  # a lint cause no window moved beside: not shown to be off the ANE
-        if not any(i in w["causes"] and w["run"] in moved for w in plan["context"]["windows"]):
+        if i != found and not any(
+            i in w["causes"] and w["run"] in moved for w in plan["context"]["windows"]
+        ):
             roles.pop(i, None)
             placed[i] = alone[i]
-    prefix_search.apply(session, plan, alone, placed, roles, notes)
     verdict_row = session.scalars(select(db.Verdict).filter_by(run_id=parent.id)).one()
     verdict, named = redo_with_roles(
         Verdict.model_validate(verdict_row.payload), ops, placed, roles, lint, notes

@@ -21,7 +21,7 @@ from orchestrator.bisect.window_reading import WindowReading
 from orchestrator.store import models as db
 
 if TYPE_CHECKING:
-    from orchestrator.bisect.context import Window
+    from orchestrator.bisect.window_runs import Window
 
 CANDIDATES = 5  # the latest earlier runs looked at: the newest match is enough
 
@@ -58,7 +58,10 @@ def earlier_windows(session: Session, parent: db.Run, wanted: list[Window]) -> R
     for run in earlier:
         context = (run.bisection or {}).get("context") or {}
         windows = context.get("windows") or []
-        if context.get("state") != "done" or [_shape(w) for w in windows] != shape:
+        # The first round's windows decide: later rounds (prefix search narrowing, windows
+        # beside the cause it found) follow from its readings, which are the ones reused.
+        first = [_shape(w) for w in windows if int(w.get("round") or 1) == 1]
+        if context.get("state") != "done" or first != shape:
             continue
         readings = _readings(session, windows)
         if readings is not None:

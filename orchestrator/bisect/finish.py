@@ -59,8 +59,7 @@ def on_probe_final(
     """A probe run is final (measured, failed as a model, or given up as infra)."""
     plan = run.bisection or {}
     if "window" in plan:  # a window of context search: not an op signature's evidence
-        context.on_window_final(session, run, runner, failure)
-        return []
+        return context.on_window_final(session, run, runner, failure, settings=settings)
     if "key" not in plan:
         return []
     wanted = Key.from_json(plan["key"])

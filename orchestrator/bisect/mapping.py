@@ -45,6 +45,9 @@ PREFIX_SEARCH = (
 )
 ANE = str(ComputeUnit.ANE)
 CAUSE, CARRIED = "cause", "carried"  # roles of ops off the ANE after context search
+# Prefix search stopped at its round cap: work leaves the ANE once these ops are included,
+# which of them is the cause is not known (bisect/prefix_search.py).
+NOT_ISOLATED = "not isolated"
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,11 @@ def redo_with_roles(
     its cause's. Returns the verdict and how many ops it names off the ANE."""
     book = LintBook(lint, verdict.chip)
     ops_off: list[OpOffAne] = []
+    bracket = [i for i, (role, _) in roles.items() if role == NOT_ISOLATED]
     for i, p in enumerate(placed):
+        if i in bracket:
+            ops_off.append(_not_isolated(p, placed, bracket))
+            continue
         if p.status != ProbeStatus.PLACED or p.unit == ANE:
             continue
         role, by = roles.get(i, (CAUSE, None))
@@ -301,14 +308,16 @@ def redo_with_roles(
     known = [p for p in placed if p.status == ProbeStatus.PLACED]
     share = _share(ops, placed) if known else None
     kind = verdict.verdict
-    if ops_off and share is not None:
+    # Ops not isolated are not known to be off the ANE: they leave the verdict as it was.
+    if any(o.role != NOT_ISOLATED for o in ops_off) and share is not None:
         kind = VerdictKind.NONE if share <= NONE_SHARE else VerdictKind.PARTIAL
     carried = sum(1 for o in ops_off if o.role == CARRIED)
+    off = len(ops_off) - len(bracket)
     head = (
-        f"after context search: {len(known) - len(ops_off)} of {len(placed)} op(s) on the ANE,"
-        f" {len(ops_off)} off it ({len(ops_off) - carried} cause, {carried} carried),"
+        f"after context search: {len(known) - off} of {len(placed)} op(s) on the ANE,"
+        f" {off} off it ({off - carried} cause, {carried} carried),"
         f" {len(placed) - len(known)} unknown"
-    )
+    ) + (f"; {len(bracket)} not isolated" if bracket else "")
     reasons = [head, *(f"context search: {n}" for n in notes), *verdict.reasons]
     redone = verdict.model_copy(
         update={
@@ -319,3 +328,25 @@ def redo_with_roles(
         }
     )
     return Verdict.model_validate(redone.model_dump()), len(ops_off)
+
+
+def _not_isolated(p: OpByProbe, placed: Sequence[OpByProbe], bracket: list[int]) -> OpOffAne:
+    """An op of the bracket prefix search could not narrow further (``NOT_ISOLATED``): one
+    reason for them all, so that reports list the bracket as one finding."""
+    lo, hi = min(bracket), max(bracket)
+    return OpOffAne(
+        name=clip(p.name, NAME_LIMIT),
+        type=clip(p.type, TYPE_LIMIT),
+        unit="unknown",
+        reason=clip(
+            f"not isolated: work leaves the ANE once ops {lo}–{hi} ({placed[lo].name} …"
+            f" {placed[hi].name}) are included, and prefix search stopped before telling which"
+            " of them is the cause"
+        ),
+        fix=clip(
+            f"profile prefixes ending inside ops {lo}–{hi} (`anefarm probes MODEL DIR --prefix N`,"
+            f" N from {lo + 1} to {hi}) to find the one op whose inclusion moves work off the ANE"
+        ),
+        source=EvidenceSource.PROBE,
+        role=NOT_ISOLATED,
+    )

@@ -13,58 +13,98 @@ holds none reads *on the ANE*. Which prefixes leave is monotone in ``k`` (an op 
 run on the ANE cannot anywhere), so the first prefix that leaves, after the last that stays,
 brackets the op where work starts leaving the ANE.
 
-Bounded: one round of at most ``2 ⌈log2 n⌉`` prefixes, evenly spread, packed into runner
-launches like every probe (one extra round of probe batches per parent). What is reported:
+Adaptive and bounded: each round cuts at most ``k = 2 ⌈log2 n⌉`` prefixes, evenly spread
+inside the bracket the rounds before left (the first round: inside the whole model), packed
+into runner launches like every probe; a round is planned when the previous one is read
+(``context.on_window_final``). Each round divides the bracket by about ``k + 1``, so at
+most ``⌈log_k n⌉ + 1`` rounds (``max_rounds``) — two for a model of 100 ops. It stops as
+soon as:
 
+* the bracket is one op: that op is the **cause** — the first ops before it run on the ANE
+  under `all`, and with it included they do not: its inclusion is what makes work leave;
 * the bracket holds exactly one op its probe could not place (every other op there ran on
-  the ANE alone, so it can run there): that op is the **cause** (it can only be that one);
-* otherwise the bracket is named — "work leaves the ANE once ops a–b are included" — and
-  no op: **moved, cause not isolated**. Nothing is named on a reading that is not
-  monotone, nor when every prefix reads unknown.
+  the ANE alone, so it can run there): that op is the cause (it can only be that one);
+* the readings are not monotone, or none could be read, or a round narrowed nothing: no op
+  is named (a wrong reading somewhere; guessing would name an op wrongly);
+* the round cap is reached: the bracket's ops are reported **not isolated** (``mapping.
+  NOT_ISOLATED``): work leaves the ANE once they are included, which of them is not known.
 
 A prefix does not tell which of its ops Core ML moves (its right edge is cut, so the
-segments there are not the model's): carried ops are not named from it.
+segments there are not the model's): carried ops are not named from it. Once the cause is
+isolated, the windows beside it (``window_runs.windows``, cut at the cause as for a cause a
+probe placed) are measured in one more round, and ``context.finish`` names the ops they move
+carried by it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy.orm import Session
 
-from orchestrator.bisect.mapping import ANE, CAUSE, OpByProbe
+from orchestrator.bisect.mapping import ANE, CAUSE, NOT_ISOLATED, OpByProbe
 from orchestrator.bisect.placement import UNKNOWN, ProbeStatus
 from orchestrator.bisect.window_reading import LEAVES, ON_ANE, WindowReading
-from orchestrator.protocol import ComputeUnit
+from orchestrator.bisect.window_runs import Window, window_runs, windows
+from orchestrator.errors import AnefarmError
+from orchestrator.protocol import ComputeUnit, RunBatch
+from orchestrator.settings import Settings
 from orchestrator.store import models as db
 
+log = logging.getLogger(__name__)
 
-def lengths(n: int) -> list[int]:
-    """The prefix lengths to cut of an ``n``-op model: at most 2 ⌈log2 n⌉ of 1 … n − 1,
-    evenly spread (the whole model, ``n``, is read from the verdict's own timing)."""
-    if n < 2:
-        return []
-    size = 2 * math.ceil(math.log2(n))
-    if n - 1 <= size:
-        return list(range(1, n))
-    return sorted({round(1 + i * (n - 2) / (size - 1)) for i in range(size)})
+# Prefixes a round (None: 2 ⌈log2 n⌉). A knob for bench/context_search.py, which measures
+# what fewer a round (more rounds) costs in device-seconds.
+PER_ROUND: int | None = None
+
+
+def per_round(n: int) -> int:
+    """How many prefixes a round cuts of an ``n``-op model."""
+    return PER_ROUND or 2 * math.ceil(math.log2(max(n, 2)))
+
+
+def max_rounds(n: int) -> int:
+    """The round cap, ``⌈log_k n⌉ + 1`` for ``k`` prefixes a round (k = 1: log base 2)."""
+    base, rounds = max(per_round(n), 2), 0
+    while base**rounds < n:
+        rounds += 1
+    return rounds + 1
+
+
+def lengths(n: int, lo: int = 0, hi: int | None = None, skip: Collection[int] = ()) -> list[int]:
+    """The prefix lengths to cut of an ``n``-op model inside the bracket ``lo`` … ``hi``
+    (both excluded: read already; the whole model, ``n``, is read from the verdict's own
+    timing): at most ``per_round(n)`` of them, dividing it evenly; none of ``skip``."""
+    hi = n if hi is None else hi
+    inside = [k for k in range(lo + 1, hi) if k not in skip]
+    size = per_round(n)
+    if len(inside) <= size:
+        return inside
+    width = hi - lo
+    picked = {lo + round(width * j / (size + 1)) for j in range(1, size + 1)}
+    return sorted(k for k in picked if lo < k < hi and k not in skip)
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the prefixes say: a note for the verdict, and the isolated cause (position and
-    why) when there is one."""
+    """What the prefixes say: a note for the verdict, the isolated cause (position and
+    why) when there is one, and the bracket (ops ``bracket[0]`` … ``bracket[1] - 1``) when
+    the readings can be trusted."""
 
     note: str
     cause: int | None = None
     why: str = ""
+    bracket: tuple[int, int] | None = None
 
 
-def conclude(placed: Sequence[OpByProbe], readings: dict[int, WindowReading]) -> Outcome:
+def conclude(
+    placed: Sequence[OpByProbe], readings: dict[int, WindowReading], rounds: int = 1
+) -> Outcome:
     """The bracket where work starts leaving the ANE, from each prefix length's reading
     (module docstring). The whole model leaves: the verdict's timing said so."""
     n = len(placed)
@@ -82,25 +122,149 @@ def conclude(placed: Sequence[OpByProbe], readings: dict[int, WindowReading]) ->
     span = range(last, first)
     names = ", ".join(placed[i].name for i in list(span)[:5]) + (" …" if len(span) > 5 else "")
     where = f"ops {last}–{first - 1} ({names})"
+    after = f"after {rounds} round(s)"
+    before = f"the first {last} ops run on the ANE under `all`" if last else "it is the first op"
+    leaving = readings.get(first)
+    said = f" ({leaving.reason})" if leaving is not None else " (the model's own timing)"
+    if len(span) == 1:
+        [cause] = span
+        why = (
+            f"off the ANE: found by prefix search — {before}, the first {first} do not{said}:"
+            " it is the op whose inclusion makes work leave the ANE"
+        )
+        return Outcome(f"prefix search: work leaves the ANE at {placed[cause].name}, {after}:"
+                       " the op whose inclusion makes work leave the ANE: the cause", cause, why,
+                       (last, first))  # fmt: skip
     unplaced = [i for i in span if placed[i].status != ProbeStatus.PLACED]
     on_ane = all(placed[i].unit == ANE for i in span if i not in unplaced)
     if len(unplaced) == 1 and on_ane:
         [cause] = unplaced
-        before = (
-            f"the first {last} ops run on the ANE under `all`" if last else "it is the first op"
-        )
-        leaving = readings.get(first)
-        said = f" ({leaving.reason})" if leaving is not None else " (the model's own timing)"
         why = (
             f"off the ANE: found by prefix search — {before}, the first {first} do not{said};"
             f" of ops {last}–{first - 1} only it was not placed on the ANE alone"
         )
         return Outcome(f"prefix search: work leaves the ANE at {placed[cause].name}, the one op"
-                       f" of {where} not placed alone: the cause", cause, why)  # fmt: skip
+                       f" of {where} not placed alone ({after}): the cause", cause, why,
+                       (last, first))  # fmt: skip
     return Outcome(
         f"prefix search: work leaves the ANE once {where} are included; moved, cause not isolated"
-        f" ({len(unplaced)} of them not placed alone)"
+        f" {after} ({len(unplaced)} of them not placed alone)",
+        bracket=(last, first),
     )
+
+
+def next_lengths(
+    placed: Sequence[OpByProbe], readings: dict[int, WindowReading], rounds: list[list[int]]
+) -> list[int]:
+    """The next round's prefix lengths, inside the bracket the readings so far leave; none
+    when the search is over (module docstring). ``rounds``: each round's lengths so far."""
+    n = len(placed)
+    outcome = conclude(placed, readings, len(rounds))
+    if outcome.cause is not None or outcome.bracket is None or len(rounds) >= max_rounds(n):
+        return []
+    lo, hi = outcome.bracket
+    if rounds and not {lo, hi} & set(rounds[-1]):
+        return []  # the last round read nothing inside the bracket: another would not either
+    return lengths(n, lo, hi, skip=readings)
+
+
+def prefix_readings(session: Session, plan: dict[str, Any]) -> dict[int, WindowReading]:
+    """Each prefix length's reading, over every round so far."""
+    readings = {}
+    for w in plan["context"]["windows"]:
+        if not w.get("prefix"):
+            continue
+        probe = session.get(db.Run, UUID(str(w["run"])))
+        got = (probe.bisection or {}).get("leaves") if probe is not None else None
+        readings[w["stop"]] = WindowReading(**got) if got else WindowReading(UNKNOWN, "no reading")
+    return readings
+
+
+def rounds_of(plan: dict[str, Any]) -> list[list[int]]:
+    """The prefix lengths of each round so far (a prefix of the first round has no number)."""
+    by_round: dict[int, list[int]] = {}
+    for w in plan["context"]["windows"]:
+        if w.get("prefix"):
+            by_round.setdefault(int(w.get("round") or 1), []).append(int(w["stop"]))
+    return [by_round[r] for r in sorted(by_round)]
+
+
+def next_round(
+    session: Session, plan: dict[str, Any], alone: list[OpByProbe], marked: list[OpByProbe]
+) -> list[Window]:
+    """What to cut next once every window so far is read: the next round of prefixes; or,
+    the cause isolated, the windows beside it not cut yet (with the cause alone as their
+    reference), once; else nothing. ``marked``: the placements windows are cut from (with
+    any provisional lint causes)."""
+    readings = prefix_readings(session, plan)
+    if not readings:
+        return []
+    rounds = rounds_of(plan)
+    more = next_lengths(alone, readings, rounds)
+    if more:
+        return [Window(0, k, list(range(k)), []) for k in more]
+    cause = conclude(alone, readings, len(rounds)).cause
+    if cause is None or plan["context"].get("beside") is not None:
+        return []
+    marked = list(marked)
+    marked[cause] = _as_cause(marked[cause], "")
+    cut = {(w["start"], w["stop"]) for w in plan["context"]["windows"]}
+    # Not a window holding an op its probe could not place: that op may be a cause too (the
+    # prefixes find only the first), and the window would call it carried.
+    beside = [w for w in windows(marked) if cause in w.causes and (w.start, w.stop) not in cut
+              and all(marked[i].status == ProbeStatus.PLACED for i in w.inner)]  # fmt: skip
+    if not beside:
+        return []
+    referenced = any(w.get("reference") and w["causes"] == [cause]
+                     for w in plan["context"]["windows"])  # fmt: skip
+    return beside + ([] if referenced else [Window(cause, cause + 1, [], [cause])])
+
+
+def plan_round(
+    session: Session,
+    parent: db.Run,
+    plan: dict[str, Any],
+    alone: list[OpByProbe],
+    marked: list[OpByProbe],
+    settings: Settings,
+) -> list[RunBatch]:
+    """Cut and plan the next round (``next_round``) into ``parent.bisection``: its batches,
+    packed; none when the search is over (``context.finish`` reads what the rounds read)."""
+    cut = next_round(session, plan, alone, marked)
+    if not cut:
+        return []
+    try:
+        batches, runs_ids = window_runs(session, parent, cut, plan, settings)
+    except AnefarmError as error:  # finish with what the rounds so far read
+        log.warning("context search of run %s: no next round: %s", parent.id, error)
+        return []
+    context = plan["context"]
+    rounds = int(context.get("rounds") or 1) + 1
+    listed = [
+        {**asdict(w), "run": str(r), "reference": not w.inner,
+         "prefix": bool(w.inner) and not w.causes, "round": rounds}
+        for w, r in zip(cut, runs_ids, strict=True)
+        if r is not None
+    ]  # fmt: skip
+    if not listed:
+        return []
+    beside = next((c for w in cut for c in w.causes), None)  # windows beside the cause found
+    plan["context"] = {
+        **context,
+        "windows": [*context["windows"], *listed],
+        "launches": int(context.get("launches") or 0) + len(batches),
+        "rounds": rounds,  # rounds of probe batches: the first, then one per next round
+        **({"beside": beside} if beside is not None else {}),
+    }
+    parent.bisection = plan
+    return batches
+
+
+def _as_cause(op: OpByProbe, why: str) -> OpByProbe:
+    # An op the ANE cannot run goes to the GPU under `all` (to the CPU it would read the
+    # same as under `cpuAndNeuralEngine`, and not leave).
+    return replace(op, unit=str(ComputeUnit.GPU), status=str(ProbeStatus.PLACED),
+                   confidence=0.6, reason=why or op.reason)  # fmt: skip
 
 
 def apply(
@@ -110,24 +274,24 @@ def apply(
     placed: list[OpByProbe],
     roles: dict[int, tuple[str, int | None]],
     notes: list[str],
-) -> None:
+) -> int | None:
     """Read the prefixes of a parent's context search, if it had any: the note, and the
-    isolated cause into ``placed`` and ``roles`` (``context.finish``). ``alone``: the
-    single-op probes' placements."""
-    runs = {w["stop"]: w["run"] for w in plan["context"]["windows"] if w.get("prefix")}
-    if not runs:
-        return
-    readings = {}
-    for k, run in runs.items():
-        probe = session.get(db.Run, UUID(str(run)))
-        got = (probe.bisection or {}).get("leaves") if probe is not None else None
-        readings[k] = WindowReading(**got) if got else WindowReading(UNKNOWN, "no reading")
-    outcome = conclude(alone, readings)
+    isolated cause into ``placed`` and ``roles`` (``context.finish``), or the bracket's ops
+    as not isolated when the round cap stopped the search. ``alone``: the single-op probes'
+    placements. Returns the cause's position, if isolated."""
+    readings = prefix_readings(session, plan)
+    if not readings:
+        return None
+    rounds = rounds_of(plan)
+    outcome = conclude(alone, readings, len(rounds))
     notes.append(outcome.note)
     if outcome.cause is not None:
-        i = outcome.cause
-        # An op the ANE cannot run goes to the GPU under `all` (to the CPU it would read
-        # the same as under `cpuAndNeuralEngine`, and not leave).
-        placed[i] = replace(placed[i], unit=str(ComputeUnit.GPU), status=str(ProbeStatus.PLACED),
-                            confidence=0.6, reason=outcome.why)  # fmt: skip
-        roles[i] = (CAUSE, None)
+        placed[outcome.cause] = _as_cause(placed[outcome.cause], outcome.why)
+        roles[outcome.cause] = (CAUSE, None)
+        return outcome.cause
+    if outcome.bracket is not None:
+        lo, hi = outcome.bracket
+        for i in range(lo, hi):
+            if i not in roles:  # an op named already (a lint cause, say) keeps its role
+                roles[i] = (NOT_ISOLATED, None)
+    return None

@@ -1,28 +1,65 @@
-"""Context search's probe runs: one run per window (or prefix) cut from the parent's model,
-stored and linted like any model, pinned to the parent's device, packed into runner
-launches (``packing``). Split from ``context`` (which decides what to cut and reads it)."""
+"""Context search's probe runs: which windows to cut (``windows``: the runs beside a cause),
+and one run per window (or prefix) cut from the parent's model, stored and linted like any
+model, pinned to the parent's device, packed into runner launches (``packing``). Split from
+``context`` (which decides when to cut and reads the windows) and ``prefix_search``."""
 
 from __future__ import annotations
 
 import random
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import uuid4
 
 from sqlalchemy.orm import Session
 
 from orchestrator.bisect import packing
+from orchestrator.bisect.mapping import ANE, OpByProbe
+from orchestrator.bisect.placement import GPU_OR_CPU, ProbeStatus
 from orchestrator.bisect.plan import model_path, probe_spec
 from orchestrator.errors import UsageError
-from orchestrator.protocol import RunBatch, RunPurpose
+from orchestrator.protocol import ComputeUnit, RunBatch, RunPurpose
 from orchestrator.settings import Settings
 from orchestrator.store import models as db
 
-if TYPE_CHECKING:
-    from orchestrator.bisect.context import Window
+GPU_SIDE = {str(ComputeUnit.GPU), GPU_OR_CPU}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Ops ``start`` … ``stop - 1``: a run of ops not off the ANE (``inner``) with the ops
+    off the ANE that border it (``causes``, positions)."""
+
+    start: int
+    stop: int
+    inner: list[int]
+    causes: list[int]
+
+
+def windows(placed: list[OpByProbe]) -> list[Window]:
+    """The windows worth a probe: each maximal run of ops not placed off the ANE with a
+    cause on the GPU side of it (a cause that runs on the CPU cannot pull ops to the GPU)."""
+
+    def off(i: int) -> bool:
+        return placed[i].status == ProbeStatus.PLACED and placed[i].unit != ANE
+
+    out: list[Window] = []
+    i = 0
+    while i < len(placed):
+        if off(i):
+            i += 1
+            continue
+        stop = i
+        while stop < len(placed) and not off(stop):
+            stop += 1
+        causes = [j for j in (i - 1, stop) if 0 <= j < len(placed)]
+        if any(placed[j].unit in GPU_SIDE for j in causes):
+            out.append(Window(min([i, *causes]), max([stop, *(j + 1 for j in causes)]),
+                              list(range(i, stop)), causes))  # fmt: skip
+        i = stop
+    return out
 
 
 def window_runs(session: Session, parent: db.Run, found: list[Window], plan: dict[str, Any],

@@ -46,8 +46,9 @@ class OpOffAne(Message):
     source: EvidenceSource
     # Context search (orchestrator/bisect/context.py), without a compute plan: "cause" —
     # the ANE cannot run the op; "carried" — it can, but Core ML moves it with the op named
-    # in ``carried_by``. None: not searched (a plan, lint or timing named the op).
-    role: Literal["cause", "carried"] | None = None
+    # in ``carried_by``; "not isolated" — prefix search brackets it, with others, where work
+    # leaves the ANE (unit unknown). None: not searched (a plan, lint or timing named the op).
+    role: Literal["cause", "carried", "not isolated"] | None = None
     carried_by: str | None = Field(default=None, max_length=512)
 
 

@@ -90,7 +90,11 @@ def model_lines(rows: list[ReportRow]) -> list[list[str]]:
             if op.name not in cause["ops"][op.type]:
                 cause["ops"][op.type].append(op.name)
             found = f"{unit_word(unit)} {SOURCE.get(str(op.source), op.source)}" + (
-                ", the cause" if op.role == "cause" else ""
+                ", the cause"
+                if op.role == "cause"
+                else ", not isolated"
+                if op.role == "not isolated"
+                else ""
             )
             cause["where"].setdefault(found, []).append(here)
     for (reason, fix), cause in causes.items():
@@ -219,7 +223,7 @@ def bisection_lines(report: Report) -> list[str]:
             + (f" (timing alone had said {before})" if before and before != row.verdict else "")
         )
         for op in b.ops:
-            if op.by_probe == "neuralEngine" and not op.disagree:
+            if op.by_probe == "neuralEngine" and not op.disagree and op.role != "not isolated":
                 continue
             confidence = "" if op.confidence is None else f" (confidence {op.confidence:.1f})"
             lint = f"lint {unit_word(op.by_lint)}" + (", disagrees" if op.disagree else "")
@@ -229,6 +233,8 @@ def bisection_lines(report: Report) -> list[str]:
                 if op.role == "carried"
                 else "; the cause"
                 if op.role == "cause"
+                else "; not isolated (prefix search)"
+                if op.role == "not isolated"
                 else ""
             )
             lines.append(

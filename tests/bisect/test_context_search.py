@@ -20,9 +20,9 @@ from agents.devices.simulation.profile import profile
 from bench.context_search import random_model, truth
 from bench.packed_probes import PackedFarm
 from orchestrator import modelkit
-from orchestrator.bisect.context import Window, windows
 from orchestrator.bisect.mapping import OpByProbe
 from orchestrator.bisect.window_reading import read_window
+from orchestrator.bisect.window_runs import Window, windows
 from orchestrator.modelkit.windows import write_window
 from orchestrator.protocol import ComputeUnits
 from orchestrator.render import print_table
