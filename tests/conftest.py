@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.services.databases",
     "tests.services.redis",
     "tests.services.celery",
+    "tests.services.order",
     "tests.pipeline.ingesting",
 ]
 

@@ -232,7 +232,7 @@ def farm(tmp_path: Path, redis_url: str) -> Iterator[Farm]:
     farm.start_coordinator()
     farm.start_agent(str(tmp_path / "farm.yaml"), wait_for=2)
     yield farm
-    farm.stop()
+    farm.kill()  # a teardown: no warm shutdown to wait for
 
 
 @pytest.mark.slow

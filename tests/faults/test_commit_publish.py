@@ -57,7 +57,7 @@ def test_submit_killed_after_commit_its_runs_are_published_by_the_sweep(
         assert [r["status"] for r in summary] == ["succeeded", "succeeded"]
         assert "published again" in (farm.home / "coordinator.log").read_text()
     finally:
-        farm.stop()
+        farm.kill()  # a teardown: no warm shutdown to wait for
 
 
 # Farm.at starts the agent's Celery workers in the test body
@@ -87,4 +87,4 @@ def test_coordinator_killed_before_publishing_a_retry_the_sweep_publishes_it(
         print(f"FIGURE coordinator killed between commit and publish: job done in {elapsed:.1f} s")
         assert report["rows"][0]["verdict"] is not None
     finally:
-        farm.stop()
+        farm.kill()  # a teardown: no warm shutdown to wait for
