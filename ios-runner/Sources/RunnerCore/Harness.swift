@@ -179,34 +179,9 @@ public final class Harness {
                 let quota = Harness.quota(iterations: manifest.iterations, rounds: manifest.rounds, round: round)
                 guard quota > 0 else { continue }
                 if overBudget() { partial = true; break measuring }
-                // A slot measures only in the foreground, start to end (`mark`).
-                let mark = activity.departures, slot = "its slot of round \(round + 1)"
-                if interrupted(setting, since: mark, during: slot) { continue }
-                // The slot's own model, loaded and given its inputs outside any timing.
-                guard let model = load(setting, compiled: target, seed: manifest.inputSeed, since: mark, during: slot) else { continue }
-                // Warm-up at the start of every slot: after another setting's slot or a
-                // cool-down sleep, caches and clocks are cold again.
-                for _ in 0..<manifest.warmup where setting.active {
-                    if overBudget() { partial = true; break measuring }
-                    do {
-                        try model.predict()
-                        _ = interrupted(setting, since: mark, during: slot)
-                    } catch { fail(setting, error, stage: .predict, since: mark, during: slot) }
-                }
-                for _ in 0..<quota where setting.active {
-                    if overBudget() { partial = true; break measuring }
-                    let t0 = clock.monotonicNanos()
-                    do {
-                        try model.predict()
-                        let sample = millis(since: t0)
-                        // Checked after each prediction (outside the timing): a departure
-                        // during this one drops its sample and ends the setting.
-                        if !interrupted(setting, since: mark, during: slot) { setting.result.latenciesMs.append(sample) }
-                    } catch {
-                        fail(setting, error, stage: .predict, since: mark, during: slot)
-                    }
-                }
-            }  // the slot's model is released here, before the next setting loads its own
+                if !slot(setting, compiled: target, quota: quota, round: round, manifest: manifest,
+                         overBudget: overBudget) { partial = true; break measuring }
+            }
         }
 
         for setting in settings {
@@ -273,6 +248,41 @@ public final class Harness {
         } catch {
             fail(setting, error, stage: stage, since: mark, during: what)
         }
+    }
+
+    /// One slot of a setting (of the one model, or of one model of a packed launch): load
+    /// (untimed), warm-up, `quota` timed predictions. False when the budget ran out in it.
+    func slot(_ setting: Setting, compiled: URL, quota: Int, round: Int, manifest: RunnerManifest,
+              overBudget: () -> Bool) -> Bool {
+        // A slot measures only in the foreground, start to end (`mark`).
+        let mark = activity.departures, slot = "its slot of round \(round + 1)"
+        if interrupted(setting, since: mark, during: slot) { return true }
+        // The slot's own model, loaded and given its inputs outside any timing; released when
+        // the slot ends, before the next setting loads its own.
+        guard let model = load(setting, compiled: compiled, seed: manifest.inputSeed, since: mark, during: slot) else { return true }
+        // Warm-up at the start of every slot: after another setting's slot or a
+        // cool-down sleep, caches and clocks are cold again.
+        for _ in 0..<manifest.warmup where setting.active {
+            if overBudget() { return false }
+            do {
+                try model.predict()
+                _ = interrupted(setting, since: mark, during: slot)
+            } catch { fail(setting, error, stage: .predict, since: mark, during: slot) }
+        }
+        for _ in 0..<quota where setting.active {
+            if overBudget() { return false }
+            let t0 = clock.monotonicNanos()
+            do {
+                try model.predict()
+                let sample = millis(since: t0)
+                // Checked after each prediction (outside the timing): a departure
+                // during this one drops its sample and ends the setting.
+                if !interrupted(setting, since: mark, during: slot) { setting.result.latenciesMs.append(sample) }
+            } catch {
+                fail(setting, error, stage: .predict, since: mark, during: slot)
+            }
+        }
+        return true
     }
 
     /// A slot's model with its inputs (untimed), or nil after recording why not.

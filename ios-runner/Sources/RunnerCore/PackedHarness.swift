@@ -88,7 +88,8 @@ extension Harness {
                         for model in models where model.error == nil { model.partial = true }
                         break measuring
                     }
-                    let ended = slot(setting, of: model, quota: quota, round: round, manifest: manifest, overBudget: overBudget)
+                    let ended = slot(setting, compiled: model.target, quota: quota, round: round, manifest: manifest,
+                                     overBudget: overBudget)
                     model.finishedAt = clock.wallClock()
                     if !ended {
                         for model in models where model.error == nil { model.partial = true }
@@ -124,33 +125,5 @@ extension Harness {
             compileMs: nil, compileCached: false, thermalBefore: thermalBefore, thermalAfter: executor.thermalState,
             cooldowns: cooldowns, settings: [], computePlan: nil, partial: results.contains { $0.partial }, error: nil,
             startedAt: timestamp(startedAt), finishedAt: timestamp(clock.wallClock()), models: results)
-    }
-
-    /// One slot of one model's setting: load (untimed), warm-up, `quota` timed predictions.
-    /// False when the budget ran out in it.
-    private func slot(_ setting: Setting, of model: PackedEntry, quota: Int, round: Int, manifest: RunnerManifest,
-                      overBudget: () -> Bool) -> Bool {
-        let mark = activity.departures, slot = "its slot of round \(round + 1)"
-        if interrupted(setting, since: mark, during: slot) { return true }
-        guard let loaded = load(setting, compiled: model.target, seed: manifest.inputSeed, since: mark, during: slot) else { return true }
-        for _ in 0..<manifest.warmup where setting.active {
-            if overBudget() { return false }
-            do {
-                try loaded.predict()
-                _ = interrupted(setting, since: mark, during: slot)
-            } catch { fail(setting, error, stage: .predict, since: mark, during: slot) }
-        }
-        for _ in 0..<quota where setting.active {
-            if overBudget() { return false }
-            let t0 = clock.monotonicNanos()
-            do {
-                try loaded.predict()
-                let sample = millis(since: t0)
-                if !interrupted(setting, since: mark, during: slot) { setting.result.latenciesMs.append(sample) }
-            } catch {
-                fail(setting, error, stage: .predict, since: mark, during: slot)
-            }
-        }
-        return true
     }
 }

@@ -95,23 +95,33 @@ public enum Codec {
     }
 
     public static func decodeManifest(_ data: Data) throws -> RunnerManifest {
-        let json = try JSONSerialization.jsonObject(with: data)
-        try schemaVersion(of: json)
-        try checkKeys(json, path: "", known: manifestKeys)
-        let manifest = try decoder().decode(RunnerManifest.self, from: data)
-        try manifest.validate()
-        return manifest
+        try decodeStrictly(RunnerManifest.self, from: data, known: manifestKeys)
     }
 
     public static func decodeResult(_ data: Data) throws -> RunnerResult {
+        try decodeStrictly(RunnerResult.self, from: data, known: resultKeys)
+    }
+
+    /// Version and keys checked on the raw JSON (decoding alone would ignore unknown keys),
+    /// then the message's own rules.
+    private static func decodeStrictly<Message: Validated>(_ type: Message.Type, from data: Data,
+                                                           known: [String: Set<String>]) throws -> Message {
         let json = try JSONSerialization.jsonObject(with: data)
         try schemaVersion(of: json)
-        try checkKeys(json, path: "", known: resultKeys)
-        let result = try decoder().decode(RunnerResult.self, from: data)
-        try result.validate()
-        return result
+        try checkKeys(json, path: "", known: known)
+        let message = try decoder().decode(type, from: data)
+        try message.validate()
+        return message
     }
 }
+
+/// A message with rules of its own beyond its types (checked after decoding).
+protocol Validated: Decodable {
+    func validate() throws
+}
+
+extension RunnerManifest: Validated {}
+extension RunnerResult: Validated {}
 
 extension RunnerManifest {
     public func validate() throws {
