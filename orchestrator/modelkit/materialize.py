@@ -112,14 +112,20 @@ def _link_file(source: Path, dest: Path) -> None:
 
 
 def _extract(archive: Path, dest: Path) -> None:
+    # Archives come from our own store, but an agent verifies rather than trusts.
+    unpack_package(archive, dest, what=f"model archive {archive.name}")
+
+
+def unpack_package(archive: Path, dest: Path, *, what: str, compressed: bool = True) -> None:
+    """An .mlpackage archive unpacked as the package directory ``dest`` (made here): the
+    "data" filter refuses links, absolute paths and "..". ``compressed=False`` reads plain
+    tar only, so what unpacks is no larger than the archive (an upload's size limit holds)."""
     dest.mkdir(parents=True)
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            # The "data" filter refuses links, absolute paths and "..": archives come
-            # from our own store, but an agent verifies rather than trusts.
+        with tarfile.open(archive, "r:*" if compressed else "r:") as tar:
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, OSError) as error:
-        raise ArtifactError(f"cannot unpack model archive {archive.name}: {error}") from error
+        raise ArtifactError(f"cannot unpack {what}: {error}") from error
     # The archive may hold the package directory itself or its contents.
     children = list(dest.iterdir())
     if len(children) == 1 and children[0].is_dir() and children[0].suffix == ".mlpackage":

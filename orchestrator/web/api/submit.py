@@ -12,7 +12,6 @@ tarfile's "data" filter (no links, no absolute paths, no ``..``).
 from __future__ import annotations
 
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from fastapi.responses import JSONResponse
 from python_multipart.exceptions import MultipartParseError
 
 from orchestrator.errors import ArtifactError, UsageError
+from orchestrator.modelkit.materialize import unpack_package
 from orchestrator.protocol import ComputeUnits
 from orchestrator.web import deps
 from orchestrator.web.api.upload import Upload, UploadedFile, bad_upload, receive
@@ -122,22 +122,9 @@ def _model_path(sent: UploadedFile) -> Path:
 
 def _unpack(sent: UploadedFile) -> Path:
     package = sent.path.with_name(sent.filename.removesuffix(".tar"))
-    package.mkdir()
-    try:
-        # "r:" reads plain tar only: no compression, so what unpacks is no larger than
-        # what was received (already under the size limit).
-        with tarfile.open(sent.path, "r:") as tar:
-            tar.extractall(package, filter="data")
-    except (tarfile.TarError, OSError) as error:
-        raise ArtifactError(f"cannot unpack {sent.filename}: {error}") from None
+    # Plain tar only: what unpacks is no larger than what was received (under the limit).
+    unpack_package(sent.path, package, what=sent.filename, compressed=False)
     sent.path.unlink()
-    children = list(package.iterdir())
-    if len(children) == 1 and children[0].is_dir() and children[0].suffix == ".mlpackage":
-        # The tar held the package directory itself: its contents are the package.
-        inner = children[0]
-        for item in inner.iterdir():
-            item.rename(package / item.name)
-        inner.rmdir()
     return package
 
 
