@@ -29,7 +29,7 @@ from uuid import UUID
 import redis
 from celery import Celery, current_task
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -150,7 +150,10 @@ class Ingestor:
             if results[0] is None:
                 raise ValueError("the result handed over does not validate")
             with session_scope(self.sessions) as session:
-                outcomes = [self._apply(session, r, e) for r, e in zip(valid, afters, strict=True)]
+                loaded = record.Loaded.read(session, valid)
+                outcomes = [
+                    self._apply(session, r, e, loaded) for r, e in zip(valid, afters, strict=True)
+                ]
         except Exception as error:
             self.drain.give_back(together)
             if is_connection_error(error):
@@ -159,7 +162,7 @@ class Ingestor:
             self._count(outcome, time.perf_counter() - started)
             return outcome
         failpoints.hit(failpoints.INGEST_AFTER_COMMIT)
-        for after in afters:
+        for after in _merged(afters):  # one Redis round trip for the final marks of all
             self.apply(after)
         self.drain.ack(together)
         for outcome in outcomes:
@@ -177,7 +180,7 @@ class Ingestor:
         after = Effects()
         try:
             with session_scope(self.sessions) as session:
-                outcome = self._apply(session, result, after)
+                outcome = self._apply(session, result, after, record.Loaded.read(session, [result]))
         except IntegrityError:
             # A concurrent duplicate won the race on the unique (run, attempt) key.
             return IngestOutcome.DUPLICATE
@@ -256,8 +259,10 @@ class Ingestor:
         log.error("%s (run %s, attempt %s)", message, run_id, attempt)
         return IngestOutcome.INVALID
 
-    def _apply(self, session: Session, result: RunBatchResult, after: Effects) -> IngestOutcome:
-        run = session.get(db.Run, result.run_id, with_for_update=True)
+    def _apply(
+        self, session: Session, result: RunBatchResult, after: Effects, loaded: record.Loaded
+    ) -> IngestOutcome:
+        run = loaded.runs.get(result.run_id)  # locked by Loaded.read
         if run is None:
             session.add(
                 db.RawResult(
@@ -269,30 +274,29 @@ class Ingestor:
                 )
             )
             return IngestOutcome.UNKNOWN_RUN
-        duplicate = session.scalar(
-            select(db.RunAttempt.id).where(
-                db.RunAttempt.run_id == run.id, db.RunAttempt.attempt == result.attempt
-            )
-        )
-        if duplicate is not None or run.status in FINAL:
+        key = (run.id, result.attempt)
+        if key in loaded.attempts or run.status in FINAL:
             return IngestOutcome.DUPLICATE
         failure = result.failure
-        session.add(
-            db.RunAttempt(
-                run_id=run.id,
-                attempt=result.attempt,
-                udid=result.device.udid,
-                agent=result.agent,
-                outcome=result.outcome,
-                failure_kind=failure.kind if failure else None,
-                failure_message=failure.message if failure else None,
-                diagnostics=failure.diagnostics if failure else [],
-                started_at=result.started_at,
-                finished_at=result.finished_at,
-            )
+        # A Core INSERT (no ORM object, no autoflush): executed now, so the unique
+        # (run, attempt) key speaks here, not at commit.
+        session.execute(
+            record.core_insert(db.RunAttempt),
+            {
+                "run_id": run.id,
+                "attempt": result.attempt,
+                "udid": result.device.udid,
+                "agent": result.agent,
+                "outcome": result.outcome,
+                "failure_kind": failure.kind if failure else None,
+                "failure_message": failure.message if failure else None,
+                "diagnostics": failure.diagnostics if failure else [],
+                "started_at": result.started_at,
+                "finished_at": result.finished_at,
+            },
         )
-        session.flush()  # the unique (run, attempt) key speaks now, not at commit
-        device = record.touch_device(session, result)
+        loaded.attempts.add(key)
+        device = record.touch_device(session, result, loaded)
         run.udid, run.agent = result.device.udid, result.agent
         run.simulated = result.device.simulated
         run.os_version, run.os_build = result.device.os_version, result.device.os_build
@@ -304,7 +308,7 @@ class Ingestor:
         lifecycle = self.lifecycle
         if result.outcome is BatchOutcome.OK:
             lifecycle.count_ok(device)
-            verdict = self._store_verdict(session, run, result)
+            verdict = self._store_verdict(session, run, result, loaded)
             if run.purpose == RunPurpose.USER:
                 after.send_all(on_verdict(session, run, verdict, settings=self.settings))
             lifecycle.finish(session, run, db.RunStatus.SUCCEEDED, None, None, infra=False,
@@ -335,11 +339,16 @@ class Ingestor:
         )  # fmt: skip
         return IngestOutcome.RETRY if retried else IngestOutcome.FAILED
 
-    def _store_verdict(self, session: Session, run: db.Run, result: RunBatchResult) -> Verdict:
+    def _store_verdict(
+        self, session: Session, run: db.Run, result: RunBatchResult, loaded: record.Loaded
+    ) -> Verdict:
         runner = result.runner_result
         assert runner is not None
         chip = chip_of(run.device_class)
-        findings = stored_lint(session.get(db.Model, run.model_sha256), chip)
+        lint_key = (run.model_sha256, chip)
+        if lint_key not in loaded.lint:  # parsed once per model and chip per transaction
+            loaded.lint[lint_key] = stored_lint(session.get(db.Model, run.model_sha256), chip)
+        findings = loaded.lint[lint_key]
         verdict = decide(
             runner,
             device_class=run.device_class,
@@ -349,21 +358,39 @@ class Ingestor:
         )
         if record.earlier_attempts(run):
             session.execute(delete(db.Verdict).where(db.Verdict.run_id == run.id))
-        session.add(
-            db.Verdict(
-                run_id=run.id,
-                model_sha256=run.model_sha256,
-                device_class=run.device_class,
-                chip=chip,
-                os_version=verdict.os_version,
-                simulated=verdict.simulated,
-                verdict=verdict.verdict,
-                ane_share=verdict.ane_share,
-                payload=verdict.model_dump(mode="json"),
-                created_at=datetime.now(UTC),
-            )
+        session.execute(
+            record.core_insert(db.Verdict),
+            {
+                "run_id": run.id,
+                "model_sha256": run.model_sha256,
+                "device_class": run.device_class,
+                "chip": chip,
+                "os_version": verdict.os_version,
+                "simulated": verdict.simulated,
+                "verdict": verdict.verdict,
+                "ane_share": verdict.ane_share,
+                "payload": verdict.model_dump(mode="json"),
+                "created_at": datetime.now(UTC),
+            },
         )
         return verdict
+
+
+def _merged(afters: list[Effects]) -> list[Effects]:
+    """The effects of results stored in one transaction, as few as can be applied together:
+    one Effects for all (one Redis pipeline of final marks), but a quarantine — one device
+    per Effects — apart. Sweep nights are analysed once each."""
+    merged, apart, nights = Effects(), [], set()
+    for after in afters:
+        after.nights = [night for night in after.nights if night not in nights]
+        nights.update(after.nights)
+        if after.quarantine is not None:
+            apart.append(after)
+            continue
+        merged.sends += after.sends
+        merged.finished += after.finished
+        merged.nights += after.nights
+    return [merged, *apart]
 
 
 def _measured(payload: Any) -> tuple[str, str | None]:

@@ -1,31 +1,91 @@
 """What a batch result writes of a run's record: the device that ran it, its measurements
-and its compute plan.
+and its compute plan; and the rows a transaction of results reads, read once.
 
 The coordinator ingests one result at a time on one process, so every row it writes per
 result is time the whole farm waits for (docs/performance.md). The rows of a result are
-therefore written as one multi-row INSERT per table (an executemany, no ORM object per
-row), and the rows of an earlier attempt are deleted only when there can be any: a run
-still on its first attempt has stored nothing before.
+therefore written as one multi-row INSERT per table (Core statements: no ORM object per
+row, no autoflush), and the rows of an earlier attempt are deleted only when there can be
+any: a run still on its first attempt has stored nothing before.
+
+Results stored together (orchestrator/delivery/drain.py) mostly share their job, model and
+device: :class:`Loaded` reads the runs (locked), their jobs and models, the devices (locked)
+and the attempts already stored in one query each, and holds them for the transaction —
+the session's identity map is weak, so without a strong reference every ``session.get`` of
+the same job or model by the lifecycle and bisection was a query (and an autoflush) again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Insert, Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from orchestrator import catalog
+from orchestrator.modelkit.inventory import LintFinding
 from orchestrator.protocol import RunBatchResult, RunnerResult, livestate
 from orchestrator.store import models as db
 
 
-def touch_device(session: Session, result: RunBatchResult) -> db.Device:
+@dataclass
+class Loaded:
+    """The rows one transaction of results reads, each read once and held until it ends."""
+
+    runs: dict[UUID, db.Run] = field(default_factory=dict)  # locked (FOR UPDATE)
+    devices: dict[str, db.Device] = field(default_factory=dict)  # locked, or added now
+    devices_read: set[str] = field(default_factory=set)  # udids looked for (found or not)
+    attempts: set[tuple[UUID, int]] = field(default_factory=set)  # (run, attempt) stored
+    held: list[Any] = field(default_factory=list)  # jobs and models, for the identity map
+    lint: dict[tuple[str, str], list[LintFinding]] = field(default_factory=dict)  # (sha, chip)
+
+    @classmethod
+    def read(cls, session: Session, results: list[RunBatchResult]) -> Loaded:
+        """Runs first, then devices, each in one statement in key order: the locks are
+        taken in the same order whatever the order of the results."""
+        loaded = cls()
+        run_ids = sorted({r.run_id for r in results})
+        runs = session.scalars(
+            select(db.Run).where(db.Run.id.in_(run_ids)).order_by(db.Run.id).with_for_update()
+        ).all()
+        loaded.runs = {run.id: run for run in runs}
+        if not runs:
+            return loaded
+        loaded.attempts = {
+            (row.run_id, row.attempt)
+            for row in session.execute(
+                select(db.RunAttempt.run_id, db.RunAttempt.attempt).where(
+                    db.RunAttempt.run_id.in_(loaded.runs)
+                )
+            )
+        }
+        jobs = {run.job_id for run in runs}
+        models = {run.model_sha256 for run in runs}
+        loaded.held += session.scalars(select(db.Job).where(db.Job.id.in_(jobs))).all()
+        loaded.held += session.scalars(select(db.Model).where(db.Model.sha256.in_(models))).all()
+        udids = sorted({r.device.udid for r in results if r.run_id in loaded.runs})
+        devices = session.scalars(
+            select(db.Device)
+            .where(db.Device.udid.in_(udids))
+            .order_by(db.Device.udid)
+            .with_for_update()
+        ).all()
+        loaded.devices = {device.udid: device for device in devices}
+        loaded.devices_read = set(udids)
+        return loaded
+
+
+def touch_device(
+    session: Session, result: RunBatchResult, loaded: Loaded | None = None
+) -> db.Device:
     """The row of the device that ran the batch (made on its first result), locked for the
     transaction and brought up to date with what the result says of it."""
     info = result.device
-    device = session.get(db.Device, info.udid, with_for_update=True)
+    device = loaded.devices.get(info.udid) if loaded is not None else None
+    if device is None and (loaded is None or info.udid not in loaded.devices_read):
+        device = session.get(db.Device, info.udid, with_for_update=True)
     if device is None:
         known = catalog.DEVICES.get(info.product_type)
         device = db.Device(
@@ -37,10 +97,18 @@ def touch_device(session: Session, result: RunBatchResult) -> db.Device:
             infra_failures_in_row=0,
         )
         session.add(device)
+    if loaded is not None:
+        loaded.devices[info.udid] = device
     device.os_version, device.os_build, device.name = info.os_version, info.os_build, info.name
     device.simulated, device.agent = info.simulated, result.agent
     device.last_seen = datetime.now(UTC)
     return device
+
+
+def core_insert(model: type[db.Base]) -> Insert:
+    """An INSERT into the model's table as a Core statement: executed at once, one executemany
+    for a list of rows, without the ORM's bulk path or an autoflush."""
+    return insert(cast(Table, model.__table__))
 
 
 def earlier_attempts(run: db.Run) -> bool:
@@ -62,10 +130,10 @@ def store_measurements(session: Session, run: db.Run, runner: RunnerResult) -> N
         )
     rows = [_measurement(run, setting) for setting in runner.settings]
     if rows:
-        session.execute(insert(db.Measurement), rows)
+        session.execute(core_insert(db.Measurement), rows)
     if runner.compute_plan is not None and runner.compute_plan.ops:
         session.execute(
-            insert(db.OpPlacement),
+            core_insert(db.OpPlacement),
             [
                 {
                     "run_id": run.id,

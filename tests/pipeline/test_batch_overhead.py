@@ -44,7 +44,7 @@ from orchestrator.runs.lifecycle import model_ref
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
-from tests.contract.generate_fixtures import valid
+from tests.pipeline.ingesting import run_awaiting_result
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -228,22 +228,8 @@ def test_batch_gate_reads_cancel_quarantine_superseded_and_final_at_once(redis_c
 
 
 def _queued_run(ingestor: Ingestor) -> dict[str, Any]:
-    message = copy.deepcopy(valid()["run-batch-result-ok"])
-    message["run_id"], message["job_id"] = str(uuid.uuid4()), str(uuid.uuid4())
-    sha = message["runner_result"]["model_sha256"]
-    with session_scope(ingestor.sessions) as session:
-        if session.get(db.Model, sha) is None:
-            session.add(db.Model(sha256=sha, filename="m.mlpackage", format="mlpackage",
-                                 size_bytes=3, created_at=NOW))  # fmt: skip
-        session.add(db.Job(id=uuid.UUID(message["job_id"]), created_at=NOW, selector="A12",
-                           spec={"compute_units": ["all"], "iterations": 5, "warmup": 1},
-                           status=db.JobStatus.RUNNING, bisect=db.BisectMode.NEVER))  # fmt: skip
-        session.flush()
-        session.add(db.Run(id=uuid.UUID(message["run_id"]), job_id=uuid.UUID(message["job_id"]),
-                           model_sha256=sha, device_class=message["device"]["product_type"],
-                           status=db.RunStatus.QUEUED, attempts=1, max_attempts=3,
-                           created_at=NOW))  # fmt: skip
-    return message
+    spec = {"compute_units": ["all"], "iterations": 5, "warmup": 1}
+    return run_awaiting_result(ingestor, db.RunStatus.QUEUED, spec, attempts=1, max_attempts=3)
 
 
 def _rows(ingestor: Ingestor, run_id: str, table: Any) -> int:
@@ -358,3 +344,88 @@ def test_results_are_taken_along_only_by_the_ingest_task(ingestor, redis_client)
     ingestor.app.send_task(INGEST_RESULT_TASK, args=[waiting], queue=RESULTS_QUEUE)
     assert ingestor.ingest(first) is IngestOutcome.STORED  # called directly: alone
     assert redis_client.llen(RESULTS_QUEUE) == 1
+
+
+# -- what a transaction of results reads, read once ----------------------------------------
+
+
+def _runs_of_one_job(ingestor: Ingestor, count: int) -> list[dict[str, Any]]:
+    """``count`` queued runs of one job and one model, their results from one new device."""
+    first = _queued_run(ingestor)
+    messages = [first]
+    with session_scope(ingestor.sessions) as session:
+        for _ in range(count - 1):
+            message = copy.deepcopy(first)
+            message["run_id"] = str(uuid.uuid4())
+            session.add(db.Run(id=uuid.UUID(message["run_id"]), job_id=uuid.UUID(first["job_id"]),
+                               model_sha256=first["runner_result"]["model_sha256"],
+                               device_class=first["device"]["product_type"],
+                               status=db.RunStatus.QUEUED, attempts=1, max_attempts=3,
+                               created_at=NOW))  # fmt: skip
+            messages.append(message)
+    return messages
+
+
+def _selects(ingestor: Ingestor) -> list[str]:
+    """Every SELECT the ingestor's engine runs from now on."""
+    from sqlalchemy import event
+
+    engine = ingestor.sessions.kw["bind"]
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", before)
+    return seen
+
+
+def test_results_stored_together_read_their_job_model_and_device_once(ingestor, redis_client):
+    messages = _runs_of_one_job(ingestor, 6)
+    for message in messages[1:]:
+        ingestor.app.send_task(INGEST_RESULT_TASK, args=[message], queue=RESULTS_QUEUE)
+    selects = _selects(ingestor)
+    assert _as_task(ingestor).apply(args=[messages[0]]).get() == "stored"
+    for table in ("jobs", "models", "devices", "run_attempts"):
+        reads = [s for s in selects if f"FROM {table} " in s + " "]
+        assert len(reads) == 1, (table, reads)  # not once per result
+    with ingestor.sessions() as session:
+        runs = session.scalars(
+            select(db.Run).where(db.Run.job_id == uuid.UUID(messages[0]["job_id"]))
+        )
+        assert {r.status for r in runs} == {db.RunStatus.SUCCEEDED}
+        assert session.scalar(select(func.count()).select_from(db.Device)) == 1  # made once
+        assert session.scalar(select(func.count()).select_from(db.RunAttempt)) == 6
+        assert session.scalar(select(func.count()).select_from(db.Verdict)) == 6
+        job = session.get(db.Job, uuid.UUID(messages[0]["job_id"]))
+        assert job is not None and job.status == db.JobStatus.DONE
+    for message in messages:  # one pipeline of final marks, every run in it
+        assert livestate.is_superseded(redis_client, message["run_id"], 1)
+    assert redis_client.hlen("unacked") == 0
+
+
+def test_a_result_taken_twice_in_one_transaction_is_stored_once(ingestor, redis_client):
+    message = _queued_run(ingestor)
+    ingestor.app.send_task(INGEST_RESULT_TASK, args=[message], queue=RESULTS_QUEUE)
+    assert _as_task(ingestor).apply(args=[message]).get() == "stored"
+    assert _rows(ingestor, message["run_id"], db.RunAttempt) == 1
+    assert _rows(ingestor, message["run_id"], db.Verdict) == 1
+    assert _rows(ingestor, message["run_id"], db.Measurement) == len(
+        message["runner_result"]["settings"]
+    )
+    assert redis_client.llen(RESULTS_QUEUE) == 0 and redis_client.hlen("unacked") == 0
+
+
+def test_effects_of_results_stored_together_are_applied_together_but_quarantines_apart():
+    from orchestrator.ingest import _merged
+    from orchestrator.runs import Effects
+
+    night = uuid.uuid4()
+    plain = [Effects(finished=["r1"], nights=[night]), Effects(finished=["r2"], nights=[night])]
+    quarantining = Effects(finished=["r3"], quarantine=("udid-1", "3 infra failures in a row"))
+    merged = _merged([plain[0], quarantining, plain[1]])
+    assert len(merged) == 2
+    assert merged[0].finished == ["r1", "r2"] and merged[0].nights == [night]  # analysed once
+    assert merged[1].quarantine == ("udid-1", "3 infra failures in a row")
+    assert merged[1].finished == ["r3"]
