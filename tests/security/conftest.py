@@ -7,6 +7,7 @@ Each test gets its own server (its secrets are unique, so a leak found is this t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -232,6 +233,22 @@ def tls_redis(secure_redis_factory: Callable[..., SecureRedis]) -> SecureRedis:
     return secure_redis_factory(tls=True, name="redis-tls")
 
 
+def _wait_for_login(proc: subprocess.Popen[bytes], port: int, password: str) -> None:
+    """Until role ``anefarm`` logs in with its password (the cluster is up and wants
+    SCRAM); a cluster that exits or takes over 30 s fails the session."""
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(psycopg.OperationalError):
+            psycopg.connect(host="127.0.0.1", port=port, user="anefarm", password=password,
+                            dbname="postgres").close()  # fmt: skip
+            return
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("PostgreSQL with SCRAM did not start")
+
+
 @pytest.fixture(scope="session")
 @provides("postgres")
 def scram_postgres() -> Iterator[tuple[int, str]]:
@@ -268,19 +285,7 @@ def scram_postgres() -> Iterator[tuple[int, str]]:
          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "ssl=off"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **run_as,
     )  # fmt: skip
-    import psycopg
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            psycopg.connect(host="127.0.0.1", port=port, user="anefarm", password=password,
-                            dbname="postgres").close()  # fmt: skip
-            break
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("PostgreSQL with SCRAM did not start")
-            time.sleep(0.1)
+    _wait_for_login(proc, port, password)
     yield port, password
     proc.send_signal(2)
     proc.wait(timeout=30)

@@ -4,7 +4,6 @@ and after states (NULL when no runner reported one)."""
 
 from __future__ import annotations
 
-import copy
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,8 @@ from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory, session_scope
 from orchestrator.store.migrate import alembic_config, current_revision, upgrade
 from tests.contract.generate_fixtures import valid
+from tests.pipeline.ingesting import run_awaiting_result
+from tests.store.rows_of_before import insert_model_and_job
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 SHA = "3f" * 32
@@ -29,26 +30,7 @@ def _write_0010_rows(url: str) -> uuid.UUID:
     engine = make_engine(url)
     t = db.Base.metadata.tables
     with engine.begin() as conn:
-        conn.execute(
-            t["models"]
-            .insert()
-            .values(
-                sha256=SHA, filename="m.mlpackage", format="mlpackage", size_bytes=3, created_at=NOW
-            )
-        )
-        conn.execute(
-            t["jobs"]
-            .insert()
-            .values(
-                id=job_id,
-                created_at=NOW,
-                status="done",
-                selector="A12",
-                spec={},
-                purpose="user",
-                bisect="auto",
-            )
-        )
+        insert_model_and_job(conn, sha=SHA, job_id=job_id, at=NOW, status="done", bisect="auto")
         conn.execute(
             t["runs"]
             .insert()
@@ -121,22 +103,7 @@ GOOD: dict[str, Any] = valid()["run-batch-result-ok"]
 
 
 def _running_run(ingestor: Ingestor) -> dict[str, Any]:
-    """The fixture's result for a fresh running run of this database."""
-    message = copy.deepcopy(GOOD)
-    message["run_id"], message["job_id"] = str(uuid.uuid4()), str(uuid.uuid4())
-    sha = message["runner_result"]["model_sha256"]
-    with session_scope(ingestor.sessions) as session:
-        if session.get(db.Model, sha) is None:
-            session.add(db.Model(sha256=sha, filename="m.mlpackage", format="mlpackage",
-                                 size_bytes=3, created_at=NOW))  # fmt: skip
-        session.add(db.Job(id=uuid.UUID(message["job_id"]), created_at=NOW, selector="A12",
-                           spec={"compute_units": ["all"]}, status=db.JobStatus.RUNNING,
-                           bisect=db.BisectMode.NEVER))  # fmt: skip
-        session.flush()
-        session.add(db.Run(id=uuid.UUID(message["run_id"]), job_id=uuid.UUID(message["job_id"]),
-                           model_sha256=sha, device_class=message["device"]["product_type"],
-                           status=db.RunStatus.RUNNING, created_at=NOW))  # fmt: skip
-    return message
+    return run_awaiting_result(ingestor, db.RunStatus.RUNNING, {"compute_units": ["all"]})
 
 
 def _stored(ingestor: Ingestor, message: dict[str, Any]) -> str | None:

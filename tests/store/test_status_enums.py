@@ -14,6 +14,7 @@ from sqlalchemy.exc import StatementError
 from orchestrator.store import models as db
 from orchestrator.store.engine import make_engine, session_factory, session_scope
 from orchestrator.store.migrate import alembic_config, current_revision, upgrade
+from tests.store.rows_of_before import insert_model_and_job
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 SHA = "e" * 64
@@ -25,19 +26,8 @@ def _write_0005_rows(url: str) -> tuple[str, str]:
     engine = make_engine(url)
     t = db.Base.metadata.tables
     with engine.begin() as conn:
-        conn.execute(
-            t["models"]
-            .insert()
-            .values(
-                sha256=SHA, filename="m.mlmodel", format="mlmodel", size_bytes=3, created_at=NOW
-            )
-        )
-        conn.execute(
-            t["jobs"].insert().values(
-                id=job_id, created_at=NOW, status="running", selector="A12", spec={},
-                purpose="user", bisect="always",
-            )
-        )  # fmt: skip
+        insert_model_and_job(conn, sha=SHA, job_id=job_id, at=NOW, status="running",
+                             bisect="always")  # fmt: skip
         conn.execute(
             t["runs"].insert().values(
                 id=run_id, job_id=job_id, model_sha256=SHA, device_class="iPhone11,8",

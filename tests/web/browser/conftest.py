@@ -7,9 +7,7 @@ skip locally and fail in CI, like every other service."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 
 from orchestrator.web.app import create_app
+from tests.services.common import free_port, missing_service
 from tests.web.pages import synthetic
 from tests.web.pages.conftest import pick_models
 from tests.web.pages.simjob import SimulatedJob
@@ -28,18 +27,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]  # fmt: skip
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required in CI)")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -90,11 +77,13 @@ def site(
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        _missing("no chromium (apt-get install chromium; `make system-deps` does it as root)")
+        missing_service(
+            "no chromium (apt-get install chromium; `make system-deps` does it as root)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("no playwright (pip install -e '.[dev]')")
+        missing_service("no playwright (pip install -e '.[dev]')")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield launched
