@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.foundation.cold_imports import after_help
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,15 +20,8 @@ def test_import_linter_contracts_hold():
 
 
 def test_help_does_not_import_heavy_dependencies():
-    code = (
-        "import sys\n"
-        "from orchestrator.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('coremltools', 'celery', 'sqlalchemy', 'torch') if m in sys.modules]\n"
-        "print('heavy=' + ','.join(heavy))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "heavy="
+    loaded, _ = after_help()
+    assert loaded.isdisjoint({"coremltools", "celery", "sqlalchemy", "torch"})
 
 
 # What agents may import (issue 16): everything else of the coordinator is forbidden.

@@ -6,6 +6,7 @@ the move changed no behaviour: a beta "17.4b2", a bare major "18", an empty stri
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -189,9 +190,8 @@ def test_farm_accepts_versions_in_range(product_type: str, text: str) -> None:
     ],
 )
 def test_farm_refuses_odd_or_out_of_range_versions(text: str, says: str) -> None:
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(UsageError, match=re.escape(says)):
         check_os("iPhone11,8", text)
-    assert says in caught.value.one_line()
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,13 @@ def model(samples: dict[str, Path]) -> Path:
 
 
 @pytest.fixture
-def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm]:
+def farm(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd
+) -> Iterator[Farm]:
+    """`anefarm agent --ios` over the shared fakes. Issue 14: a Mac spawns the pool child
+    that runs batches, Linux forks it; a test names the way(s) it needs with
+    ``@pytest.mark.parametrize("farm", ["fork", "spawn"], indirect=True)``, else the
+    suite's own choice (tests/conftest.py ``worker_start_method``) holds."""
     farm = Farm.at(tmp_path, redis_url)
     farm.extra_env = {
         "USBMUXD_SOCKET_ADDRESS": fake_mux.address,
@@ -68,16 +74,17 @@ def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm
         "ANEFARM_IOS_RUNNER_VERSION": "7",
         "PYTHONPATH": str(REPO),  # the workers import the hook from tests/
     }
+    start_method = getattr(request, "param", None)
+    if start_method is not None:
+        farm.extra_env["ANEFARM_WORKER_START_METHOD"] = start_method
     yield farm
     farm.stop()
 
 
-# Issue 14: a Mac spawns the pool child that runs batches, Linux forks it; both must work.
-@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+@pytest.mark.parametrize("farm", ["fork", "spawn"], indirect=True)
 def test_device_detached_mid_run_is_retried_on_another_and_ends_with_one_result(
-    farm: Farm, fake_mux: FakeUsbmuxd, model: Path, start_method: str
+    farm: Farm, fake_mux: FakeUsbmuxd, model: Path
 ) -> None:
-    farm.extra_env["ANEFARM_WORKER_START_METHOD"] = start_method
     root = Path(farm.extra_env[DIR_ENV])
     # Both runners block: whichever device gets the batch is still running it when unplugged.
     fakes = {

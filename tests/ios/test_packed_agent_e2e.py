@@ -10,7 +10,6 @@ this test shares).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,30 +18,20 @@ from sqlalchemy import select
 from orchestrator.protocol import livestate
 from orchestrator.store import models as db
 from tests.ios.conftest import runner_app
-from tests.ios.fake_shared import DIR_ENV, HOOK, SharedFakeIPhone
+from tests.ios.fake_shared import DIR_ENV, SharedFakeIPhone
 from tests.ios.fake_usbmuxd import FakeUsbmuxd
-from tests.ios.test_agent_ios_e2e import REPO, A, wait_for
+from tests.ios.test_agent_ios_e2e import A, farm, wait_for
 from tests.pipeline.farm import Farm
 from tests.pipeline.test_pipeline import submit
 
 pytestmark = [pytest.mark.redis, pytest.mark.celery, pytest.mark.slow]
 
 
-@pytest.fixture
-def farm(tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd) -> Iterator[Farm]:
-    farm = Farm.at(tmp_path, redis_url)
-    farm.extra_env = {
-        "USBMUXD_SOCKET_ADDRESS": fake_mux.address,
-        "ANEFARM_IOS_DEVELOPER_SERVICES": HOOK,
-        DIR_ENV: str(tmp_path / "devices"),
-        "ANEFARM_IOS_RUNNER_VERSION": "7",
-        "ANEFARM_WORKER_START_METHOD": "spawn",
-        "PYTHONPATH": str(REPO),  # the workers import the hook from tests/
-    }
-    yield farm
-    farm.stop()
+__all__ = ["farm"]  # the fixture, used by name
 
 
+# As on a Mac: the pool child that runs the packed batch is spawned.
+@pytest.mark.parametrize("farm", ["spawn"], indirect=True)
 def test_a_bisected_jobs_probes_share_runner_launches_on_an_iphone(
     farm: Farm, fake_mux: FakeUsbmuxd, samples: dict[str, Path]
 ) -> None:

@@ -32,11 +32,10 @@ A14 = "iPhone13,2"
 UDID = "00008101-0000000000000C33"
 
 
-@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+@pytest.mark.parametrize("farm", ["fork", "spawn"], indirect=True)
 def test_an_ios_17_4_device_runs_a_batch_in_a_forked_or_spawned_child(
-    farm: Farm, fake_mux: FakeUsbmuxd, model: Path, start_method: str
+    farm: Farm, fake_mux: FakeUsbmuxd, model: Path
 ) -> None:
-    farm.extra_env["ANEFARM_WORKER_START_METHOD"] = start_method
     root = Path(farm.extra_env[DIR_ENV])
     fake = fake_mux.attach(
         SharedFakeIPhone(UDID, root=root, apps=runner_app(), product_type=A14,

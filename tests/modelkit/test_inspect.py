@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import ModelError
 from orchestrator.modelkit import inspect_model
+from tests.foundation.cold_imports import after_help
 from tests.modelkit.conftest import run_cli
 
 
@@ -142,15 +141,9 @@ def test_unreadable_path_is_a_model_error(tmp_path):
 
 
 def test_help_and_non_model_commands_do_not_import_coremltools():
-    probe = (
-        "import sys\nfrom orchestrator.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "import orchestrator.modelkit\n"
-        "print('coremltools' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "False"
-    assert "probes" in out.stdout and "samples" in out.stdout
+    loaded, printed = after_help("import orchestrator.modelkit")
+    assert "coremltools" not in loaded
+    assert "probes" in printed and "samples" in printed
 
 
 def test_samples_are_deterministic_listed_and_quiet(samples, tmp_path):

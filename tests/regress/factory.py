@@ -7,16 +7,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from orchestrator.regress import (
-    Conditions,
-    NightPoint,
-    PlacedOp,
-    PointStatus,
-    Run,
-    SeriesHistory,
-    SeriesKey,
-)
-from orchestrator.regress.series import BaselineRule
+from orchestrator.regress import Conditions, NightPoint, PointStatus, Run
+from orchestrator.regress.series import BaselineRule, PlacedOp, SeriesHistory, SeriesKey
 
 FIRST_NIGHT = date(2026, 3, 1)
 BASE = Conditions(
@@ -32,6 +24,25 @@ def night(i: int) -> date:
 def quiet(nights: int, *, sigma: float = 0.02, seed: int = 0, base_ms: float = 10.0) -> list[float]:
     rng = np.random.default_rng(seed)
     return list(base_ms * rng.lognormal(0.0, sigma, nights))
+
+
+def run_of(median: float, rng: np.random.Generator, samples: int = 30, within: float = 0.03) -> Run:
+    """One run's samples, log-normal with spread ``within`` around exactly this median."""
+    draws = median * rng.lognormal(0.0, within, samples)
+    draws *= median / float(np.median(draws))
+    return Run(samples_ms=tuple(draws.tolist()))
+
+
+def multi_history(
+    medians: Sequence[Sequence[float]], *, seed: int = 1, series: str = "detector"
+) -> SeriesHistory:
+    """One point per night with one run per given run median (a sweep's ``repeats:``)."""
+    rng = np.random.default_rng(seed)
+    points = tuple(
+        NightPoint(night=night(i), runs=tuple(run_of(m, rng) for m in runs), conditions=BASE)
+        for i, runs in enumerate(medians)
+    )
+    return SeriesHistory(SeriesKey(series, "iPhone15,2", "all", True), points)
 
 
 def history(
@@ -61,12 +72,10 @@ def history(
             points.append(NightPoint(night=night(i), status=status, reason=reason or "absent",
                                      conditions=conditions(i)))  # fmt: skip
             continue
-        draws = median * rng.lognormal(0.0, within, samples)
-        draws *= median / float(np.median(draws))  # the night's median is exactly as given
         points.append(
             NightPoint(
                 night=night(i),
-                runs=(Run(samples_ms=tuple(draws.tolist())),),
+                runs=(run_of(median, rng, samples, within),),
                 verdict=verdict(i),
                 placement=placement(i),
                 compile_ms=compile_ms(i),

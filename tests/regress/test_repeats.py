@@ -8,35 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from orchestrator.regress import (
-    Check,
-    NightPoint,
-    RegressSettings,
-    Run,
-    SeriesHistory,
-    SeriesKey,
-    Status,
-    analyse,
-    findings,
-)
+from orchestrator.regress import Check, RegressSettings, SeriesHistory, Status, analyse, findings
 from orchestrator.regress.stats import MEDIAN_VARIANCE, night_value, run_spread
-from tests.regress.factory import BASE, night
-
-
-def run_of(median: float, rng: np.random.Generator, samples: int = 30) -> Run:
-    draws = median * rng.lognormal(0.0, 0.03, samples)
-    draws *= median / float(np.median(draws))  # the run's median is exactly as given
-    return Run(samples_ms=tuple(draws.tolist()))
-
-
-def multi_history(medians: list[list[float]], *, seed: int = 1) -> SeriesHistory:
-    """One point per night with one run per given run median."""
-    rng = np.random.default_rng(seed)
-    points = tuple(
-        NightPoint(night=night(i), runs=tuple(run_of(m, rng) for m in runs), conditions=BASE)
-        for i, runs in enumerate(medians)
-    )
-    return SeriesHistory(SeriesKey("detector", "iPhone15,2", "all", True), points)
+from tests.regress.factory import multi_history
 
 
 def latency(h: SeriesHistory, settings: RegressSettings | None = None) -> list:
@@ -134,11 +108,8 @@ def test_repeats_narrow_the_gate_on_quiet_nights():
 def test_quiet_nights_of_several_runs_rarely_alert():
     # 40 quiet series × 25 judged nights of 3 runs at the farm's σ 0.08: the issue's goal
     # is ≤ 5 alerts per 1,000 quiet series-nights (bench/regressions.py has the rate).
-    series = [
-        SeriesHistory(SeriesKey(f"d{i}", "iPhone15,2", "all", True),
-                      multi_history(noisy_nights(30, 3, 0.08, seed=i), seed=i).points)
-        for i in range(40)
-    ]  # fmt: skip
+    series = [multi_history(noisy_nights(30, 3, 0.08, seed=i), seed=i, series=f"d{i}")
+              for i in range(40)]  # fmt: skip
     result = analyse(series)
     alerting = [f for n in result.nights for f in findings(result, n, alerts_only=True)
                 if f.check is Check.LATENCY]  # fmt: skip

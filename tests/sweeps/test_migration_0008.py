@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,26 +18,18 @@ from orchestrator.store.engine import make_engine
 from orchestrator.store.migrate import alembic_config, current_revision, upgrade
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
-OLD_SWEEPS = sa.table(
-    "sweeps",
-    sa.column("id", sa.Uuid()),
-    sa.column("name", sa.String()),
-    sa.column("selector", sa.String()),
-    sa.column("models", sa.JSON()),
-    sa.column("spec", sa.JSON()),
-    sa.column("created_at", sa.DateTime(timezone=True)),
-)
-JOBS = sa.table(
-    "jobs",
-    sa.column("id", sa.Uuid()),
-    sa.column("created_at", sa.DateTime(timezone=True)),
-    sa.column("status", sa.String()),
-    sa.column("selector", sa.String()),
-    sa.column("spec", sa.JSON()),
-    sa.column("purpose", sa.String()),
-    sa.column("sweep_id", sa.Uuid()),
-    sa.column("scheduled_for", sa.DateTime(timezone=True)),
-)
+UUID, TEXT, JSON, TIME = sa.Uuid(), sa.String(), sa.JSON(), sa.DateTime(timezone=True)
+
+
+def _columns(table: str, **types: sa.types.TypeEngine[Any]) -> sa.TableClause:
+    """The columns of ``table`` the test writes, as that revision has them."""
+    return sa.table(table, *(sa.column(name, type_) for name, type_ in types.items()))
+
+
+OLD_SWEEPS = _columns("sweeps", id=UUID, name=TEXT, selector=TEXT, models=JSON, spec=JSON,
+                      created_at=TIME)  # fmt: skip
+JOBS = _columns("jobs", id=UUID, created_at=TIME, status=TEXT, selector=TEXT, spec=JSON,
+                purpose=TEXT, sweep_id=UUID, scheduled_for=TIME)  # fmt: skip
 
 
 def _rows(url: str, query: str) -> list[tuple[object, ...]]:
@@ -78,13 +71,8 @@ def test_one_night_per_sweep_and_scheduled_time(db_url: str) -> None:
     upgrade(db_url)
     sweep = uuid.uuid4()
     engine = make_engine(db_url)
-    sweeps = sa.table(
-        "sweeps",
-        sa.column("id", sa.Uuid()), sa.column("name", sa.String()),
-        sa.column("definition", sa.JSON()), sa.column("schedule", sa.String()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("updated_at", sa.DateTime(timezone=True)),
-    )  # fmt: skip
+    sweeps = _columns("sweeps", id=UUID, name=TEXT, definition=JSON, schedule=TEXT,
+                      created_at=TIME, updated_at=TIME)  # fmt: skip
     with engine.begin() as conn:
         conn.execute(sweeps.insert().values(id=sweep, name="s", definition={}, schedule="0 2 * * *",
                                             created_at=NOW, updated_at=NOW))  # fmt: skip

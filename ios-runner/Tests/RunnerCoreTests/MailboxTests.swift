@@ -2,17 +2,7 @@ import Foundation
 import XCTest
 @testable import RunnerCore
 
-final class MailboxTests: XCTestCase {
-    var bench: Bench!
-    var mailbox: Mailbox!
-
-    override func setUpWithError() throws {
-        bench = try Bench()
-        mailbox = Mailbox(documents: bench.folder.appendingPathComponent("Documents"))
-    }
-
-    override func tearDown() { bench = nil }
-
+final class MailboxTests: MailboxTestCase {
     /// What the agent does: the model first, manifest.json last.
     func deliver(_ manifest: RunnerManifest, manifestData: Data? = nil) throws {
         let inbox = mailbox.inbox(manifest.batchId)
@@ -20,13 +10,6 @@ final class MailboxTests: XCTestCase {
         try FileManager.default.copyItem(at: bench.model, to: inbox.appendingPathComponent(manifest.model.filename))
         let data = try manifestData ?? Codec.encoder().encode(manifest)
         try data.write(to: inbox.appendingPathComponent("manifest.json"))
-    }
-
-    func process(_ batch: String) throws -> RunnerResult {
-        // The app's layout: compiled models under Documents/anefarm/compiled.
-        let harness = Harness(executor: bench.executor, clock: bench.clock, cache: CompileCache(root: mailbox.compiledRoot))
-        return try mailbox.process(batch, measure: { harness.run($0, modelURL: $1) },
-                                   failure: { harness.failure(batch: $0, error: $1, modelSha256: $2) })
     }
 
     func testResultThenDoneMarkerAndNoTemporaryFileLeft() throws {

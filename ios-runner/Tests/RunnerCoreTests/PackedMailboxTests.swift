@@ -5,17 +5,7 @@ import XCTest
 /// A packed launch through the app's own path (`Mailbox.process` → `Harness.run` →
 /// `runPacked`), delivered as the agent's iOS driver delivers it: every model pushed into
 /// the one inbox under its manifest name, manifest.json last.
-final class PackedMailboxTests: XCTestCase {
-    var bench: Bench!
-    var mailbox: Mailbox!
-
-    override func setUpWithError() throws {
-        bench = try Bench()
-        mailbox = Mailbox(documents: bench.folder.appendingPathComponent("Documents"))
-    }
-
-    override func tearDown() { bench = nil }
-
+final class PackedMailboxTests: MailboxTestCase {
     private func deliver(count: Int, skip: Int? = nil) throws -> RunnerManifest {
         let inbox = mailbox.inbox("batch-1")
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
@@ -32,12 +22,6 @@ final class PackedMailboxTests: XCTestCase {
         manifest.models = models
         try Codec.encoder().encode(manifest).write(to: inbox.appendingPathComponent("manifest.json"))
         return manifest
-    }
-
-    private func process() throws -> RunnerResult {
-        let harness = Harness(executor: bench.executor, clock: bench.clock, cache: CompileCache(root: mailbox.compiledRoot))
-        return try mailbox.process("batch-1", measure: { harness.run($0, modelURL: $1) },
-                                   failure: { harness.failure(batch: $0, error: $1, modelSha256: $2) })
     }
 
     func testAPackedInboxIsOneResultWithEveryModelAndADoneMarker() throws {
