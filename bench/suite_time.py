@@ -5,6 +5,9 @@
         # also rewrite tests/services/durations.txt, the list of known-slow tests the
         # suite's ordering hook reads (tests/services/order.py)
 
+Several logs may be given (oldest first): a test's figures are those of the last log that
+lists it, so the 15-slowest sections of several runs add up to a list too.
+
 Prints, per test directory: the tests' summed set-up, call and teardown seconds, the
 count and the share of the suite's sum; then the slowest tests. With two xdist workers the
 wall time is about the sum / 2 plus the tail (the last test to start), so the sum is the
@@ -58,13 +61,15 @@ def directory(nodeid: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("log", type=Path)
+    parser.add_argument("logs", type=Path, nargs="+", metavar="log")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--write-durations", action="store_true")
     args = parser.parse_args(argv)
-    tests = parse(args.log)
+    tests: dict[str, dict[str, float]] = {}
+    for log in args.logs:
+        tests.update(parse(log))
     if not tests:
-        print(f"{args.log}: no durations section (run pytest with --durations=0)")
+        print("no durations section in the log(s) (run pytest with --durations=0)")
         return 1
     total = sum(sum(p.values()) for p in tests.values())
     per_dir: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -75,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             row[phase] += seconds
     print(f"{len(tests)} tests, {total:.0f} s summed (≈ {total / 2:.0f} s on two workers"
           " before the tail)")  # fmt: skip
-    print(f"{'directory':<22}{'tests':>6}{'setup':>9}{'call':>9}{'teardown':>10}{'sum':>9}{'share':>7}")
+    print(
+        f"{'directory':<22}{'tests':>6}{'setup':>9}{'call':>9}{'teardown':>10}{'sum':>9}{'share':>7}"
+    )
     for name, row in sorted(per_dir.items(), key=lambda kv: -sum(v for k, v in kv[1].items()
                                                                     if k != "n")):  # fmt: skip
         spent = row["setup"] + row["call"] + row["teardown"]
@@ -89,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         listed = [(sum(p.values()), n) for n, p in ranked if sum(p.values()) >= LISTED_S]
         header = (
             "# Known durations (seconds, set-up + call + teardown) of the tests that take at\n"
-            f"# least {LISTED_S:.0f} s, from one CI run's --durations=0 log: the order the\n"
-            "# xdist workers take work in (tests/services/order.py), longest first. Refresh\n"
-            "# with `python bench/suite_time.py LOG --write-durations`.\n"
+            f"# least {LISTED_S:.0f} s, from CI logs (--durations): the order the xdist workers\n"
+            "# take work in (tests/services/order.py), longest first; a test not listed counts\n"
+            "# as a short one. Refresh: `python bench/suite_time.py LOG... --write-durations`.\n"
         )
         DURATIONS.write_text(header + "".join(f"{s:.2f} {n}\n" for s, n in listed))
         print(f"\nwrote {len(listed)} tests to {DURATIONS.relative_to(ROOT)}")

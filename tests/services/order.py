@@ -7,9 +7,9 @@ the other has finished: the run's tail. Sorting the units by their known duratio
 longest first, lets the short tests fill in at the end instead (the longest-processing-
 time rule), and the two workers finish within seconds of each other.
 
-The durations come from ``durations.txt`` beside this file (one CI run's
-``--durations=0``; ``bench/suite_time.py LOG --write-durations`` refreshes it); a test
-not listed counts as ``UNLISTED_S``. Only the order changes, in the workers only: every
+The durations come from ``durations.txt`` beside this file (CI logs' ``--durations``
+sections; ``bench/suite_time.py LOG... --write-durations`` refreshes it); a test not
+listed counts as ``UNLISTED_S``. Only the order changes, in the workers only: every
 test still runs, and a unit's own tests keep their order, so a module-scoped fixture is
 still built once per group. xdist's own reordering (units with more tests first) would
 undo this one, so it is switched off.
