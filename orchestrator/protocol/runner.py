@@ -251,8 +251,7 @@ class RunnerResult(Message):
                 raise ValueError("a packed result keeps settings and plans in models")
             if self.error is None and not self.models:
                 raise ValueError("a packed result with no models must carry an error")
-            shas = (m.model_sha256 for m in self.models)
-            _distinct(shas, "a model appears twice in models")
+            _distinct((m.model_sha256 for m in self.models), "a model appears twice in models")
             return self
         _measured(self.settings, self.error, "a result")
         return self
