@@ -75,30 +75,33 @@ def add(
     data = definition.model_dump(mode="json")
     sweep = session.scalars(select(db.Sweep).where(db.Sweep.name == definition.name)).one_or_none()
     if sweep is None:
-        session.add(
-            db.Sweep(
-                name=definition.name,
-                definition=data,
-                schedule=definition.schedule,
-                timezone=definition.timezone,
-                paused=False,
-                source_path=source_path,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        sweep = db.Sweep(name=definition.name, paused=False, created_at=now)
+        _take(sweep, definition, data, source_path=source_path, now=now)
+        session.add(sweep)
         session.flush()
         return AddOutcome(definition.name, created=True)
     changes = diff(shown(sweep.definition), shown(data))
     if sweep.source_path != source_path:
         changes.append(f"file: {sweep.source_path} → {source_path}")
     if changes:
-        sweep.definition = data
-        sweep.schedule = definition.schedule
-        sweep.timezone = definition.timezone
-        sweep.source_path = source_path
-        sweep.updated_at = now
+        _take(sweep, definition, data, source_path=source_path, now=now)
     return AddOutcome(definition.name, created=False, changes=changes)
+
+
+def _take(
+    sweep: db.Sweep,
+    definition: SweepDefinition,
+    data: dict[str, Any],
+    *,
+    source_path: str | None,
+    now: datetime,
+) -> None:
+    """What a sweep file decides, on a new sweep or on the one of its name it updates."""
+    sweep.definition = data
+    sweep.schedule = definition.schedule
+    sweep.timezone = definition.timezone
+    sweep.source_path = source_path
+    sweep.updated_at = now
 
 
 def set_paused(session: Session, name: str, paused: bool) -> bool:
