@@ -27,8 +27,10 @@ run: a cut edge changes the neighbours, and with them Core ML's choice.
 
 Without a cause (every op on the ANE by probe or not placed, no lint rule naming one, the
 model's timing saying otherwise) there is nothing to border a window: prefixes of the model
-are measured instead (``prefix_search``), in the same one round, to bracket where work
-starts leaving the ANE and, when one op there was not placed alone, to name it the cause.
+are measured instead (``prefix_search``), the first round with any windows, then in rounds
+of their own planned as each round is read (``on_window_final``), to bracket where work
+starts leaving the ANE down to the cause; the windows beside the cause found follow in one
+more round, and their moved runs are carried by it.
 """
 
 from __future__ import annotations

@@ -279,7 +279,7 @@ def redo_with_roles(
     its cause's. Returns the verdict and how many ops it names off the ANE."""
     book = LintBook(lint, verdict.chip)
     ops_off: list[OpOffAne] = []
-    bracket = [i for i, (role, _) in roles.items() if role == NOT_ISOLATED]
+    bracket = sorted(i for i, (role, _) in roles.items() if role == NOT_ISOLATED)
     for i, p in enumerate(placed):
         if i in bracket:
             ops_off.append(_not_isolated(p, placed, bracket))
@@ -339,9 +339,8 @@ def _not_isolated(p: OpByProbe, placed: Sequence[OpByProbe], bracket: list[int])
         type=clip(p.type, TYPE_LIMIT),
         unit="unknown",
         reason=clip(
-            f"not isolated: work leaves the ANE once ops {lo}–{hi} ({placed[lo].name} …"
-            f" {placed[hi].name}) are included, and prefix search stopped before telling which"
-            " of them is the cause"
+            f"not isolated: work leaves the ANE once ops up to {hi} are included, and prefix"
+            f" search could not tell which of ops {_positions(bracket)} is the cause"
         ),
         fix=clip(
             f"profile prefixes ending inside ops {lo}–{hi} (`anefarm probes MODEL DIR --prefix N`,"
@@ -350,3 +349,10 @@ def _not_isolated(p: OpByProbe, placed: Sequence[OpByProbe], bracket: list[int])
         source=EvidenceSource.PROBE,
         role=NOT_ISOLATED,
     )
+
+
+def _positions(ops: list[int]) -> str:
+    """``2–4`` for a stretch, else the positions listed (the first few)."""
+    if ops == list(range(ops[0], ops[-1] + 1)):
+        return f"{ops[0]}–{ops[-1]}"
+    return ", ".join(str(i) for i in ops[:8]) + (" …" if len(ops) > 8 else "")

@@ -93,20 +93,28 @@ def lengths(n: int, lo: int = 0, hi: int | None = None, skip: Collection[int] = 
 @dataclass(frozen=True)
 class Outcome:
     """What the prefixes say: a note for the verdict, the isolated cause (position and
-    why) when there is one, and the bracket (ops ``bracket[0]`` … ``bracket[1] - 1``) when
-    the readings can be trusted."""
+    why) when there is one; else, when the readings can be trusted, the ops one of which
+    makes work leave (``suspects``) and the lengths between which to cut next (``bracket``:
+    the prefixes ``bracket[0] + 1`` … ``bracket[1] - 1``)."""
 
     note: str
     cause: int | None = None
     why: str = ""
     bracket: tuple[int, int] | None = None
+    suspects: tuple[int, ...] = ()
 
 
 def conclude(
     placed: Sequence[OpByProbe], readings: dict[int, WindowReading], rounds: int = 1
 ) -> Outcome:
-    """The bracket where work starts leaving the ANE, from each prefix length's reading
-    (module docstring). The whole model leaves: the verdict's timing said so."""
+    """The op where work starts leaving the ANE, from each prefix length's reading (module
+    docstring). The whole model leaves: the verdict's timing said so.
+
+    A prefix that *leaves* holds an op off the ANE under `all`: sound evidence. One that
+    reads *on the ANE* clears only ops that ran on the ANE alone: an op its probe could not
+    place may be a cause that costs about the same on the GPU as on the CPU, and then `all`
+    (it on the GPU) takes as long as `cpuAndNeuralEngine` (it on the CPU) — the SIMULATED
+    XR reads a 15×15 pooling on 8×8 px so in a prefix that ends a few ops after it."""
     n = len(placed)
     order = sorted(readings)
     first = next((k for k in order if readings[k].verdict == LEAVES), n)
@@ -119,37 +127,52 @@ def conclude(
         return Outcome("prefix search: timing could not read any prefix; cause not isolated")
     stays = [k for k in order if k < first and readings[k].verdict == ON_ANE]
     last = stays[-1] if stays else 0
-    span = range(last, first)
-    names = ", ".join(placed[i].name for i in list(span)[:5]) + (" …" if len(span) > 5 else "")
-    where = f"ops {last}–{first - 1} ({names})"
     after = f"after {rounds} round(s)"
-    before = f"the first {last} ops run on the ANE under `all`" if last else "it is the first op"
     leaving = readings.get(first)
     said = f" ({leaving.reason})" if leaving is not None else " (the model's own timing)"
+    # Ops that did not run on the ANE alone, before the first prefix that leaves: an op
+    # that ran there alone is not a cause (as everywhere in bisection).
+    odd = [
+        i for i in range(first) if placed[i].status != ProbeStatus.PLACED or placed[i].unit != ANE
+    ]
+    if len(odd) == 1:
+        [cause] = odd
+        why = (
+            f"off the ANE: found by prefix search — the first {first} ops do not run on the ANE"
+            f" under `all`{said}; of them only it did not run on the ANE alone"
+        )
+        return Outcome(f"prefix search: work leaves the ANE at {placed[cause].name}, the one op"
+                       f" of the first {first} not placed on the ANE alone ({after}): the cause",
+                       cause, why, (cause, first), (cause,))  # fmt: skip
+    if odd:
+        names = ", ".join(placed[i].name for i in odd[:5]) + (" …" if len(odd) > 5 else "")
+        return Outcome(
+            f"prefix search: work leaves the ANE once the first {first} ops are included;"
+            f" {len(odd)} of them did not run on the ANE alone ({names}): moved, cause not"
+            f" isolated {after}",
+            bracket=(odd[0], first),
+            suspects=tuple(odd),
+        )
+    # Every op ran on the ANE alone (the issue's case): the prefixes that stay bound it too.
+    span = range(last, first)
     if len(span) == 1:
         [cause] = span
+        before = (
+            f"the first {last} ops run on the ANE under `all`" if last else "it is the first op"
+        )
         why = (
             f"off the ANE: found by prefix search — {before}, the first {first} do not{said}:"
             " it is the op whose inclusion makes work leave the ANE"
         )
         return Outcome(f"prefix search: work leaves the ANE at {placed[cause].name}, {after}:"
                        " the op whose inclusion makes work leave the ANE: the cause", cause, why,
-                       (last, first))  # fmt: skip
-    unplaced = [i for i in span if placed[i].status != ProbeStatus.PLACED]
-    on_ane = all(placed[i].unit == ANE for i in span if i not in unplaced)
-    if len(unplaced) == 1 and on_ane:
-        [cause] = unplaced
-        why = (
-            f"off the ANE: found by prefix search — {before}, the first {first} do not{said};"
-            f" of ops {last}–{first - 1} only it was not placed on the ANE alone"
-        )
-        return Outcome(f"prefix search: work leaves the ANE at {placed[cause].name}, the one op"
-                       f" of {where} not placed alone ({after}): the cause", cause, why,
-                       (last, first))  # fmt: skip
+                       (last, first), (cause,))  # fmt: skip
+    names = ", ".join(placed[i].name for i in list(span)[:5]) + (" …" if len(span) > 5 else "")
     return Outcome(
-        f"prefix search: work leaves the ANE once {where} are included; moved, cause not isolated"
-        f" {after} ({len(unplaced)} of them not placed alone)",
+        f"prefix search: work leaves the ANE once ops {last}–{first - 1} ({names}) are included;"
+        f" moved, cause not isolated {after} (each ran on the ANE alone)",
         bracket=(last, first),
+        suspects=tuple(span),
     )
 
 
@@ -162,9 +185,11 @@ def next_lengths(
     outcome = conclude(placed, readings, len(rounds))
     if outcome.cause is not None or outcome.bracket is None or len(rounds) >= max_rounds(n):
         return []
+    if len(rounds) > 1:
+        earlier = {k: r for k, r in readings.items() if k not in set(rounds[-1])}
+        if conclude(placed, earlier).bracket == outcome.bracket:
+            return []  # the last round narrowed nothing: another would not either
     lo, hi = outcome.bracket
-    if rounds and not {lo, hi} & set(rounds[-1]):
-        return []  # the last round read nothing inside the bracket: another would not either
     return lengths(n, lo, hi, skip=readings)
 
 
@@ -289,9 +314,7 @@ def apply(
         placed[outcome.cause] = _as_cause(placed[outcome.cause], outcome.why)
         roles[outcome.cause] = (CAUSE, None)
         return outcome.cause
-    if outcome.bracket is not None:
-        lo, hi = outcome.bracket
-        for i in range(lo, hi):
-            if i not in roles:  # an op named already (a lint cause, say) keeps its role
-                roles[i] = (NOT_ISOLATED, None)
+    for i in outcome.suspects:
+        if i not in roles:  # an op named already (a lint cause, say) keeps its role
+            roles[i] = (NOT_ISOLATED, None)
     return None

@@ -5,11 +5,14 @@ carried neighbours named from windows cut beside it."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from rich.console import Console
 
 from agents.devices.simulation.placement import CARRIED, CAUSE
 from bench.context_search import hidden_cause_model, truth
@@ -28,7 +31,9 @@ from orchestrator.protocol import (
     Verdict,
     VerdictKind,
 )
+from orchestrator.render import csv_line, print_table
 from orchestrator.report import report_model
+from orchestrator.report_rows import Report
 from orchestrator.store import models as db
 
 XR_IOS16 = "iPhone11,8@16.7.8=1"
@@ -124,12 +129,35 @@ def test_a_bracket_left_at_the_cap_is_reported_not_isolated_and_keeps_the_verdic
         (f"op{i}", NOT_ISOLATED, "unknown") for i in (2, 3, 4)
     ]
     [entry] = {o.reason for o in redone.ops_off_ane}  # one finding for the whole bracket
-    assert entry.startswith("not isolated: work leaves the ANE once ops 2–4")
+    assert entry == (
+        "not isolated: work leaves the ANE once ops up to 4 are included, and prefix search"
+        " could not tell which of ops 2–4 is the cause"
+    )
     assert "--prefix N`, N from 3 to 4" in redone.ops_off_ane[0].fix
     assert "3 not isolated" in redone.reasons[0]
     # JSON: the role is part of the exported verdict.
     again = Verdict.model_validate(redone.model_dump(mode="json"))
     assert again.ops_off_ane[0].role == NOT_ISOLATED
+    # The report says it as one finding, in the text and the CSV.
+    report = {"job": "j", "status": "done", "rows": [_row(redone)]}
+    out = io.StringIO()
+    print_table(report, Console(file=out, width=400, color_system=None))
+    text = out.getvalue()
+    assert "op2, op3, op4 (conv): not isolated: work leaves the ANE once ops up to 4" in text, text
+    assert "on A12 XR: not placed by probe, not isolated" in text and "--prefix N" in text
+    flat = csv_line("j", Report.model_validate(report).rows[0])
+    assert "op3 (conv) → unknown: not isolated: work leaves the ANE" in flat["ops_off_ane"]
+
+
+def _row(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "model": "chain.mlpackage", "sha256": "s", "device_class": "iPhone11,8", "chip": "A12",
+        "device_name": "iPhone XR", "os_version": "16.7.8", "simulated": True,
+        "status": "succeeded", "verdict": verdict.verdict.value, "ane_share": verdict.ane_share,
+        "latency_ms": {}, "speedup_all_vs_cpu_only": None, "cold_load_ms": None,
+        "warm_load_ms": None, "error": None, "bisection": None, "reasons": verdict.reasons,
+        "ops_off_ane": [o.model_dump(mode="json") for o in verdict.ops_off_ane],
+    }  # fmt: skip
 
 
 N_OPS = 100  # the model's own ops; Core ML adds an input and an output cast

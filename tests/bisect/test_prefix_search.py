@@ -59,15 +59,16 @@ def test_the_one_op_not_placed_alone_in_the_bracket_is_the_cause() -> None:
     # the ANE alone), so does 7, and the whole model.
     outcome = conclude(placed, _read(k2=ON_ANE, k3=ON_ANE, k5=LEAVES, k7=LEAVES))
     assert outcome.cause == 3
-    assert "the first 3 ops run on the ANE" in outcome.why
+    assert "the first 5 ops do not run on the ANE" in outcome.why
+    assert "only it did not run on the ANE alone" in outcome.why
     assert "op3" in outcome.note and "the cause" in outcome.note
 
 
 def test_a_bracket_with_two_candidates_names_the_stretch_and_no_op() -> None:
     placed = [_op(0), _unplaced(1), _unplaced(2), _op(3), _op(4)]
     outcome = conclude(placed, _read(k1=ON_ANE, k4=LEAVES))
-    assert outcome.cause is None
-    assert "ops 1–3" in outcome.note and "moved, cause not isolated" in outcome.note
+    assert outcome.cause is None and outcome.suspects == (1, 2)
+    assert "the first 4 ops" in outcome.note and "moved, cause not isolated" in outcome.note
 
 
 def test_a_bracket_of_ops_that_all_ran_on_the_ane_alone_names_no_op() -> None:
@@ -94,13 +95,21 @@ def test_readings_that_cannot_be_trusted_name_nothing(readings: dict[str, str]) 
     assert outcome.cause is None and "cause not isolated" in outcome.note
 
 
-def test_an_unknown_reading_widens_the_bracket_instead_of_guessing() -> None:
+def test_a_prefix_on_the_ane_does_not_clear_an_op_not_placed_alone() -> None:
     placed = [_op(0), _unplaced(1), _op(2), _unplaced(3), _op(4), _op(5)]
-    # Prefix 2 unknown: the bracket runs from the last prefix that stays (0) to 4.
     outcome = conclude(placed, _read(k2=UNKNOWN, k4=LEAVES))
-    assert outcome.cause is None and "ops 0–3" in outcome.note
+    assert outcome.cause is None and outcome.suspects == (1, 3)
+    # Prefix 2 on the ANE: op 1 may still be a cause as cheap on the GPU as on the CPU
+    # (`all` then takes as long as `cpuAndNeuralEngine`): it stays a suspect.
     outcome = conclude(placed, _read(k2=ON_ANE, k4=LEAVES))
-    assert outcome.cause == 3
+    assert outcome.cause is None and outcome.suspects == (1, 3)
+    # A prefix that leaves sooner decides it.
+    outcome = conclude(placed, _read(k2=LEAVES, k4=LEAVES))
+    assert outcome.cause == 1
+    # Ops that ran on the ANE alone are bounded by the prefixes that stay.
+    placed = [_op(i) for i in range(6)]
+    outcome = conclude(placed, _read(k2=UNKNOWN, k4=LEAVES))
+    assert outcome.cause is None and outcome.suspects == (0, 1, 2, 3) and "ops 0–3" in outcome.note
 
 
 @pytest.mark.parametrize(
