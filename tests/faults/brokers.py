@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -69,3 +71,40 @@ class RedisProcess:
                 self.process.wait(timeout=5)
             if self.process.poll() is None:
                 self.kill()
+
+
+def where_unfinished_runs_are(farm: Any, job: str) -> str:
+    """For a failure message: where Redis holds the batch (or the result) of each run of
+    ``job`` that has not ended — a device queue, kombu's ``unacked`` hash, a busy mark, the
+    results queue, or nowhere — and the length of every list Redis has. A run stuck in a
+    queue nobody consumes reads differently from one whose message is gone."""
+    from sqlalchemy import select
+
+    from orchestrator.delivery import inflight
+    from orchestrator.store import models as db
+
+    client = farm.redis()
+    held = {
+        "batch in a device queue or unacked": inflight.batch_ids(client),
+        "result waiting for ingest": inflight.result_ids(client),
+    }
+    busy = inflight.busy_runs(client)
+    lines = []
+    with farm.sessions()() as session:
+        rows = session.execute(
+            select(db.Run.id, db.Run.status, db.Run.attempts, db.Run.device_class)
+            .where(db.Run.job_id == uuid.UUID(job))
+            .where(
+                db.Run.status.in_([db.RunStatus.WAITING, db.RunStatus.QUEUED, db.RunStatus.RUNNING])
+            )
+        ).all()
+    for run in rows:
+        batch = f"{run.id}-a{run.attempts}"
+        places = [name for name, ids in held.items() if batch in ids]
+        places += ["busy mark"] if str(run.id) in busy else []
+        lines.append(f"run {batch} {run.status} on {run.device_class}: {places or 'nowhere'}")
+    for key in sorted(client.scan_iter(count=500)):
+        if client.type(key) == "list":
+            lines.append(f"list {key!r}: {client.llen(key)}")
+    lines.append(f"unacked: {client.hlen('unacked')}")
+    return "\n".join(lines)
