@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,12 +26,9 @@ from orchestrator.modelkit.materialize import materialize
 from orchestrator.protocol import (
     BatchOutcome,
     ComputeUnits,
-    ModelFormat,
-    ModelRef,
     RunBatch,
     RunnerManifest,
     RunPurpose,
-    RunSpec,
     livestate,
 )
 from orchestrator.protocol.transport import Sent, create_app, device_queue, publish_batch
@@ -39,8 +36,8 @@ from orchestrator.runs import Effects
 from orchestrator.settings import load_settings
 from orchestrator.store import models as db
 from orchestrator.store.engine import session_scope
-
-XR_IOS16 = "iPhone11,8@16.7.8=1"
+from tests.bisect.packed_farms import XR_IOS16, placements
+from tests.contract.batches import run_batch
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +55,6 @@ def _bisect(home: Path, redis_url: str, model: Path, *, packing: bool) -> Packed
     return farm
 
 
-def _placements(farm: PackedFarm) -> dict[str, tuple[str, str]]:
-    parent = farm.parent(farm.job)
-    assert parent.bisect_state == "done"
-    signatures = (parent.bisection or {})["signatures"]
-    return {s: (v["unit"], v["status"]) for s, v in signatures.items()}
-
-
 def test_twenty_signatures_take_at_most_three_launches_and_place_as_unpacked(
     tmp_path: Path, redis_url: str, twenty_signatures: Path
 ) -> None:
@@ -77,9 +67,9 @@ def test_twenty_signatures_take_at_most_three_launches_and_place_as_unpacked(
         assert len(single_op) <= 3
         off = [launch for launch in unpacked.probe_launches(repeat=1) if not launch.window]
         assert len(off) == 20  # packing off: one each
-        placements = _placements(packed)
-        assert len(placements) == 20
-        assert placements == _placements(unpacked)
+        placed = placements(packed)
+        assert len(placed) == 20
+        assert placed == placements(unpacked)
         # Less device time for the same answer (figures: bench/packed_probes.py).
         assert packed.device_seconds() < unpacked.device_seconds()
         # Each probe run ended with its own attempt, stored once.
@@ -90,16 +80,25 @@ def test_twenty_signatures_take_at_most_three_launches_and_place_as_unpacked(
 
 
 # -- packing ---------------------------------------------------------------------------
-def _batch(sha: str, *, timeout_s: float = 600.0, iterations: int = 50) -> RunBatch:
-    spec = RunSpec(compute_units=list(ComputeUnits), iterations=iterations, warmup=5,
-                   timeout_s=timeout_s)  # fmt: skip
-    return RunBatch(
-        run_id=uuid.uuid4(), attempt=1, job_id=uuid.UUID(int=1),
-        model=ModelRef(sha256=sha, filename="p.mlpackage", format=ModelFormat.MLPACKAGE,
-                       size_bytes=10),
-        device_class="iPhone11,8", pinned_udid="sim-1", spec=spec, purpose=RunPurpose.PROBE,
-        created_at=datetime.now(UTC),
-    )  # fmt: skip
+def _batch(sha: str, filename: str = "p.mlpackage", **varied: Any) -> RunBatch:
+    """A probe run pinned to the one simulated device, measured in every compute unit."""
+    return run_batch(sha, filename=filename, units=list(ComputeUnits), pinned_udid="sim-1",
+                     purpose=RunPurpose.PROBE, **varied)  # fmt: skip
+
+
+def _stored_probes(
+    tmp_path: Path, probes: list[Path]
+) -> tuple[list[RunBatch], Callable[[RunBatch], Path]]:
+    """A probe batch for each model, fetched from an artifact store as an agent would."""
+    store = ArtifactStore(tmp_path / "store", 10**9)
+    refs = [store.add(p) for p in probes]
+    batches = [_batch(ref.sha256, iterations=10, filename=path.name, size_bytes=ref.size_bytes,
+                      location="file:///") for ref, path in zip(refs, probes, strict=True)]  # fmt: skip
+
+    def fetch(batch: RunBatch) -> Path:
+        return materialize(store.path_of(batch.model.sha256), batch.model, tmp_path / "m")
+
+    return batches, fetch
 
 
 def _sha(i: int) -> str:
@@ -160,19 +159,9 @@ def four_probes(tmp_path_factory: pytest.TempPathFactory, twenty_signatures: Pat
 def test_a_probe_that_crashes_the_runner_is_split_off_and_the_others_are_measured(
     tmp_path: Path, four_probes: list[Path]
 ) -> None:
-    store = ArtifactStore(tmp_path / "store", 10**9)
-    refs = [store.add(p) for p in four_probes]
-    bad = refs[2].sha256
+    batches, fetch = _stored_probes(tmp_path, four_probes)
+    bad = batches[2].model.sha256
     [device] = build_farm(f"{XR_IOS16}!crash#{bad[:16]}", seed=3)
-    batches = []
-    for ref, path in zip(refs, four_probes, strict=True):
-        batches.append(_batch(ref.sha256, iterations=10).model_copy(update={"model": ModelRef(
-            sha256=ref.sha256, filename=path.name, format=ModelFormat.MLPACKAGE,
-            size_bytes=ref.size_bytes, location="file:///")}))  # fmt: skip
-
-    def fetch(batch: RunBatch) -> Path:
-        return materialize(store.path_of(batch.model.sha256), batch.model, tmp_path / "m")
-
     results = execute_all(RunBatch.pack(batches), device, agent="a", fetch_model=fetch)
     by_run = {r.run_id: r for r in results}
     assert len(results) == 4 and set(by_run) == {b.run_id for b in batches}
@@ -239,55 +228,54 @@ def test_redelivery_sees_every_run_of_a_packed_batch_in_redis(
         client.close()
 
 
-def test_every_run_of_a_packed_batch_redis_lost_is_published_again_and_ends(
+@pytest.fixture
+def probes_sent(
     tmp_path: Path, redis_url: str, twenty_signatures: Path
-) -> None:
+) -> Iterator[tuple[PackedFarm, RunBatch]]:
+    """A packing farm right after the user run: its verdict planned the twenty probes,
+    sent as one packed batch (to the stub publisher only: Redis never held it)."""
     farm = PackedFarm.start(tmp_path, redis_url, packing=True, farm=XR_IOS16)
     try:
         farm.submit(twenty_signatures, iterations=10)
-        assert farm.run_next()  # the user run: its verdict plans the probes
-        [lost] = [s.batch for s in farm.publisher.sent[farm.done :]]
-        assert lost.packed is not None and len(lost.members()) == 20
-        # The stub publisher sent nothing to Redis: to the reaper the packed batch is lost.
-        farm.done = len(farm.publisher.sent)
-        [device] = farm.devices
-        ident = device.identity
-        livestate.put_device(farm.ingestor.redis, livestate.DeviceStatus(
-            udid=ident.udid, product_type=ident.product_type, chip=ident.chip,
-            os_version=ident.os_version, os_build=ident.os_build, name=ident.name,
-            simulated=True, agent="bench-agent", state="ready"), ttl_s=60)  # fmt: skip
-        after = Effects()
-        with session_scope(farm.sessions) as session:
-            again = redelivery.republish_lost(farm.ingestor, session, after, grace=0.0)
-        farm.ingestor.apply(after)
-        assert sorted(again) == sorted(str(m.run_id) for m in lost.members())
-        republished = [s.batch for s in farm.publisher.sent[farm.done :]]
-        assert sorted(b.batch_id for b in republished) == sorted(m.batch_id for m in lost.members())
-        farm.run_all()  # alone now, each run ends
-        with farm.sessions() as session:
-            probes = session.query(db.Run).filter_by(purpose="probe").all()
-            assert len(probes) >= 20 and all(r.status == "succeeded" for r in probes)
-        assert farm.parent(farm.job).bisect_state == "done"
+        assert farm.run_next()
+        [batch] = [s.batch for s in farm.publisher.sent[farm.done :]]
+        assert batch.packed is not None and len(batch.members()) == 20
+        yield farm, batch
     finally:
         farm.close()
+
+
+def test_every_run_of_a_packed_batch_redis_lost_is_published_again_and_ends(
+    probes_sent: tuple[PackedFarm, RunBatch],
+) -> None:
+    farm, lost = probes_sent
+    # The stub publisher sent nothing to Redis: to the reaper the packed batch is lost.
+    farm.done = len(farm.publisher.sent)
+    [device] = farm.devices
+    ident = device.identity
+    livestate.put_device(farm.ingestor.redis, livestate.DeviceStatus(
+        udid=ident.udid, product_type=ident.product_type, chip=ident.chip,
+        os_version=ident.os_version, os_build=ident.os_build, name=ident.name,
+        simulated=True, agent="bench-agent", state="ready"), ttl_s=60)  # fmt: skip
+    after = Effects()
+    with session_scope(farm.sessions) as session:
+        again = redelivery.republish_lost(farm.ingestor, session, after, grace=0.0)
+    farm.ingestor.apply(after)
+    assert sorted(again) == sorted(str(m.run_id) for m in lost.members())
+    republished = [s.batch for s in farm.publisher.sent[farm.done :]]
+    assert sorted(b.batch_id for b in republished) == sorted(m.batch_id for m in lost.members())
+    farm.run_all()  # alone now, each run ends
+    with farm.sessions() as session:
+        probes = session.query(db.Run).filter_by(purpose="probe").all()
+        assert len(probes) >= 20 and all(r.status == "succeeded" for r in probes)
+    assert farm.parent(farm.job).bisect_state == "done"
 
 
 def test_leaving_the_foreground_in_a_packed_launch_fails_only_the_model_it_hit(
     tmp_path: Path, four_probes: list[Path]
 ) -> None:
-    store = ArtifactStore(tmp_path / "store", 10**9)
-    refs = [store.add(p) for p in four_probes]
+    batches, fetch = _stored_probes(tmp_path, four_probes)
     [device] = build_farm(f"{XR_IOS16}!background@1", seed=3)
-    batches = [
-        _batch(ref.sha256, iterations=10).model_copy(update={"model": ModelRef(
-            sha256=ref.sha256, filename=path.name, format=ModelFormat.MLPACKAGE,
-            size_bytes=ref.size_bytes, location="file:///")})
-        for ref, path in zip(refs, four_probes, strict=True)
-    ]  # fmt: skip
-
-    def fetch(batch: RunBatch) -> Path:
-        return materialize(store.path_of(batch.model.sha256), batch.model, tmp_path / "m")
-
     results = execute_all(RunBatch.pack(batches), device, agent="a", fetch_model=fetch)
     assert device.runs == 1
     assert [r.outcome for r in results] == [BatchOutcome.OK] * 3 + [BatchOutcome.INFRA_ERROR]
@@ -297,32 +285,26 @@ def test_leaving_the_foreground_in_a_packed_launch_fails_only_the_model_it_hit(
 
 
 def test_a_worker_that_dies_in_a_packed_batch_loses_every_run_of_it_to_the_reaper(
-    tmp_path: Path, redis_url: str, twenty_signatures: Path
+    probes_sent: tuple[PackedFarm, RunBatch],
 ) -> None:
-    farm = PackedFarm.start(tmp_path, redis_url, packing=True, farm=XR_IOS16)
-    try:
-        farm.submit(twenty_signatures, iterations=10)
-        assert farm.run_next()
-        [batch] = [s.batch for s in farm.publisher.sent[farm.done :]]
-        members = batch.members()
-        client = farm.ingestor.redis
-        udid = farm.devices[0].identity.udid
-        # The pool child's mark; the worker (pid 1 here) has no heartbeat: it is gone.
-        livestate.set_busy(client, udid, run_id=str(batch.run_id), pid=2, ttl_s=60,
-                           attempt=1, worker_pid=1,
-                           packed=[(str(m.run_id), m.attempt) for m in members[1:]])  # fmt: skip
-        assert inflight.busy_runs(client) == {str(m.run_id) for m in members}
-        after = Effects()
-        with session_scope(farm.sessions) as session:
-            handled = reaper._lost_workers(farm.ingestor, session, after)
-        farm.ingestor.apply(after)
-        assert sorted(handled) == sorted(str(m.run_id) for m in members)
-        assert all(livestate.is_superseded(client, str(m.run_id), 1) for m in members)
-        with farm.sessions() as session:
-            lost = session.query(db.RunAttempt).filter_by(attempt=1, failure_kind=reaper.GONE)
-            assert {a.run_id for a in lost} == {m.run_id for m in members}
-    finally:
-        farm.close()
+    farm, batch = probes_sent
+    members = batch.members()
+    client = farm.ingestor.redis
+    udid = farm.devices[0].identity.udid
+    # The pool child's mark; the worker (pid 1 here) has no heartbeat: it is gone.
+    livestate.set_busy(client, udid, run_id=str(batch.run_id), pid=2, ttl_s=60,
+                       attempt=1, worker_pid=1,
+                       packed=[(str(m.run_id), m.attempt) for m in members[1:]])  # fmt: skip
+    assert inflight.busy_runs(client) == {str(m.run_id) for m in members}
+    after = Effects()
+    with session_scope(farm.sessions) as session:
+        handled = reaper._lost_workers(farm.ingestor, session, after)
+    farm.ingestor.apply(after)
+    assert sorted(handled) == sorted(str(m.run_id) for m in members)
+    assert all(livestate.is_superseded(client, str(m.run_id), 1) for m in members)
+    with farm.sessions() as session:
+        lost = session.query(db.RunAttempt).filter_by(attempt=1, failure_kind=reaper.GONE)
+        assert {a.run_id for a in lost} == {m.run_id for m in members}
 
 
 def test_the_lifts_one_launch_plans_are_repacked_and_other_work_is_left_alone(

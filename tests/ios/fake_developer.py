@@ -1,7 +1,8 @@
 """Fakes of the developer services at the Python boundary (AFC via house_arrest, DVT
 process control, crash reports, os_trace, power assertions, DDI, tunnels), sharing state
 with the fake device in ``fake_usbmuxd``. Their method signatures are compared with the
-installed pymobiledevice3 classes in ``test_signatures.py``.
+installed pymobiledevice3 classes in ``test_signatures.py``; the long ones are not restated
+here but bound against the real method at each call (``mirror.py``).
 
 The fake device plays a tiny runner: when launched it reads manifest.json from its
 container and writes a RunnerResult marked ``simulated=True`` — a fake device is not a
@@ -29,8 +30,11 @@ from pymobiledevice3.exceptions import (
 )
 from pymobiledevice3.lockdown_service_provider import LockdownServiceProvider
 from pymobiledevice3.services.afc import AfcError
+from pymobiledevice3.services.crash_reports import CrashReportsManager
+from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
 from pymobiledevice3.services.os_trace import SyslogEntry, SyslogLabel, SyslogLogLevel
 
+from agents.devices.ios.services import Pmd3DeveloperServices
 from tests.ios import fake_tunnel
 from tests.ios.fake_container import FakeContainer
 from tests.ios.fake_container import require_reachable as _require_reachable
@@ -45,6 +49,7 @@ from tests.ios.fake_runner import (
 )
 from tests.ios.fake_runner import state as _state
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
+from tests.ios.mirror import Call, mirrors
 
 __all__ = ["CRASH_REPORT", "JETSAM_REPORT", "RUNNER_PID", "FakeContainer", "crash_ips",
            "fake_result", "jetsam_ips"]  # fmt: skip
@@ -72,15 +77,9 @@ class FakeProcessControl:
         self.services = services
         self.device = services.device
 
-    async def launch(
-        self,
-        bundle_id: str,
-        arguments: list[str] | None = None,
-        kill_existing: bool = True,
-        start_suspended: bool = False,
-        environment: dict[str, Any] | None = None,
-        extra_options: dict[str, Any] | None = None,
-    ) -> int:
+    @mirrors(ProcessControl.launch)
+    async def launch(self, call: Call) -> int:
+        bundle_id = call["bundle_id"]
         await _require_reachable(self.services)
         if bundle_id not in self.device.apps:
             raise AppNotInstalledError(bundle_id)
@@ -91,11 +90,11 @@ class FakeProcessControl:
             why = ("it has an invalid code signature, inadequate entitlements or its profile "
                    "has not been explicitly trusted by the user")  # fmt: skip
             raise launch_refused(bundle_id, "Security", why)
-        batch = (environment or {})["ANEFARM_BATCH_ID"]
-        self.services.launched.append((bundle_id, list(arguments or []), batch))
+        batch = (call["environment"] or {})["ANEFARM_BATCH_ID"]
+        self.services.launched.append((bundle_id, list(call["arguments"] or []), batch))
         previous = self.services.runner_task
         if self.services.running and previous is not None and not previous.done():
-            if not kill_existing:
+            if not call["kill_existing"]:
                 # SpringBoard brings the running app to the front: it started once, with
                 # its own arguments, and does not read this launch's batch.
                 return RUNNER_PID
@@ -139,14 +138,9 @@ class FakeCrashReports:
             listed.update("/" + "/".join(parts[: i + 1]) for i in range(start, stop))
         return sorted(listed)
 
-    async def pull(
-        self,
-        out: str,
-        entry: str = "/",
-        erase: bool = False,
-        match: str | None = None,
-        progress_bar: bool = True,
-    ) -> None:
+    @mirrors(CrashReportsManager.pull)
+    async def pull(self, call: Call) -> None:
+        out, entry, match = call["out"], call["entry"], call["match"]
         key, reports = entry.strip("/"), self.device.crash_reports
         if key in reports:  # a file: into out, under its own name when out is a folder
             targets = {
@@ -165,7 +159,7 @@ class FakeCrashReports:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(reports[name])
-            if erase:
+            if call["erase"]:
                 del reports[name]
 
     async def flush(self) -> None:
@@ -255,15 +249,10 @@ class FakeDeveloperServices:
             self.device.ddi_mounted = True
         self.mounts += 1
 
-    async def open_rsd(
-        self,
-        udid: str,
-        os_version: str,
-        *,
-        usbmux_address: str | None = None,
-        pair_records_dir: Path | None = None,
-    ) -> LockdownServiceProvider | None:
-        return await fake_tunnel.open_rsd(self, udid, os_version, usbmux_address, pair_records_dir)
+    @mirrors(Pmd3DeveloperServices.open_rsd)
+    async def open_rsd(self, call: Call) -> LockdownServiceProvider | None:
+        return await fake_tunnel.open_rsd(self, call["udid"], call["os_version"],
+                                          call["usbmux_address"], call["pair_records_dir"])  # fmt: skip
 
     async def close_rsd(self, provider: LockdownServiceProvider) -> None:
         await fake_tunnel.close_rsd(self, provider)

@@ -30,19 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from orchestrator.protocol import (
-    PACKED_SCHEMA_VERSION,
-    DeviceFacts,
-    LatencyStats,
-    ManifestModel,
-    ModelResult,
-    RunnerError,
-    RunnerErrorKind,
-    RunnerManifest,
-    RunnerResult,
-    SettingResult,
-    ThermalState,
-)
+from orchestrator import protocol as p
 from orchestrator.stats import summarize
 
 if TYPE_CHECKING:
@@ -96,9 +84,9 @@ async def play(services: FakeDeveloperServices, batch: str) -> None:
     services.running = False
 
 
-def _manifest(raw: bytes, batch: str) -> tuple[RunnerManifest | None, str]:
+def _manifest(raw: bytes, batch: str) -> tuple[p.RunnerManifest | None, str]:
     try:
-        manifest = RunnerManifest.model_validate_json(raw)
+        manifest = p.RunnerManifest.model_validate_json(raw)
     except ValidationError as error:
         first = error.errors()[0]
         return None, f"bad manifest.json for batch {batch}: {first['msg']}"
@@ -121,7 +109,7 @@ def _crash(services: FakeDeveloperServices, *, oom: bool) -> None:
     services.running = False
 
 
-def _model_problem(container: Any, folder: str, entry: ManifestModel) -> str | None:
+def _model_problem(container: Any, folder: str, entry: p.ManifestModel) -> str | None:
     """Why Core ML could not compile the model as it sits in the inbox, or None."""
     path = f"{folder}/{entry.filename}"
     inside = [k for k in container if k.startswith(path + "/")]
@@ -134,7 +122,7 @@ def _model_problem(container: Any, folder: str, entry: ManifestModel) -> str | N
     return None if path in container else f"{entry.filename} is a folder, not a model file"
 
 
-def _measure(services: FakeDeveloperServices, manifest: RunnerManifest) -> str:
+def _measure(services: FakeDeveloperServices, manifest: p.RunnerManifest) -> str:
     device, folder = services.device, f"{INBOX}/{manifest.batch_id}"
     container = device.container
     for entry in manifest.all_models:
@@ -152,31 +140,31 @@ def _measure(services: FakeDeveloperServices, manifest: RunnerManifest) -> str:
         problem = problems[manifest.model.sha256]
         if problem is not None:
             return _failed(device, manifest.batch_id, f"compile: {problem}", manifest.model.sha256,
-                           kind=RunnerErrorKind.COMPILE)  # fmt: skip
+                           kind=p.RunnerErrorKind.COMPILE)  # fmt: skip
         return fake_result(device, manifest)
     now = datetime.now(UTC)
     models = []
     for entry in manifest.models:
         problem = problems[entry.sha256]
         if problem is not None:
-            error = RunnerError(kind=RunnerErrorKind.COMPILE, message=f"compile: {problem}")
-            models.append(ModelResult(model_sha256=entry.sha256, error=error, started_at=now,
-                                      finished_at=now))  # fmt: skip
+            error = p.RunnerError(kind=p.RunnerErrorKind.COMPILE, message=f"compile: {problem}")
+            models.append(p.ModelResult(model_sha256=entry.sha256, error=error, started_at=now,
+                                        finished_at=now))  # fmt: skip
             continue
-        one = RunnerResult.model_validate_json(fake_result(device, manifest, entry))
-        models.append(ModelResult(model_sha256=entry.sha256, compile_ms=12.0,
-                                  settings=one.settings, started_at=now, finished_at=now))  # fmt: skip
-    return RunnerResult(
-        schema_version=PACKED_SCHEMA_VERSION, batch_id=manifest.batch_id,
+        one = p.RunnerResult.model_validate_json(fake_result(device, manifest, entry))
+        models.append(p.ModelResult(model_sha256=entry.sha256, compile_ms=12.0,
+                                    settings=one.settings, started_at=now, finished_at=now))  # fmt: skip
+    return p.RunnerResult(
+        schema_version=p.PACKED_SCHEMA_VERSION, batch_id=manifest.batch_id,
         runner_version="fake-1", simulated=True, device=_facts(device),
-        model_sha256=manifest.model.sha256, thermal_before=ThermalState.NOMINAL,
-        thermal_after=ThermalState.NOMINAL, models=models, started_at=now, finished_at=now,
+        model_sha256=manifest.model.sha256, thermal_before=p.ThermalState.NOMINAL,
+        thermal_after=p.ThermalState.NOMINAL, models=models, started_at=now, finished_at=now,
     ).model_dump_json()  # fmt: skip
 
 
 def _behaviour_model(
-    model: Any, container: Any, folder: str, manifest: RunnerManifest
-) -> RunnerResult:
+    model: Any, container: Any, folder: str, manifest: p.RunnerManifest
+) -> p.RunnerResult:
     """The SIMULATED device's runner over the models as pushed (written out for it)."""
     with tempfile.TemporaryDirectory(prefix="fake-runner-") as scratch:
         paths = []
@@ -189,29 +177,31 @@ def _behaviour_model(
                 file.write_bytes(container[key])
             paths.append(target)
         if manifest.models is not None:
-            result: RunnerResult = model.run_packed(manifest, paths, manifest.time_budget_s * 2)
+            result: p.RunnerResult = model.run_packed(manifest, paths, manifest.time_budget_s * 2)
         else:
             result = model.run(manifest, paths[0], manifest.time_budget_s * 2)
         return result
 
 
-def _facts(device: Any) -> DeviceFacts:
-    return DeviceFacts(product_type=device.product_type, os_version=device.os_version,
-                       os_build=device.build)  # fmt: skip
+def _facts(device: Any) -> p.DeviceFacts:
+    return p.DeviceFacts(product_type=device.product_type, os_version=device.os_version,
+                         os_build=device.build)  # fmt: skip
 
 
 def _failed(device: Any, batch: str, message: str, sha: str | None = None,
-            kind: RunnerErrorKind = RunnerErrorKind.MANIFEST) -> str:  # fmt: skip
+            kind: p.RunnerErrorKind = p.RunnerErrorKind.MANIFEST) -> str:  # fmt: skip
     now = datetime.now(UTC)
-    return RunnerResult(
+    return p.RunnerResult(
         batch_id=batch, runner_version="fake-1", simulated=True, device=_facts(device),
-        model_sha256=sha or "0" * 64, thermal_before=ThermalState.NOMINAL,
-        thermal_after=ThermalState.NOMINAL, error=RunnerError(kind=kind, message=message[:400]),
+        model_sha256=sha or "0" * 64, thermal_before=p.ThermalState.NOMINAL,
+        thermal_after=p.ThermalState.NOMINAL, error=p.RunnerError(kind=kind, message=message[:400]),
         started_at=now, finished_at=now,
     ).model_dump_json()  # fmt: skip
 
 
-def fake_result(device: Any, manifest: RunnerManifest, entry: ManifestModel | None = None) -> str:
+def fake_result(
+    device: Any, manifest: p.RunnerManifest, entry: p.ManifestModel | None = None
+) -> str:
     """A version 1 result of one model (``entry``, default the manifest's)."""
     now = datetime.now(UTC)
     settings = []
@@ -220,14 +210,14 @@ def fake_result(device: Any, manifest: RunnerManifest, entry: ManifestModel | No
         # As the Swift harness labels them: the launch's first load, then loads of a model
         # the process already holds.
         provenance = "fresh_process" if index == 0 else "warm_cache"
-        settings.append(SettingResult(compute_units=units, cold_load_ms=20.0, warm_load_ms=5.0,
-                                      cold_load_provenance=provenance,
-                                      first_prediction_ms=3.0, latencies_ms=samples,
-                                      stats=LatencyStats(**summarize(samples))))  # fmt: skip
-    result = RunnerResult(batch_id=manifest.batch_id, runner_version="fake-1", simulated=True,
-                          device=_facts(device), model_sha256=(entry or manifest.model).sha256,
-                          thermal_before=ThermalState.NOMINAL, thermal_after=ThermalState.NOMINAL,
-                          settings=settings, started_at=now, finished_at=now)  # fmt: skip
+        settings.append(p.SettingResult(compute_units=units, cold_load_ms=20.0, warm_load_ms=5.0,
+                                        cold_load_provenance=provenance,
+                                        first_prediction_ms=3.0, latencies_ms=samples,
+                                        stats=p.LatencyStats(**summarize(samples))))  # fmt: skip
+    result = p.RunnerResult(batch_id=manifest.batch_id, runner_version="fake-1", simulated=True,
+                            device=_facts(device), model_sha256=(entry or manifest.model).sha256,
+                            thermal_before=p.ThermalState.NOMINAL, thermal_after=p.ThermalState.NOMINAL,
+                            settings=settings, started_at=now, finished_at=now)  # fmt: skip
     return result.model_dump_json()
 
 
@@ -247,8 +237,8 @@ def jetsam_ips(device: Any, killed: str = "AneFarmRunner", pid: int = RUNNER_PID
     header = {"bug_type": "298", "timestamp": "2026-01-01 12:00:00.00 +0000",
               "os_version": f"iPhone OS {device.os_version} ({device.build})"}  # fmt: skip
     alive = [("SpringBoard", 34), ("AneFarmRunner", RUNNER_PID)]
-    processes: list[dict[str, Any]] = [{"name": n, "pid": p, "rpages": 9000}
-                                       for n, p in alive if (n, p) != (killed, pid)]  # fmt: skip
+    processes: list[dict[str, Any]] = [{"name": name, "pid": number, "rpages": 9000}
+                                       for name, number in alive if (name, number) != (killed, pid)]  # fmt: skip
     processes.append({"name": killed, "pid": pid, "rpages": 180000, "reason": "per-process-limit"})
     body = {"product": device.product_type, "largestProcess": "AneFarmRunner",
             "processes": processes}  # fmt: skip

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,21 +18,15 @@ from agents.devices.ios import runner as ios_runner
 from agents.devices.simulated import SimulatedDevice, build_farm
 from bench.packed_probes import PackedFarm, chain_model
 from orchestrator import modelkit
-from orchestrator.protocol import (
-    BatchOutcome,
-    ComputeUnits,
-    ModelFormat,
-    ModelRef,
-    RunBatch,
-    RunPurpose,
-    RunSpec,
-)
+from orchestrator.protocol import BatchOutcome, ComputeUnits, RunBatch, RunPurpose
+from tests.bisect.packed_farms import XR_IOS16, placements
+from tests.contract.batches import run_batch
 from tests.ios.conftest import RUNNER, UDID, DeviceFactory, runner_app
 from tests.ios.fake_container import FakeContainer
 from tests.ios.fake_developer import FakeDeveloperServices
 from tests.ios.fake_usbmuxd import FakeIPhone, FakeUsbmuxd
 
-XR_IOS16 = "iPhone11,8@16.7.8=1"
+PROBED = (ComputeUnits.ALL, ComputeUnits.CPU_ONLY)
 
 
 @pytest.fixture(autouse=True)
@@ -59,18 +51,9 @@ def _sha(path: Path) -> str:
 
 
 def _probe_batches(models: list[Path]) -> list[RunBatch]:
-    spec = RunSpec(compute_units=[ComputeUnits.ALL, ComputeUnits.CPU_ONLY], iterations=10,
-                   warmup=2, timeout_s=30)  # fmt: skip
-    batches = []
-    for path in models:
-        fmt = ModelFormat.MLPACKAGE if path.is_dir() else ModelFormat.MLMODEL
-        ref = ModelRef(sha256=_sha(path), filename=path.name.split("@")[0], format=fmt,
-                       size_bytes=10)  # fmt: skip
-        batches.append(RunBatch(run_id=uuid.uuid4(), attempt=1, job_id=uuid.UUID(int=1),
-                                model=ref, device_class="iPhone11,8", pinned_udid=UDID,
-                                spec=spec, purpose=RunPurpose.PROBE,
-                                created_at=datetime.now(UTC)))  # fmt: skip
-    return batches
+    return [run_batch(_sha(path), filename=path.name.split("@")[0], units=PROBED, iterations=10,
+                      warmup=2, timeout_s=30, purpose=RunPurpose.PROBE, pinned_udid=UDID)
+            for path in models]  # fmt: skip
 
 
 @pytest.fixture
@@ -204,13 +187,6 @@ def _ios_farm(
     return farm, device
 
 
-def _placements(farm: PackedFarm) -> dict[str, tuple[str, str]]:
-    parent = farm.parent(farm.job)
-    assert parent.bisect_state == "done"
-    signatures = (parent.bisection or {})["signatures"]
-    return {s: (v["unit"], v["status"]) for s, v in signatures.items()}
-
-
 def test_twenty_signatures_take_at_most_three_launches_through_the_ios_driver(
     tmp_path: Path, redis_url: str, fake_mux: FakeUsbmuxd
 ) -> None:
@@ -230,8 +206,8 @@ def test_twenty_signatures_take_at_most_three_launches_through_the_ios_driver(
         simulated.submit(model, iterations=20)
         simulated.run_all()
         # The same placements as unpacked probes on the simulated device itself.
-        assert _placements(ios) == _placements(simulated)
-        assert len(_placements(ios)) == 20
+        assert placements(ios) == placements(simulated)
+        assert len(placements(ios)) == 20
         assert all(o == "stored" for o in ios.outcomes)
     finally:
         ios.close()

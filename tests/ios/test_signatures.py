@@ -9,14 +9,20 @@ import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from pymobiledevice3.services.afc import AfcService
 from pymobiledevice3.services.crash_reports import CrashReportsManager
 from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
 
-from agents.devices.ios.services import Pmd3DeveloperServices
+from agents.devices.ios.services import (
+    ContainerFiles,
+    CrashReports,
+    Pmd3DeveloperServices,
+    ProcessLauncher,
+)
 from tests.ios.fake_developer import (
     FakeContainer,
     FakeCrashReports,
@@ -34,6 +40,10 @@ PAIRS = [
 ]  # fmt: skip
 
 
+def _members(protocol: type) -> set[str]:
+    return {name for name in vars(protocol) if not name.startswith("_")}
+
+
 def _shape(function: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
     function = inspect.unwrap(function)
     parameters = list(inspect.signature(function).parameters.values())[1:]  # drop self
@@ -49,6 +59,34 @@ def test_fake_matches_installed_pymobiledevice3(fake: type, real: type, method: 
     assert inspect.iscoroutinefunction(inspect.unwrap(real_method)), f"{real.__name__}.{method}"
     assert inspect.iscoroutinefunction(getattr(fake, method))
     assert _shape(getattr(fake, method)) == _shape(real_method)
+    # A fake that binds its calls against a real signature (tests/ios/mirror.py) has that
+    # signature by construction: it must be this installed method's.
+    mirrored = getattr(getattr(fake, method), "mirrors", None)
+    assert mirrored in (None, inspect.unwrap(real_method))
+
+
+PROTOCOLS = [(ContainerFiles, AfcService), (ProcessLauncher, ProcessControl),
+             (CrashReports, CrashReportsManager)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("seam", "real", "method"),
+    [(seam, real, method) for seam, real in PROTOCOLS for method in sorted(_members(seam))],
+)
+def test_the_drivers_protocols_match_installed_pymobiledevice3(
+    seam: type, real: type, method: str
+) -> None:
+    """The driver is typed against these protocols (agents/devices/ios/services.py): a
+    parameter pymobiledevice3 renames or a default it changes fails here."""
+    assert _shape(getattr(seam, method)) == _shape(getattr(real, method))
+
+
+def test_a_mirrored_fake_takes_and_refuses_what_the_real_method_does() -> None:
+    control = FakeProcessControl(cast(FakeDeveloperServices, SimpleNamespace(device=None)))
+    with pytest.raises(TypeError, match="kill_existing_too"):
+        asyncio.run(control.launch("app", kill_existing=True, kill_existing_too=False))
+    with pytest.raises(TypeError, match="bundle_id"):
+        asyncio.run(control.launch())
 
 
 def test_a_changed_signature_would_be_noticed() -> None:

@@ -18,14 +18,7 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.protocol import (
-    ComputeUnits,
-    ModelFormat,
-    ModelRef,
-    RunBatch,
-    RunPurpose,
-    RunSpec,
-)
+from orchestrator.protocol import ComputeUnits, RunBatch, RunPurpose
 from orchestrator.protocol.transport import PipelinedPublisher, create_app, device_class_queue
 from orchestrator.settings import Settings, load_settings
 from orchestrator.store import models as db
@@ -33,6 +26,7 @@ from orchestrator.store.engine import session_scope
 from orchestrator.sweeps import nights
 from orchestrator.sweeps.definition import SweepDefinition
 from orchestrator.sweeps.scheduler_loop import LOCK_PREFIX, Fired, Scheduler, load_schedules
+from tests.contract.batches import run_batch
 
 XR = "iPhone11,8"
 
@@ -276,13 +270,8 @@ def test_every_sweep_is_read_with_its_latest_night(settings, sessions, model, tm
 
 
 def night_batch(i: int, purpose: RunPurpose = RunPurpose.USER) -> RunBatch:
-    spec = RunSpec(compute_units=[ComputeUnits.CPU_AND_NE], iterations=3, warmup=1, timeout_s=60)
-    return RunBatch(
-        run_id=uuid.uuid4(), attempt=1, job_id=uuid.UUID(int=1),
-        model=ModelRef(sha256=f"{i:064x}", filename="m.mlmodel", format=ModelFormat.MLMODEL,
-                       size_bytes=10),
-        device_class=XR, spec=spec, purpose=purpose, created_at=datetime.now(UTC),
-    )  # fmt: skip
+    return run_batch(f"{i:064x}", units=[ComputeUnits.CPU_AND_NE], iterations=3, warmup=1,
+                     timeout_s=60, purpose=purpose, device_class=XR)  # fmt: skip
 
 
 def queued(client: redis.Redis, queue: str) -> list[str]:
