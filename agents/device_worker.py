@@ -66,7 +66,8 @@ def open_device(spec: WorkerSpec, settings: Settings | None = None) -> Device:
     if spec.farm:
         from agents.devices.simulated import build_farm
 
-        farm = build_farm(spec.farm, seed=spec.seed, time_mode=spec.time_mode, speed=spec.speed)
+        farm = build_farm(spec.farm, seed=spec.seed, time_mode=spec.time_mode, speed=spec.speed,
+                          agent=spec.agent)  # fmt: skip
         for candidate in farm:
             if candidate.identity.udid == spec.udid:
                 return candidate

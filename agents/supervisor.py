@@ -86,6 +86,7 @@ class Supervisor:
                 seed=self.plan.seed,
                 time_mode=self.plan.time_mode,
                 speed=self.plan.speed,
+                agent=self.name,  # UDIDs of this agent's own (farm.agent_udid)
             ):
                 ident = device.identity
                 slots.append(WorkerSlot(udid=ident.udid, product_type=ident.product_type))

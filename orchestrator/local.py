@@ -39,6 +39,9 @@ DEMO_FARM = "iPhone11,8@16.7.8=1,iPhone11,2=1,iPad8,1=1,iPhone13,2=1,iPhone16,1=
 STARTUP_TIMEOUT_S = 90.0
 
 
+LOCAL_AGENT = "local"  # the name of the agent `anefarm profile` starts
+
+
 @dataclass
 class ProfileRequest:
     models: Sequence[Path]
@@ -53,7 +56,7 @@ class ProfileRequest:
 def _farm_classes(farm: str, seed: int) -> list[tuple[str, str]]:
     from agents.devices.simulated import build_farm
 
-    devices = build_farm(farm, seed=seed)
+    devices = build_farm(farm, seed=seed, agent=LOCAL_AGENT)  # the UDIDs its agent will have
     found = [(d.identity.udid, d.identity.product_type) for d in devices]
     for device in devices:
         device.close()
@@ -126,7 +129,7 @@ def profile(settings: Settings, request: ProfileRequest, *, err: Console) -> dic
             env["ANEFARM_DATABASE_URL"] = settings.database_url
         procs = stack.enter_context(_children())
         procs.append(_spawn(["coordinator"], env, logs / "coordinator.log"))
-        agent_args = ["agent", "--simulate", request.farm, "--name", "local"]
+        agent_args = ["agent", "--simulate", request.farm, "--name", LOCAL_AGENT]
         agent_args += ["--seed", str(request.seed), "--time-mode", request.time_mode]
         agent_args += ["--speed", str(request.speed)]
         procs.append(_spawn(agent_args, env, logs / "agent.log"))

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
 from agents.devices.simulation import latency
 from agents.devices.simulation.chips import chip_model
-from agents.devices.simulation.farm import DeviceSpec, parse_farm
+from agents.devices.simulation.farm import DeviceSpec, agent_udid, parse_farm
 from agents.devices.simulation.faults import FaultScript
 from agents.devices.simulation.model_cache import ModelCache
 from agents.devices.simulation.nights import NightState, NotInFarm, night_state, os_build
@@ -75,6 +75,7 @@ class SimulatedDevice:
         seed: int = 0,
         time_mode: str = "instant",
         speed: float = 1.0,
+        agent: str | None = None,
     ) -> None:
         model = catalog.device(spec.product_type)
         self.spec = spec
@@ -83,7 +84,7 @@ class SimulatedDevice:
         self.speed = speed
         self.chip = chip_model(model.chip)
         self._identity = DeviceIdentity(
-            udid=spec.udid,
+            udid=agent_udid(spec.udid, agent, seed),
             product_type=spec.product_type,
             chip=model.chip,
             os_version=spec.os_version,
@@ -205,13 +206,13 @@ class SimulatedDevice:
         fails = packed[0].model_fault is RunnerErrorKind.COMPILE and "compilefail" not in fired
         if manifest.models is not None:
             result, truths = simulate_packed(manifest, packed, facts=self._facts, state=self.state,
-                                             noise_seed=f"{self.seed}:{udid}")  # fmt: skip
+                                             noise_seed=f"{self.seed}:{self.spec.udid}")  # fmt: skip
             truth = Truth(device_s=sum(t.device_s for t in truths), faults=fired)
             self.last_truths = truths
         else:
             result, truth = simulate(
                 manifest, packed[0].inventory, packed[0].prof, facts=self._facts,
-                state=self.state, noise_seed=f"{self.seed}:{udid}",
+                state=self.state, noise_seed=f"{self.seed}:{self.spec.udid}",
                 model_fault=packed[0].model_fault,
             )  # fmt: skip
             self.last_truths = [truth]
@@ -271,7 +272,7 @@ class SimulatedDevice:
                       fired: set[str]) -> PackedModel:  # fmt: skip
         """A model of the launch: tonight's profile and the model fault it meets."""
         tonight = self.night
-        prof = self.models.tonight(inventory, tonight, self.identity.udid)
+        prof = self.models.tonight(inventory, tonight, self.spec.udid)  # the agent tag aside
         fails = tonight.fails_to_compile(entry.filename, inventory.sha256)
         if fails:
             self._log.append(f"compile_fails on {tonight.os_build} (SIMULATED regression)")
@@ -329,13 +330,20 @@ class SimulatedDevice:
 
 
 def build_farm(
-    spec: str | Path, *, seed: int = 0, time_mode: str = "instant", speed: float = 1.0
+    spec: str | Path,
+    *,
+    seed: int = 0,
+    time_mode: str = "instant",
+    speed: float = 1.0,
+    agent: str | None = None,
 ) -> list[SimulatedDevice]:
-    """Every device of a farm spec (string or YAML path); see docs/simulation.md."""
+    """Every device of a farm spec (string or YAML path); see docs/simulation.md. An
+    agent's farm (``agent`` its name) has UDIDs of its own (``farm.agent_udid``)."""
     if time_mode not in TIME_MODES:
         raise UsageError(f"unknown time mode {time_mode!r}", hint="use instant or realtime")
     if not speed > 0 or speed == float("inf"):
         raise UsageError(f"speed {speed} must be a positive number", hint="e.g. --speed 10")
     return [
-        SimulatedDevice(d, seed=seed, time_mode=time_mode, speed=speed) for d in parse_farm(spec)
+        SimulatedDevice(d, seed=seed, time_mode=time_mode, speed=speed, agent=agent)
+        for d in parse_farm(spec)
     ]

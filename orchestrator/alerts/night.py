@@ -18,8 +18,9 @@ in ``night_analyses.error`` and the job's status is untouched.
 3. Check results and alerts are stored (``alerts.store``): open alerts are updated, raised
    again when worse, closed as recovered when back to SAME; the night is ``analysed``.
 4. Each webhook of the sweep's ``notify:`` gets one message per summary raised (or raised
-   again) tonight (``alerts.notify``), from a thread in the coordinator, so that a webhook
-   retrying for minutes never holds up the results queue.
+   again) or closed as recovered tonight (``alerts.notify``; a recovery's ``event`` says
+   so), from a thread in the coordinator, so that a webhook retrying for minutes never
+   holds up the results queue.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ def _analyse(
             log.info("night %s of sweep %s: alerts %s recovered", night, sweep.name,
                      ", ".join(map(str, recovered)))  # fmt: skip
         _state(session, job, ANALYSED)
-        notes = _notes(session, sweep, definition, night, raised)
+        notes = _notes(session, sweep, definition, night, raised, recovered)
         return NightOutcome(job_id, ANALYSED, raised=raised, recovered=recovered), [], notes
 
 
@@ -249,22 +250,24 @@ def _confirm(session: Session, nightly: db.Run, settings: Settings, live: Any) -
 
 def _notes(
     session: Session, sweep: db.Sweep, definition: SweepDefinition, night: Any,
-    raised: list[store.Raised],
+    raised: list[store.Raised], recovered: list[int],
 ) -> list[Note]:  # fmt: skip
+    """One message per webhook for each summary raised (``event`` "raised") or closed as
+    recovered (``event`` "recovered": its findings are those it was last raised with, now
+    SAME again) tonight; sent the same way, with the same retries and records."""
     if not definition.notify:
         return []
+    told = [(r.summary_id, "raised") for r in raised if r.notify]
     out = []
-    for r in raised:
-        if not r.notify:
-            continue
-        summary = session.get(db.AlertSummary, r.summary_id)
+    for summary_id, event in told + [(summary_id, "recovered") for summary_id in recovered]:
+        summary = session.get(db.AlertSummary, summary_id)
         assert summary is not None
         members = session.scalars(
             select(db.AlertFinding).where(db.AlertFinding.summary_id == summary.id,
                                           db.AlertFinding.job_id == summary.last_job_id)
         ).all()  # fmt: skip
         message = {
-            "alert": summary.id, "sweep": sweep.name, "night": str(night),
+            "alert": summary.id, "sweep": sweep.name, "night": str(night), "event": event,
             "status": summary.status.value, "kind": summary.kind, "cause": summary.cause,
             "raised": summary.raised, "simulated": summary.simulated,
             "findings": [{"series": m.series, "device_class": m.device_class,

@@ -1,5 +1,5 @@
-"""Webhooks after a night's analysis: one message per alert summary, retried with
-backoff, recorded, and never failing the night.
+"""Webhooks after a night's analysis: one message per alert summary raised or closed as
+recovered (``event``), retried with backoff, recorded, and never failing the night.
 
 Two bodies: ``json`` (the summary as a structured object: sweep, night, cause, status,
 findings with their figures) and ``slack`` (``{"text": …}``, which Slack's incoming
@@ -46,11 +46,15 @@ class Delivery:
 def slack_text(message: dict[str, Any]) -> str:
     """The summary as a few lines of Slack mrkdwn."""
     label = " [SIMULATED]" if message.get("simulated") else ""
+    recovered = message.get("event") == "recovered"
+    what = f"{message['kind']} recovered" if recovered else message["kind"]
     lines = [
-        f"*anefarm{label}: {message['kind']}* in sweep `{message['sweep']}`, night"
+        f"*anefarm{label}: {what}* in sweep `{message['sweep']}`, night"
         f" {message['night']} (alert {message['alert']}, {message['status']})",
         message["cause"],
     ]
+    if recovered:  # what it was raised for, SAME again: the figures are no longer news
+        lines.append("every member back to SAME; it was raised for:")
     findings = message.get("findings", [])
     for finding in findings[:10]:
         lines.append(f"• {finding['message']}")

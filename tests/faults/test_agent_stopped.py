@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from agents.devices.simulation.farm import agent_udid
 from orchestrator.protocol import livestate
 from orchestrator.protocol.transport import (
     DEVICE_QUEUE_PREFIX,
@@ -32,7 +33,8 @@ from tests.pipeline.farm import Farm
 
 pytestmark = [pytest.mark.slow]
 XR = "iPhone11,8"
-UDID_A, UDID_B = "SIM-iPhone11-8-0", "SIM-iPhone11-8-1"
+UDID_A = agent_udid("SIM-iPhone11-8-0", "agent-a", 0)
+UDID_B = agent_udid("SIM-iPhone11-8-1", "agent-b", 0)
 TTL_S = 6  # ANEFARM_HEARTBEAT_TTL_S of the Farm helper
 SPEED = "4"
 MODELS = ["conv10x10.mlpackage", "conv10x10_dilated4.mlpackage", "mobilenetv2_block.mlpackage",

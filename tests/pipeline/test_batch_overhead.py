@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from agents import fetch
 from agents.device_worker import DeviceWorker, WorkerSpec, open_device
+from agents.devices.simulation.farm import agent_udid
 from agents.fetch import ArtifactFetcher, Prefetcher, blob_relpath
 from orchestrator.artifacts.store import ArtifactStore
 from orchestrator.ingest import Ingestor, IngestOutcome
@@ -172,7 +173,7 @@ def test_a_worker_prefetches_the_next_batch_model_into_the_cache(farm_settings, 
     app = create_app(farm_settings)
     store = ArtifactStore(farm_settings.resolved_artifact_dir, farm_settings.max_model_bytes)
     ref = model_ref(store.add(samples["maxpool15.mlpackage"]), farm_settings.resolved_artifact_url)
-    spec = WorkerSpec(udid="SIM-iPhone11-8-0", agent="a", farm="iPhone11,8=1")
+    spec = WorkerSpec(udid=agent_udid("SIM-iPhone11-8-0", "a", 0), agent="a", farm="iPhone11,8=1")
     device = open_device(spec, farm_settings)
     worker = DeviceWorker(farm_settings, device, agent="a", broker_url=farm_settings.broker_url)
     target = worker.models_dir / ref.sha256 / ref.filename

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from agents.devices.simulation.farm import agent_udid
 from orchestrator.protocol import livestate
 from orchestrator.protocol.transport import device_class_queue
 from orchestrator.store import models as db
@@ -19,6 +20,8 @@ from tests.pipeline.test_pipeline import A12, count, submit
 __all__ = ["farm"]  # the fixture: a farm with its coordinator running
 
 pytestmark = [pytest.mark.slow]
+# The UDIDs of the XRs of Farm.start_agent's agent (agent-1, seed 0).
+XR_0, XR_1 = (agent_udid(f"SIM-iPhone11-8-{n}", "agent-1", 0) for n in (0, 1))
 
 
 @pytest.mark.parametrize("fault", ["crash", "hang", "disconnect", "malformed", "background"])
@@ -30,8 +33,8 @@ def test_infra_failure_is_retried_on_another_device_of_the_class(farm, samples, 
     assert [row["status"] for row in report["rows"]] == ["succeeded", "succeeded"]
     for row in report["rows"]:
         tries = farm.attempts(row["run"])
-        assert tries[-1].outcome == "ok" and tries[-1].udid == "SIM-iPhone11-8-1"
-        assert all(t.outcome == "infra_error" and t.udid == "SIM-iPhone11-8-0" for t in tries[:-1])
+        assert tries[-1].outcome == "ok" and tries[-1].udid == XR_1
+        assert all(t.outcome == "infra_error" and t.udid == XR_0 for t in tries[:-1])
         assert count(farm, db.Measurement, run_id=uuid.UUID(row["run"])) == 4  # one result per run
 
 
@@ -44,13 +47,13 @@ def test_only_device_failing_gives_up_as_infra_and_is_quarantined(farm, samples)
     assert len(farm.attempts(row["run"])) == 3  # the retry budget (ANEFARM_MAX_ATTEMPTS)
     # Two crashes in a row: the agent restarts the device once before it is quarantined.
     assert farm.logs().count("restarting after repeated infra failures") == 1
-    assert livestate.is_quarantined(farm.redis(), "SIM-iPhone11-8-0")
+    assert livestate.is_quarantined(farm.redis(), XR_0)
     with farm.sessions()() as session:
-        assert session.get(db.Device, "SIM-iPhone11-8-0").state == "quarantined"
+        assert session.get(db.Device, XR_0).state == "quarantined"
         run = session.get(db.Run, uuid.UUID(row["run"]))
         assert run.infra_failure
     listing = json.loads(farm.cli("devices", "list", "--json").stdout)
-    assert [d["state"] for d in listing if d["udid"] == "SIM-iPhone11-8-0"] in (["quarantined"], [])
+    assert [d["state"] for d in listing if d["udid"] == XR_0] in (["quarantined"], [])
 
 
 def test_model_failure_is_final_after_one_attempt(farm, samples):
@@ -64,7 +67,7 @@ def test_model_failure_is_final_after_one_attempt(farm, samples):
         assert [t.outcome for t in tries] == ["model_error"]  # never retried
     with farm.sessions()() as session:
         assert not session.get(db.Run, uuid.UUID(report["rows"][0]["run"])).infra_failure
-    assert not livestate.is_quarantined(farm.redis(), "SIM-iPhone11-8-0")
+    assert not livestate.is_quarantined(farm.redis(), XR_0)
 
 
 def test_cancel_stops_queued_work(farm, samples):

@@ -14,6 +14,7 @@ one healthy device. The default OS is the newest the device supports. YAML::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -53,8 +54,23 @@ class DeviceSpec:
 
     @property
     def udid(self) -> str:
+        """The device's name within its spec (what a timeline's ``udid`` names, and what its
+        faults and noise are drawn from); an agent's devices add the agent's tag to it."""
         # Commas are not allowed in UDIDs (queue and file names): iPhone11,8 → iPhone11-8.
         return "SIM-" + self.product_type.replace(",", "-") + f"-{self.index}"
+
+
+def agent_udid(spec_udid: str, agent: str | None, seed: int) -> str:
+    """The UDID a device of ``agent``'s farm goes by in the live state and the database.
+
+    Two agents given the same spec would otherwise both have ``SIM-iPhone11-8-0``; the tag
+    (six hex digits of the agent's name and seed) tells them apart, and a restarted agent,
+    with the same name and seed, finds its devices under the same UDIDs again. Without an
+    agent (a farm built in this process) the spec's own name stands."""
+    if agent is None:
+        return spec_udid
+    tag = hashlib.sha256(f"{agent}\0{seed}".encode()).hexdigest()[:6]
+    return f"{spec_udid}-{tag}"
 
 
 def check_os(product_type: str, os_version: str) -> str:
