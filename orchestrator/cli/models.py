@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from orchestrator.errors import ConfigError
+from orchestrator.render.model_tables import lint_renderables, ops_table
 
 if TYPE_CHECKING:
-    from orchestrator.modelkit.inventory import LintFinding, TensorInfo
+    from orchestrator.modelkit.inventory import LintFinding
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 LINT_FOUND_EXIT = 3  # something is predicted off the ANE (CI scripts gate on it)
@@ -47,9 +48,11 @@ def inspect_cmd(
         typer.echo(json.dumps(inventory.to_json(), indent=2))
         return
     console = Console(soft_wrap=True)  # text lines are not cut; the table still fits
-    console.print(f"[bold]{model.name}[/bold]  {inventory.format} / {inventory.model_type}, "
-                  f"spec {inventory.spec_version} ({inventory.min_deployment_target}+), "
-                  f"{inventory.size_bytes:,} bytes")  # fmt: skip
+    facts = (f"{inventory.format} / {inventory.model_type}, spec {inventory.spec_version}"
+             f" ({inventory.min_deployment_target}+), {inventory.size_bytes:,} bytes")  # fmt: skip
+    # The facts under the name when both do not fit one line (80 columns, a pipe).
+    gap = "  " if len(model.name) + 2 + len(facts) <= console.width else "\n  "
+    console.print(f"[bold]{escape(model.name)}[/bold]{gap}{facts}")
     # In full: the same sha256 as `artifacts add`, the report and the database show.
     console.print(f"  sha256 {inventory.sha256}", soft_wrap=True)
     for feature in inventory.inputs:
@@ -58,17 +61,7 @@ def inspect_cmd(
             f"  input  {feature.name}: {feature.type} {feature.shape} flexible={feature.flexible}"
             + options
         )
-    table = Table("#", "name", "type", "kind", "in", "out", "params", "MFLOPs", "weights")
-    for op in inventory.ops:
-        mflops = "unknown" if op.flops is None else f"{op.flops / 1e6:.2f}"
-
-        def shapes(tensors: list[TensorInfo]) -> str:
-            return ", ".join(str(t.shape) if t.shape else "unknown" for t in tensors)
-
-        params = ", ".join(f"{k}={v}" for k, v in op.params.items() if k != "weight_shape")
-        table.add_row(str(op.index), op.name, op.type, op.kind, shapes(op.inputs), shapes(op.outputs),
-                      params[:60], mflops, f"{op.weight_bytes:,}")  # fmt: skip
-    console.print(table)
+    console.print(ops_table(inventory, console.width))  # fits 80 columns and pipes too
     cost = _flops_text(inventory.total_flops) if inventory.flops_known else "cost unknown"
     console.print(f"{len(inventory.ops)} compute ops, {inventory.const_count} constants, "
                   f"{cost}, {inventory.total_weight_bytes:,} weight bytes")  # fmt: skip
@@ -139,12 +132,9 @@ def _lint_text(
     if not warnings:
         typer.echo(f"prediction: nothing in {name} is expected off the ANE on {', '.join(chips)}")
     else:
-        table = Table("chip", "op", "rule", "expected", "confidence", "reason", "fix",
-                      title=f"prediction for {name}")  # fmt: skip
-        for f in warnings:
-            table.add_row(f.chip, f"{f.op_name} ({f.op_type})", f.rule_id, f.expected_unit,
-                          confidence(f) or "unknown", f.reason, f.fix)  # fmt: skip
-        Console().print(table)
+        console = Console()
+        for part in lint_renderables(name, warnings, console.width, confidence):
+            console.print(part)
         typer.echo("These are predictions from public reports; real devices have the last word.")
     # One line per op and rule, its chips together: a note repeated per chip is noise too.
     grouped: dict[tuple[str, str, str], list[LintFinding]] = {}
