@@ -20,7 +20,8 @@ the random models and ``--small`` more (8 channels on 8–16 px, seeds from 3000
 cause is more often too small to time alone.
 
 Run: .venv/bin/python -m bench.context_search [--models 30] [--seed 2100] [--device iPhone11,8]
-     [--small 30] [--small-seed 3000] [--hidden 10] [--no-whole-model] [--per-round K]
+     [--small 30] [--small-seed 3000] [--hidden 10] [--no-whole-model] [--no-lint]
+     [--per-round K]
 (--hidden: models of 100 small ops with one 15×15 pooling at a seeded position, too small
 for its probe to time: the issue's case for prefix search; --per-round: prefixes a round of
 prefix search instead of 2 ⌈log2 n⌉, to weigh device-seconds against rounds)
@@ -379,6 +380,9 @@ def main() -> None:
     parser.add_argument("--small-seed", type=int, default=SMALL_SEED)
     parser.add_argument("--hidden", type=int, default=10,
                         help=f"models of {HIDDEN_OPS} small ops with one hidden cause (prefix search)")  # fmt: skip
+    parser.add_argument("--no-lint", action="store_true",
+                        help="context search without lint's causes (a cause no rule knows): prefix"
+                        " search must find it, and its carried ops come from windows cut beside it")  # fmt: skip
     parser.add_argument("--per-round", type=int,
                         help="prefixes a round of prefix search (default 2 ⌈log2 n⌉)")  # fmt: skip
     parser.add_argument("--no-whole-model", action="store_true",
@@ -390,6 +394,11 @@ def main() -> None:
 
         setattr(context, "whole_model", lambda verdict: None)  # noqa: B010 - a bench knob
         print("the whole-model shortcut is off (--no-whole-model)")
+    if args.no_lint:
+        from orchestrator.bisect import context
+
+        setattr(context, "stored_lint", lambda model, chip: [])  # noqa: B010 - a bench knob
+        print("context search reads no lint finding (--no-lint)")
     if args.per_round:
         prefix_search.PER_ROUND = args.per_round
         print(f"prefix search cuts {args.per_round} prefixes a round (--per-round)")

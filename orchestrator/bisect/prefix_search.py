@@ -13,12 +13,13 @@ holds none reads *on the ANE*. Which prefixes leave is monotone in ``k`` (an op 
 run on the ANE cannot anywhere), so the first prefix that leaves, after the last that stays,
 brackets the op where work starts leaving the ANE.
 
-Adaptive and bounded: each round cuts at most ``k = 2 ⌈log2 n⌉`` prefixes, evenly spread
+Adaptive and bounded: each round cuts at most ``k`` prefixes (``per_round``: 4, fewer
+than 2 ⌈log2 n⌉ and cheaper in device-seconds, measured), evenly spread
 inside the bracket the rounds before left (the first round: inside the whole model), packed
 into runner launches like every probe; a round is planned when the previous one is read
-(``context.on_window_final``). Each round divides the bracket by about ``k + 1``, so at
-most ``⌈log_k n⌉ + 1`` rounds (``max_rounds``) — two for a model of 100 ops. It stops as
-soon as:
+(``context.on_window_final``). Each round divides the bracket by about ``k + 1``, so
+``⌈log_(k+1) n⌉`` rounds narrow it to one op — three for a model of 100 ops — within the
+cap of ``⌈log_k n⌉ + 1`` rounds (``max_rounds``: five). It stops as soon as:
 
 * the bracket is one op: that op is the **cause** — the first ops before it run on the ANE
   under `all`, and with it included they do not: its inclusion is what makes work leave;
@@ -58,14 +59,19 @@ from orchestrator.store import models as db
 
 log = logging.getLogger(__name__)
 
-# Prefixes a round (None: 2 ⌈log2 n⌉). A knob for bench/context_search.py, which measures
-# what fewer a round (more rounds) costs in device-seconds.
+# Prefixes a round: at most 4 (2 ⌈log2 n⌉ for a model under 5 ops). Measured
+# (bench/context_search.py --per-round, SIMULATED XR, 2026-11-27): 14 a round for 100-op
+# models cost 84 device-s over 14 searches, 4 cost 63 and 2 cost 57 — the search nearly
+# always ends in its first round there, so every prefix past the needed ones is waste —
+# while 2 a round needs twice the rounds of 4 where narrowing is needed (each round a
+# wait for the last result of the one before). PER_ROUND: the bench's knob.
 PER_ROUND: int | None = None
+MOST_PER_ROUND = 4
 
 
 def per_round(n: int) -> int:
     """How many prefixes a round cuts of an ``n``-op model."""
-    return PER_ROUND or 2 * math.ceil(math.log2(max(n, 2)))
+    return PER_ROUND or min(MOST_PER_ROUND, 2 * math.ceil(math.log2(max(n, 2))))
 
 
 def max_rounds(n: int) -> int:

@@ -60,11 +60,13 @@ def _search(
 
 
 def test_a_round_cuts_inside_the_bracket_and_the_cap_is_log_k_n_plus_one() -> None:
-    assert per_round(100) == 14 and max_rounds(100) == 3  # ⌈log14 100⌉ + 1
-    assert lengths(100, 42, 50) == list(range(43, 50))  # fewer than k inside: all of them
+    assert per_round(100) == 4 and max_rounds(100) == 5  # ⌈log4 100⌉ + 1
+    assert per_round(3) == 4 and per_round(2) == 2  # never more than 2 ⌈log2 n⌉
+    assert lengths(100, 42, 46) == [43, 44, 45]  # fewer than k inside: all of them
+    assert lengths(100, 40, 60) == [44, 48, 52, 56]  # else k, dividing it evenly
     inside = lengths(1000, 100, 400)
     assert len(inside) == per_round(1000) and all(100 < k < 400 for k in inside)
-    assert lengths(100, 42, 50, skip={45}) == [43, 44, 46, 47, 48, 49]
+    assert lengths(100, 42, 47, skip={45}) == [43, 44, 46]
 
 
 @pytest.mark.parametrize("n", [100, 400])
@@ -80,7 +82,7 @@ def test_every_hidden_position_is_narrowed_to_its_op_within_the_round_cap(n: int
         assert "the op whose inclusion makes work leave the ANE" in outcome.why
         # ⌈log_k n⌉ rounds, each of at most k prefixes (packed: one launch a round here).
         k = per_round(n)
-        assert len(rounds) <= math.ceil(math.log(n, k)) < max_rounds(n)
+        assert len(rounds) <= math.ceil(math.log(n, k + 1)) < max_rounds(n)
         assert all(len(r) <= k for r in rounds)
 
 
@@ -90,7 +92,7 @@ def test_a_later_round_out_of_order_stops_the_search_and_names_nothing() -> None
     first = {k: WindowReading(LEAVES if k > 60 else ON_ANE, "") for k in lengths(n)}
     second = next_lengths(placed, first, [lengths(n)])
     lo, hi = max(k for k in first if k <= 60), min(k for k in first if k > 60)
-    assert second == list(range(lo + 1, hi))
+    assert second and all(lo < k < hi for k in second)
     # The second round reads a prefix that holds the first leaving one on the ANE again.
     wrong = first | {k: WindowReading(ON_ANE if k == second[-1] else LEAVES, "") for k in second}
     outcome = conclude(placed, wrong, 2)
@@ -213,9 +215,9 @@ def test_a_hidden_cause_in_100_ops_is_found_in_one_round_and_its_carried_ops_in_
 def test_prefixes_read_out_of_order_in_a_later_round_name_nothing(
     tmp_path: Path, redis_url: str
 ) -> None:
-    # Two hidden causes two ops apart: the second round's prefixes cut between them, and
-    # one holding both reads like the ANE path on the SIMULATED XR (`all` with both on the
-    # GPU takes as long as `cpuAndNeuralEngine` with both on the CPU): not monotone.
+    # Two hidden causes two ops apart: a later round's prefixes cut between them, and one
+    # holding both reads like the ANE path on the SIMULATED XR (`all` with both on the GPU
+    # takes as long as `cpuAndNeuralEngine` with both on the CPU): not monotone.
     model = hidden_cause_model(tmp_path / "two.mlpackage", N_OPS, 88, 90)
     farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
     try:
@@ -226,7 +228,9 @@ def test_prefixes_read_out_of_order_in_a_later_round_name_nothing(
             parent = session.get(db.Run, farm.parent(job).id)
             assert parent is not None
             context = (parent.bisection or {})["context"]
-        assert context["rounds"] == 2  # the first round left two candidates: a second one
+        # Rounds went on while two ops not placed alone were left before the first prefix
+        # that leaves, until one round read out of order.
+        assert 2 <= context["rounds"] <= max_rounds(len(modelkit.inspect_model(model).ops))
         notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
         assert notes and "do not read in order" in notes[0], row.reasons
         assert [o for o in row.ops_off_ane if o.source == "probe"] == []
