@@ -25,6 +25,7 @@ from types import FrameType
 import redis
 
 from orchestrator.protocol import livestate
+from orchestrator.protocol.privileges import warn_if_root
 from orchestrator.settings import Settings
 
 log = logging.getLogger("anefarm.agent")
@@ -112,6 +113,7 @@ class Supervisor:
         log.info("worker for %s started (pid %s)", slot.udid, slot.process.pid)
 
     def start(self) -> None:
+        warn_if_root()  # here, once: the device workers started below inherit the mark
         for slot in self.discover():
             self.slots[slot.udid] = slot
             self._start(slot)

@@ -25,6 +25,7 @@ from orchestrator.dispatch import SubmitOptions, cancel, prepare, submit
 from orchestrator.errors import ServiceError, UsageError
 from orchestrator.progress import wait_for_job
 from orchestrator.protocol import livestate
+from orchestrator.protocol.privileges import warn_if_root
 from orchestrator.protocol.transport import create_app
 from orchestrator.report import build_report
 from orchestrator.selection import FarmView
@@ -119,6 +120,7 @@ def profile(settings: Settings, request: ProfileRequest, *, err: Console) -> dic
                 hint="add such a device to --simulate, or choose other --devices",
             )
     upgrade(settings.resolved_database_url)
+    warn_if_root()  # once on this terminal; the coordinator and agent started below inherit it
     logs = settings.home / "logs"
     with contextlib.ExitStack() as stack:
         broker_url, redis_server = resolve_broker(settings)

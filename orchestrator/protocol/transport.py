@@ -20,6 +20,7 @@ from celery import Celery
 
 from orchestrator.errors import ConfigError, ServiceError
 from orchestrator.protocol import RunBatch, RunPurpose
+from orchestrator.protocol.privileges import warn_if_root
 from orchestrator.settings import Settings, require_broker_auth
 
 RUN_BATCH_TASK = "anefarm.run_batch"
@@ -349,6 +350,7 @@ def run_worker(
         raise ConfigError(
             f"worker start method {start_method!r} not supported", hint="use fork or spawn"
         )
+    warn_if_root()  # once per process tree, not Celery's warning per worker (privileges.py)
     worker = app.Worker(
         pool_start_method=start_method,
         queues=list(queues),
