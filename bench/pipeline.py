@@ -4,7 +4,7 @@
     --runs N       runs in each throughput round (default 200)
     --speeds 2,20  realtime speeds of the utilisation runs (default: BENCH_SPEED or 2)
     --stages       where the time goes: stage times per batch and CPU per run (docs/performance.md)
-    --only throughput|utilisation
+    --only throughput|utilisation|ingest
 
 1. Throughput, in rounds: each round times a raw Celery two-hop chain (task → result task,
    no-op tasks, the same Celery settings) and then the whole pipeline (submit → device
@@ -14,6 +14,10 @@
 2. Utilisation: 204 batches over 6 SIMULATED devices of 3 classes in realtime mode;
    makespan (submit → last result ingested) ÷ lower bound (the busiest class's device time
    ÷ its device count).
+3. Ingest alone (``--only ingest``, not run by default): the coordinator's CPU per result
+   of ``Ingestor`` in this process (SQLite, no device, no Celery worker), one transaction
+   per result and as the ingest task stores results waiting on the queue (up to 33 per
+   transaction), interleaved, best of ``--rounds``.
 
 Every farm first runs a warm-up job that gives each device a batch: a pool child's first
 batch imports coremltools for the simulator (~2.4 s of CPU, once per process, nothing a
@@ -32,6 +36,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +280,82 @@ def utilisation(work: Path, url: str, samples: dict[str, Path], speed: float, st
         farm.stop()
 
 
+def ingest_cost(work: Path, url: str, rounds: int, count: int) -> None:
+    """CPU per result of ``Ingestor`` alone (docs/performance.md)."""
+    import copy
+    import random
+
+    from orchestrator.ingest import Ingestor
+    from orchestrator.protocol import livestate
+    from orchestrator.protocol.transport import INGEST_RESULT_TASK, RESULTS_QUEUE, StubPublisher
+    from orchestrator.store.engine import make_engine, session_factory, session_scope
+    from orchestrator.store.migrate import upgrade
+    from tests.contract.generate_fixtures import valid
+
+    created = time.time()
+    best: dict[str, float] = {}
+    for n, mode in itertools.product(range(rounds), ("alone", "together")):
+        db_url = f"sqlite:///{work / f'ingest-{n}-{mode}.db'}"
+        upgrade(db_url)
+        engine = make_engine(db_url)
+        settings = load_settings(home=work, broker_url=url, database_url=db_url)
+        app = create_app(settings)
+        client = livestate.connect(url)
+        ingestor = Ingestor(settings, sessions=session_factory(engine), app=app, client=client,
+                            publisher=StubPublisher())  # fmt: skip
+
+        def ingest_result(payload: Any, ingestor: Ingestor = ingestor) -> str:
+            return str(ingestor.ingest(payload))
+
+        task = app.task(name=INGEST_RESULT_TASK)(ingest_result)
+        # The SIMULATED farm's results: 4 settings × 10 latencies, a 2-op plan, one job.
+        base = valid()["run-batch-result-ok"]
+        sha, job = base["runner_result"]["model_sha256"], uuid.uuid4()
+        noise = random.Random(n)
+        payloads = []
+        now = datetime.fromtimestamp(created, tz=UTC)
+        with session_scope(ingestor.sessions) as session:
+            session.add(db.Model(sha256=sha, filename="m.mlpackage", format="mlpackage",
+                                 size_bytes=3, created_at=now))  # fmt: skip
+            session.add(db.Job(id=job, created_at=now, selector="iPhone11,8", status=db.JobStatus.RUNNING,
+                               spec={"compute_units": ["all"], "iterations": 10, "warmup": 1},
+                               bisect=db.BisectMode.NEVER))  # fmt: skip
+            session.flush()
+            for _ in range(count):
+                payload = copy.deepcopy(base)
+                payload["run_id"], payload["job_id"] = str(uuid.uuid4()), str(job)
+                for setting in payload["runner_result"]["settings"]:
+                    setting["latencies_ms"] = [noise.lognormvariate(0.7, 0.03) for _ in range(10)]
+                session.add(db.Run(id=uuid.UUID(payload["run_id"]), job_id=job, model_sha256=sha,
+                                   device_class=payload["device"]["product_type"],
+                                   status=db.RunStatus.QUEUED, attempts=1, max_attempts=3,
+                                   created_at=now))  # fmt: skip
+                payloads.append(payload)
+        handed = payloads if mode == "alone" else payloads[::33]
+        for k, payload in enumerate(payloads):  # published before the clock starts
+            if mode == "together" and k % 33:
+                app.send_task(INGEST_RESULT_TASK, args=[payload], queue=RESULTS_QUEUE)
+        start = time.process_time()
+        for payload in handed:
+            if mode == "alone":
+                ingestor.ingest(payload)
+            else:  # as the ingest task: it takes the 32 results waiting behind this one
+                task.apply(args=[payload])
+        spent = 1000 * (time.process_time() - start) / count
+        with ingestor.sessions() as session:
+            done = session.scalar(
+                select(func.count()).where(db.Run.status == db.RunStatus.SUCCEEDED)
+            )
+        assert done == count, f"{done} of {count} runs stored"
+        print(f"ingest round {n + 1}, {mode:<8}: {spent:5.2f} ms CPU per result ({count} results)")
+        best[mode] = min(best.get(mode, float("inf")), spent)
+        client.close()
+        app.close()
+        engine.dispose()
+    print(f"ingest alone, best of {rounds}: one transaction per result {best['alone']:.2f} ms, "
+          f"results taken together {best['together']:.2f} ms CPU per result")  # fmt: skip
+
+
 def main() -> None:
     from orchestrator import modelkit
 
@@ -283,11 +364,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--speeds", default=os.environ.get("BENCH_SPEED", "2"))
     parser.add_argument("--stages", action="store_true")
-    parser.add_argument("--only", choices=["throughput", "utilisation"])
+    parser.add_argument("--only", choices=["throughput", "utilisation", "ingest"])
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="anefarm-bench-"))
     samples = {p.name: p for p in modelkit.write_samples(work / "samples", small=True)}
     with EmbeddedRedis(work) as redis_server:
+        if args.only == "ingest":
+            ingest_cost(work, redis_server.url, args.rounds, args.runs)
+            return
         if args.only != "utilisation":
             throughput(work, redis_server.url, samples, args)
         if args.only != "throughput":

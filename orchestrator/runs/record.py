@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
@@ -105,9 +106,11 @@ def touch_device(
     return device
 
 
+@cache
 def core_insert(model: type[db.Base]) -> Insert:
     """An INSERT into the model's table as a Core statement: executed at once, one executemany
-    for a list of rows, without the ORM's bulk path or an autoflush."""
+    for a list of rows, without the ORM's bulk path or an autoflush. One statement object per
+    table: SQLAlchemy memoises its cache key on it (not recomputed per result)."""
     return insert(cast(Table, model.__table__))
 
 

@@ -62,8 +62,9 @@ MIN_SAMPLES = 5
 # Below a nanosecond a latency is timer noise; the floor keeps every ratio finite and > 0.
 LATENCY_FLOOR_MS = 1e-6
 # Up to this many samples a setting's resampled medians are drawn from the exact law of
-# their two order statistics, tabulated once per sample count (n × n floats: 2 MB at 512).
-EXACT_TABLE_MAX = 512
+# their two order statistics, tabulated once per sample count (n × n floats: 0.5 MB at 256;
+# 32 counts kept at most).
+EXACT_TABLE_MAX = 256
 
 ALL, CPU_NE, CPU_GPU, CPU_ONLY = (
     ComputeUnits.ALL,
@@ -149,7 +150,7 @@ def median_ranks(
     return low, np.minimum((u_high * n).astype(np.intp), n - 1)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=32)
 def _pair_law(n: int) -> FloatArray:
     """The cumulative law of (low, high) — flattened as low × n + high — of the ranks
     k−1 = (n−1)//2 and n//2 of n draws uniform on 0..n−1.
