@@ -1,68 +1,46 @@
 """Run one RunBatch on one device and turn whatever happens into a RunBatchResult.
 
-This is the worker's logic without Celery around it, so tests can drive it directly.
-Classification (ARCHITECTURE "Infra failure ≠ model failure"):
-- the runner reports the model failed to compile/load, or every setting failed that way
-  → ``model_error``: final, recorded, never retried;
-- the model needs a newer iOS than the device runs → ``model_error`` (``os_too_old``),
-  decided here before the run so every driver gets it, SIMULATED or real;
-- the device is gone or not ready, the runner crashed or hung, the result is malformed,
-  the model could not be fetched → ``infra_error``: the coordinator retries elsewhere;
-- the runner app left the foreground while measuring (``interrupted``, on the batch or on
-  any setting) → ``infra_error``: throttled or refused work says nothing about the model;
-- anything else raised on the way (a bug, an exception no driver translated)
-  → ``infra_error`` of kind ``agent_error``, its traceback in the diagnostics: a batch
-  always ends as a reported attempt, never as a message acknowledged in silence;
-- otherwise ``ok``, even when single settings failed (each keeps its own error).
+This is the worker's logic without Celery around it, so tests can drive it directly:
+readiness → fetch → OS gate → run, and then what the outcome is (model or infra failure,
+or ok: agents/outcome.py). Nothing raised on the way escapes: a batch always ends as a
+reported attempt.
 
 A packed batch (several probe runs of one parent, docs/bisection.md "Packed probes") is
 one runner launch and one result per run (``execute_all``): each run's part of the
-launch is classified as above, a model that fails is that run's failure only, and a launch
-the runner crashes is split in halves and launched again (at most log2(n) times deep) so
-one bad probe cannot take the others down. A driver without packed launches
+launch is classified as a batch of its own, a model that fails is that run's failure only,
+and a launch the runner crashes is split in halves and launched again (at most log2(n)
+times deep) so one bad probe cannot take the others down. A driver without packed launches
 (``run_packed``) runs the probes one launch each.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agents.devices.base import Device
-from orchestrator.errors import AnefarmError, DeviceNotReady, ModelError, RunnerCrashed, mask
+from agents.outcome import device_diagnostics, failed_result, measured_result, unexpected_failure
+from orchestrator.errors import AnefarmError, DeviceNotReady, ModelError, RunnerCrashed
 from orchestrator.modelkit.targets import os_too_old, read_spec_version
 from orchestrator.protocol import (
     PACKED_SCHEMA_VERSION,
-    BatchOutcome,
-    DeviceInfo,
-    FailureInfo,
     ManifestModel,
     ModelResult,
     RunBatch,
     RunBatchResult,
-    RunnerErrorKind,
     RunnerManifest,
     RunnerResult,
 )
 
+# unexpected_failure is the worker's too, for what goes wrong around a batch.
+__all__ = ["execute", "execute_all", "manifest_for", "os_gate", "unexpected_failure"]
+
 log = logging.getLogger(__name__)
 
-MODEL_ERROR_KINDS = {RunnerErrorKind.COMPILE, RunnerErrorKind.LOAD, RunnerErrorKind.UNSUPPORTED}
-INTERRUPTED = RunnerErrorKind.INTERRUPTED
 # Time the runner may use of the batch timeout; the rest covers launch, push and pull.
 RUNNER_BUDGET_SHARE = 0.9
-# FailureInfo keeps at most 500 diagnostics lines: the traceback's start and end matter.
-TRACEBACK_HEAD, TRACEBACK_TAIL = 40, 300
-
-
-class AgentError(AnefarmError):
-    """An unexpected exception in the agent while it ran a batch: infra, retried elsewhere."""
-
-    kind = "agent_error"
-    infra = True
 
 
 def manifest_for(batch: RunBatch) -> RunnerManifest:
@@ -81,34 +59,6 @@ def manifest_for(batch: RunBatch) -> RunnerManifest:
     )
 
 
-def classify(result: RunnerResult) -> tuple[BatchOutcome, FailureInfo | None]:
-    # An interrupted setting is retried as a whole batch, like a runner crash: the settings
-    # are compared with each other, so one measured in the background spoils the verdict.
-    interrupted = [s.error for s in result.settings if s.error and s.error.kind == INTERRUPTED]
-    if interrupted and (result.error is None or result.error.kind == INTERRUPTED):
-        message = result.error.message if result.error else interrupted[0].message
-        return BatchOutcome.INFRA_ERROR, FailureInfo(
-            kind=str(INTERRUPTED),
-            message=f"the runner app left the foreground: {message}",
-            infra=True,
-        )
-    if result.error is not None:
-        infra = result.error.kind not in MODEL_ERROR_KINDS
-        return (
-            BatchOutcome.INFRA_ERROR if infra else BatchOutcome.MODEL_ERROR,
-            FailureInfo(kind=str(result.error.kind), message=result.error.message, infra=infra),
-        )
-    errors = [s.error for s in result.settings if s.error is not None]
-    every_setting_failed = bool(result.settings) and len(errors) == len(result.settings)
-    if every_setting_failed and all(e.kind in MODEL_ERROR_KINDS for e in errors):
-        first = errors[0]
-        message = f"every compute-units setting failed; first: {first.message}"
-        return BatchOutcome.MODEL_ERROR, FailureInfo(
-            kind=str(first.kind), message=message, infra=False
-        )
-    return BatchOutcome.OK, None
-
-
 def execute(
     batch: RunBatch,
     device: Device,
@@ -124,65 +74,6 @@ def execute(
     except Exception as error:
         log.exception("batch %s: unexpected error in the agent", batch.batch_id)
         return unexpected_failure(batch, device, agent=agent, error=error, started=started)
-
-
-def _result(
-    batch: RunBatch,
-    device: Device,
-    agent: str,
-    started: datetime,
-    error: AnefarmError,
-    diagnostics: list[str],
-) -> RunBatchResult:
-    return RunBatchResult(
-        run_id=batch.run_id,
-        attempt=batch.attempt,
-        job_id=batch.job_id,
-        agent=agent,
-        device=device.identity.to_info(),
-        outcome=BatchOutcome.INFRA_ERROR if error.infra else BatchOutcome.MODEL_ERROR,
-        failure=FailureInfo(
-            kind=error.kind,
-            message=error.one_line()[:4000],
-            infra=error.infra,
-            diagnostics=[d[:4000] for d in diagnostics[:500]],
-        ),
-        started_at=started,
-        finished_at=datetime.now(UTC),
-    )
-
-
-def unexpected_failure(
-    batch: RunBatch, device: Device, *, agent: str, error: Exception, started: datetime
-) -> RunBatchResult:
-    """An ``agent_error`` attempt for an exception nobody translated, traceback kept."""
-    udid = device.identity.udid
-    # An exception may quote a URL with its password: the database and logs must not.
-    agent_error = AgentError(
-        mask(f"unexpected {type(error).__name__} in the agent on {udid}: {error}"),
-        hint="a bug in anefarm's agent; the traceback is in the attempt's diagnostics",
-    )
-    diagnostics = [mask(line) for line in traceback_lines(error)] + _device_diagnostics(device)
-    return _result(batch, device, agent, started, agent_error, diagnostics)
-
-
-def traceback_lines(error: BaseException) -> list[str]:
-    lines = "".join(traceback.format_exception(error)).splitlines()
-    if len(lines) > TRACEBACK_HEAD + TRACEBACK_TAIL:
-        left_out = len(lines) - TRACEBACK_HEAD - TRACEBACK_TAIL
-        lines = [*lines[:TRACEBACK_HEAD], f"... {left_out} lines left out ...",
-                 *lines[-TRACEBACK_TAIL:]]  # fmt: skip
-    return lines
-
-
-def _device_diagnostics(device: Device) -> list[str]:
-    try:
-        return device.diagnostics().as_lines()
-    except AnefarmError as error:  # a gone device cannot tell us more
-        return [f"diagnostics unavailable: {error.one_line()}"]
-    except Exception as error:
-        log.exception("diagnostics of %s failed", device.identity.udid)
-        return [f"diagnostics unavailable: {error!r}"]
 
 
 def os_gate(model_path: Path, os_version: str) -> AnefarmError | None:
@@ -212,7 +103,7 @@ def _execute(
     info = device.identity.to_info()
 
     def failure(error: AnefarmError, diagnostics: list[str]) -> RunBatchResult:
-        return _result(batch, device, agent, started, error, diagnostics)
+        return failed_result(batch, device, agent, started, error, diagnostics)
 
     readiness = device.readiness()
     if not readiness.ready:
@@ -232,33 +123,13 @@ def _execute(
     except AnefarmError as error:
         diagnostics = list(getattr(error, "diagnostics", []))
         if error.infra:
-            diagnostics += _device_diagnostics(device)
+            diagnostics += device_diagnostics(device)
         log.warning("batch %s on %s failed: %s", batch.batch_id, info.udid, error.one_line())
         return failure(error, diagnostics)
     if result.simulated != info.simulated:
         crashed = RunnerCrashed("runner result disagrees about being simulated", udid=info.udid)
         return failure(crashed, [])
-    return _measured(batch, info, agent, started, result)
-
-
-def _measured(
-    batch: RunBatch, info: DeviceInfo, agent: str, started: datetime, result: RunnerResult
-) -> RunBatchResult:
-    """The result of a run the runner measured, single or one of a packed launch: its
-    outcome is what ``classify`` reads in the runner's result."""
-    outcome, failure_info = classify(result)
-    return RunBatchResult(
-        run_id=batch.run_id,
-        attempt=batch.attempt,
-        job_id=batch.job_id,
-        agent=agent,
-        device=info,
-        outcome=outcome,
-        runner_result=result,
-        failure=failure_info,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-    )
+    return measured_result(batch, info, agent, started, result)
 
 
 # Packed batches ----------------------------------------------------------------------
@@ -322,7 +193,7 @@ def _execute_packed(
 
     def every_run(error: AnefarmError, diagnostics: list[str]) -> list[RunBatchResult]:
         return _launched(
-            [_result(m, device, agent, started, error, diagnostics) for m in members], head
+            [failed_result(m, device, agent, started, error, diagnostics) for m in members], head
         )
 
     readiness = device.readiness()
@@ -337,11 +208,11 @@ def _execute_packed(
         try:
             path = fetch_model(member)
         except AnefarmError as error:
-            done.append(_result(member, device, agent, started, error, []))
+            done.append(failed_result(member, device, agent, started, error, []))
             continue
         too_old = os_gate(path, info.os_version)
         if too_old is not None:
-            done.append(_result(member, device, agent, started, too_old, []))
+            done.append(failed_result(member, device, agent, started, too_old, []))
         else:
             runnable.append((member, path))
     if len(runnable) < 2:
@@ -369,7 +240,7 @@ def _execute_packed(
     except AnefarmError as error:
         diagnostics = list(getattr(error, "diagnostics", []))
         if error.infra:
-            diagnostics += _device_diagnostics(device)
+            diagnostics += device_diagnostics(device)
         log.warning("packed batch %s on %s failed: %s", head.batch_id, info.udid,
                     error.one_line())  # fmt: skip
         return every_run(error, diagnostics)
@@ -379,9 +250,9 @@ def _execute_packed(
         if own is None and result.error is None:
             missing = RunnerCrashed(f"the runner reported no result for {member.model.filename}",
                                     udid=info.udid)  # fmt: skip
-            done.append(_result(member, device, agent, started, missing, []))
+            done.append(failed_result(member, device, agent, started, missing, []))
             continue
-        done.append(_measured(member, info, agent, started, _single(result, member, own)))
+        done.append(measured_result(member, info, agent, started, _single(result, member, own)))
     return _launched(done, head)
 
 

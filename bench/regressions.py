@@ -19,23 +19,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 import numpy as np
+from regress_history import night_date, night_point, simulated_series
 
 from agents.devices.simulation.nights import RUN_TO_RUN_SIGMA, NightState
 from agents.devices.simulation.runner import NOISE_SIGMA
 from orchestrator.regress import (
     Check,
     Conditions,
-    NightPoint,
     PlacedOp,
     RegressSettings,
-    Run,
     SeriesHistory,
-    SeriesKey,
     Status,
     analyse,
     findings,
@@ -48,33 +44,7 @@ from orchestrator.regress.steps import CODES, IMPROVEMENT, INSUFFICIENT, REGRESS
 NIGHTS = 30
 CHANGE_NIGHT = 20  # steps start here: 20 nights of history before
 CREEP_NIGHT = 16  # creep starts here, judged over 10 nights (16..25)
-FIRST = date(2026, 1, 1)
-BASE = Conditions("a" * 64, "18.1", "22B83sim", "1.0", "sim-1", "nominal")
 LABEL = "SIMULATED"
-
-
-def _night(i: int) -> date:
-    return FIRST + timedelta(days=i)
-
-
-def night_point(
-    t: int,
-    runs: Iterable[Iterable[float]],
-    conditions: Conditions = BASE,
-    *,
-    placement: dict[str, PlacedOp] | None = None,
-    verdict: str | None = None,
-) -> NightPoint:
-    """Night ``t`` of a simulated history: its runs' samples (ms), measured under
-    ``conditions``."""
-    measured = tuple(Run(samples_ms=tuple(samples)) for samples in runs)
-    return NightPoint(night=_night(t), runs=measured, verdict=verdict, placement=placement,
-                      conditions=conditions)  # fmt: skip
-
-
-def simulated_series(series: str, device_class: str, points: Iterable[NightPoint]) -> SeriesHistory:
-    """The history of one SIMULATED series under `all`."""
-    return SeriesHistory(SeriesKey(series, device_class, "all", simulated=True), tuple(points))
 
 
 @dataclass
@@ -92,7 +62,7 @@ def run_factors(count: int, nights: int, sigma: float, seed: int, draws: int) ->
     series' night (``NightState.run_to_run``: the repeats, then a confirmation run)."""
     out = np.empty((count, nights, draws, 1))
     for t in range(nights):
-        state = NightState(night=_night(t), present=True, os_version="18.1",
+        state = NightState(night=night_date(t), present=True, os_version="18.1",
                            os_build="22B83sim", sigma=sigma, noise_seed=seed)  # fmt: skip
         for s in range(count):
             for draw in range(draws):
@@ -252,7 +222,7 @@ def placement_bench(
                                           verdict="FULL"))  # fmt: skip
             histories.append(simulated_series(f"model{m}", device_class, points))
     result = analyse(histories, settings)
-    night = findings(result, _night(upgrade), alerts_only=True)
+    night = findings(result, night_date(upgrade), alerts_only=True)
     caught = {f.key for f in night if f.check is Check.PLACEMENT and f.status is Status.REGRESSION}
     summaries = [
         s

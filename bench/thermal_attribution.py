@@ -20,28 +20,16 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
-from datetime import date, timedelta
 
 import numpy as np
+from regress_history import BASE, night_date, night_point, simulated_series
 
 from agents.devices.simulation.runner import NOISE_SIGMA
 from agents.devices.simulation.thermal import THROTTLE
 from orchestrator.protocol import ThermalState
-from orchestrator.regress import (
-    Check,
-    Conditions,
-    NightPoint,
-    Run,
-    SeriesHistory,
-    SeriesKey,
-    Status,
-    analyse,
-    findings,
-)
+from orchestrator.regress import Check, SeriesHistory, Status, analyse, findings
 
 NIGHTS, HOT_NIGHT = 22, 20  # 20 nights of history, the class runs hot from night 20
-FIRST = date(2026, 1, 1)
-BASE = Conditions("a" * 64, "18.1", "22B83sim", "sim-1", "SIM-1", "nominal")
 SERIOUS = THROTTLE[ThermalState.SERIOUS]
 
 
@@ -57,10 +45,8 @@ def history(s: int, sigma: float, rng: np.random.Generator, *, hot: bool,
             factor = 1.0  # a flicker is a state reported, not a slower night (conservative)
         median = 10.0 * factor * float(np.exp(sigma * rng.standard_normal()))
         samples = median * rng.lognormal(0.0, NOISE_SIGMA, 30)
-        points.append(NightPoint(FIRST + timedelta(days=i), runs=(Run(tuple(samples)),),
-                                 conditions=replace(BASE, thermal_state=state)))  # fmt: skip
-    key = SeriesKey(f"m{s}", "iPhone14,5" if hot else "iPhone15,2", "all", True)
-    return SeriesHistory(key, tuple(points))
+        points.append(night_point(i, [samples], replace(BASE, thermal_state=state)))
+    return simulated_series(f"m{s}", "iPhone14,5" if hot else "iPhone15,2", points)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             result = analyse(hot)
             caught: dict[str, bool] = {}
             for n in (HOT_NIGHT, HOT_NIGHT + 1):
-                for f in findings(result, FIRST + timedelta(days=n), alerts_only=True):
+                for f in findings(result, night_date(n), alerts_only=True):
                     if f.check is Check.LATENCY and f.status is Status.REGRESSION:
                         thermal = f.attribution.changed("thermal state") is not None
                         caught.setdefault(f.key.series, thermal)
@@ -95,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             named += sum(caught.values())
             result = analyse(quiet)
             for n in range(5, NIGHTS):  # once a baseline exists
-                for f in findings(result, FIRST + timedelta(days=n), alerts_only=True):
+                for f in findings(result, night_date(n), alerts_only=True):
                     false_named += f.attribution.changed("thermal state") is not None
                 quiet_nights += len(quiet)
         took = time.perf_counter() - started

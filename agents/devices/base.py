@@ -17,28 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from orchestrator.protocol import DeviceInfo, RunnerManifest, RunnerResult, ThermalState
+from orchestrator.protocol import RunnerManifest, RunnerResult, ThermalState
 
+# A device's identity is part of its heartbeat (livestate.DeviceStatus extends it), so it
+# is declared beside the heartbeat, in the protocol layer both sides share.
+from orchestrator.protocol.livestate import DeviceIdentity
 
-@dataclass(frozen=True)
-class DeviceIdentity:
-    udid: str
-    product_type: str
-    chip: str
-    os_version: str
-    os_build: str
-    name: str
-    simulated: bool
-
-    def to_info(self) -> DeviceInfo:
-        return DeviceInfo(
-            udid=self.udid,
-            product_type=self.product_type,
-            os_version=self.os_version,
-            os_build=self.os_build,
-            name=self.name,
-            simulated=self.simulated,
-        )
+__all__ = ["Device", "DeviceIdentity", "Diagnostics", "Readiness"]
 
 
 @dataclass(frozen=True)

@@ -101,12 +101,13 @@ def _register_all() -> None:
         pipeline,
         services,
         storage,
+        submit,
         sweeps,
         web,
     )
 
-    families = (basics, storage, services, models, pipeline, jobs, devices, devices_ios, compat,
-                web, sweeps, alerts, doctor)  # fmt: skip
+    families = (basics, storage, services, models, submit, pipeline, jobs, devices, devices_ios,
+                compat, web, sweeps, alerts, doctor)  # fmt: skip
     for family in families:
         family.register(app)
     for info in app.registered_commands:

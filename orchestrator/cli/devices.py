@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.cli.groups import devices_app
-from orchestrator.cli.pipeline import JsonOpt, _broker
+from orchestrator.cli.options import JsonOpt, broker_url
 from orchestrator.errors import UsageError
 from orchestrator.settings import Settings, load_settings
 
@@ -62,7 +62,7 @@ def devices_release_cmd(
     """Release a quarantined device (its agent restarts its worker)."""
     from orchestrator.protocol import livestate
 
-    released = livestate.release(livestate.connect(_broker(load_settings())), udid)
+    released = livestate.release(livestate.connect(broker_url(load_settings())), udid)
     typer.echo(f"{udid}: {'released' if released else 'was not quarantined'}")
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 import redis
+
+from orchestrator.protocol.results import DeviceInfo
 
 AGENT_KEY = "anefarm:agent:{name}"
 DEVICE_KEY = "anefarm:device:{udid}"
@@ -34,8 +36,11 @@ class DeviceState(StrEnum):
     OFFLINE = "offline"
 
 
-@dataclass
-class DeviceStatus:
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What a device is, as its agent finds it: the start of every heartbeat and the
+    ``DeviceInfo`` of every result."""
+
     udid: str
     product_type: str
     chip: str
@@ -43,6 +48,23 @@ class DeviceStatus:
     os_build: str
     name: str
     simulated: bool
+
+    def to_info(self) -> DeviceInfo:
+        return DeviceInfo(
+            udid=self.udid,
+            product_type=self.product_type,
+            os_version=self.os_version,
+            os_build=self.os_build,
+            name=self.name,
+            simulated=self.simulated,
+        )
+
+
+@dataclass(frozen=True)
+class DeviceStatus(DeviceIdentity):
+    """A device's heartbeat: its identity, then where it is (flat JSON, identity first).
+    Frozen: a reader overlays the busy and quarantine marks on a copy."""
+
     agent: str
     state: str
     reasons: list[str] = field(default_factory=list)
@@ -67,8 +89,8 @@ def beat_agent(client: redis.Redis, name: str, *, host: str, simulated: bool, tt
 
 
 def put_device(client: redis.Redis, status: DeviceStatus, *, ttl_s: int) -> None:
-    status.last_seen = time.time()
-    client.set(DEVICE_KEY.format(udid=status.udid), json.dumps(status.to_json()), ex=ttl_s)
+    seen = replace(status, last_seen=time.time())
+    client.set(DEVICE_KEY.format(udid=status.udid), json.dumps(seen.to_json()), ex=ttl_s)
 
 
 def set_busy(
@@ -196,22 +218,21 @@ def live_agents(client: redis.Redis) -> list[dict[str, Any]]:
 
 
 def live_devices(client: redis.Redis) -> list[DeviceStatus]:
+    quarantined = set(quarantined_udids(client))
     devices = []
     for value in _values(client, DEVICE_KEY.format(udid="*")):
-        if value:
-            devices.append(DeviceStatus(**json.loads(value)))
-    quarantined = set(quarantined_udids(client))
-    for status in devices:
+        if not value:
+            continue
+        status = DeviceStatus(**json.loads(value))
         busy = client.get(BUSY_KEY.format(udid=status.udid))
         if busy:
             info = json.loads(busy)
-            status.state, status.current_run, status.pid = (
-                DeviceState.BUSY,
-                info["run"],
-                info["pid"],
+            status = replace(
+                status, state=DeviceState.BUSY, current_run=info["run"], pid=info["pid"]
             )
         if status.udid in quarantined:
-            status.state = DeviceState.QUARANTINED
+            status = replace(status, state=DeviceState.QUARANTINED)
+        devices.append(status)
     return sorted(devices, key=lambda d: (d.product_type, d.udid))
 
 

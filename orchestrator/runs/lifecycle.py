@@ -92,11 +92,15 @@ class Effects:
             self.send(batch)
 
 
-class LiveDevice(Protocol):  # livestate.DeviceStatus, as far as retries care
-    udid: str
-    product_type: str
-    state: str
-    os_version: str
+class LiveDevice(Protocol):  # livestate.DeviceStatus, as far as retries care (read only)
+    @property
+    def udid(self) -> str: ...
+    @property
+    def product_type(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def os_version(self) -> str: ...
 
 
 @dataclass(frozen=True)

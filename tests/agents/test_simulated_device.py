@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.batch import classify
 from agents.devices.simulated import SimulatedDevice, build_farm
+from agents.outcome import classify
 from orchestrator.errors import (
     AnefarmError,
     DeviceGone,

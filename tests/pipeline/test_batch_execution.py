@@ -7,8 +7,9 @@ from uuid import uuid4
 
 import pytest
 
-from agents.batch import classify, execute, manifest_for
+from agents.batch import execute, manifest_for
 from agents.devices.base import DeviceIdentity, Diagnostics, Readiness
+from agents.outcome import classify
 from orchestrator.errors import ArtifactError, DeviceGone, ProtocolError, RunnerTimeout
 from orchestrator.protocol import (
     BatchOutcome,
