@@ -51,7 +51,9 @@ contracts: setup
 # Two workers (pytest-xdist): most of the suite waits on real processes (Redis, PostgreSQL,
 # Celery workers, the simulated farm), so two overlap their waits on CI's two cores.
 # `make test PYTEST_WORKERS=0` runs everything in one process. loadgroup: the tests of a
-# module that share a module-scoped fixture go to one worker (tests/services/common.py).
+# module that share a module-scoped fixture go to one worker (tests/services/common.py);
+# the longest work goes first (tests/services/order.py: refresh its durations.txt with
+# `python bench/suite_time.py LOG --write-durations` from a `--durations=0` run's log).
 PYTEST_WORKERS ?= 2
 pytest: setup system-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
