@@ -251,7 +251,7 @@ def close_recovered(
             continue
         session.add(db.AlertTriage(
             summary_id=summary.id, from_status=AlertStatus(summary.status).value,
-            to_status=AlertStatus.RECOVERED.value, by=RECOVERED_BY, at=now,
+            to_status=AlertStatus.RECOVERED.value, by=RECOVERED_BY, at=now, night=night,
             note=f"recovered on night {night.isoformat()}: every member SAME on the last"
                  f" {nights} night{'s' * (nights != 1)}",
         ))  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,12 +31,9 @@ def _iso(when: datetime) -> str:
     return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).isoformat()
 
 
-_RECOVERED_NIGHT = re.compile(r"recovered on night (\d{4}-\d{2}-\d{2})")
-
-
 def recovery(session: Session, summary: db.AlertSummary) -> dict[str, str | None]:
     """When a recovered summary was closed: the night the analysis found it recovered
-    (from its triage entry, which ``store.close_recovered`` words) and the time."""
+    (its triage entry's ``night``, stored by ``store.close_recovered``) and the time."""
     if summary.status != db.AlertStatus.RECOVERED:
         return {"recovered_night": None, "recovered_at": None}
     entry = session.scalars(
@@ -49,8 +45,8 @@ def recovery(session: Session, summary: db.AlertSummary) -> dict[str, str | None
     ).first()  # fmt: skip
     if entry is None:
         return {"recovered_night": None, "recovered_at": None}
-    found = _RECOVERED_NIGHT.search(entry.note or "")
-    return {"recovered_night": found.group(1) if found else None, "recovered_at": _iso(entry.at)}
+    night = entry.night.isoformat() if entry.night is not None else None
+    return {"recovered_night": night, "recovered_at": _iso(entry.at)}
 
 
 def parse_statuses(given: Sequence[str] | None) -> list[str]:

@@ -4,13 +4,14 @@ results, alert summaries with their findings, triage history, webhook deliveries
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -154,6 +155,8 @@ class AlertTriage(Base):
     by: Mapped[str] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(TS)
+    # The sweep night whose analysis made the move (a recovery); None: a person's (0012).
+    night: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class NotificationDelivery(Base):
