@@ -69,5 +69,5 @@ def test_redis_restart_mid_job_every_run_ends_once(
         for name in ("coordinator", "agent-1"):
             assert farm.procs[name].poll() is None, f"{name} died\n{farm.logs()}"
     finally:
-        farm.stop()
+        farm.kill()  # nothing is asserted after: no warm shutdown to wait for
         server.stop()

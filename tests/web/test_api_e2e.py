@@ -91,4 +91,4 @@ def test_submit_over_http_agents_fetch_from_the_app_report_is_the_clis(
         cached = [p for p in (tmp_path / "agent-cache").rglob("*") if p.is_file()]
         assert cached, "the agent downloaded the models from the app"
     finally:
-        farm.stop()
+        farm.kill()  # nothing is asserted after: no warm shutdown to wait for
