@@ -279,7 +279,10 @@ def plan_round(
     ]  # fmt: skip
     if not listed:
         return []
-    beside = next((c for w in cut for c in w.causes), None)  # windows beside the cause found
+    # Windows beside the cause found: the one cause they all share (a window may also
+    # border a provisional lint cause on its other side); prefixes have none.
+    shared = set.intersection(*(set(w.causes) for w in cut))
+    beside = min(shared) if shared else None
     plan["context"] = {
         **context,
         "windows": [*context["windows"], *listed],
