@@ -1,8 +1,10 @@
-"""A job on the farm: ``anefarm submit`` queues it, ``status`` and ``report`` follow it,
+"""A job: ``anefarm submit`` queues it on the farm, ``profile`` runs it on this machine
+(embedded Redis, coordinator and a SIMULATED agent), ``status`` and ``report`` follow it,
 ``cancel`` stops it.
 
-These need a coordinator and agents running elsewhere (``anefarm coordinator``,
-``anefarm agent``: cli/pipeline.py); ``anefarm profile`` runs all of it on this machine.
+``submit`` needs a coordinator and agents running elsewhere (``anefarm coordinator``,
+``anefarm agent``: cli/pipeline.py). submit and profile take the same job options
+(cli/options.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from orchestrator.cli.options import (
     UnitsOpt,
     broker_url,
     checked_fail_on,
+    checked_time_mode,
     open_sessions,
     submit_options,
 )
@@ -206,9 +209,63 @@ def cancel_cmd(job: Annotated[str, typer.Argument(help="Job id (or a unique pref
     typer.echo(f"job {job_id}: {len(cancelled)} unfinished run(s) cancelled{note}")
 
 
+def profile_cmd(
+    models: Annotated[list[Path], typer.Argument(help=".mlmodel files or .mlpackage directories")],
+    simulate: Annotated[
+        str, typer.Option("--simulate", help="Simulated farm, e.g. iPhone11,8=2,iPhone13,2=1")
+    ],
+    devices: DevicesOpt = "live",
+    compute_units: UnitsOpt = ALL_UNITS,
+    iterations: Annotated[int, typer.Option(help="Timed predictions per setting")] = 50,
+    warmup: Annotated[int, typer.Option(help="Warm-up predictions per setting")] = 5,
+    timeout: Annotated[float, typer.Option(help="Seconds a batch may take")] = 600.0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated farm")] = 0,
+    time_mode: Annotated[
+        str,
+        typer.Option(
+            help="Simulated time: instant, or realtime (batches take as long as on a device)"
+        ),
+    ] = "instant",
+    speed: Annotated[float, typer.Option(help="Realtime speed factor")] = 1.0,
+    bisect: BisectOpt = None,
+    cold_load: ColdLoadOpt = "process",
+    fail_on: FailOnOpt = "never",
+    as_json: JsonOpt = False,
+) -> int:
+    """Profile on this machine: embedded Redis, coordinator and agent, then the report.
+
+    Exit 0 when every run succeeded, 4 when some failed, 3 on findings with --fail-on
+    not-full; Ctrl-C cancels the job and exits 130.
+    """
+    from orchestrator import render
+    from orchestrator.local import ProfileRequest, profile
+    from orchestrator.progress import exit_code
+
+    fail_on = checked_fail_on(fail_on)
+    request = ProfileRequest(
+        models=models,
+        farm=simulate,
+        options=submit_options(
+            devices, compute_units, iterations, warmup, timeout, bisect, cold_load
+        ),
+        seed=seed,
+        time_mode=checked_time_mode(time_mode),
+        speed=speed,
+    )
+    report = profile(
+        load_settings(), request, err=Console(stderr=True, highlight=False, soft_wrap=True)
+    )
+    if as_json:
+        typer.echo(render.as_json(report))
+    else:
+        render.print_table(report)
+    return exit_code(report, fail_on=fail_on)
+
+
 def register(app: typer.Typer) -> None:
-    # In a job's order, as `anefarm --help` lists them.
+    # In the order `anefarm --help` lists them: a job's life, then the one-machine run.
     app.command("submit")(submit_cmd)
     app.command("status")(status_cmd)
     app.command("report")(report_cmd)
     app.command("cancel")(cancel_cmd)
+    app.command("profile")(profile_cmd)
