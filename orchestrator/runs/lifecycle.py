@@ -171,7 +171,10 @@ class Lifecycle:
             run.attempts += 1
             move(run, RunStatus.QUEUED)
             run.error_kind, run.error_message = kind, message
-            batch = self.batch_for(session, run, pinned_udid=pick_device(run, live, avoid=avoid))
+            # A repeat of a sweep's series prefers a device its siblings are not on.
+            siblings = series_devices(session, run)
+            batch = self.batch_for(session, run, pinned_udid=pick_device(run, live, avoid=avoid,
+                                                                         used=siblings))  # fmt: skip
             run.pinned_udid = batch.pinned_udid
             countdown = self.backoff_s(run.attempts) if backoff else None
             run.queued_at = datetime.now(UTC) + timedelta(seconds=countdown or 0.0)
@@ -236,9 +239,26 @@ class Lifecycle:
         )
 
 
-def pick_device(run: db.Run, live: Iterable[LiveDevice], *, avoid: str) -> str | None:
+def series_devices(session: Session, run: db.Run) -> set[str]:
+    """The devices the other runs of ``run``'s series in its job are on or pinned to: a
+    sweep night's repeats (sweeps/repeats.py) and confirmation. Empty outside a series."""
+    if run.series is None:
+        return set()
+    rows = session.execute(
+        select(db.Run.udid, db.Run.pinned_udid).where(
+            db.Run.job_id == run.job_id, db.Run.series == run.series,
+            db.Run.device_class == run.device_class, db.Run.id != run.id,
+        )
+    )  # fmt: skip
+    return {udid for row in rows for udid in row if udid}
+
+
+def pick_device(
+    run: db.Run, live: Iterable[LiveDevice], *, avoid: str, used: Iterable[str] = ()
+) -> str | None:
     """Another live, usable device of the run's class (for a probe: on the OS it
-    measures), the first by udid; None for the class queue."""
+    measures), the first by udid not in ``used`` if there is one, else the first by udid;
+    None for the class queue."""
     os_version = (run.bisection or {}).get("key", {}).get("os_version")
     others = [
         d.udid
@@ -248,7 +268,8 @@ def pick_device(run: db.Run, live: Iterable[LiveDevice], *, avoid: str) -> str |
         and d.state not in (livestate.DeviceState.QUARANTINED, livestate.DeviceState.NOT_READY)
         and (os_version is None or d.os_version == os_version)
     ]
-    return sorted(others)[0] if others else None
+    fresh = sorted(set(others) - set(used))
+    return fresh[0] if fresh else (sorted(others)[0] if others else None)
 
 
 def job_status(session: Session, job_id: UUID) -> None:

@@ -8,7 +8,10 @@ nightly run bisects when it needs to; its copies only time). Where the class has
 usable live devices the N runs are pinned to distinct ones (repeat k of the class's m-th
 series on device (m + k) mod D: different devices per series, even load); else they go to
 the class queue (the same device when it is alone). ``RepeatPublisher`` sends each repeat's
-batch right after its nightly run's, through the one publish path, after the commit.
+batch right after its nightly run's, through the one publish path, after the commit. A
+repeat retried after an infra failure goes to a live device its series does not use that
+night when there is one (``runs.series_devices``, ``pick_device``'s ``used``), else to
+another live device of the class as any retry.
 
 The repeat index is kept in ``runs.probe_repeat`` (0 the nightly run; NULL on a
 confirmation run): the column of a probe run's copies, reused to avoid a migration (a
