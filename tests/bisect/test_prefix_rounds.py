@@ -207,6 +207,19 @@ def test_a_hidden_cause_in_100_ops_is_found_in_one_round_and_its_carried_ops_in_
         # Each round packed: the launches counted on the device are the ones planned.
         window_launches = [launch for launch in farm.probe_launches() if launch.window]
         assert len(window_launches) == context["launches"] == context["rounds"]
+        # The same model again on the same device and OS: every round's windows are read
+        # again (context_reuse), none measured anew, the same ops named.
+        again = farm.submit(model, iterations=50, bisect="auto")
+        farm.run_all()
+        with farm.sessions() as session:
+            [row] = report_model(session, again).rows
+            reran = session.get(db.Run, farm.parent(again).id)
+            assert reran is not None and parent is not None
+            assert (reran.bisection or {})["context"]["reused_from"] == str(parent.id)
+        assert [launch for launch in farm.probe_launches() if launch.window] == window_launches
+        assert {
+            o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"
+        } == named
     finally:
         farm.close()
 
