@@ -249,3 +249,32 @@ def test_prefixes_read_out_of_order_in_a_later_round_name_nothing(
         assert [o for o in row.ops_off_ane if o.source == "probe"] == []
     finally:
         farm.close()
+
+
+@pytest.mark.usefixtures("no_shortcuts")
+def test_no_window_beside_the_cause_found_holds_another_op_not_placed_alone(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Two hidden causes far apart: the prefixes find the first; the run right of it holds
+    # the second, which a window would call carried: that window is not cut.
+    model = hidden_cause_model(tmp_path / "far.mlpackage", N_OPS, 40, 95)
+    ops = modelkit.inspect_model(model).ops
+    expected = {op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True)
+                if role[0]}  # fmt: skip
+    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
+    try:
+        job = farm.submit(model, iterations=50, bisect="auto")
+        farm.run_all()
+        with farm.sessions() as session:
+            [row] = report_model(session, job).rows
+            parent = session.get(db.Run, farm.parent(job).id)
+            assert parent is not None
+            context = (parent.bisection or {})["context"]
+        first = next(i for i, op in enumerate(ops) if op.name.startswith("bigpool_40"))
+        beside = {(w["start"], w["stop"]) for w in context["windows"] if w.get("round") == 2}
+        assert context["beside"] == first and beside == {(0, first + 1), (first, first + 1)}
+        named = {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
+        assert named[ops[first].name] == (CAUSE, None)
+        assert {name: expected.get(name) for name in named} == named  # none wrongly
+    finally:
+        farm.close()
