@@ -273,7 +273,9 @@ def test_no_window_beside_the_cause_found_holds_another_op_not_placed_alone(
         first = next(i for i, op in enumerate(ops) if op.name.startswith("bigpool_40"))
         beside = {(w["start"], w["stop"]) for w in context["windows"] if w.get("round") == 2}
         assert context["beside"] == first and beside == {(0, first + 1), (first, first + 1)}
-        named = {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
+        named = {
+            str(o.name): (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"
+        }
         assert named[ops[first].name] == (CAUSE, None)
         assert {name: expected.get(name) for name in named} == named  # none wrongly
     finally:
