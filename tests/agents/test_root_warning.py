@@ -40,7 +40,7 @@ def test_a_child_of_a_warned_tree_stays_quiet_and_other_warnings_still_show() ->
         "from celery.exceptions import SecurityWarning\n"
         "from orchestrator.protocol.privileges import warn_if_root\n"
         "warn_if_root()\n"
-        f"warnings.warn(SecurityWarning(\"You're {CELERY_TEXT}: absolutely not\"))\n"
+        f'warnings.warn(SecurityWarning("You\'re {CELERY_TEXT}: absolutely not"))\n'
         "warnings.warn(SecurityWarning('An entry for the specified gid was not found.'))\n"
         "warnings.warn(UserWarning('something else'))\n"
     )
