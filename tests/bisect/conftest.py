@@ -3,12 +3,15 @@ one), a second model sharing its dilated convolution, and a tiny op too small to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+from bench.packed_probes import PackedFarm
+from tests.bisect.packed_farms import XR_IOS16
 
 SIDE = 64  # the sandwich sample's feature map with small=True
 
@@ -51,3 +54,11 @@ def models(tmp_path_factory: pytest.TempPathFactory, samples: dict[str, Path]) -
         "shares": _save_program(shares_the_dilated_conv, out / "shares_dilated.mlpackage"),
         "tiny": _save_program(tiny, out / "tiny_relu.mlpackage"),
     }
+
+
+@pytest.fixture
+def xr(tmp_path: Path, redis_url: str) -> Iterator[PackedFarm]:
+    """A packing farm of one SIMULATED XR on iOS 16 (no compute plan), closed after."""
+    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
+    yield farm
+    farm.close()

@@ -29,7 +29,7 @@ from orchestrator.render import print_table
 from orchestrator.report import report_model
 from orchestrator.report_rows import Report
 from orchestrator.store import models as db
-from tests.verdict.builders import result, signature
+from tests.verdict.builders import ane_gpu_paths
 
 XR_IOS16 = "iPhone11,8@16.7.8=1"
 SANDWICH = "conv_sandwich_dilated.mlpackage"
@@ -69,9 +69,7 @@ def test_windows_cut_each_run_beside_a_gpu_cause_with_its_borders() -> None:
 def test_a_window_is_read_from_all_against_the_gpu_path(
     under_all: float, spread: float, expected: str
 ) -> None:
-    medians = {ComputeUnits.ALL: under_all, ComputeUnits.CPU_AND_NE: 4.0,
-               ComputeUnits.CPU_AND_GPU: 1.0, ComputeUnits.CPU_ONLY: 8.0}  # fmt: skip
-    reading = read_window(result(signature(medians, n=50, spread=spread)))
+    reading = read_window(ane_gpu_paths(under_all, spread=spread))
     assert reading.verdict == expected, reading.reason
 
 

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from agents.devices.simulation.placement import CARRIED, CAUSE
-from bench.context_search import hidden_cause_model, truth
+from bench.context_search import hidden_cause_model
 from bench.packed_probes import PackedFarm
 from orchestrator import modelkit
 from orchestrator.bisect import context as context_search
@@ -32,11 +32,8 @@ from orchestrator.protocol import (
     VerdictKind,
 )
 from orchestrator.render import csv_line, print_table
-from orchestrator.report import report_model
 from orchestrator.report_rows import Report
-from orchestrator.store import models as db
-
-XR_IOS16 = "iPhone11,8@16.7.8=1"
+from tests.bisect.packed_farms import bisect_on, truly_off_ane
 
 
 def _on_ane(n: int) -> list[OpByProbe]:
@@ -175,108 +172,68 @@ def no_shortcuts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("no_shortcuts")
 def test_a_hidden_cause_in_100_ops_is_found_in_one_round_and_its_carried_ops_in_another(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, xr: PackedFarm
 ) -> None:
     model = hidden_cause_model(tmp_path / "hidden.mlpackage", N_OPS, 95)
     ops = modelkit.inspect_model(model).ops
-    expected = {op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True)
-                if role[0]}  # fmt: skip
+    expected = truly_off_ane(model)
     cause = next(name for name, (role, _) in expected.items() if role == CAUSE)
     assert cause.startswith("bigpool_95") and sum(r == CARRIED for r, _ in expected.values()) >= 3
-    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
-    try:
-        job = farm.submit(model, iterations=50, bisect="auto")
-        farm.run_all()
-        with farm.sessions() as session:
-            [row] = report_model(session, job).rows
-            parent = session.get(db.Run, farm.parent(job).id)
-            assert parent is not None
-            context = (parent.bisection or {})["context"]
-        named = {o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"}
-        assert named == expected  # the cause and every op carried with it, none wrongly
-        reasons = (
-            {op.name: op.probe_reason or "" for op in row.bisection.ops} if row.bisection else {}
-        )
-        assert reasons[cause].startswith("off the ANE: found by prefix search")
-        # Bounded: one round of prefixes (≤ ⌈log_k n⌉), then one of windows beside the cause.
-        prefix_rounds = prefix_search.rounds_of({"context": context})
-        assert 1 <= len(prefix_rounds) <= math.ceil(math.log(len(ops), per_round(len(ops))))
-        assert context["rounds"] == len(prefix_rounds) + 1 and context["beside"] == 96
-        beside = [w for w in context["windows"] if w.get("round") == context["rounds"]]
-        assert {(w["start"], w["stop"]) for w in beside} >= {(96, len(ops))}
-        # Each round packed: the launches counted on the device are the ones planned.
-        window_launches = [launch for launch in farm.probe_launches() if launch.window]
-        assert len(window_launches) == context["launches"] == context["rounds"]
-        # The same model again on the same device and OS: every round's windows are read
-        # again (context_reuse), none measured anew, the same ops named.
-        again = farm.submit(model, iterations=50, bisect="auto")
-        farm.run_all()
-        with farm.sessions() as session:
-            [row] = report_model(session, again).rows
-            reran = session.get(db.Run, farm.parent(again).id)
-            assert reran is not None and parent is not None
-            assert (reran.bisection or {})["context"]["reused_from"] == str(parent.id)
-        assert [launch for launch in farm.probe_launches() if launch.window] == window_launches
-        assert {
-            o.name: (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"
-        } == named
-    finally:
-        farm.close()
+    bisected = bisect_on(xr, model)
+    context = bisected.context
+    named = bisected.named_by_probe()
+    assert named == expected  # the cause and every op carried with it, none wrongly
+    reasons = bisected.probe_reasons()
+    assert reasons[cause].startswith("off the ANE: found by prefix search")
+    # Bounded: one round of prefixes (≤ ⌈log_k n⌉), then one of windows beside the cause.
+    prefix_rounds = prefix_search.rounds_of({"context": context})
+    assert 1 <= len(prefix_rounds) <= math.ceil(math.log(len(ops), per_round(len(ops))))
+    assert context["rounds"] == len(prefix_rounds) + 1 and context["beside"] == 96
+    beside = [w for w in context["windows"] if w.get("round") == context["rounds"]]
+    assert {(w["start"], w["stop"]) for w in beside} >= {(96, len(ops))}
+    # Each round packed: the launches counted on the device are the ones planned.
+    window_launches = [launch for launch in xr.probe_launches() if launch.window]
+    assert len(window_launches) == context["launches"] == context["rounds"]
+    # The same model again on the same device and OS: every round's windows are read
+    # again (context_reuse), none measured anew, the same ops named.
+    again = bisect_on(xr, model)
+    assert again.context["reused_from"] == bisected.parent_id
+    assert [launch for launch in xr.probe_launches() if launch.window] == window_launches
+    assert again.named_by_probe() == named
 
 
 @pytest.mark.usefixtures("no_shortcuts")
 def test_prefixes_read_out_of_order_in_a_later_round_name_nothing(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, xr: PackedFarm
 ) -> None:
     # Two hidden causes two ops apart: a later round's prefixes cut between them, and one
     # holding both reads like the ANE path on the SIMULATED XR (`all` with both on the GPU
     # takes as long as `cpuAndNeuralEngine` with both on the CPU): not monotone.
     model = hidden_cause_model(tmp_path / "two.mlpackage", N_OPS, 88, 90)
-    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
-    try:
-        job = farm.submit(model, iterations=50, bisect="auto")
-        farm.run_all()
-        with farm.sessions() as session:
-            [row] = report_model(session, job).rows
-            parent = session.get(db.Run, farm.parent(job).id)
-            assert parent is not None
-            context = (parent.bisection or {})["context"]
-        # Rounds went on while two ops not placed alone were left before the first prefix
-        # that leaves, until one round read out of order.
-        assert 2 <= context["rounds"] <= max_rounds(len(modelkit.inspect_model(model).ops))
-        notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
-        assert notes and "do not read in order" in notes[0], row.reasons
-        assert [o for o in row.ops_off_ane if o.source == "probe"] == []
-    finally:
-        farm.close()
+    bisected = bisect_on(xr, model)
+    row, context = bisected.row, bisected.context
+    # Rounds went on while two ops not placed alone were left before the first prefix
+    # that leaves, until one round read out of order.
+    assert 2 <= context["rounds"] <= max_rounds(len(modelkit.inspect_model(model).ops))
+    notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
+    assert notes and "do not read in order" in notes[0], row.reasons
+    assert [o for o in row.ops_off_ane if o.source == "probe"] == []
 
 
 @pytest.mark.usefixtures("no_shortcuts")
 def test_no_window_beside_the_cause_found_holds_another_op_not_placed_alone(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, xr: PackedFarm
 ) -> None:
     # Two hidden causes far apart: the prefixes find the first; the run right of it holds
     # the second, which a window would call carried: that window is not cut.
     model = hidden_cause_model(tmp_path / "far.mlpackage", N_OPS, 40, 95)
     ops = modelkit.inspect_model(model).ops
-    expected = {op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True)
-                if role[0]}  # fmt: skip
-    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
-    try:
-        job = farm.submit(model, iterations=50, bisect="auto")
-        farm.run_all()
-        with farm.sessions() as session:
-            [row] = report_model(session, job).rows
-            parent = session.get(db.Run, farm.parent(job).id)
-            assert parent is not None
-            context = (parent.bisection or {})["context"]
-        first = next(i for i, op in enumerate(ops) if op.name.startswith("bigpool_40"))
-        beside = {(w["start"], w["stop"]) for w in context["windows"] if w.get("round") == 2}
-        assert context["beside"] == first and beside == {(0, first + 1), (first, first + 1)}
-        named = {
-            str(o.name): (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"
-        }
-        assert named[ops[first].name] == (CAUSE, None)
-        assert {name: expected.get(name) for name in named} == named  # none wrongly
-    finally:
-        farm.close()
+    expected = truly_off_ane(model)
+    bisected = bisect_on(xr, model)
+    context = bisected.context
+    first = next(i for i, op in enumerate(ops) if op.name.startswith("bigpool_40"))
+    beside = {(w["start"], w["stop"]) for w in context["windows"] if w.get("round") == 2}
+    assert context["beside"] == first and beside == {(0, first + 1), (first, first + 1)}
+    named = bisected.named_by_probe()
+    assert named[ops[first].name] == (CAUSE, None)
+    assert {name: expected.get(name) for name in named} == named  # none wrongly

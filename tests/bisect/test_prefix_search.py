@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agents.devices.simulation.placement import CAUSE
-from bench.context_search import random_model, truth
+from bench.context_search import random_model
 from bench.packed_probes import PackedFarm
 from orchestrator import modelkit
 from orchestrator.bisect import context as context_search
@@ -22,12 +22,8 @@ from orchestrator.bisect.window_reading import (
     WindowReading,
     read_leaving,
 )
-from orchestrator.protocol import ComputeUnits
-from orchestrator.report import report_model
-from orchestrator.store import models as db
-from tests.verdict.builders import result, signature
-
-XR_IOS16 = "iPhone11,8@16.7.8=1"
+from tests.bisect.packed_farms import bisect_on, truly_off_ane
+from tests.verdict.builders import ane_gpu_paths
 
 
 def _op(index: int, unit: str = "neuralEngine", status: str = "placed") -> OpByProbe:
@@ -124,9 +120,7 @@ def test_a_prefix_on_the_ane_does_not_clear_an_op_not_placed_alone() -> None:
 def test_a_prefix_is_read_from_all_against_the_ane_path(
     under_all: float, spread: float, expected: str
 ) -> None:
-    medians = {ComputeUnits.ALL: under_all, ComputeUnits.CPU_AND_NE: 4.0,
-               ComputeUnits.CPU_AND_GPU: 1.0, ComputeUnits.CPU_ONLY: 8.0}  # fmt: skip
-    reading = read_leaving(result(signature(medians, n=50, spread=spread)))
+    reading = read_leaving(ane_gpu_paths(under_all, spread=spread))
     assert reading.verdict == expected, reading.reason
 
 
@@ -137,40 +131,26 @@ SMALL_CAUSE_SEED = 3012
 
 
 def test_prefixes_isolate_a_cause_no_probe_placed_and_name_nothing_wrongly(
-    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, xr: PackedFarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The model's own timing often shows all of it on the GPU path, which names its roles
     # with no probe (context.start): without that shortcut, the search must find the cause.
     monkeypatch.setattr(context_search, "whole_model", lambda verdict: None)
     model = random_model(tmp_path / "small.mlpackage", SMALL_CAUSE_SEED, small=True)
     ops = modelkit.inspect_model(model).ops
-    expected = {op.name: role for op, role in zip(ops, truth(model, "iPhone11,8"), strict=True)
-                if role[0]}  # fmt: skip
-    farm = PackedFarm.start(tmp_path / "home", redis_url, packing=True, farm=XR_IOS16)
-    try:
-        job = farm.submit(model, iterations=50, bisect="auto")
-        farm.run_all()
-        with farm.sessions() as session:
-            [row] = report_model(session, job).rows
-            parent = session.get(db.Run, farm.parent(job).id)
-            assert parent is not None
-            context = (parent.bisection or {})["context"]
-        cause = next(name for name, (role, _) in expected.items() if role == CAUSE)
-        assert cause.startswith("bigpool")
-        # Its probe did not place it (too small to time): the prefixes did.
-        reasons = (
-            {op.name: op.probe_reason or "" for op in row.bisection.ops} if row.bisection else {}
-        )
-        assert reasons[cause].startswith("off the ANE: found by prefix search"), reasons[cause]
-        notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
-        assert notes and f"work leaves the ANE at {cause}" in notes[0], row.reasons
-        named = {
-            str(o.name): (o.role, o.carried_by) for o in row.ops_off_ane if o.source == "probe"
-        }
-        assert named[cause] == (CAUSE, None)
-        assert {name: expected.get(name) for name in named} == named  # none named wrongly
-        # Bounded: one round of prefixes, at most 2 ⌈log2 n⌉ of them.
-        prefixes = [w for w in context["windows"] if w.get("prefix")]
-        assert 1 <= len(prefixes) <= 2 * math.ceil(math.log2(len(ops)))
-    finally:
-        farm.close()
+    expected = truly_off_ane(model)
+    bisected = bisect_on(xr, model)
+    row, context = bisected.row, bisected.context
+    cause = next(name for name, (role, _) in expected.items() if role == CAUSE)
+    assert cause.startswith("bigpool")
+    # Its probe did not place it (too small to time): the prefixes did.
+    reasons = bisected.probe_reasons()
+    assert reasons[cause].startswith("off the ANE: found by prefix search"), reasons[cause]
+    notes = [r for r in row.reasons if r.startswith("context search: prefix search")]
+    assert notes and f"work leaves the ANE at {cause}" in notes[0], row.reasons
+    named = bisected.named_by_probe()
+    assert named[cause] == (CAUSE, None)
+    assert {name: expected.get(name) for name in named} == named  # none named wrongly
+    # Bounded: one round of prefixes, at most 2 ⌈log2 n⌉ of them.
+    prefixes = [w for w in context["windows"] if w.get("prefix")]
+    assert 1 <= len(prefixes) <= 2 * math.ceil(math.log2(len(ops)))

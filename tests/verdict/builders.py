@@ -69,6 +69,15 @@ def signature(
     ]
 
 
+def ane_gpu_paths(under_all: float, *, spread: float) -> RunnerResult:
+    """A window or prefix measured with `all` at ``under_all`` ms beside an ANE path of
+    4 ms (`cpuAndNeuralEngine`), a GPU path of 1 ms and a CPU path of 8 ms: which path
+    `all` took is what context search reads."""
+    medians = {ComputeUnits.ALL: under_all, ComputeUnits.CPU_AND_NE: 4.0,
+               ComputeUnits.CPU_AND_GPU: 1.0, ComputeUnits.CPU_ONLY: 8.0}  # fmt: skip
+    return result(signature(medians, n=50, spread=spread))
+
+
 def op(
     index: int,
     op_type: str,
