@@ -16,7 +16,6 @@ lifecycle (``orchestrator.runs``):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ from orchestrator import failpoints, runs
 from orchestrator.bisect.finish import on_probe_final, on_verdict
 from orchestrator.bisect.plan import chip_of, probe_spec, stored_lint
 from orchestrator.db_outage import is_connection_error
+from orchestrator.delivery import screening
 from orchestrator.delivery.drain import ResultDrain, Taken
 from orchestrator.errors import ServiceError, mask
 from orchestrator.protocol import (
@@ -62,12 +62,6 @@ from orchestrator.verdict import decide
 
 log = logging.getLogger(__name__)
 
-# Results come from agents, i.e. from other hosts: untrusted input (issue 20). One larger
-# than this is refused before it is validated (the protocol's own bounds — 100,000 samples
-# per setting, 200,000 plan ops — stay well below it); a refused payload is kept for
-# diagnosis only as its first RAW_KEPT_BYTES, never as results.
-MAX_RESULT_BYTES = 64 * 1024**2
-RAW_KEPT_BYTES = 64 * 1024
 
 __all__ = ["FINAL", "IngestOutcome", "Ingestor"]  # FINAL: orchestrator.runs's, for old callers
 # Probe runs are bisection's: their spec, and what their end feeds (wired in here because
@@ -141,7 +135,7 @@ class Ingestor:
         delivers each again, alone); a database outage then raises for the retry, anything
         else stores ``first`` alone."""
         assert self.drain is not None
-        results = [_valid(p) for p in [first, *(t.payload for t in taken)]]
+        results = [screening.valid(p) for p in [first, *(t.payload for t in taken)]]
         self.drain.give_back([t for t, r in zip(taken, results[1:], strict=True) if r is None])
         together = [t for t, r in zip(taken, results[1:], strict=True) if r is not None]
         valid = [r for r in results if r is not None]
@@ -170,13 +164,13 @@ class Ingestor:
         return outcomes[0]
 
     def _ingest(self, payload: Any) -> IngestOutcome:
-        text, problem = _measured(payload)
+        text, problem = screening.measured(payload)
         if problem is not None:
             return self._keep_invalid(payload, text, problem, reason="oversize")
         try:
             result = RunBatchResult.model_validate(payload)
         except ValidationError as error:
-            return self._keep_invalid(payload, text, _problems(error), reason="invalid")
+            return self._keep_invalid(payload, text, screening.problems(error), reason="invalid")
         after = Effects()
         try:
             with session_scope(self.sessions) as session:
@@ -235,7 +229,7 @@ class Ingestor:
         """Refuse a result: nothing of it reaches the result tables; its first bytes are
         kept in ``raw_results`` for diagnosis, its run fails (a protocol error, infra), and
         the refusal is counted (``rejected``, the metrics) and logged once."""
-        run_id, attempt = _ids_of(payload)
+        run_id, attempt = screening.ids_of(payload)
         message = mask(f"{reason} result: {problem}".replace("\n", " "))
         with session_scope(self.sessions) as session:
             session.add(
@@ -243,7 +237,7 @@ class Ingestor:
                     run_id=run_id if run_id and session.get(db.Run, run_id) else None,
                     attempt=attempt,
                     received_at=datetime.now(UTC),
-                    payload=text[:RAW_KEPT_BYTES],
+                    payload=text[: screening.RAW_KEPT_BYTES],
                     error=message,
                 )
             )
@@ -391,42 +385,3 @@ def _merged(afters: list[Effects]) -> list[Effects]:
         merged.finished += after.finished
         merged.nights += after.nights
     return [merged, *apart]
-
-
-def _measured(payload: Any) -> tuple[str, str | None]:
-    """The payload as JSON text, and why it is refused before validation (None if not)."""
-    try:
-        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
-    except (RecursionError, ValueError, TypeError) as error:
-        return "", f"not serialisable as JSON ({type(error).__name__})"
-    size = len(text.encode("utf-8", errors="replace"))
-    if size > MAX_RESULT_BYTES:
-        return text, f"{size} bytes, over the {MAX_RESULT_BYTES}-byte limit"
-    return text, None
-
-
-def _valid(payload: Any) -> RunBatchResult | None:
-    """The result if it is within bounds and validates, else None (refused on its own)."""
-    if _measured(payload)[1] is not None:
-        return None
-    try:
-        return RunBatchResult.model_validate(payload)
-    except ValidationError:
-        return None
-
-
-def _problems(error: ValidationError) -> str:
-    return f"{error.error_count()} problem(s): " + "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:5]
-    )
-
-
-def _ids_of(payload: Any) -> tuple[UUID | None, int | None]:
-    if not isinstance(payload, dict):
-        return None, None
-    try:
-        run_id = UUID(str(payload.get("run_id")))
-    except ValueError:
-        return None, None
-    attempt = payload.get("attempt")
-    return run_id, attempt if isinstance(attempt, int) else None

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from agents.devices.ios.runner import _validate as read_runner_result
 from orchestrator import ingest as ingest_module
+from orchestrator.delivery import screening
 from orchestrator.errors import ProtocolError
 from orchestrator.ingest import Ingestor, IngestOutcome
 from orchestrator.protocol import RunBatchResult, RunnerResult
@@ -151,7 +152,7 @@ def test_anything_at_all_is_refused_without_escaping(ingestor, caplog, payload):
 
 
 def test_an_oversized_result_is_refused_before_validation(ingestor, caplog, monkeypatch):
-    monkeypatch.setattr(ingest_module, "MAX_RESULT_BYTES", 50_000)
+    monkeypatch.setattr(screening, "MAX_RESULT_BYTES", 50_000)
     big = copy.deepcopy(GOOD_RESULT)
     big["failure"] = {"kind": "x", "message": "y" * 60_000, "infra": True}
     caplog.set_level(logging.ERROR, logger=ingest_module.__name__)
@@ -160,7 +161,7 @@ def test_an_oversized_result_is_refused_before_validation(ingestor, caplog, monk
     with ingestor.sessions() as session:
         raw = session.scalars(select(db.RawResult)).one()
     assert "over the 50000-byte limit" in raw.error
-    assert len(raw.payload) <= ingest_module.RAW_KEPT_BYTES
+    assert len(raw.payload) <= screening.RAW_KEPT_BYTES
 
 
 def test_a_valid_result_is_still_accepted(ingestor):
