@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.context_search import truth
 from bench.packed_probes import PackedFarm
+from bench.seeded_models import truth
 from orchestrator import modelkit
 from orchestrator.report import report_model
 from orchestrator.report_rows import ReportRow

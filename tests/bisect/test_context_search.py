@@ -17,8 +17,8 @@ import pytest
 from agents.devices.simulation.chips import chip_model
 from agents.devices.simulation.placement import CARRIED, CAUSE, context_roles
 from agents.devices.simulation.profile import profile
-from bench.context_search import random_model, truth
 from bench.packed_probes import PackedFarm
+from bench.seeded_models import random_model, truth
 from orchestrator import modelkit
 from orchestrator.bisect.mapping import OpByProbe
 from orchestrator.bisect.window_reading import read_window

@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 
 from agents.devices.simulation.placement import CARRIED, CAUSE
-from bench.context_search import hidden_cause_model
 from bench.packed_probes import PackedFarm
+from bench.seeded_models import hidden_cause_model
 from orchestrator import modelkit
 from orchestrator.bisect import context as context_search
 from orchestrator.bisect import prefix_search

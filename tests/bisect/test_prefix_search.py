@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agents.devices.simulation.placement import CAUSE
-from bench.context_search import random_model
 from bench.packed_probes import PackedFarm
+from bench.seeded_models import random_model
 from orchestrator import modelkit
 from orchestrator.bisect import context as context_search
 from orchestrator.bisect.mapping import OpByProbe
