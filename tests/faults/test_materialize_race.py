@@ -74,7 +74,12 @@ def stored(
 @pytest.mark.parametrize("names", ["one filename", "eight filenames"])
 def test_eight_processes_materialise_one_model_at_once(stored, samples, tmp_path, start, names):
     root, ref = stored
-    context = multiprocessing.get_context(start)
+    # "fork": the eight children are forked — as Celery's prefork pool forks its children on
+    # Linux — from the forkserver, a clean single-threaded parent. Forked straight from this
+    # pytest worker they would inherit whatever threads earlier tests left in it (a lock
+    # held at the fork never released): late in a full run, half of them once hung before
+    # the barrier (fresh-clone run 9), which said nothing about materialising.
+    context = multiprocessing.get_context("forkserver" if start == "fork" else start)
     barrier, results = context.Barrier(PROCESSES), context.Queue()
     filenames = [MODEL if names == "one filename" else f"m{i}-{MODEL}" for i in range(PROCESSES)]
     procs = [
@@ -86,10 +91,14 @@ def test_eight_processes_materialise_one_model_at_once(stored, samples, tmp_path
     began = time.monotonic()
     for proc in procs:
         proc.start()
-    outcomes = [results.get(timeout=180) for _ in procs]
+    try:
+        outcomes = [results.get(timeout=180) for _ in procs]
+    finally:
+        for proc in procs:  # none left behind holding this worker's descriptors
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
     wall = time.monotonic() - began
-    for proc in procs:
-        proc.join(timeout=30)
     slowest = max(o[3] for o in outcomes)
     print(
         f"\n{PROCESSES} {start}ed processes, {names}: fetch + materialise {slowest:.3f} s"

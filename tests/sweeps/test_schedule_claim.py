@@ -6,7 +6,9 @@ the Redis lock; a paused sweep is held; a failed start is retried with back-off.
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import traceback
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +179,11 @@ def test_two_schedulers_racing_past_the_check_end_at_the_unique_key(
         thread.start()
     for thread in threads:
         thread.join(60)
+    stuck = [t for t in threads if t.is_alive()]
+    # Once (fresh-clone run 9, late in a full run) one scheduler never returned: say where.
+    assert not stuck, "a scheduler still runs after 60 s:\n" + "".join(
+        "".join(traceback.format_stack(sys._current_frames()[t.ident or 0])) for t in stuck
+    )
     fired = {f.outcome: f for result in results for f in result}
     assert sorted(fired) == ["exists", "started"]
     [night] = stored_nights(sessions, sweep_id)
