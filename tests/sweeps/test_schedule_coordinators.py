@@ -169,11 +169,16 @@ def test_coordinators_down_across_fire_times_start_one_late_night(tmp_path, redi
         missed = ticks_between(EVERY_MINUTE, "UTC", last_up, restarted)
         assert len(missed) >= 3
         seen = [(when(n).isoformat(), n.late) for n in nights]
-        late = next(n for n in nights if when(n) > last_up)
-        # The latest missed fire (or a later one), once, marked late; none of the others.
+        after = sorted((n for n in nights if when(n) > last_up), key=when)
+        late = after[0]
+        # The latest missed fire (or a later one) is caught up, marked late; none of the
+        # earlier missed fires runs. (A fire after the restart may be marked late as well:
+        # a tick older than the scheduler that fires it fell while that one was down, and
+        # on a loaded machine the second coordinator can come up a warped minute after the
+        # first — fresh-clone run 10.)
         assert late.late and late.trigger == db.NightTrigger.SCHEDULE, f"{seen}\n{farm.logs()}"
         assert when(late) >= missed[-1], seen
-        assert sum(1 for n in nights if n.late) == 1, seen
+        assert [n for n in after if when(n) < missed[-1]] == [], seen
         assert not any(n.late for n in before), seen
     finally:
         farm.kill()  # a teardown: no warm shutdown to wait for
