@@ -188,11 +188,8 @@ class Farm:
         )
 
     def stop(self) -> None:
-        """The farm's warm shutdown (SIGTERM), as Ctrl-C or systemd stops it; called from a
-        fixture's teardown, :meth:`kill` instead (nothing is asserted after a teardown)."""
-        if os.environ.get("PYTEST_CURRENT_TEST", "").endswith("(teardown)"):
-            self.kill()
-            return
+        """The farm's warm shutdown (SIGTERM), as Ctrl-C or systemd stops it (a fixture's
+        teardown, where nothing is asserted about it, calls :meth:`kill`)."""
         stop_processes(self.procs)
         self._dispose()
 
