@@ -11,6 +11,7 @@ structured error goes to stdout as well. Exit status: 0 ok, 1 error, 2 usage,
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
@@ -84,35 +85,59 @@ def _plain_types() -> None:
 _plain_types()
 
 
-def _register_all() -> None:
+# The command families, in the order their commands are listed in `anefarm --help`.
+FAMILIES = ("basics", "storage", "services", "models", "submit", "pipeline", "jobs", "devices",
+            "devices_ios", "compat", "web", "sweeps", "alerts", "doctor")  # fmt: skip
+# Top-level command → the families that register it or add a subcommand to it. A short
+# command imports only these (all of them cost ~0.4 s CPU, paid ~300 times by the tests);
+# anything else (no command, `--help`, a misspelt name, whose suggestions need every
+# name) registers all. tests/cli/test_lazy_families.py checks it against the families.
+OWNERS: dict[str, tuple[str, ...]] = {
+    "schema": ("basics",),
+    "db": ("storage",),
+    "artifacts": ("storage",),
+    "redis": ("services",),
+    **dict.fromkeys(("inspect", "lint", "probes", "samples"), ("models",)),
+    **dict.fromkeys(("submit", "status", "report", "cancel", "profile"), ("submit",)),
+    **dict.fromkeys(("demo", "agent", "coordinator"), ("pipeline",)),
+    "jobs": ("jobs",),
+    "devices": ("basics", "devices", "devices_ios"),
+    "compat": ("compat",),
+    "serve": ("web",),
+    "tokens": ("web",),
+    "sweep": ("sweeps", "alerts"),
+    "alerts": ("alerts",),
+    "doctor": ("doctor",),
+}
+_registered: set[str] = set()  # main() may run more than once in one process (tests)
+_rank: dict[int, int] = {}  # id of a command or group info → its family's place in FAMILIES
+
+
+def families_for(args: list[str]) -> tuple[str, ...]:
+    """The families ``anefarm <args>`` needs: the owners of its command, or all of them
+    when the first argument is no command of the map (an option of the root included)."""
+    return OWNERS.get(args[0], FAMILIES) if args else FAMILIES
+
+
+def _register(families: tuple[str, ...]) -> None:
     # Imported here, not at module import, so `anefarm --help` stays fast and each
     # family's heavy dependencies (coremltools, celery) load only when used.
-    if app.registered_commands:  # main() may run more than once in one process (tests)
-        return
-    from orchestrator.cli import (
-        alerts,
-        basics,
-        compat,
-        devices,
-        devices_ios,
-        doctor,
-        jobs,
-        models,
-        pipeline,
-        services,
-        storage,
-        submit,
-        sweeps,
-        web,
-    )
-
-    families = (basics, storage, services, models, submit, pipeline, jobs, devices, devices_ios,
-                compat, web, sweeps, alerts, doctor)  # fmt: skip
-    for family in families:
-        family.register(app)
-    for info in app.registered_commands:
-        if info.name in BROKER_FIRST and info.callback is not None:
-            info.callback = _broker_first(info.callback)
+    for rank, name in enumerate(FAMILIES):
+        if name not in families or name in _registered:
+            continue
+        commands, groups = len(app.registered_commands), len(app.registered_groups)
+        importlib.import_module(f"orchestrator.cli.{name}").register(app)
+        _registered.add(name)
+        for info in app.registered_commands[commands:]:
+            _rank[id(info)] = rank
+            if info.name in BROKER_FIRST and info.callback is not None:
+                info.callback = _broker_first(info.callback)
+        for group in app.registered_groups[groups:]:
+            _rank[id(group)] = rank
+    # A later call registers more families: keep the order of a single registration
+    # of all, which `anefarm --help` shows (sort is stable within a family).
+    app.registered_commands.sort(key=lambda info: _rank.get(id(info), len(FAMILIES)))
+    app.registered_groups.sort(key=lambda info: _rank.get(id(info), len(FAMILIES)))
 
 
 def _broker_first(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -174,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in args
     _quiet_broken_pipe()
     try:
-        _register_all()
+        _register(families_for(args))
         result = app(args=args, prog_name="anefarm", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("anefarm: interrupted", err=True)
