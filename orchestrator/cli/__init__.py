@@ -89,9 +89,10 @@ _plain_types()
 FAMILIES = ("basics", "storage", "services", "models", "submit", "pipeline", "jobs", "devices",
             "devices_ios", "compat", "web", "sweeps", "alerts", "doctor")  # fmt: skip
 # Top-level command → the families that register it or add a subcommand to it. A short
-# command imports only these (all of them cost ~0.4 s CPU, paid ~300 times by the tests);
-# anything else (no command, `--help`, a misspelt name, whose suggestions need every
-# name) registers all. tests/cli/test_lazy_families.py checks it against the families.
+# command imports only these: all 14 cost ~0.2 s CPU more than one, paid ~300 times by
+# the tests (docs/performance.md "CLI start-up"). Anything else (no command, `--help`, a
+# misspelt name, whose suggestions need every name) registers all.
+# tests/cli/test_lazy_families.py checks the map against what each family registers.
 OWNERS: dict[str, tuple[str, ...]] = {
     "schema": ("basics",),
     "db": ("storage",),
