@@ -31,7 +31,7 @@ from typing import Any
 
 from orchestrator.artifacts.store import artifact_digest
 from orchestrator.errors import ArtifactError, ModelError
-from orchestrator.modelkit import quiet
+from orchestrator.modelkit.coreml_parts import part
 from orchestrator.modelkit.flexible import shape_options
 from orchestrator.modelkit.inventory import FeatureInfo, ModelInventory
 from orchestrator.modelkit.mlprogram import program_ops
@@ -89,9 +89,7 @@ def load_spec(path: Path) -> tuple[Any, Path, list[Path]]:
         data = spec_file.read_bytes()
     except OSError as error:
         raise ModelError(f"{path}: cannot read ({error.strerror})", path=str(path)) from error
-    with quiet.silenced():
-        from coremltools.proto import Model_pb2
-    spec = Model_pb2.Model()
+    spec = part("proto.Model_pb2").Model()
     try:
         spec.ParseFromString(data)
     except Exception as error:  # protobuf's DecodeError and friends
@@ -159,10 +157,8 @@ def _varint(value: int) -> bytes:
 
 
 def _array_dtype(code: int) -> str:
-    from coremltools.proto import FeatureTypes_pb2
-
     try:
-        return str(FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(code))
+        return str(part("proto.FeatureTypes_pb2").ArrayFeatureType.ArrayDataType.Name(code))
     except ValueError:  # a data type newer than this coremltools
         return f"unknown({code})"
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.modelkit.coreml_parts import part
 from orchestrator.modelkit.inventory import OpInfo, TensorInfo
 from orchestrator.modelkit.probe_program import ProbeSkipped
 
@@ -87,7 +88,7 @@ def _emit(
 ) -> None:
     """A network of ``layers``: what they read from outside are inputs; outputs are every
     layer's (``every``) or those no layer reads (and always the last layer's)."""
-    from coremltools.proto import FeatureTypes_pb2, Model_pb2
+    FeatureTypes_pb2, Model_pb2 = part("proto.FeatureTypes_pb2"), part("proto.Model_pb2")
 
     probe = Model_pb2.Model()
     probe.specificationVersion = spec.specificationVersion

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ModelError
+from orchestrator.modelkit.coreml_parts import part
 
 # ML program tensor dtype → multiArray feature dtype; others cannot be model inputs/outputs.
 FEATURE_DTYPES = {"FLOAT16": "FLOAT16", "FLOAT32": "FLOAT32", "INT32": "INT32", "FLOAT64": "DOUBLE"}
@@ -35,12 +36,10 @@ class ProgramSource:
     """An ML program's main block, indexed for cutting single ops out of it."""
 
     def __init__(self, spec: Any, package: Path, spec_dir: Path) -> None:
-        from coremltools.proto import MIL_pb2
-
         self.spec = spec
         self.package = package
         self.spec_dir = spec_dir  # where "@model_path" points: the folder of the spec file
-        self.dtype_name: Callable[[int], str] = MIL_pb2.DataType.Name
+        self.dtype_name: Callable[[int], str] = part("proto.MIL_pb2").DataType.Name
         function = spec.mlProgram.functions["main"]
         self.opset = function.opset
         block = function.block_specializations[self.opset]
@@ -61,8 +60,6 @@ class ProgramSource:
         return self.spec_dir / relative
 
     def read_blob(self, file_name: str, offset: int, method: str) -> Any:
-        from coremltools.libmilstoragepython import _BlobStorageReader
-
         path = self.blob_file(file_name)
         if not path.is_file():
             raise ModelError(
@@ -71,7 +68,7 @@ class ProgramSource:
                 hint="copy the whole .mlpackage, weights included",
             )
         if path not in self._readers:
-            self._readers[path] = _BlobStorageReader(str(path))
+            self._readers[path] = part("libmilstoragepython")._BlobStorageReader(str(path))
         return getattr(self._readers[path], f"read_{method}_data")(offset)
 
     def build_probe(self, index: int, destination: Path, repeat: int = 1) -> None:
@@ -101,9 +98,7 @@ class ProgramSource:
     def _emit(self, ops: list[Any], destination: Path, *, every: bool) -> None:
         """A program of ``ops`` with the constants they read inlined and the rest of what
         they read as inputs; outputs: every op's (``every``), or those nothing reads."""
-        from coremltools.proto import Model_pb2
-
-        probe = Model_pb2.Model()
+        probe = part("proto.Model_pb2").Model()
         probe.specificationVersion = self.spec.specificationVersion
         probe.mlProgram.version = self.spec.mlProgram.version
         for key, value in self.spec.mlProgram.attributes.items():
@@ -154,8 +149,6 @@ class ProgramSource:
         return copied
 
     def _inline_const(self, name: str, weights: Path, writer: list[Any]) -> Any:
-        from coremltools.libmilstoragepython import _BlobStorageWriter
-
         const = type(self.consts[name])()
         const.CopyFrom(self.consts[name])
         value = const.attributes["val"]
@@ -167,7 +160,9 @@ class ProgramSource:
             raise ProbeSkipped(f"constant {name} is stored as {dtype}, which probes cannot copy")
         data = self.read_blob(value.blobFileValue.fileName, value.blobFileValue.offset, method)
         if not writer:
-            writer.append(_BlobStorageWriter(str(weights / "weight.bin")))
+            writer.append(
+                part("libmilstoragepython")._BlobStorageWriter(str(weights / "weight.bin"))
+            )
         value.blobFileValue.fileName = "@model_path/weights/weight.bin"
         value.blobFileValue.offset = getattr(writer[0], f"write_{method}_data")(data)
         return const
@@ -182,8 +177,6 @@ class ProgramSource:
         self._add_feature(probe, probe.description.input, name, value_type)
 
     def _add_feature(self, probe: Any, features: Any, name: str, value_type: Any) -> None:
-        from coremltools.proto import FeatureTypes_pb2
-
         if value_type.WhichOneof("type") != "tensorType":
             raise ProbeSkipped(f"{name} is not a tensor")
         tensor = value_type.tensorType
@@ -201,15 +194,13 @@ class ProgramSource:
         feature.name = name
         array = feature.type.multiArrayType
         array.shape.extend(dims)
-        array.dataType = FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Value(dtype)
+        array.dataType = part("proto.FeatureTypes_pb2").ArrayFeatureType.ArrayDataType.Value(dtype)
 
     @staticmethod
     def _save(probe: Any, scratch: Path, weights: Path, destination: Path) -> None:
-        from coremltools.libmodelpackage import ModelPackage
-
         spec_file = scratch / MODEL_FILE
         spec_file.write_bytes(probe.SerializeToString(deterministic=True))
-        package = ModelPackage(str(destination))
+        package = part("libmodelpackage").ModelPackage(str(destination))
         package.setRootModel(str(spec_file), MODEL_FILE, AUTHOR, "anefarm probe")
         if any(weights.iterdir()):
             package.addItem(str(weights), "weights", AUTHOR, "anefarm probe weights")
