@@ -48,6 +48,12 @@ def bisection(session: Session, run: db.Run) -> Bisection | None:
     for finding in stored_lint(session.get(db.Model, run.model_sha256), chip_of(run.device_class)):
         if finding.op_index is not None:
             lint.setdefault(finding.op_index, []).append(finding)
+    # The probe's own outcome per op: the placement's status may be a search's (prefix
+    # search names a cause whose probe failed on the device; the report keeps both).
+    probed = {
+        o["index"]: plan.get("signatures", {}).get(o.get("signature") or "", {}).get("status")
+        for o in plan.get("ops", [])
+    }
     for p in plan.get("placements", []):
         findings = lint.get(p["index"], [])
         out.ops.append(
@@ -56,7 +62,7 @@ def bisection(session: Session, run: db.Run) -> Bisection | None:
                 name=p["name"],
                 type=p["type"],
                 by_probe=p["unit"],
-                probe_status=p["status"],
+                probe_status=probed.get(p["index"]) or p["status"],
                 confidence=p["confidence"],
                 probe_reason=p["reason"],
                 by_plan=planned.get(p["index"]),

@@ -105,7 +105,7 @@ def test_a_probe_that_fails_on_the_device_leaves_the_op_unknown(farm, models):
     assert op["probe_status"] == "failed"  # the probe's own outcome stays on record
     if op["by_probe"] == "unknown":  # no window beside it could tell
         assert any("unknown by probe" in r for r in row["reasons"])
-    else:  # a window beside it moved with it: context search names it the cause, by lint
+    else:  # a window beside it moved, or prefix search isolated it: named the cause
         assert op["role"] == "cause" and op["by_probe"] in {"gpu", "cpu", "gpu-or-cpu"}, op
     assert row["verdict"] == "NONE"  # the model's own timing stands; lint names the op
     assert report["status"] == "done"

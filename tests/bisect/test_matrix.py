@@ -102,3 +102,33 @@ def test_cancelling_a_job_ends_its_pending_bisections(sessions, redis_url):
     with sessions() as session:
         assert session.get(db.Run, parent.id).bisect_state == "cancelled"
         assert session.get(db.Run, probe.id).status == "cancelled"
+
+
+def test_the_report_keeps_a_probes_own_outcome_beside_what_prefix_search_named(sessions):
+    # The op's probe failed on the device; prefix search then isolated it as the cause:
+    # the placement says GPU, placed by the search; the probe's own status stays "failed".
+    from orchestrator.bisect.report import bisection
+
+    with session_scope(sessions) as session:
+        plan = {
+            "ops": [
+                {"index": 0, "name": "conv_in", "type": "conv", "signature": "a" * 64},
+                {"index": 1, "name": "conv_dilated", "type": "conv", "signature": SIG},
+            ],
+            "signatures": {"a" * 64: {"status": "placed"}, SIG: {"status": "failed"}},
+            "placements": [
+                {"index": 0, "name": "conv_in", "type": "conv", "unit": "neuralEngine",
+                 "status": "placed", "confidence": 0.9, "reason": ""},
+                {"index": 1, "name": "conv_dilated", "type": "conv", "unit": "gpu",
+                 "status": "placed", "confidence": 0.6, "role": "cause",
+                 "reason": "off the ANE: found by prefix search"},
+            ],
+            "key": KEY.to_json(),
+        }  # fmt: skip
+        run = job_and_run(session, bisect_state=db.BisectState.DONE, bisection=plan)
+        out = bisection(session, run)
+        assert out is not None
+        ops = {op.name: op for op in out.ops}
+        assert (ops["conv_dilated"].by_probe, ops["conv_dilated"].role) == ("gpu", "cause")
+        assert ops["conv_dilated"].probe_status == "failed"
+        assert ops["conv_in"].probe_status == "placed"
