@@ -49,10 +49,11 @@ def bisection(session: Session, run: db.Run) -> Bisection | None:
         if finding.op_index is not None:
             lint.setdefault(finding.op_index, []).append(finding)
     # The probe's own outcome per op: the placement's status may be a search's (prefix
-    # search names a cause whose probe failed on the device; the report keeps both).
+    # search, or lint with the whole model off the ANE, names a cause its probe could not
+    # place; the report keeps both).
+    outcomes = plan.get("signatures", {})
     probed = {
-        o["index"]: plan.get("signatures", {}).get(o.get("signature") or "", {}).get("status")
-        for o in plan.get("ops", [])
+        o["index"]: outcomes.get(o.get("signature"), {}).get("status") for o in plan.get("ops", [])
     }
     for p in plan.get("placements", []):
         findings = lint.get(p["index"], [])

@@ -18,9 +18,10 @@ import json, sys
 from pathlib import Path
 from orchestrator.modelkit import inspect_model, write_probes
 out = {}
-for path in sys.argv[1:]:
+probe_root = Path(sys.argv[1])  # the probes go here, not beside the shared samples
+for path in sys.argv[2:]:
     inventory = inspect_model(Path(path))
-    probes = write_probes(Path(path), Path(path + ".probes"))
+    probes = write_probes(Path(path), probe_root / Path(path).name)
     out[path] = {"inventory": {**inventory.to_json(), "path": None},
                  "probes": sorted(p.signature for p in probes.probes)}
 out["loaded"] = sorted(name for name in sys.modules if name.startswith("coremltools"))
@@ -29,13 +30,11 @@ print(json.dumps(out))
 
 
 def _read_alone(paths: list[Path], tmp_path: Path) -> dict[str, object]:
-    copies = []
-    for path in paths:  # probes are written beside the copy, not into the shared samples
-        copy = tmp_path / path.name
-        subprocess.run(["cp", "-r", str(path), str(copy)], check=True)
-        copies.append(str(copy))
     done = subprocess.run(
-        [sys.executable, "-c", READ_ALONE, *copies], capture_output=True, text=True, check=True
+        [sys.executable, "-c", READ_ALONE, str(tmp_path), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "Failed to load" not in done.stderr  # the full import's Linux noise
     result: dict[str, object] = json.loads(done.stdout)
@@ -58,7 +57,7 @@ def test_inspecting_and_probing_import_no_converter_and_answer_as_the_full_impor
     assert "coremltools.proto.Model_pb2" in loaded
     for path in chosen:
         here = inspect_model(path)  # this worker: coremltools fully imported
-        got = alone[str(tmp_path / path.name)]
+        got = alone[str(path)]
         assert isinstance(got, dict)
         assert got["inventory"] == {**here.to_json(), "path": None}
         assert got["probes"], "no probe written"
